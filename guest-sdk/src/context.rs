@@ -1,0 +1,126 @@
+//! What a block's methods receive: typed fields plus the host's services.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::block::BlockError;
+use crate::host::HostApi;
+use crate::types::{Condition, Fragment, Group, HostError, TagScope, User, UserPartition, View};
+
+/// The block's view of one call: its typed fields and the host's services.
+pub struct Context<'h, F> {
+    fields: F,
+    host: &'h dyn HostApi,
+}
+
+impl<'h, F: DeserializeOwned> Context<'h, F> {
+    /// Parses the block's fields from the host. Fails with an error naming the block when
+    /// the authored fields do not match `F`.
+    pub fn new(host: &'h dyn HostApi) -> Result<Self, BlockError> {
+        let json = host.fields_json();
+        let fields = serde_json::from_str(&json).map_err(|e| {
+            BlockError::new(format!(
+                "fields of {} block {:?} do not match its schema: {e}",
+                host.block_type(),
+                host.usage_id()
+            ))
+        })?;
+        Ok(Context { fields, host })
+    }
+}
+
+impl<F> Context<'_, F> {
+    /// The block's authored fields, typed.
+    pub fn fields(&self) -> &F {
+        &self.fields
+    }
+
+    /// The host, for calls this context has no helper for.
+    pub fn host(&self) -> &dyn HostApi {
+        self.host
+    }
+
+    pub fn user(&self) -> User {
+        self.host.current_user()
+    }
+
+    pub fn course_key(&self) -> String {
+        self.host.course_key()
+    }
+
+    pub fn usage_id(&self) -> String {
+        self.host.usage_id()
+    }
+
+    /// Usage ids of this block's children, in authored order.
+    pub fn children(&self) -> Vec<String> {
+        self.host.children()
+    }
+
+    /// A tag of the current user in the current course.
+    pub fn course_tag(&self, key: &str) -> Result<Option<String>, HostError> {
+        self.host.get_tag(TagScope::Course, key)
+    }
+
+    pub fn set_course_tag(&self, key: &str, value: &str) -> Result<(), HostError> {
+        self.host.set_tag(TagScope::Course, key, value)
+    }
+
+    /// A global tag of the current user.
+    pub fn user_tag(&self, key: &str) -> Result<Option<String>, HostError> {
+        self.host.get_tag(TagScope::User, key)
+    }
+
+    pub fn set_user_tag(&self, key: &str, value: &str) -> Result<(), HostError> {
+        self.host.set_tag(TagScope::User, key, value)
+    }
+
+    pub fn partitions(&self) -> Vec<UserPartition> {
+        self.host.partitions()
+    }
+
+    pub fn partition(&self, id: u64) -> Option<UserPartition> {
+        self.host.partitions().into_iter().find(|p| p.id == id)
+    }
+
+    /// The learner's group in a partition (assigned and stored on first use).
+    pub fn group_for(&self, partition_id: u64) -> Result<Option<Group>, HostError> {
+        self.host.group_for(partition_id)
+    }
+
+    /// Renders one of this block's children.
+    pub fn render_child(&self, usage_id: &str, view: View) -> Result<Fragment, HostError> {
+        self.host.render_child(usage_id, view, None)
+    }
+
+    /// Renders a child as one condition of an experiment (staff and author views).
+    pub fn render_condition(
+        &self,
+        usage_id: &str,
+        view: View,
+        condition: Condition,
+    ) -> Result<Fragment, HostError> {
+        self.host.render_child(usage_id, view, Some(condition))
+    }
+
+    /// This block's per-user state, deserialized.
+    pub fn state<S: DeserializeOwned>(&self) -> Result<Option<S>, BlockError> {
+        match self.host.get_state()? {
+            None => Ok(None),
+            Some(json) => serde_json::from_str(&json)
+                .map(Some)
+                .map_err(|e| BlockError::new(format!("stored state does not parse: {e}"))),
+        }
+    }
+
+    pub fn set_state<S: Serialize>(&self, state: &S) -> Result<(), BlockError> {
+        let json = serde_json::to_string(state).map_err(|e| BlockError::new(e.to_string()))?;
+        Ok(self.host.set_state(&json)?)
+    }
+
+    /// Publishes an analytics event; the host adds user, course, block and experiments.
+    pub fn publish<D: Serialize>(&self, name: &str, data: &D) -> Result<(), BlockError> {
+        let json = serde_json::to_string(data).map_err(|e| BlockError::new(e.to_string()))?;
+        Ok(self.host.publish(name, &json)?)
+    }
+}

@@ -1,0 +1,258 @@
+//! A native test harness: run a block's code without wasm, against an in-memory host.
+//!
+//! ```
+//! use xbhost_sdk::testing::TestHost;
+//! use xbhost_sdk::{Block, BlockResult, Context, Fragment, View};
+//!
+//! struct Hello;
+//! impl Block for Hello {
+//!     type Fields = serde_json::Value;
+//!     fn render(cx: &Context<'_, Self::Fields>, _view: View) -> BlockResult<Fragment> {
+//!         Ok(Fragment::html(format!("hello {}", cx.user().username)))
+//!     }
+//! }
+//!
+//! let host = TestHost::new("hello", "hello_1").username("ada");
+//! assert_eq!(host.render::<Hello>(View::Student).unwrap().html, "hello ada");
+//! ```
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+
+use crate::block::{Block, BlockResult};
+use crate::context::Context;
+use crate::host::HostApi;
+use crate::types::{
+    Condition, Fragment, Group, HostError, TagScope, User, UserPartition, ValidationMessage, View,
+};
+
+/// The longest tag key the real host accepts, mirrored here so tests see the same errors.
+pub const MAX_TAG_KEY_BYTES: usize = 255;
+
+/// One `render_child` call a block made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChildRender {
+    pub usage_id: String,
+    pub view: View,
+    pub condition: Option<Condition>,
+}
+
+/// An in-memory [`HostApi`] for unit tests. Configure it with the builder methods, run the
+/// block with [`TestHost::render`] and friends, then inspect tags, state, events and the
+/// children the block asked to render.
+pub struct TestHost {
+    user: User,
+    course_key: String,
+    usage_id: String,
+    block_type: String,
+    fields: serde_json::Value,
+    children: Vec<String>,
+    partitions: Vec<UserPartition>,
+    groups: BTreeMap<u64, u64>,
+    child_fragments: HashMap<String, Fragment>,
+    tags: RefCell<BTreeMap<(TagScope, String), String>>,
+    state: RefCell<Option<String>>,
+    events: RefCell<Vec<(String, serde_json::Value)>>,
+    rendered: RefCell<Vec<ChildRender>>,
+}
+
+impl TestHost {
+    /// A host for one block of type `block_type` with usage id `usage_id`, rendered for a
+    /// learner `learner` in course `course-v1:test+test+test`, with empty fields.
+    pub fn new(block_type: &str, usage_id: &str) -> Self {
+        TestHost {
+            user: User {
+                id: "learner".into(),
+                username: "learner".into(),
+                is_staff: false,
+                is_anonymous: false,
+            },
+            course_key: "course-v1:test+test+test".into(),
+            usage_id: usage_id.into(),
+            block_type: block_type.into(),
+            fields: serde_json::json!({}),
+            children: Vec::new(),
+            partitions: Vec::new(),
+            groups: BTreeMap::new(),
+            child_fragments: HashMap::new(),
+            tags: RefCell::default(),
+            state: RefCell::default(),
+            events: RefCell::default(),
+            rendered: RefCell::default(),
+        }
+    }
+
+    pub fn fields(mut self, fields: serde_json::Value) -> Self {
+        self.fields = fields;
+        self
+    }
+
+    pub fn children<I: IntoIterator<Item = S>, S: Into<String>>(mut self, children: I) -> Self {
+        self.children = children.into_iter().map(Into::into).collect();
+        self
+    }
+
+    pub fn username(mut self, username: &str) -> Self {
+        self.user.username = username.into();
+        self
+    }
+
+    pub fn staff(mut self) -> Self {
+        self.user.is_staff = true;
+        self
+    }
+
+    pub fn partition(mut self, partition: UserPartition) -> Self {
+        self.partitions.push(partition);
+        self
+    }
+
+    /// Puts the learner in `group_id` of `partition_id` (what `group_for` answers).
+    pub fn group(mut self, partition_id: u64, group_id: u64) -> Self {
+        self.groups.insert(partition_id, group_id);
+        self
+    }
+
+    /// What rendering `usage_id` returns; by default a visible `<p>{usage_id}</p>`.
+    pub fn child_fragment(mut self, usage_id: &str, fragment: Fragment) -> Self {
+        self.child_fragments.insert(usage_id.into(), fragment);
+        self
+    }
+
+    pub fn render<B: Block>(&self, view: View) -> BlockResult<Fragment> {
+        B::render(&Context::new(self)?, view)
+    }
+
+    pub fn visible_children<B: Block>(&self) -> BlockResult<Vec<String>> {
+        B::visible_children(&Context::new(self)?)
+    }
+
+    pub fn validate<B: Block>(&self) -> Vec<ValidationMessage> {
+        match Context::new(self) {
+            Ok(cx) => B::validate(&cx),
+            Err(e) => vec![ValidationMessage::error(e.0)],
+        }
+    }
+
+    pub fn handle<B: Block>(
+        &self,
+        name: &str,
+        payload: serde_json::Value,
+    ) -> BlockResult<serde_json::Value> {
+        B::handle(&Context::new(self)?, name, payload)
+    }
+
+    /// Events the block published, in order.
+    pub fn events(&self) -> Vec<(String, serde_json::Value)> {
+        self.events.borrow().clone()
+    }
+
+    /// Children the block rendered, in order.
+    pub fn rendered_children(&self) -> Vec<ChildRender> {
+        self.rendered.borrow().clone()
+    }
+
+    pub fn tag(&self, scope: TagScope, key: &str) -> Option<String> {
+        self.tags.borrow().get(&(scope, key.to_string())).cloned()
+    }
+
+    pub fn stored_state(&self) -> Option<String> {
+        self.state.borrow().clone()
+    }
+}
+
+impl HostApi for TestHost {
+    fn current_user(&self) -> User {
+        self.user.clone()
+    }
+    fn course_key(&self) -> String {
+        self.course_key.clone()
+    }
+    fn usage_id(&self) -> String {
+        self.usage_id.clone()
+    }
+    fn block_type(&self) -> String {
+        self.block_type.clone()
+    }
+    fn fields_json(&self) -> String {
+        self.fields.to_string()
+    }
+    fn children(&self) -> Vec<String> {
+        self.children.clone()
+    }
+    fn get_tag(&self, scope: TagScope, key: &str) -> Result<Option<String>, HostError> {
+        check_key(key)?;
+        Ok(self.tags.borrow().get(&(scope, key.to_string())).cloned())
+    }
+    fn set_tag(&self, scope: TagScope, key: &str, value: &str) -> Result<(), HostError> {
+        check_key(key)?;
+        self.tags
+            .borrow_mut()
+            .insert((scope, key.to_string()), value.to_string());
+        Ok(())
+    }
+    fn partitions(&self) -> Vec<UserPartition> {
+        self.partitions.clone()
+    }
+    fn group_for(&self, partition_id: u64) -> Result<Option<Group>, HostError> {
+        let partition = self
+            .partitions
+            .iter()
+            .find(|p| p.id == partition_id)
+            .ok_or_else(|| HostError::NotFound(format!("user partition {partition_id}")))?;
+        Ok(self
+            .groups
+            .get(&partition_id)
+            .and_then(|g| partition.group(*g))
+            .cloned())
+    }
+    fn render_child(
+        &self,
+        usage_id: &str,
+        view: View,
+        condition: Option<Condition>,
+    ) -> Result<Fragment, HostError> {
+        if !self.children.iter().any(|c| c == usage_id) {
+            return Err(HostError::NotFound(format!(
+                "{usage_id:?} is not a child of {:?}",
+                self.usage_id
+            )));
+        }
+        self.rendered.borrow_mut().push(ChildRender {
+            usage_id: usage_id.into(),
+            view,
+            condition,
+        });
+        Ok(self
+            .child_fragments
+            .get(usage_id)
+            .cloned()
+            .unwrap_or_else(|| Fragment::html(format!("<p>{usage_id}</p>"))))
+    }
+    fn get_state(&self) -> Result<Option<String>, HostError> {
+        Ok(self.state.borrow().clone())
+    }
+    fn set_state(&self, json: &str) -> Result<(), HostError> {
+        *self.state.borrow_mut() = Some(json.into());
+        Ok(())
+    }
+    fn publish(&self, name: &str, json: &str) -> Result<(), HostError> {
+        let data = serde_json::from_str(json)
+            .map_err(|e| HostError::InvalidInput(format!("event {name:?} is not JSON: {e}")))?;
+        self.events.borrow_mut().push((name.into(), data));
+        Ok(())
+    }
+}
+
+fn check_key(key: &str) -> Result<(), HostError> {
+    if key.is_empty() {
+        return Err(HostError::InvalidInput("tag key is empty".into()));
+    }
+    if key.len() > MAX_TAG_KEY_BYTES {
+        return Err(HostError::InvalidInput(format!(
+            "tag key is {} bytes, over the limit of {MAX_TAG_KEY_BYTES}",
+            key.len()
+        )));
+    }
+    Ok(())
+}

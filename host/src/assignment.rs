@@ -1,0 +1,127 @@
+//! The sampling authority: which group of a partition an identifier belongs to.
+//!
+//! `group = f(course, partition, identifier)`: a keyed blake3 hash over length-prefixed
+//! fields, read as a 64-bit number and mapped onto the partition's groups by weight.
+//! Deterministic (the same on every machine and in every version that keeps the golden
+//! vectors), uniform (blake3 output is indistinguishable from random), and independent
+//! between partitions (the partition id is hashed, so two partitions draw unrelated numbers
+//! and every combination of groups is equally likely).
+//!
+//! This module is pure: stickiness (storing the first assignment as a course tag) lives in
+//! the render session, and `xbhost assign` uses this directly with no user session.
+
+use std::sync::LazyLock;
+
+use crate::model::{Group, UserPartition};
+
+/// The Open edX course tag that stores a learner's group in partition `id`.
+pub fn partition_tag_key(partition_id: u64) -> String {
+    format!("{PARTITION_TAG_PREFIX}{partition_id}")
+}
+
+/// Prefix of the partition tags. Blocks may read these tags but not write them.
+pub const PARTITION_TAG_PREFIX: &str = "xblock.partition_service.partition_";
+
+/// The partition id a partition tag key names, if it is one.
+pub fn partition_of_tag(key: &str) -> Option<u64> {
+    key.strip_prefix(PARTITION_TAG_PREFIX)?.parse().ok()
+}
+
+/// The hash key. Fixed, so assignments are the same on every machine; changing it moves
+/// every learner who has no stored group yet, which the golden-vector test catches.
+static ASSIGNMENT_KEY: LazyLock<[u8; 32]> =
+    LazyLock::new(|| blake3::derive_key("xbhost 2026-11 user partition assignment v1", b""));
+
+/// A uniform 64-bit number for (course, partition, identifier).
+pub fn draw(course_key: &str, partition_id: u64, identifier: &str) -> u64 {
+    let mut hasher = blake3::Hasher::new_keyed(&ASSIGNMENT_KEY);
+    // Length prefixes keep ("ab", "c") and ("a", "bc") apart.
+    for field in [course_key.as_bytes(), identifier.as_bytes()] {
+        hasher.update(&(field.len() as u64).to_le_bytes());
+        hasher.update(field);
+    }
+    hasher.update(&partition_id.to_le_bytes());
+    let mut out = [0u8; 8];
+    hasher.finalize_xof().fill(&mut out);
+    u64::from_le_bytes(out)
+}
+
+/// Maps a uniform 64-bit draw onto groups in proportion to their weights.
+pub fn pick(groups: &[Group], draw: u64) -> Option<&Group> {
+    let total: u64 = groups.iter().map(|g| u64::from(g.weight)).sum();
+    if total == 0 {
+        return None;
+    }
+    // Scale the draw into [0, total): bias at most total / 2^64, far below measurable.
+    let mut point = ((u128::from(draw) * u128::from(total)) >> 64) as u64;
+    for group in groups {
+        let weight = u64::from(group.weight);
+        if point < weight {
+            return Some(group);
+        }
+        point -= weight;
+    }
+    unreachable!("point is below the total weight")
+}
+
+/// The group `identifier` belongs to in `partition` of `course_key`, or `None` when the
+/// partition has no group to give (no groups, or all weights 0).
+pub fn assign<'p>(
+    course_key: &str,
+    partition: &'p UserPartition,
+    identifier: &str,
+) -> Option<&'p Group> {
+    pick(
+        &partition.groups,
+        draw(course_key, partition.id, identifier),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn groups(weights: &[u32]) -> Vec<Group> {
+        weights
+            .iter()
+            .enumerate()
+            .map(|(i, &weight)| Group {
+                id: i as u64,
+                name: format!("g{i}"),
+                weight,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn pick_respects_weights_at_the_edges() {
+        let g = groups(&[1, 3]);
+        assert_eq!(pick(&g, 0).unwrap().id, 0);
+        assert_eq!(pick(&g, u64::MAX / 4 - 1).unwrap().id, 0);
+        assert_eq!(pick(&g, u64::MAX / 4 + 1).unwrap().id, 1);
+        assert_eq!(pick(&g, u64::MAX).unwrap().id, 1);
+        assert!(pick(&groups(&[0, 0]), 5).is_none());
+        assert!(pick(&[], 5).is_none());
+        assert_eq!(
+            pick(&groups(&[0, 1]), 0).unwrap().id,
+            1,
+            "weight 0 is never picked"
+        );
+    }
+
+    #[test]
+    fn fields_are_length_prefixed() {
+        assert_ne!(draw("ab", 1, "c"), draw("a", 1, "bc"));
+        assert_ne!(draw("a", 1, "b"), draw("a", 2, "b"));
+    }
+
+    #[test]
+    fn partition_tags_round_trip() {
+        assert_eq!(partition_tag_key(7), "xblock.partition_service.partition_7");
+        assert_eq!(
+            partition_of_tag("xblock.partition_service.partition_7"),
+            Some(7)
+        );
+        assert_eq!(partition_of_tag("other"), None);
+    }
+}

@@ -1,0 +1,132 @@
+//! Analytics events: what blocks and the host publish, decorated with the learner's
+//! experiment membership and course tags when the request ends, then written as
+//! newline-delimited JSON.
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use anyhow::{Context as _, Result};
+use serde::{Deserialize, Serialize};
+
+/// The assignment event, as Open edX names it.
+pub const ASSIGNED_EVENT: &str = "xmodule.partitions.assigned_user_to_partition";
+
+/// The exposure event split tests publish on each render of a condition.
+pub const CHILD_RENDER_EVENT: &str = "xblock.split_test.child_render";
+
+/// A learner's experiment membership, carried by every event.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Experiments {
+    /// Names of the partitions the learner has a group in.
+    pub enrolled: Vec<String>,
+    /// Partition name to group name.
+    pub assigned: BTreeMap<String, String>,
+}
+
+/// One analytics event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub name: String,
+    /// RFC 3339, UTC, milliseconds.
+    pub time: String,
+    pub course_key: String,
+    pub user_id: String,
+    pub username: String,
+    /// The block that published it, if a block did.
+    pub usage_id: Option<String>,
+    pub data: serde_json::Value,
+    pub experiments: Experiments,
+    pub course_tags: BTreeMap<String, String>,
+}
+
+/// Where events go.
+pub trait EventSink: Send + Sync {
+    fn emit(&self, events: &[Event]) -> Result<()>;
+}
+
+/// Appends events to a file, one JSON object per line.
+pub struct JsonlSink {
+    path: PathBuf,
+    file: Mutex<File>,
+}
+
+impl JsonlSink {
+    pub fn open(path: &Path) -> Result<JsonlSink> {
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .with_context(|| format!("cannot open the event log {}", path.display()))?;
+        Ok(JsonlSink {
+            path: path.to_path_buf(),
+            file: Mutex::new(file),
+        })
+    }
+
+    /// Reads every event of a log written by this sink.
+    pub fn read_all(path: &Path) -> Result<Vec<Event>> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        };
+        text.lines()
+            .enumerate()
+            .map(|(i, line)| {
+                serde_json::from_str(line)
+                    .with_context(|| format!("{} line {}", path.display(), i + 1))
+            })
+            .collect()
+    }
+}
+
+impl EventSink for JsonlSink {
+    fn emit(&self, events: &[Event]) -> Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        // One write per batch, so concurrent requests never interleave within a line.
+        let mut buf = Vec::new();
+        for event in events {
+            serde_json::to_writer(&mut buf, event)?;
+            buf.push(b'\n');
+            tracing::info!(target: "xbhost::events", event = %event.name, user = %event.user_id, course = %event.course_key, "event");
+        }
+        let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        file.write_all(&buf)
+            .with_context(|| format!("writing to the event log {}", self.path.display()))
+    }
+}
+
+/// Keeps events in memory, for tests and embedding.
+#[derive(Default)]
+pub struct MemorySink {
+    events: Mutex<Vec<Event>>,
+}
+
+impl MemorySink {
+    pub fn events(&self) -> Vec<Event> {
+        self.events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+impl EventSink for MemorySink {
+    fn emit(&self, events: &[Event]) -> Result<()> {
+        self.events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(events);
+        Ok(())
+    }
+}
+
+/// Now, formatted for events.
+pub fn now() -> String {
+    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
+}

@@ -1,0 +1,16 @@
+//! xbhost: a host for XBlock-style course content in which every block is a sandboxed
+//! WebAssembly component. See ARCHITECTURE.md for how the modules fit together.
+
+pub mod assignment;
+pub mod events;
+mod host;
+pub mod ids;
+pub mod markup;
+pub mod model;
+pub mod request;
+pub mod runtime;
+pub mod session;
+pub mod storage;
+
+pub use host::{AssignmentView, BlockMessage, Host, HostConfig, LoadReport};
+pub use request::{BlockFailure, RenderOutput, RenderRequest, User, View};

@@ -1,0 +1,327 @@
+//! Courses as authors write them (the JSON course document) and as the host uses them
+//! (validated and indexed).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use anyhow::{Context as _, Result, bail};
+use serde::{Deserialize, Serialize};
+
+use crate::ids::check_id;
+
+/// One group (experimental condition) of a user partition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Group {
+    pub id: u64,
+    pub name: String,
+    /// Relative share of new learners assigned to this group (default 1). A weight of 0
+    /// stops new assignments to the group without moving anyone already in it.
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+}
+
+fn default_weight() -> u32 {
+    1
+}
+
+/// A user partition: a named way to split learners into groups.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserPartition {
+    pub id: u64,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// `random` (experiments, the default) or another scheme such as `cohort`, whose
+    /// learners are never randomly assigned.
+    #[serde(default = "default_scheme")]
+    pub scheme: String,
+    #[serde(default = "default_active")]
+    pub active: bool,
+    pub groups: Vec<Group>,
+}
+
+fn default_scheme() -> String {
+    RANDOM_SCHEME.to_string()
+}
+
+fn default_active() -> bool {
+    true
+}
+
+/// The scheme of experiment partitions, the only one the host assigns randomly.
+pub const RANDOM_SCHEME: &str = "random";
+
+impl UserPartition {
+    pub fn group(&self, id: u64) -> Option<&Group> {
+        self.groups.iter().find(|g| g.id == id)
+    }
+
+    pub fn is_random(&self) -> bool {
+        self.scheme == RANDOM_SCHEME
+    }
+}
+
+/// One block of a course.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlockDef {
+    pub usage_id: String,
+    /// The block type: the name of the plugin that renders it.
+    #[serde(rename = "type")]
+    pub block_type: String,
+    #[serde(default = "empty_object")]
+    pub fields: serde_json::Value,
+    #[serde(default)]
+    pub children: Vec<String>,
+}
+
+fn empty_object() -> serde_json::Value {
+    serde_json::Value::Object(Default::default())
+}
+
+/// A course document: what `xbhost course load` reads and what storage keeps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CourseDoc {
+    pub course_key: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub user_partitions: Vec<UserPartition>,
+    pub blocks: Vec<BlockDef>,
+}
+
+impl CourseDoc {
+    /// Parses a course document, naming the JSON path, line and column at fault.
+    pub fn from_json(text: &str) -> Result<CourseDoc> {
+        let de = &mut serde_json::Deserializer::from_str(text);
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            anyhow::anyhow!("at {path}: {}", e.into_inner())
+        })
+    }
+}
+
+/// A validated course with its blocks indexed by usage id.
+#[derive(Debug)]
+pub struct Course {
+    pub doc: CourseDoc,
+    /// Fields serialized once, so each block call hands them over without re-encoding.
+    fields_json: Vec<String>,
+    index: HashMap<String, usize>,
+    parents: HashMap<String, String>,
+}
+
+/// One block of a validated course.
+#[derive(Debug, Clone, Copy)]
+pub struct CourseBlock<'c> {
+    pub index: usize,
+    pub def: &'c BlockDef,
+    pub fields_json: &'c str,
+}
+
+impl Course {
+    /// Validates a course document: ids, unique partitions, groups and blocks, children
+    /// that exist, and a block tree without cycles or shared children.
+    pub fn new(doc: CourseDoc) -> Result<Arc<Course>> {
+        check_id("course key", &doc.course_key)?;
+        let mut partition_ids = HashSet::new();
+        for p in &doc.user_partitions {
+            if !partition_ids.insert(p.id) {
+                bail!("user partition id {} is used twice", p.id);
+            }
+            if p.name.trim().is_empty() {
+                bail!("user partition {} has an empty name", p.id);
+            }
+            let mut group_ids = HashSet::new();
+            for g in &p.groups {
+                if !group_ids.insert(g.id) {
+                    bail!(
+                        "user partition {} ({:?}) has group id {} twice",
+                        p.id,
+                        p.name,
+                        g.id
+                    );
+                }
+            }
+            if !p.groups.is_empty() && p.groups.iter().all(|g| g.weight == 0) {
+                bail!(
+                    "user partition {} ({:?}): every group has weight 0",
+                    p.id,
+                    p.name
+                );
+            }
+        }
+        let mut blocks = HashMap::new();
+        for (i, b) in doc.blocks.iter().enumerate() {
+            check_id("usage id", &b.usage_id).with_context(|| format!("block #{i}"))?;
+            check_id("block type", &b.block_type)
+                .with_context(|| format!("block {:?}", b.usage_id))?;
+            if !b.fields.is_object() {
+                bail!("block {:?}: fields must be a JSON object", b.usage_id);
+            }
+            if blocks.insert(b.usage_id.clone(), i).is_some() {
+                bail!("usage id {:?} is used by two blocks", b.usage_id);
+            }
+        }
+        let mut parents = HashMap::new();
+        for b in &doc.blocks {
+            for child in &b.children {
+                if !blocks.contains_key(child) {
+                    bail!(
+                        "block {:?} has child {child:?}, which is not a block of this course",
+                        b.usage_id
+                    );
+                }
+                if let Some(other) = parents.insert(child.clone(), b.usage_id.clone()) {
+                    bail!(
+                        "block {child:?} is a child of both {other:?} and {:?}",
+                        b.usage_id
+                    );
+                }
+            }
+        }
+        // With at most one parent each, a cycle is a chain of parents that comes back.
+        for start in blocks.keys() {
+            let mut seen = HashSet::new();
+            let mut at = start;
+            while let Some(parent) = parents.get(at) {
+                if !seen.insert(parent) {
+                    bail!("blocks form a cycle through {parent:?}");
+                }
+                at = parent;
+            }
+        }
+        let fields_json = doc.blocks.iter().map(|b| b.fields.to_string()).collect();
+        Ok(Arc::new(Course {
+            doc,
+            fields_json,
+            index: blocks,
+            parents,
+        }))
+    }
+
+    pub fn key(&self) -> &str {
+        &self.doc.course_key
+    }
+
+    pub fn block(&self, usage_id: &str) -> Option<CourseBlock<'_>> {
+        self.index.get(usage_id).map(|&i| self.block_at(i))
+    }
+
+    /// The block at `index` (as given by [`Course::block`]). Panics on a foreign index.
+    pub fn block_at(&self, index: usize) -> CourseBlock<'_> {
+        CourseBlock {
+            index,
+            def: &self.doc.blocks[index],
+            fields_json: &self.fields_json[index],
+        }
+    }
+
+    pub fn parent(&self, usage_id: &str) -> Option<&str> {
+        self.parents.get(usage_id).map(String::as_str)
+    }
+
+    pub fn partition(&self, id: u64) -> Option<&UserPartition> {
+        self.doc.user_partitions.iter().find(|p| p.id == id)
+    }
+
+    pub fn partitions(&self) -> &[UserPartition] {
+        &self.doc.user_partitions
+    }
+
+    /// The block types the course uses, each once.
+    pub fn block_types(&self) -> Vec<&str> {
+        let mut types: Vec<&str> = self
+            .doc
+            .blocks
+            .iter()
+            .map(|b| b.block_type.as_str())
+            .collect();
+        types.sort_unstable();
+        types.dedup();
+        types
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(blocks: serde_json::Value) -> CourseDoc {
+        serde_json::from_value(serde_json::json!({
+            "course_key": "course-v1:a+b+c",
+            "user_partitions": [{"id": 0, "name": "P", "groups": [{"id": 0, "name": "A"}]}],
+            "blocks": blocks,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn defaults_scheme_active_and_weight() {
+        let d = doc(serde_json::json!([]));
+        let p = &d.user_partitions[0];
+        assert_eq!(p.scheme, "random");
+        assert!(p.active);
+        assert_eq!(p.groups[0].weight, 1);
+    }
+
+    #[test]
+    fn rejects_unknown_children_shared_children_and_cycles() {
+        let err = Course::new(doc(serde_json::json!([
+            {"usage_id": "a", "type": "vertical", "children": ["zz"]}
+        ])))
+        .unwrap_err();
+        assert!(err.to_string().contains("\"zz\""), "{err}");
+        let err = Course::new(doc(serde_json::json!([
+            {"usage_id": "a", "type": "vertical", "children": ["c"]},
+            {"usage_id": "b", "type": "vertical", "children": ["c"]},
+            {"usage_id": "c", "type": "html"}
+        ])))
+        .unwrap_err();
+        assert!(err.to_string().contains("child of both"), "{err}");
+        let err = Course::new(doc(serde_json::json!([
+            {"usage_id": "a", "type": "vertical", "children": ["b"]},
+            {"usage_id": "b", "type": "vertical", "children": ["a"]}
+        ])))
+        .unwrap_err();
+        assert!(err.to_string().contains("cycle"), "{err}");
+    }
+
+    #[test]
+    fn rejects_duplicate_usage_ids_and_groups() {
+        let err = Course::new(doc(serde_json::json!([
+            {"usage_id": "a", "type": "html"}, {"usage_id": "a", "type": "html"}
+        ])))
+        .unwrap_err();
+        assert!(err.to_string().contains("used by two blocks"), "{err}");
+        let mut d = doc(serde_json::json!([]));
+        d.user_partitions[0].groups.push(Group {
+            id: 0,
+            name: "B".into(),
+            weight: 1,
+        });
+        assert!(
+            Course::new(d)
+                .unwrap_err()
+                .to_string()
+                .contains("group id 0 twice")
+        );
+    }
+
+    #[test]
+    fn parse_errors_name_the_path_and_line() {
+        let err =
+            CourseDoc::from_json("{\"course_key\": \"k\",\n \"blocks\": [{\"usage_id\": 3}]}")
+                .unwrap_err()
+                .to_string();
+        assert!(err.contains("blocks[0].usage_id"), "{err}");
+        assert!(err.contains("line 2"), "{err}");
+        let err = CourseDoc::from_json("{\"course_key\": \"k\", \"blokcs\": []}")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("blokcs"), "{err}");
+    }
+}

@@ -1,0 +1,132 @@
+//! The `xbhost:block` imports, implemented over the request's session. Every call answers
+//! for the instance's own user, course and block; bad input is an error value, never a trap.
+
+use super::bindings::types::{self as wit, HostError};
+use super::bindings::xbhost::block::{
+    children, context, events, partitions, user_state, user_tags,
+};
+use super::state::BlockState;
+use crate::session::TagScope;
+
+impl wit::Host for BlockState {}
+
+impl context::Host for BlockState {
+    fn current_user(&mut self) -> wit::User {
+        let u = self.session.user();
+        wit::User {
+            id: u.id.clone(),
+            username: u.username.clone(),
+            is_staff: u.is_staff,
+            is_anonymous: u.is_anonymous,
+        }
+    }
+
+    fn course_key(&mut self) -> String {
+        self.session.course().key().to_string()
+    }
+
+    fn usage_id(&mut self) -> String {
+        self.session.block(self.block).def.usage_id.clone()
+    }
+
+    fn block_type(&mut self) -> String {
+        self.session.block(self.block).def.block_type.clone()
+    }
+
+    fn fields(&mut self) -> String {
+        self.session.block(self.block).fields_json.to_string()
+    }
+
+    fn children(&mut self) -> Vec<String> {
+        self.session.block(self.block).def.children.clone()
+    }
+}
+
+fn scope(s: user_tags::Scope) -> TagScope {
+    match s {
+        user_tags::Scope::Course => TagScope::Course,
+        user_tags::Scope::User => TagScope::User,
+    }
+}
+
+impl user_tags::Host for BlockState {
+    fn get(&mut self, s: user_tags::Scope, key: String) -> Result<Option<String>, HostError> {
+        self.session.get_tag(scope(s), &key)
+    }
+
+    fn set(&mut self, s: user_tags::Scope, key: String, value: String) -> Result<(), HostError> {
+        self.session.set_tag(scope(s), &key, &value)
+    }
+}
+
+impl partitions::Host for BlockState {
+    fn all(&mut self) -> Vec<wit::UserPartition> {
+        self.session
+            .course()
+            .partitions()
+            .iter()
+            .map(|p| wit::UserPartition {
+                id: p.id,
+                name: p.name.clone(),
+                description: p.description.clone(),
+                scheme: p.scheme.clone(),
+                active: p.active,
+                groups: p
+                    .groups
+                    .iter()
+                    .map(|g| wit::Group {
+                        id: g.id,
+                        name: g.name.clone(),
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
+
+    fn group_for(&mut self, partition_id: u64) -> Result<Option<wit::Group>, HostError> {
+        Ok(self.session.group_for(partition_id)?.map(|g| wit::Group {
+            id: g.id,
+            name: g.name,
+        }))
+    }
+}
+
+impl children::Host for BlockState {
+    fn render_child(
+        &mut self,
+        usage_id: String,
+        view: wit::View,
+        condition: Option<wit::Condition>,
+    ) -> Result<wit::Fragment, HostError> {
+        let f = self.session.render_child(
+            self.block,
+            self.depth,
+            &usage_id,
+            view.into(),
+            condition.map(|c| (c.partition_id, c.group_id)),
+        )?;
+        Ok(wit::Fragment {
+            html: f.html,
+            hidden: f.hidden,
+            title: f.title,
+            icon: f.icon,
+            tooltip: f.tooltip,
+        })
+    }
+}
+
+impl user_state::Host for BlockState {
+    fn get(&mut self) -> Result<Option<String>, HostError> {
+        self.session.user_state(self.block)
+    }
+
+    fn set(&mut self, json: String) -> Result<(), HostError> {
+        self.session.set_user_state(self.block, &json)
+    }
+}
+
+impl events::Host for BlockState {
+    fn publish(&mut self, name: String, json: String) -> Result<(), HostError> {
+        self.session.publish(Some(self.block), &name, &json)
+    }
+}

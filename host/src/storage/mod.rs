@@ -1,0 +1,84 @@
+//! Persistent state behind one trait, so the embedded store (sled) can be joined by a server
+//! database for deployments of several hosts.
+//!
+//! Every method names whose data it touches: a course tag is always (course, user, key), so
+//! nothing above this layer can reach another user's data by accident.
+
+mod sled_store;
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+
+use crate::model::CourseDoc;
+
+pub use sled_store::SledStorage;
+
+/// A plugin as stored: its name, the versions it declares, and the blake3 of its wasm.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PluginRecord {
+    pub name: String,
+    pub version: String,
+    /// The contract (WIT package) version the plugin was built against.
+    pub contract: String,
+    /// blake3 of the wasm bytes, hex: the key of the stored component.
+    pub hash: String,
+    pub size: u64,
+}
+
+/// The outcome of a first-writer-wins write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FirstWrite {
+    /// This write stored the value.
+    Written,
+    /// Another writer got there first; this is the value it stored.
+    Existing(String),
+}
+
+pub trait Storage: Send + Sync {
+    /// Every course tag of a user in a course.
+    fn course_tags(&self, course: &str, user: &str) -> Result<BTreeMap<String, String>>;
+    fn course_tag(&self, course: &str, user: &str, key: &str) -> Result<Option<String>>;
+    fn set_course_tag(&self, course: &str, user: &str, key: &str, value: &str) -> Result<()>;
+    /// Stores the tag only if it is absent (atomically): the first writer wins.
+    fn set_course_tag_if_absent(
+        &self,
+        course: &str,
+        user: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<FirstWrite>;
+    /// Replaces the tag only if it still holds `expected` (atomically). Returns the value
+    /// the tag holds afterwards.
+    fn replace_course_tag(
+        &self,
+        course: &str,
+        user: &str,
+        key: &str,
+        expected: &str,
+        value: &str,
+    ) -> Result<String>;
+    /// Every (user, value) with this course tag, for reports and partition changes.
+    fn users_with_course_tag(&self, course: &str, key: &str) -> Result<Vec<(String, String)>>;
+
+    fn user_tags(&self, user: &str) -> Result<BTreeMap<String, String>>;
+    fn user_tag(&self, user: &str, key: &str) -> Result<Option<String>>;
+    fn set_user_tag(&self, user: &str, key: &str, value: &str) -> Result<()>;
+
+    fn user_state(&self, course: &str, user: &str, usage: &str) -> Result<Option<String>>;
+    fn set_user_state(&self, course: &str, user: &str, usage: &str, json: &str) -> Result<()>;
+
+    fn course(&self, key: &str) -> Result<Option<CourseDoc>>;
+    fn put_course(&self, doc: &CourseDoc) -> Result<()>;
+    fn course_keys(&self) -> Result<Vec<String>>;
+
+    fn plugin(&self, name: &str) -> Result<Option<PluginRecord>>;
+    fn plugins(&self) -> Result<Vec<PluginRecord>>;
+    fn plugin_wasm(&self, hash: &str) -> Result<Option<Vec<u8>>>;
+    /// Stores the wasm (content-addressed) and the record that names it, together.
+    fn put_plugin(&self, record: &PluginRecord, wasm: &[u8]) -> Result<()>;
+
+    /// Makes every write so far durable: it survives a crash of the process.
+    fn flush(&self) -> Result<()>;
+}

@@ -1,0 +1,295 @@
+//! The embedded store: sled, one tree per kind of data.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{Context as _, Result, bail};
+use sled::Transactional;
+
+use super::{FirstWrite, PluginRecord, Storage};
+use crate::model::CourseDoc;
+
+/// sled-backed [`Storage`]. Keys join their parts with NUL, which ids never contain.
+pub struct SledStorage {
+    db: sled::Db,
+    course_tags: sled::Tree,
+    user_tags: sled::Tree,
+    user_state: sled::Tree,
+    courses: sled::Tree,
+    plugins: sled::Tree,
+    plugin_wasm: sled::Tree,
+}
+
+impl SledStorage {
+    /// Opens (or creates) the store in `dir`.
+    pub fn open(dir: &Path) -> Result<SledStorage> {
+        let db = sled::Config::new()
+            .path(dir)
+            .open()
+            .with_context(|| format!("cannot open the store in {}", dir.display()))?;
+        Self::from_db(db)
+    }
+
+    /// A store that lives in memory only, for tests.
+    pub fn temporary() -> Result<SledStorage> {
+        Self::from_db(sled::Config::new().temporary(true).open()?)
+    }
+
+    fn from_db(db: sled::Db) -> Result<SledStorage> {
+        Ok(SledStorage {
+            course_tags: db.open_tree("course_tags")?,
+            user_tags: db.open_tree("user_tags")?,
+            user_state: db.open_tree("user_state")?,
+            courses: db.open_tree("courses")?,
+            plugins: db.open_tree("plugins")?,
+            plugin_wasm: db.open_tree("plugin_wasm")?,
+            db,
+        })
+    }
+}
+
+/// Joins key parts with NUL. Refuses a part that contains NUL, so keys never collide.
+fn key(parts: &[&str]) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(parts.iter().map(|p| p.len() + 1).sum());
+    for (i, part) in parts.iter().enumerate() {
+        if part.contains('\0') {
+            bail!("storage key part {part:?} contains NUL");
+        }
+        if i > 0 {
+            out.push(0);
+        }
+        out.extend_from_slice(part.as_bytes());
+    }
+    Ok(out)
+}
+
+/// The key prefix of everything under `parts` (with the trailing separator).
+fn prefix(parts: &[&str]) -> Result<Vec<u8>> {
+    let mut k = key(parts)?;
+    k.push(0);
+    Ok(k)
+}
+
+fn text(bytes: &[u8]) -> Result<String> {
+    String::from_utf8(bytes.to_vec()).context("stored text is not UTF-8")
+}
+
+/// Every (suffix after prefix, value) under a prefix, as text.
+fn scan(tree: &sled::Tree, prefix: &[u8]) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for item in tree.scan_prefix(prefix) {
+        let (k, v) = item?;
+        out.insert(text(&k[prefix.len()..])?, text(&v)?);
+    }
+    Ok(out)
+}
+
+impl Storage for SledStorage {
+    fn course_tags(&self, course: &str, user: &str) -> Result<BTreeMap<String, String>> {
+        scan(&self.course_tags, &prefix(&[course, user])?)
+    }
+
+    fn course_tag(&self, course: &str, user: &str, tag: &str) -> Result<Option<String>> {
+        self.course_tags
+            .get(key(&[course, user, tag])?)?
+            .map(|v| text(&v))
+            .transpose()
+    }
+
+    fn set_course_tag(&self, course: &str, user: &str, tag: &str, value: &str) -> Result<()> {
+        self.course_tags
+            .insert(key(&[course, user, tag])?, value.as_bytes())?;
+        Ok(())
+    }
+
+    fn set_course_tag_if_absent(
+        &self,
+        course: &str,
+        user: &str,
+        tag: &str,
+        value: &str,
+    ) -> Result<FirstWrite> {
+        let k = key(&[course, user, tag])?;
+        match self
+            .course_tags
+            .compare_and_swap(k, None as Option<&[u8]>, Some(value.as_bytes()))?
+        {
+            Ok(()) => Ok(FirstWrite::Written),
+            Err(e) => Ok(FirstWrite::Existing(text(
+                e.current
+                    .as_deref()
+                    .context("tag vanished during a first write")?,
+            )?)),
+        }
+    }
+
+    fn replace_course_tag(
+        &self,
+        course: &str,
+        user: &str,
+        tag: &str,
+        expected: &str,
+        value: &str,
+    ) -> Result<String> {
+        let k = key(&[course, user, tag])?;
+        match self.course_tags.compare_and_swap(
+            k,
+            Some(expected.as_bytes()),
+            Some(value.as_bytes()),
+        )? {
+            Ok(()) => Ok(value.to_string()),
+            Err(e) => match e.current {
+                Some(current) => text(&current),
+                None => bail!("course tag {tag:?} of user {user:?} vanished during a replace"),
+            },
+        }
+    }
+
+    fn users_with_course_tag(&self, course: &str, tag: &str) -> Result<Vec<(String, String)>> {
+        let p = prefix(&[course])?;
+        let mut out = Vec::new();
+        for item in self.course_tags.scan_prefix(&p) {
+            let (k, v) = item?;
+            let rest = &k[p.len()..];
+            let Some(sep) = rest.iter().position(|&b| b == 0) else {
+                continue;
+            };
+            if &rest[sep + 1..] == tag.as_bytes() {
+                out.push((text(&rest[..sep])?, text(&v)?));
+            }
+        }
+        Ok(out)
+    }
+
+    fn user_tags(&self, user: &str) -> Result<BTreeMap<String, String>> {
+        scan(&self.user_tags, &prefix(&[user])?)
+    }
+
+    fn user_tag(&self, user: &str, tag: &str) -> Result<Option<String>> {
+        self.user_tags
+            .get(key(&[user, tag])?)?
+            .map(|v| text(&v))
+            .transpose()
+    }
+
+    fn set_user_tag(&self, user: &str, tag: &str, value: &str) -> Result<()> {
+        self.user_tags
+            .insert(key(&[user, tag])?, value.as_bytes())?;
+        Ok(())
+    }
+
+    fn user_state(&self, course: &str, user: &str, usage: &str) -> Result<Option<String>> {
+        self.user_state
+            .get(key(&[course, user, usage])?)?
+            .map(|v| text(&v))
+            .transpose()
+    }
+
+    fn set_user_state(&self, course: &str, user: &str, usage: &str, json: &str) -> Result<()> {
+        self.user_state
+            .insert(key(&[course, user, usage])?, json.as_bytes())?;
+        Ok(())
+    }
+
+    fn course(&self, course_key: &str) -> Result<Option<CourseDoc>> {
+        match self.courses.get(key(&[course_key])?)? {
+            None => Ok(None),
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .with_context(|| format!("stored course {course_key:?} does not parse")),
+        }
+    }
+
+    fn put_course(&self, doc: &CourseDoc) -> Result<()> {
+        self.courses
+            .insert(key(&[&doc.course_key])?, serde_json::to_vec(doc)?)?;
+        Ok(())
+    }
+
+    fn course_keys(&self) -> Result<Vec<String>> {
+        self.courses.iter().keys().map(|k| text(&k?)).collect()
+    }
+
+    fn plugin(&self, name: &str) -> Result<Option<PluginRecord>> {
+        match self.plugins.get(key(&[name])?)? {
+            None => Ok(None),
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .with_context(|| format!("stored record of plugin {name:?} does not parse")),
+        }
+    }
+
+    fn plugins(&self) -> Result<Vec<PluginRecord>> {
+        self.plugins
+            .iter()
+            .values()
+            .map(|v| Ok(serde_json::from_slice(&v?)?))
+            .collect()
+    }
+
+    fn plugin_wasm(&self, hash: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.plugin_wasm.get(key(&[hash])?)?.map(|v| v.to_vec()))
+    }
+
+    fn put_plugin(&self, record: &PluginRecord, wasm: &[u8]) -> Result<()> {
+        let name_key = key(&[&record.name])?;
+        let hash_key = key(&[&record.hash])?;
+        let record_json = serde_json::to_vec(record)?;
+        (&self.plugins, &self.plugin_wasm)
+            .transaction(|(plugins, blobs)| {
+                blobs.insert(hash_key.as_slice(), wasm)?;
+                plugins.insert(name_key.as_slice(), record_json.as_slice())?;
+                Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
+            })
+            .map_err(|e| anyhow::anyhow!("storing plugin {:?} failed: {e:?}", record.name))?;
+        Ok(())
+    }
+
+    fn flush(&self) -> Result<()> {
+        self.db.flush().context("flushing the store to disk")?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_writer_wins_and_replace_is_compare_and_swap() {
+        let s = SledStorage::temporary().unwrap();
+        assert_eq!(
+            s.set_course_tag_if_absent("c", "u", "k", "1").unwrap(),
+            FirstWrite::Written
+        );
+        assert_eq!(
+            s.set_course_tag_if_absent("c", "u", "k", "2").unwrap(),
+            FirstWrite::Existing("1".into())
+        );
+        assert_eq!(s.replace_course_tag("c", "u", "k", "9", "3").unwrap(), "1");
+        assert_eq!(s.replace_course_tag("c", "u", "k", "1", "3").unwrap(), "3");
+        assert_eq!(s.course_tag("c", "u", "k").unwrap().as_deref(), Some("3"));
+    }
+
+    #[test]
+    fn tags_are_scoped_by_course_and_user() {
+        let s = SledStorage::temporary().unwrap();
+        s.set_course_tag("c1", "u", "k", "a").unwrap();
+        s.set_course_tag("c2", "u", "k", "b").unwrap();
+        s.set_course_tag("c1", "u2", "k", "c").unwrap();
+        // A user id that is a prefix of another must not see the other's tags.
+        s.set_course_tag("c1", "u1", "k", "d").unwrap();
+        assert_eq!(s.course_tags("c1", "u").unwrap().len(), 1);
+        assert_eq!(s.course_tag("c2", "u", "k").unwrap().as_deref(), Some("b"));
+        let mut users = s.users_with_course_tag("c1", "k").unwrap();
+        users.sort();
+        assert_eq!(users.len(), 3);
+        s.set_user_tag("u", "lang", "fr").unwrap();
+        assert_eq!(
+            s.user_tags("u").unwrap().get("lang").map(String::as_str),
+            Some("fr")
+        );
+        assert!(s.user_tags("u1").unwrap().is_empty());
+        assert!(s.course_tag("c1", "u\0x", "k").is_err());
+    }
+}
