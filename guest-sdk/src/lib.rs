@@ -119,9 +119,9 @@ macro_rules! export_block {
                     payload: ::std::string::String,
                 ) -> ::core::result::Result<::std::string::String, ::std::string::String> {
                     $crate::wasm::handle::<$block>(name, payload)
-        }
+                }
             }
-            $crate::wasm::export_impl!(Export with_types_in $crate::wasm::bindings);
+    $crate::wasm::export_impl!(Export with_types_in $crate::wasm::bindings);
         };
     };
 }

@@ -1,1 +1,199 @@
+//! Shared set-up for the workspace integration tests: real built plugins, a real host on a
+//! real sled store in a temporary directory, and the statistics the experiment tests use.
 
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, OnceLock};
+
+use anyhow::{Context, Result, bail};
+use statrs::distribution::{ChiSquared, ContinuousCDF};
+use xbhost::events::MemorySink;
+use xbhost::model::CourseDoc;
+use xbhost::storage::SledStorage;
+use xbhost::{Host, HostConfig, RenderOutput, RenderRequest, User, View};
+
+pub const DEMO_COURSE: &str = "course-v1:xbhost+demo+2026";
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
+}
+
+fn cargo(args: &[&str]) -> Result<()> {
+    let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .args(args)
+        .current_dir(workspace_root())
+        .status()?;
+    if !status.success() {
+        bail!("cargo {args:?} failed");
+    }
+    Ok(())
+}
+
+/// The directory of built plugins: `XBHOST_PLUGIN_DIR` (set by `cargo xtask test`), or
+/// the plugin profile's output after building every plugin once per test process.
+pub fn plugin_dir() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        if let Some(dir) = std::env::var_os("XBHOST_PLUGIN_DIR") {
+            return PathBuf::from(dir);
+        }
+        let mut args = vec!["build", "--profile", "plugin", "--target", "wasm32-wasip2"];
+        for p in ["html", "vertical", "split_test", "tag_probe"] {
+            args.extend(["-p", p]);
+        }
+        cargo(&args).expect("building the plugins (is the wasm32-wasip2 target installed?)");
+        target_dir().join("wasm32-wasip2/plugin")
+    })
+    .clone()
+}
+
+/// The `xbhost` binary: `XBHOST_BIN`, or the release build (built once per test process).
+pub fn xbhost_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(bin) = std::env::var_os("XBHOST_BIN") {
+            return PathBuf::from(bin);
+        }
+        cargo(&["build", "--release", "-p", "xbhost", "--bin", "xbhost"]).expect("building xbhost");
+        target_dir().join("release/xbhost")
+    })
+    .clone()
+}
+
+pub fn plugin_path(name: &str) -> PathBuf {
+    plugin_dir().join(format!("{name}.wasm"))
+}
+
+pub fn plugin_wasm(name: &str) -> Vec<u8> {
+    let path = plugin_path(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+pub fn demo_course_path() -> PathBuf {
+    workspace_root().join("examples/demo-course/course.json")
+}
+
+pub fn demo_course() -> CourseDoc {
+    CourseDoc::from_json(&std::fs::read_to_string(demo_course_path()).unwrap()).unwrap()
+}
+
+/// A host on a sled store in a temporary directory, with events kept in memory.
+pub struct Fixture {
+    pub host: Host,
+    pub events: Arc<MemorySink>,
+    pub dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    /// A fresh host with these plugins installed.
+    pub fn with_plugins(plugins: &[&str]) -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = SledStorage::open(&dir.path().join("db")).unwrap();
+        let events = Arc::new(MemorySink::default());
+        let host = Host::new(Arc::new(storage), events.clone(), HostConfig::default()).unwrap();
+        for p in plugins {
+            host.add_plugin(&plugin_wasm(p), None).unwrap();
+        }
+        Fixture { host, events, dir }
+    }
+
+    /// A fresh host with the shipped plugins and the demo course.
+    pub fn demo() -> Fixture {
+        let f = Fixture::with_plugins(&["html", "vertical", "split_test"]);
+        f.host.load_course(demo_course()).unwrap();
+        f
+    }
+
+    pub fn render(&self, course: &str, block: &str, user: User, view: View) -> RenderOutput {
+        self.host
+            .render(&RenderRequest {
+                course_key: course.into(),
+                usage_id: block.into(),
+                user,
+                view,
+            })
+            .unwrap()
+    }
+
+    /// `unit_1` of the demo course for a learner.
+    pub fn learner_unit(&self, learner: &str) -> RenderOutput {
+        self.render(DEMO_COURSE, "unit_1", User::learner(learner), View::Student)
+    }
+}
+
+/// Pearson's chi-square goodness of fit: (statistic, p-value).
+pub fn chi_square_gof(observed: &[u64], expected_shares: &[f64]) -> (f64, f64) {
+    let n: u64 = observed.iter().sum();
+    let total_share: f64 = expected_shares.iter().sum();
+    let stat: f64 = observed
+        .iter()
+        .zip(expected_shares)
+        .map(|(&o, &share)| {
+            let e = n as f64 * share / total_share;
+            (o as f64 - e).powi(2) / e
+        })
+        .sum();
+    let df = (observed.len() - 1) as f64;
+    (stat, ChiSquared::new(df).unwrap().sf(stat))
+}
+
+/// Pearson's chi-square test of independence on a contingency table: (statistic, p-value).
+pub fn chi_square_independence(table: &[Vec<u64>]) -> (f64, f64) {
+    let rows: Vec<f64> = table.iter().map(|r| r.iter().sum::<u64>() as f64).collect();
+    let cols: Vec<f64> = (0..table[0].len())
+        .map(|j| table.iter().map(|r| r[j]).sum::<u64>() as f64)
+        .collect();
+    let n: f64 = rows.iter().sum();
+    let mut stat = 0.0;
+    for (i, row) in table.iter().enumerate() {
+        for (j, &o) in row.iter().enumerate() {
+            let e = rows[i] * cols[j] / n;
+            stat += (o as f64 - e).powi(2) / e;
+        }
+    }
+    let df = ((table.len() - 1) * (table[0].len() - 1)) as f64;
+    (stat, ChiSquared::new(df).unwrap().sf(stat))
+}
+
+/// Runs the `xbhost` binary on a data directory; returns (success, stdout, stderr).
+pub fn xbhost(data: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(xbhost_bin())
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .env("XBHOST_LOG", "off")
+        .output()
+        .expect("running xbhost");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Like [`xbhost`], failing the test unless the command succeeds.
+pub fn xbhost_ok(data: &Path, args: &[&str]) -> String {
+    let (ok, out, err) = xbhost(data, args);
+    assert!(ok, "xbhost {args:?} failed: {err}");
+    out
+}
+
+/// Extracts the JSON a `tag_probe` block embedded in a page.
+pub fn probe_report(html: &str) -> Result<serde_json::Value> {
+    let start =
+        html.find("class=\"probe\">").context("no probe in page")? + "class=\"probe\">".len();
+    let end = start
+        + html[start..]
+            .find("</script>")
+            .context("unterminated probe")?;
+    Ok(serde_json::from_str(&html[start..end])?)
+}

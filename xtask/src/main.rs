@@ -1,1 +1,270 @@
-fn main() {}
+//! `cargo xtask`: build, demo and test, with nothing installed by hand beyond rustup.
+//!
+//! - `cargo xtask build`: the release host and every plugin, copied to `target/plugins/`.
+//! - `cargo xtask demo`: build, then a fresh data directory with the plugins and the demo
+//!   course, and `unit_1` rendered for a few learners and as staff into HTML files.
+//! - `cargo xtask test`: everything CI runs (fmt check, clippy, all tests).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+/// Plugins shipped to course authors (the demo installs these).
+const PRODUCT_PLUGINS: &[&str] = &["html", "vertical", "split_test"];
+const WASM_TARGET: &str = "wasm32-wasip2";
+const DEMO_COURSE: &str = "course-v1:xbhost+demo+2026";
+const DEMO_LEARNERS: &[&str] = &["alice", "bob", "carol", "dave", "erin", "frank"];
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let root = workspace_root();
+    std::env::set_current_dir(&root)?;
+    match args.first().map(String::as_str) {
+        Some("build") => build(&root).map(|_| ()),
+        Some("demo") => demo(&root),
+        Some("test") => test(&root),
+        _ => {
+            eprintln!("usage: cargo xtask <build|demo|test>");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
+}
+
+fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+}
+
+fn run(cmd: &mut Command) -> Result<()> {
+    eprintln!("xtask: {cmd:?}");
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot start {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed with {status}");
+    }
+    Ok(())
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
+/// rustup does not add targets on demand: add the wasm target if it is missing.
+fn ensure_wasm_target() -> Result<()> {
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .context("rustup is needed to add the wasm32-wasip2 target")?;
+    if !String::from_utf8_lossy(&installed.stdout)
+        .lines()
+        .any(|l| l.trim() == WASM_TARGET)
+    {
+        run(Command::new("rustup").args(["target", "add", WASM_TARGET]))?;
+    }
+    Ok(())
+}
+
+/// Every plugin crate: a directory under `plugins/` (or `plugins/testing/`) with a Cargo.toml.
+fn plugin_crates(root: &Path) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    for dir in [root.join("plugins"), root.join("plugins/testing")] {
+        if !dir.is_dir() {
+            continue;
+        }
+        for entry in std::fs::read_dir(&dir)? {
+            let path = entry?.path();
+            if path.join("Cargo.toml").is_file() {
+                names.push(path.file_name().unwrap().to_string_lossy().into_owned());
+            }
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// Builds the host (release) and every plugin; returns the directory holding the plugins.
+fn build(root: &Path) -> Result<PathBuf> {
+    ensure_wasm_target()?;
+    run(cargo().args(["build", "--release", "-p", "xbhost", "--bin", "xbhost"]))?;
+    let plugins = plugin_crates(root)?;
+    let mut cmd = cargo();
+    cmd.args(["build", "--profile", "plugin", "--target", WASM_TARGET]);
+    for p in &plugins {
+        cmd.args(["-p", p]);
+    }
+    run(&mut cmd)?;
+    let target = target_dir(root);
+    let out = target.join("plugins");
+    std::fs::create_dir_all(&out)?;
+    for p in &plugins {
+        let built = target
+            .join(WASM_TARGET)
+            .join("plugin")
+            .join(format!("{p}.wasm"));
+        std::fs::copy(&built, out.join(format!("{p}.wasm")))
+            .with_context(|| format!("copying {}", built.display()))?;
+    }
+    eprintln!(
+        "xtask: host at {}, plugins in {}",
+        target.join("release/xbhost").display(),
+        out.display()
+    );
+    Ok(out)
+}
+
+fn demo(root: &Path) -> Result<()> {
+    let plugins = build(root)?;
+    let target = target_dir(root);
+    let xbhost = target.join("release/xbhost");
+    let data = target.join("demo-data");
+    let pages = target.join("demo");
+    if data.exists() {
+        std::fs::remove_dir_all(&data)?;
+    }
+    std::fs::create_dir_all(&pages)?;
+    let xb = |args: &[&str]| -> Result<String> {
+        let out = Command::new(&xbhost)
+            .arg("--data")
+            .arg(&data)
+            .args(args)
+            .output()
+            .with_context(|| format!("cannot run {}", xbhost.display()))?;
+        if !out.status.success() {
+            bail!(
+                "xbhost {args:?} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(String::from_utf8(out.stdout)?)
+    };
+    for p in PRODUCT_PLUGINS {
+        print!(
+            "{}",
+            xb(&[
+                "plugin",
+                "add",
+                &plugins.join(format!("{p}.wasm")).to_string_lossy()
+            ])?
+        );
+    }
+    let course = root.join("examples/demo-course/course.json");
+    print!("{}", xb(&["course", "load", &course.to_string_lossy()])?);
+    println!();
+    let mut written = Vec::new();
+    for learner in DEMO_LEARNERS {
+        let line = xb(&[
+            "render",
+            "--course",
+            DEMO_COURSE,
+            "--block",
+            "unit_1",
+            "--user",
+            learner,
+            "--json",
+        ])?;
+        let page: serde_json::Value = serde_json::from_str(&line)?;
+        let path = pages.join(format!("unit_1-{learner}.html"));
+        std::fs::write(
+            &path,
+            page_html(
+                &format!("unit_1 as {learner}"),
+                page["html"].as_str().unwrap_or_default(),
+            ),
+        )?;
+        println!(
+            "{learner:>6}: groups {}  ->  {}",
+            page["assignments"],
+            path.display()
+        );
+        written.push(path);
+    }
+    let staff = xb(&[
+        "render",
+        "--course",
+        DEMO_COURSE,
+        "--block",
+        "unit_1",
+        "--user",
+        "staff_sam",
+        "--view",
+        "staff",
+    ])?;
+    let path = pages.join("unit_1-staff.html");
+    std::fs::write(&path, page_html("unit_1, staff view", &staff))?;
+    println!(
+        "{:>6}: every condition, marked  ->  {}",
+        "staff",
+        path.display()
+    );
+    println!(
+        "\nOpen these files in a browser. Data directory: {}",
+        data.display()
+    );
+    Ok(())
+}
+
+/// A standalone page around rendered blocks, with enough style to see the conditions.
+fn page_html(title: &str, body: &str) -> String {
+    format!(
+        r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; max-width: 48rem; margin: 2rem auto; line-height: 1.5; }}
+[data-group-id] {{ border: 2px solid #4a7ab5; border-radius: 6px; margin: .5rem 0; padding: .5rem; }}
+[data-own-group] {{ border-color: #2e8b57; background: #f0fff4; }}
+[data-inactive] {{ border-style: dashed; border-color: #999; opacity: .7; }}
+.xbhost-condition-label {{ font-size: .8rem; font-weight: 600; color: #4a7ab5; }}
+.split-test-heading {{ font-weight: 700; margin-bottom: 0; }}
+.split-test-empty-group {{ font-style: italic; color: #666; border: 1px dotted #999; padding: .5rem; }}
+.hint {{ background: #fffbe6; padding: .25rem .75rem; }}
+</style></head>
+<body><h1>{title}</h1>
+{body}
+</body></html>
+"#
+    )
+}
+
+fn test(root: &Path) -> Result<()> {
+    let plugins = build(root)?;
+    run(cargo().args(["fmt", "--all", "--check"]))?;
+    run(cargo().args([
+        "clippy",
+        "--release",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    let mut wasm_clippy = cargo();
+    wasm_clippy.args([
+        "clippy",
+        "--profile",
+        "plugin",
+        "--target",
+        WASM_TARGET,
+        "-p",
+        "xbhost-sdk",
+    ]);
+    for p in plugin_crates(root)? {
+        wasm_clippy.args(["-p", &p]);
+    }
+    run(wasm_clippy.args(["--", "-D", "warnings"]))?;
+    let target = target_dir(root);
+    run(cargo()
+        .args(["test", "--release", "--workspace"])
+        .env("XBHOST_PLUGIN_DIR", &plugins)
+        .env("XBHOST_BIN", target.join("release/xbhost")))?;
+    Ok(())
+}

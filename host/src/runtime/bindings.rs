@@ -5,8 +5,8 @@ wasmtime::component::bindgen!({
     world: "block-plugin",
 });
 
-pub use exports::xbhost::block::block as exported;
-pub use xbhost::block::types;
+pub use self::exports::xbhost::block::block as exported;
+pub use self::xbhost::block::types;
 
 impl From<crate::request::View> for types::View {
     fn from(view: crate::request::View) -> Self {

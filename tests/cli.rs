@@ -1,0 +1,403 @@
+//! The `xbhost` command line, run as a separate process on a real data directory:
+//! persistence across processes, the commands users' scripts rely on, and bad input.
+
+use xbhost_tests::{DEMO_COURSE, demo_course_path, plugin_path, plugin_wasm, xbhost, xbhost_ok};
+
+fn demo_data() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for p in ["html", "vertical", "split_test"] {
+        xbhost_ok(
+            dir.path(),
+            &["plugin", "add", plugin_path(p).to_str().unwrap()],
+        );
+    }
+    xbhost_ok(
+        dir.path(),
+        &["course", "load", demo_course_path().to_str().unwrap()],
+    );
+    dir
+}
+
+#[test]
+fn groups_survive_closing_and_reopening_the_store_in_a_new_process() {
+    let data = demo_data();
+    let users = data.path().join("users.txt");
+    let ids: Vec<String> = (0..40).map(|i| format!("p-{i}")).collect();
+    std::fs::write(&users, format!("# learners\n{}\n\n", ids.join("\n"))).unwrap();
+
+    // Before anyone visits, `assign` answers without storing anything.
+    let before = xbhost_ok(
+        data.path(),
+        &[
+            "assign",
+            "--course",
+            DEMO_COURSE,
+            "--partition",
+            "0",
+            "--user",
+            "p-0",
+            "--json",
+        ],
+    );
+    let before: serde_json::Value = serde_json::from_str(&before).unwrap();
+    assert_eq!(before["stored"], false);
+    let tags = xbhost_ok(
+        data.path(),
+        &["tags", "list", "--course", DEMO_COURSE, "--user", "p-0"],
+    );
+    assert!(tags.is_empty(), "assign wrote tags: {tags}");
+
+    let out = xbhost_ok(
+        data.path(),
+        &[
+            "render",
+            "--course",
+            DEMO_COURSE,
+            "--block",
+            "unit_1",
+            "--users-file",
+            users.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), ids.len());
+    assert_eq!(
+        lines[0]["assignments"]["0"], before["group"]["id"],
+        "assign predicted the stored group"
+    );
+
+    for line in &lines {
+        let user = line["user"].as_str().unwrap();
+        for partition in ["0", "1"] {
+            let stored = xbhost_ok(
+                data.path(),
+                &[
+                    "assign",
+                    "--course",
+                    DEMO_COURSE,
+                    "--partition",
+                    partition,
+                    "--user",
+                    user,
+                    "--json",
+                ],
+            );
+            let stored: serde_json::Value = serde_json::from_str(&stored).unwrap();
+            assert_eq!(stored["stored"], true, "{user}");
+            assert_eq!(
+                stored["group"]["id"], line["assignments"][partition],
+                "{user} partition {partition}"
+            );
+        }
+    }
+    // A new process renders the same page for the same learner.
+    let again = xbhost_ok(
+        data.path(),
+        &[
+            "render",
+            "--course",
+            DEMO_COURSE,
+            "--block",
+            "unit_1",
+            "--user",
+            "p-7",
+            "--json",
+        ],
+    );
+    let again: serde_json::Value = serde_json::from_str(again.trim()).unwrap();
+    assert_eq!(again["visible_blocks"], lines[7]["visible_blocks"]);
+    assert_eq!(again["assignments"], lines[7]["assignments"]);
+    // Every assignment event is in the event log, once.
+    let log = std::fs::read_to_string(data.path().join("events.jsonl")).unwrap();
+    let assigned = log
+        .lines()
+        .filter(|l| l.contains("assigned_user_to_partition"))
+        .count();
+    assert_eq!(assigned, 2 * ids.len());
+}
+
+/// Runs a failing command: one line on stderr naming `culprit`, non-zero exit.
+fn fails_naming(data: &std::path::Path, args: &[&str], culprit: &str) {
+    let (ok, _, err) = xbhost(data, args);
+    assert!(!ok, "xbhost {args:?} should fail");
+    assert_eq!(err.trim().lines().count(), 1, "one-line error, got: {err}");
+    assert!(
+        err.contains(culprit),
+        "error should name {culprit:?}: {err}"
+    );
+}
+
+#[test]
+fn bad_input_is_a_one_line_error_naming_the_culprit_and_changes_nothing() {
+    let data = demo_data();
+    let d = data.path();
+    let course_before = xbhost_ok(d, &["course", "show", DEMO_COURSE]);
+    let plugins_before = xbhost_ok(d, &["plugin", "list"]);
+
+    fails_naming(
+        d,
+        &[
+            "render",
+            "--course",
+            "course-v1:nope+x+y",
+            "--block",
+            "unit_1",
+            "--user",
+            "a",
+        ],
+        "course-v1:nope+x+y",
+    );
+    fails_naming(
+        d,
+        &[
+            "render",
+            "--course",
+            DEMO_COURSE,
+            "--block",
+            "unit_9",
+            "--user",
+            "a",
+        ],
+        "unit_9",
+    );
+    fails_naming(
+        d,
+        &[
+            "assign",
+            "--course",
+            DEMO_COURSE,
+            "--partition",
+            "42",
+            "--user",
+            "a",
+        ],
+        "42",
+    );
+    fails_naming(
+        d,
+        &[
+            "tags",
+            "list",
+            "--course",
+            "course-v1:nope+x+y",
+            "--user",
+            "a",
+        ],
+        "course-v1:nope+x+y",
+    );
+
+    // A course document that does not parse: the file and the line are named.
+    let broken = d.join("broken.json");
+    std::fs::write(
+        &broken,
+        "{\n  \"course_key\": \"course-v1:xbhost+demo+2026\",\n  \"blocks\": [ }\n",
+    )
+    .unwrap();
+    fails_naming(d, &["course", "load", broken.to_str().unwrap()], "line 3");
+    fails_naming(
+        d,
+        &["course", "load", broken.to_str().unwrap()],
+        "broken.json",
+    );
+    // A course whose block needs a plugin nobody installed: the type is named.
+    let unknown = d.join("unknown.json");
+    let mut doc: serde_json::Value = serde_json::from_str(&course_before).unwrap();
+    doc["blocks"][1]["type"] = "poll".into();
+    std::fs::write(&unknown, doc.to_string()).unwrap();
+    fails_naming(
+        d,
+        &["course", "load", unknown.to_str().unwrap()],
+        "\"poll\"",
+    );
+    // A child that does not exist.
+    let dangling = d.join("dangling.json");
+    let mut doc: serde_json::Value = serde_json::from_str(&course_before).unwrap();
+    doc["blocks"][0]["children"][0] = "ghost".into();
+    std::fs::write(&dangling, doc.to_string()).unwrap();
+    fails_naming(d, &["course", "load", dangling.to_str().unwrap()], "ghost");
+
+    // Plugins that are not plugins: refused with a reason, nothing stored.
+    let core = d.join("core.wasm");
+    std::fs::write(&core, b"\0asm\x01\0\0\0").unwrap();
+    fails_naming(
+        d,
+        &["plugin", "add", core.to_str().unwrap()],
+        "core WebAssembly module",
+    );
+    let random = d.join("random.wasm");
+    std::fs::write(
+        &random,
+        (0..4096u32)
+            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    fails_naming(
+        d,
+        &["plugin", "add", random.to_str().unwrap()],
+        "not a WebAssembly component",
+    );
+    let truncated = d.join("truncated.wasm");
+    let html = plugin_wasm("html");
+    std::fs::write(&truncated, &html[..html.len() / 2]).unwrap();
+    fails_naming(
+        d,
+        &["plugin", "add", truncated.to_str().unwrap()],
+        "truncated.wasm",
+    );
+    fails_naming(
+        d,
+        &["plugin", "add", d.join("missing.wasm").to_str().unwrap()],
+        "missing.wasm",
+    );
+
+    // Over-long and empty tag keys, and the reserved partition tags.
+    let long = "k".repeat(256);
+    fails_naming(
+        d,
+        &[
+            "tags",
+            "set",
+            "--course",
+            DEMO_COURSE,
+            "--user",
+            "a",
+            &long,
+            "v",
+        ],
+        "256 bytes",
+    );
+    fails_naming(
+        d,
+        &[
+            "tags",
+            "set",
+            "--course",
+            DEMO_COURSE,
+            "--user",
+            "a",
+            "",
+            "v",
+        ],
+        "empty",
+    );
+    fails_naming(
+        d,
+        &[
+            "tags",
+            "set",
+            "--course",
+            DEMO_COURSE,
+            "--user",
+            "a",
+            "xblock.partition_service.partition_0",
+            "1",
+        ],
+        "partition",
+    );
+
+    assert_eq!(
+        xbhost_ok(d, &["course", "show", DEMO_COURSE]),
+        course_before,
+        "course changed"
+    );
+    assert_eq!(
+        xbhost_ok(d, &["plugin", "list"]),
+        plugins_before,
+        "plugins changed"
+    );
+    assert!(xbhost_ok(d, &["tags", "list", "--course", DEMO_COURSE, "--user", "a"]).is_empty());
+}
+
+#[test]
+fn tags_commands_read_and_write_course_and_global_tags() {
+    let data = demo_data();
+    let d = data.path();
+    xbhost_ok(
+        d,
+        &[
+            "tags",
+            "set",
+            "--course",
+            DEMO_COURSE,
+            "--user",
+            "a",
+            "cohort_hint",
+            "evening",
+        ],
+    );
+    xbhost_ok(
+        d,
+        &["tags", "set", "--global", "--user", "a", "language", "fr"],
+    );
+    assert_eq!(
+        xbhost_ok(
+            d,
+            &[
+                "tags",
+                "get",
+                "--course",
+                DEMO_COURSE,
+                "--user",
+                "a",
+                "cohort_hint"
+            ]
+        )
+        .trim(),
+        "evening"
+    );
+    assert_eq!(
+        xbhost_ok(d, &["tags", "get", "--global", "--user", "a", "language"]).trim(),
+        "fr"
+    );
+    assert_eq!(
+        xbhost_ok(d, &["tags", "list", "--course", DEMO_COURSE, "--user", "a"]),
+        "cohort_hint\tevening\n"
+    );
+    assert!(xbhost_ok(d, &["tags", "list", "--course", DEMO_COURSE, "--user", "b"]).is_empty());
+    let (ok, _, err) = xbhost(
+        d,
+        &[
+            "tags",
+            "get",
+            "--course",
+            DEMO_COURSE,
+            "--user",
+            "b",
+            "cohort_hint",
+        ],
+    );
+    assert!(!ok && err.contains("cohort_hint"), "{err}");
+}
+
+#[test]
+fn plugin_add_takes_the_name_from_the_plugin_or_from_name() {
+    let data = tempfile::tempdir().unwrap();
+    let d = data.path();
+    let out = xbhost_ok(d, &["plugin", "add", plugin_path("html").to_str().unwrap()]);
+    assert!(
+        out.starts_with("added plugin html 0.1.0 (contract 0.1.0"),
+        "{out}"
+    );
+    let out = xbhost_ok(
+        d,
+        &[
+            "plugin",
+            "add",
+            "--name",
+            "rich_text",
+            plugin_path("html").to_str().unwrap(),
+        ],
+    );
+    assert!(out.starts_with("added plugin rich_text"), "{out}");
+    let list = xbhost_ok(d, &["plugin", "list"]);
+    assert!(
+        list.lines().any(|l| l.starts_with("html\t"))
+            && list.lines().any(|l| l.starts_with("rich_text\t")),
+        "{list}"
+    );
+}
