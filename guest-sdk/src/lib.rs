@@ -1,12 +1,7 @@
-//! # xbhost-sdk: write blocks for xbhost
-//!
-//! A block is a type that implements [`Block`] and is exported with [`export_block!`].
-//! Built for `wasm32-wasip2`, the crate becomes a WebAssembly component that the xbhost host
-//! runs in a sandbox; built natively, the same code runs against [`testing::TestHost`] so a
-//! block can be unit-tested with `cargo test` and no wasm toolchain.
-//!
-//! The generated WIT bindings are private to this crate: blocks only see the types here.
-//! See the crate README for a walk-through.
+//! The guest SDK for xbhost blocks. Inside the sandbox, the host's services are backed by
+//! the generated WIT bindings (private to this crate); natively, by
+//! [`testing::TestHost`]. The walk-through below is the crate README, compiled as a doctest.
+#![doc = include_str!("../README.md")]
 
 // Lets the generated export macro name this crate by its absolute path from inside it, too.
 extern crate self as xbhost_sdk;
