@@ -262,9 +262,46 @@ fn test(root: &Path) -> Result<()> {
     }
     run(wasm_clippy.args(["--", "-D", "warnings"]))?;
     let target = target_dir(root);
-    run(cargo()
-        .args(["test", "--release", "--workspace"])
+    let mut cmd = cargo();
+    cmd.args(["test", "--release", "--workspace"])
         .env("XBHOST_PLUGIN_DIR", &plugins)
-        .env("XBHOST_BIN", target.join("release/xbhost")))?;
+        .env("XBHOST_BIN", target.join("release/xbhost"));
+    let (passed, failed) = run_counting_tests(&mut cmd)?;
+    // cargo's own last line is often a doc-test run of a crate with none: close with the total.
+    println!("\ntests: {passed} passed, {failed} failed");
     Ok(())
+}
+
+/// Runs `cargo test`, echoing its output, and adds up its `test result:` lines.
+fn run_counting_tests(cmd: &mut Command) -> Result<(u64, u64)> {
+    use std::io::{BufRead, BufReader};
+    eprintln!("xtask: {cmd:?}");
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot start {cmd:?}"))?;
+    let (mut passed, mut failed) = (0, 0);
+    for line in BufReader::new(child.stdout.take().expect("piped")).lines() {
+        let line = line?;
+        println!("{line}");
+        if let Some(rest) = line.strip_prefix("test result: ") {
+            for part in rest.split([';', '.']) {
+                let mut words = part.split_whitespace();
+                match (
+                    words.next().and_then(|n| n.parse::<u64>().ok()),
+                    words.next(),
+                ) {
+                    (Some(n), Some("passed")) => passed += n,
+                    (Some(n), Some("failed")) => failed += n,
+                    _ => {}
+                }
+            }
+        }
+    }
+    let status = child.wait()?;
+    if !status.success() {
+        println!("\ntests: {passed} passed, {failed} failed");
+        bail!("{cmd:?} failed with {status}");
+    }
+    Ok((passed, failed))
 }
