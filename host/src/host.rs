@@ -2,8 +2,9 @@
 //! behind the operations the CLI (and later the server) offer.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use anyhow::{Context as _, Result, anyhow, bail};
 use serde::Serialize;
@@ -15,21 +16,37 @@ use crate::ids::check_id;
 use crate::model::{Course, CourseDoc, Group};
 use crate::request::{RenderOutput, RenderRequest, User, View};
 use crate::runtime::bindings::types::Severity;
+use crate::runtime::cache::{CompiledCache, Origin};
 use crate::runtime::plugin::{CONTRACT_VERSION, contract_compatible, read_metadata};
-use crate::runtime::{LoadedPlugin, Runtime, RuntimeLimits};
+use crate::runtime::{LoadedPlugin, Pooling, Runtime, SandboxLimits};
 use crate::session::{Mode, Session};
 use crate::storage::{PluginRecord, SledStorage, Storage};
 
 /// Settings of a host.
 #[derive(Debug, Clone, Default)]
 pub struct HostConfig {
-    pub limits: RuntimeLimits,
+    pub limits: SandboxLimits,
+    pub pooling: Pooling,
+    /// Where compiled components are cached; `None` compiles every time.
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl HostConfig {
+    /// Defaults with the `XBHOST_*` environment overrides (see [`SandboxLimits::from_env`]).
+    pub fn from_env() -> Result<HostConfig> {
+        Ok(HostConfig {
+            limits: SandboxLimits::from_env()?,
+            pooling: Pooling::from_env()?,
+            cache_dir: None,
+        })
+    }
 }
 
 pub(crate) struct HostInner {
     pub(crate) storage: Arc<dyn Storage>,
     pub(crate) runtime: Runtime,
     pub(crate) sink: Arc<dyn EventSink>,
+    cache: Option<CompiledCache>,
     plugins: RwLock<HashMap<String, Arc<LoadedPlugin>>>,
     courses: RwLock<HashMap<String, Arc<Course>>>,
 }
@@ -74,12 +91,16 @@ pub struct AssignmentView {
 
 impl Host {
     /// Opens the host whose data lives in `data_dir` (created if missing): the store in
-    /// `data_dir/db`, events appended to `data_dir/events.jsonl`.
-    pub fn open(data_dir: &Path, config: HostConfig) -> Result<Host> {
+    /// `data_dir/db`, events appended to `data_dir/events.jsonl`, compiled components in
+    /// `data_dir/cache` (unless the config names another place).
+    pub fn open(data_dir: &Path, mut config: HostConfig) -> Result<Host> {
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
         let storage = SledStorage::open(&data_dir.join("db"))?;
         let sink = JsonlSink::open(&data_dir.join("events.jsonl"))?;
+        config
+            .cache_dir
+            .get_or_insert_with(|| data_dir.join("cache"));
         Host::new(Arc::new(storage), Arc::new(sink), config)
     }
 
@@ -88,11 +109,17 @@ impl Host {
         sink: Arc<dyn EventSink>,
         config: HostConfig,
     ) -> Result<Host> {
+        let runtime = Runtime::new(config.limits, config.pooling)?;
+        let cache = match &config.cache_dir {
+            Some(dir) => Some(CompiledCache::new(dir, &runtime.engine)?),
+            None => None,
+        };
         Ok(Host {
             inner: Arc::new(HostInner {
                 storage,
-                runtime: Runtime::new(config.limits)?,
+                runtime,
                 sink,
+                cache,
                 plugins: RwLock::default(),
                 courses: RwLock::default(),
             }),
@@ -125,7 +152,10 @@ impl Host {
             hash: blake3::hash(wasm).to_hex().to_string(),
             size: wasm.len() as u64,
         };
-        let loaded = self.inner.runtime.load(record.clone(), wasm)?;
+        let loaded = self
+            .inner
+            .runtime
+            .load(record.clone(), wasm, self.inner.cache.as_ref())?;
         self.inner.storage.put_plugin(&record, wasm)?;
         self.inner.storage.flush()?;
         self.write_plugins()
@@ -195,7 +225,12 @@ impl Host {
         let mut messages = Vec::new();
         for (index, block) in course.doc.blocks.iter().enumerate() {
             let found = session
-                .call(index, 0, |guest, store| guest.call_validate(store).map(Ok))
+                .call(
+                    index,
+                    0,
+                    |guest, store| guest.call_validate(store).map(Ok),
+                    |_| Ok(()),
+                )
                 .map_err(|f| anyhow!("validating block {:?} failed: {}", f.usage_id, f.error))?;
             messages.extend(found.into_iter().map(|m| {
                 BlockMessage {
@@ -221,6 +256,59 @@ impl Host {
 
     pub fn course_keys(&self) -> Result<Vec<String>> {
         self.inner.storage.course_keys()
+    }
+
+    /// Whether the pooling instance allocator is in use.
+    pub fn pooling(&self) -> bool {
+        self.inner.runtime.pooling
+    }
+
+    /// The limits blocks run under.
+    pub fn limits(&self) -> &SandboxLimits {
+        &self.inner.runtime.limits
+    }
+
+    /// Loads (compiling, or from the compiled cache) a plugin now, and says from where.
+    pub fn load_plugin(&self, name: &str) -> Result<Origin> {
+        Ok(self.inner.plugin(name)?.origin)
+    }
+
+    /// [`Host::render`] on a worker thread, waited for at most the request deadline plus
+    /// the outer grace. Epoch interruption stops blocks that run too long; this bounds a
+    /// request whose host calls are stuck (for example on storage). A request that does
+    /// not finish in time is an error; its worker is left to finish on its own and its
+    /// late result is dropped.
+    pub fn render_bounded(&self, request: &RenderRequest) -> Result<RenderOutput> {
+        let limit: Duration = self.limits().request_deadline + self.limits().outer_grace;
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let (host, req) = (self.clone(), request.clone());
+        let current = tracing::Span::current();
+        std::thread::Builder::new()
+            .name("xbhost-render".into())
+            .spawn(move || {
+                let _entered = current.enter();
+                let _ = tx.send(host.render(&req));
+            })
+            .context("starting a render worker")?;
+        match rx.recv_timeout(limit) {
+            Ok(result) => result,
+            Err(_) => {
+                tracing::error!(
+                    course = %request.course_key,
+                    usage_id = %request.usage_id,
+                    user = %request.user.id,
+                    "render did not finish within {} ms; abandoned",
+                    limit.as_millis()
+                );
+                bail!(
+                    "rendering {:?} of course {:?} for user {:?} did not finish within {} ms",
+                    request.usage_id,
+                    request.course_key,
+                    request.user.id,
+                    limit.as_millis()
+                )
+            }
+        }
     }
 
     /// Renders a block for a user.
@@ -289,9 +377,12 @@ impl Host {
             .ok_or_else(|| anyhow!("course {course_key:?} has no block {usage_id:?}"))?;
         let session = Session::new(self.inner.clone(), course.clone(), user.clone(), Mode::Live);
         let children = session
-            .call(block.index, 0, |guest, store| {
-                guest.call_visible_children(store)
-            })
+            .call(
+                block.index,
+                0,
+                |guest, store| guest.call_visible_children(store),
+                |_| Ok(()),
+            )
             .map_err(|f| {
                 anyhow!(
                     "block {:?} ({}) failed: {}",
@@ -391,7 +482,7 @@ impl HostInner {
         if blake3::hash(&wasm).to_hex().as_str() != record.hash {
             bail!("the stored wasm of plugin {name:?} is corrupt (its blake3 does not match)");
         }
-        let loaded = Arc::new(self.runtime.load(record, &wasm)?);
+        let loaded = Arc::new(self.runtime.load(record, &wasm, self.cache.as_ref())?);
         let mut plugins = self.plugins.write().unwrap_or_else(|e| e.into_inner());
         Ok(plugins.entry(name.to_string()).or_insert(loaded).clone())
     }

@@ -13,4 +13,4 @@ pub mod session;
 pub mod storage;
 
 pub use host::{AssignmentView, BlockMessage, Host, HostConfig, LoadReport};
-pub use request::{BlockFailure, RenderOutput, RenderRequest, User, View};
+pub use request::{BlockFailure, FailureKind, RenderOutput, RenderRequest, User, View};

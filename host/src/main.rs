@@ -169,7 +169,7 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<()> {
-    let host = Host::open(&cli.data, HostConfig::default())?;
+    let host = Host::open(&cli.data, HostConfig::from_env()?)?;
     let mut out = std::io::stdout().lock();
     match cli.command {
         Command::Plugin(PluginCommand::Add { file, name }) => {
@@ -288,7 +288,7 @@ fn render(host: &Host, args: RenderArgs, out: &mut impl Write) -> Result<()> {
             View::Student => User::learner(id),
             View::Staff | View::Author => User::staff(id),
         };
-        let output = host.render(&RenderRequest {
+        let output = host.render_bounded(&RenderRequest {
             course_key: args.course.clone(),
             usage_id: args.block.clone(),
             user,

@@ -65,12 +65,33 @@ pub struct RenderRequest {
     pub view: View,
 }
 
+/// Why a block failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// It ran past its time limit or the request's deadline, and was interrupted.
+    Timeout,
+    /// It asked for more memory (or table space) than it may have.
+    Memory,
+    /// It panicked.
+    Panic,
+    /// It trapped for another reason.
+    Trap,
+    /// It returned an error.
+    BlockError,
+    /// Its output was over the size limit.
+    OutputTooLarge,
+    /// Its plugin is not installed, does not compile or could not be instantiated.
+    Unavailable,
+}
+
 /// A block that failed during a request and was replaced by a placeholder.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlockFailure {
     pub usage_id: String,
     pub block_type: String,
     pub plugin_version: Option<String>,
+    pub kind: FailureKind,
     pub error: String,
 }
 

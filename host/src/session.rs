@@ -1,30 +1,41 @@
 //! One request: its user and course, request-scoped caches (tags are read once and kept
-//! consistent with the request's own writes), buffered events, and the render tree.
+//! consistent with the request's own writes), buffered events, the render tree, and the
+//! request's deadline.
 //!
 //! Blocks reach the session through their store data ([`crate::runtime::BlockState`]);
 //! rendering a child creates a new store for the child from inside the parent's call.
+//!
+//! Writes a block makes (tags, its state) are kept in a frame for its call and stored
+//! atomically when the call succeeds; a block that fails leaves nothing behind. Events of
+//! a successful call join its parent's frame, so content that never reached the page (its
+//! parent failed) sends no exposure. Assignments are the host's own writes and are stored
+//! at once, first writer wins.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Result;
 use tracing::{info, warn};
-use wasmtime::Store;
+use wasmtime::{Store, UpdateDeadline};
 
 use crate::assignment::{self, PARTITION_TAG_PREFIX, partition_tag_key};
 use crate::events::{self, Event, Experiments};
 use crate::host::HostInner;
-use crate::ids::{check_tag_key, check_tag_value};
+use crate::ids::check_tag_key;
 use crate::markup::{self, ConditionMark};
 use crate::model::{Course, CourseBlock, Group};
-use crate::request::{BlockFailure, User, View};
+use crate::request::{BlockFailure, FailureKind, User, View};
 use crate::runtime::bindings::exported::Guest;
 use crate::runtime::bindings::types::HostError;
-use crate::runtime::{BlockState, LoadedPlugin};
-use crate::storage::FirstWrite;
+use crate::runtime::{BlockState, LoadedPlugin, SandboxLimits};
+use crate::storage::{BlockWrites, FirstWrite};
 
 /// Largest per-block user state, in bytes.
 pub const MAX_USER_STATE_BYTES: usize = 64 * 1024;
+
+/// The event the host sends when a block fails.
+pub const BLOCK_FAILED_EVENT: &str = "xbhost.block.failed";
 
 /// Where a tag lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,15 +76,25 @@ struct RenderNode {
     hidden: bool,
 }
 
+/// What one block call has done so far, kept until it succeeds.
+struct Frame {
+    writes: BlockWrites,
+    events: Vec<PendingEvent>,
+}
+
 #[derive(Default)]
 struct SessionState {
     course_tags: Option<BTreeMap<String, String>>,
     user_tags: Option<BTreeMap<String, String>>,
+    frames: Vec<Frame>,
+    /// Events that will be sent when the request ends.
     events: Vec<PendingEvent>,
     nodes: Vec<RenderNode>,
     open: Vec<usize>,
     failures: Vec<BlockFailure>,
     wrote: bool,
+    tag_writes: u32,
+    events_published: u32,
 }
 
 /// What a finished session reports.
@@ -89,6 +110,8 @@ pub struct Session {
     course: Arc<Course>,
     user: User,
     mode: Mode,
+    started: (SystemTime, Instant),
+    deadline: Instant,
     state: Mutex<SessionState>,
 }
 
@@ -103,11 +126,15 @@ impl Session {
         user: User,
         mode: Mode,
     ) -> Arc<Session> {
+        let now = Instant::now();
+        let deadline = now + host.runtime.limits.request_deadline;
         Arc::new(Session {
             host,
             course,
             user,
             mode,
+            started: (SystemTime::now(), now),
+            deadline,
             state: Mutex::default(),
         })
     }
@@ -128,6 +155,26 @@ impl Session {
         self.course.block_at(index)
     }
 
+    pub fn limits(&self) -> &SandboxLimits {
+        &self.host.runtime.limits
+    }
+
+    /// When the request started (wall clock, monotonic).
+    pub fn started(&self) -> (SystemTime, Instant) {
+        self.started
+    }
+
+    /// Host calls refuse to start work once the request's deadline has passed.
+    fn check_deadline(&self) -> Result<(), HostError> {
+        if Instant::now() >= self.deadline {
+            return Err(HostError::LimitExceeded(format!(
+                "the request's deadline of {} ms has passed",
+                self.limits().request_deadline.as_millis()
+            )));
+        }
+        Ok(())
+    }
+
     fn read_only(&self, what: &str) -> Result<(), HostError> {
         match self.mode {
             Mode::Live => Ok(()),
@@ -137,8 +184,8 @@ impl Session {
         }
     }
 
-    /// Runs `f` on the user's course tags, reading them from storage on first use.
-    fn with_course_tags<R>(&self, f: impl FnOnce(&mut BTreeMap<String, String>) -> R) -> Result<R> {
+    /// Runs `f` on the user's stored course tags, reading them on first use.
+    fn with_course_tags<R>(&self, f: impl FnOnce(&mut SessionState) -> R) -> Result<R> {
         let mut state = self.lock();
         if state.course_tags.is_none() {
             state.course_tags = Some(
@@ -147,53 +194,82 @@ impl Session {
                     .course_tags(self.course.key(), &self.user.id)?,
             );
         }
-        Ok(f(state.course_tags.as_mut().expect("loaded above")))
+        Ok(f(&mut state))
     }
 
-    fn with_user_tags<R>(&self, f: impl FnOnce(&mut BTreeMap<String, String>) -> R) -> Result<R> {
+    fn with_user_tags<R>(&self, f: impl FnOnce(&mut SessionState) -> R) -> Result<R> {
         let mut state = self.lock();
         if state.user_tags.is_none() {
             state.user_tags = Some(self.host.storage.user_tags(&self.user.id)?);
         }
-        Ok(f(state.user_tags.as_mut().expect("loaded above")))
+        Ok(f(&mut state))
     }
 
     pub fn get_tag(&self, scope: TagScope, key: &str) -> Result<Option<String>, HostError> {
         check_tag_key(key).map_err(HostError::InvalidInput)?;
+        self.check_deadline()?;
+        // The innermost pending write wins, then what is stored.
         match scope {
-            TagScope::Course => self.with_course_tags(|t| t.get(key).cloned()),
-            TagScope::User => self.with_user_tags(|t| t.get(key).cloned()),
+            TagScope::Course => self.with_course_tags(|s| {
+                s.frames
+                    .iter()
+                    .rev()
+                    .find_map(|f| f.writes.course_tags.get(key))
+                    .or_else(|| s.course_tags.as_ref()?.get(key))
+                    .cloned()
+            }),
+            TagScope::User => self.with_user_tags(|s| {
+                s.frames
+                    .iter()
+                    .rev()
+                    .find_map(|f| f.writes.user_tags.get(key))
+                    .or_else(|| s.user_tags.as_ref()?.get(key))
+                    .cloned()
+            }),
         }
         .map_err(internal)
     }
 
     pub fn set_tag(&self, scope: TagScope, key: &str, value: &str) -> Result<(), HostError> {
         check_tag_key(key).map_err(HostError::InvalidInput)?;
-        check_tag_value(key, value).map_err(HostError::InvalidInput)?;
+        let max_value = self.limits().max_tag_value_bytes;
+        if value.len() > max_value {
+            return Err(HostError::InvalidInput(format!(
+                "value of tag {key:?} is {} bytes, over the limit of {max_value}",
+                value.len()
+            )));
+        }
         if scope == TagScope::Course && key.starts_with(PARTITION_TAG_PREFIX) {
             return Err(HostError::InvalidInput(format!(
                 "tag {key:?} is kept by the host's partition service: blocks may read it, not write it"
             )));
         }
         self.read_only("a tag")?;
-        let storage = &self.host.storage;
-        let (course, user) = (self.course.key(), self.user.id.as_str());
-        match scope {
-            TagScope::Course => storage
-                .set_course_tag(course, user, key, value)
-                .and_then(|()| self.with_course_tags(|t| t.insert(key.into(), value.into()))),
-            TagScope::User => storage
-                .set_user_tag(user, key, value)
-                .and_then(|()| self.with_user_tags(|t| t.insert(key.into(), value.into()))),
+        self.check_deadline()?;
+        let max_writes = self.limits().max_tag_writes;
+        let mut state = self.lock();
+        if state.tag_writes >= max_writes {
+            return Err(HostError::LimitExceeded(format!(
+                "a request may write at most {max_writes} tags"
+            )));
         }
-        .map_err(internal)?;
-        self.lock().wrote = true;
+        state.tag_writes += 1;
+        let frame = state
+            .frames
+            .last_mut()
+            .expect("host calls come from a block call");
+        match scope {
+            TagScope::Course => frame.writes.course_tags.insert(key.into(), value.into()),
+            TagScope::User => frame.writes.user_tags.insert(key.into(), value.into()),
+        };
         Ok(())
     }
 
     /// The learner's stored group in a partition, if it is still one of its groups.
     fn stored_group(&self, partition_id: u64) -> Result<(Option<String>, Option<Group>)> {
-        let raw = self.with_course_tags(|t| t.get(&partition_tag_key(partition_id)).cloned())?;
+        let key = partition_tag_key(partition_id);
+        let raw =
+            self.with_course_tags(|s| s.course_tags.as_ref().and_then(|t| t.get(&key)).cloned())?;
         let group = raw
             .as_deref()
             .and_then(|v| v.parse::<u64>().ok())
@@ -212,6 +288,7 @@ impl Session {
         if !partition.active {
             return Ok(None);
         }
+        self.check_deadline()?;
         let (stored, valid) = self.stored_group(partition_id).map_err(internal)?;
         if valid.is_some() || !partition.is_random() {
             return Ok(valid);
@@ -242,12 +319,14 @@ impl Session {
                 (v, won)
             }
         };
-        self.with_course_tags(|t| t.insert(key, final_value.clone()))
-            .map_err(internal)?;
         let group = final_value
             .parse::<u64>()
             .ok()
             .and_then(|id| partition.group(id).cloned());
+        let mut state = self.lock();
+        if let Some(tags) = state.course_tags.as_mut() {
+            tags.insert(key, final_value);
+        }
         if won {
             let mut data = serde_json::json!({
                 "group_id": new.id,
@@ -261,7 +340,6 @@ impl Session {
             } else {
                 info!(user = %user, partition = partition.id, group = new.id, "learner assigned");
             }
-            let mut state = self.lock();
             state.wrote = true;
             state.events.push(PendingEvent {
                 name: events::ASSIGNED_EVENT.into(),
@@ -273,7 +351,18 @@ impl Session {
     }
 
     pub fn user_state(&self, block: usize) -> Result<Option<String>, HostError> {
+        self.check_deadline()?;
         let usage = &self.block(block).def.usage_id;
+        let pending = self
+            .lock()
+            .frames
+            .iter()
+            .rev()
+            .find_map(|f| f.writes.state.as_ref().filter(|(u, _)| u == usage))
+            .map(|(_, json)| json.clone());
+        if pending.is_some() {
+            return Ok(pending);
+        }
         self.host
             .storage
             .user_state(self.course.key(), &self.user.id, usage)
@@ -290,16 +379,18 @@ impl Session {
         serde_json::from_str::<serde_json::Value>(json)
             .map_err(|e| HostError::InvalidInput(format!("user state is not JSON: {e}")))?;
         self.read_only("user state")?;
-        let usage = &self.block(block).def.usage_id;
-        self.host
-            .storage
-            .set_user_state(self.course.key(), &self.user.id, usage, json)
-            .map_err(internal)?;
-        self.lock().wrote = true;
+        self.check_deadline()?;
+        let usage = self.block(block).def.usage_id.clone();
+        let mut state = self.lock();
+        let frame = state
+            .frames
+            .last_mut()
+            .expect("host calls come from a block call");
+        frame.writes.state = Some((usage, json.to_string()));
         Ok(())
     }
 
-    pub fn publish(&self, block: Option<usize>, name: &str, json: &str) -> Result<(), HostError> {
+    pub fn publish(&self, block: usize, name: &str, json: &str) -> Result<(), HostError> {
         if name.is_empty() || name.len() > 255 {
             return Err(HostError::InvalidInput(format!(
                 "event name must be 1 to 255 bytes, not {}",
@@ -312,12 +403,25 @@ impl Session {
         if self.mode == Mode::ReadOnly {
             return Ok(());
         }
-        let usage_id = block.map(|b| self.block(b).def.usage_id.clone());
-        self.lock().events.push(PendingEvent {
-            name: name.into(),
-            usage_id,
-            data,
-        });
+        let max = self.limits().max_events;
+        let mut state = self.lock();
+        if state.events_published >= max {
+            return Err(HostError::LimitExceeded(format!(
+                "a request may publish at most {max} events"
+            )));
+        }
+        state.events_published += 1;
+        let usage_id = Some(self.block(block).def.usage_id.clone());
+        state
+            .frames
+            .last_mut()
+            .expect("host calls come from a block call")
+            .events
+            .push(PendingEvent {
+                name: name.into(),
+                usage_id,
+                data,
+            });
         Ok(())
     }
 
@@ -337,13 +441,14 @@ impl Session {
                 parent.def.usage_id
             )));
         }
-        if depth + 1 > self.host.runtime.limits.max_render_depth {
+        let max_depth = self.limits().max_render_depth;
+        if depth + 1 > max_depth {
             return Err(HostError::LimitExceeded(format!(
-                "child rendering is nested deeper than {} blocks",
-                self.host.runtime.limits.max_render_depth
+                "child rendering is nested deeper than {max_depth} blocks"
             )));
         }
-        // Only staff and authors are allowed to see other views of a child.
+        self.check_deadline()?;
+        // Only staff may see other views of a child.
         let view = if view != View::Student && self.user.is_staff {
             view
         } else {
@@ -413,9 +518,21 @@ impl Session {
             node
         };
         let wit_view = view.into();
-        let result = self.call(index, depth, |guest, store| {
-            guest.call_render(store, wit_view)
-        });
+        let max_html = self.limits().max_html_bytes;
+        let result = self.call(
+            index,
+            depth,
+            |guest, store| guest.call_render(store, wit_view),
+            |f| {
+                if f.html.len() > max_html {
+                    return Err(format!(
+                        "its HTML is {} bytes, over the limit of {max_html}",
+                        f.html.len()
+                    ));
+                }
+                Ok(())
+            },
+        );
         let fragment = match result {
             Ok(f) => HostFragment {
                 html: markup::wrap_block(
@@ -430,20 +547,16 @@ impl Session {
                 icon: f.icon,
                 tooltip: f.tooltip,
             },
-            Err(failure) => {
-                let html = markup::placeholder(
+            Err(failure) => HostFragment {
+                html: markup::placeholder(
                     view,
                     &failure.usage_id,
                     &failure.block_type,
                     failure.plugin_version.as_deref(),
                     &failure.error,
-                );
-                self.lock().failures.push(failure);
-                HostFragment {
-                    html,
-                    ..HostFragment::default()
-                }
-            }
+                ),
+                ..HostFragment::default()
+            },
         };
         let mut state = self.lock();
         state.nodes[node].hidden = fragment.hidden;
@@ -451,59 +564,176 @@ impl Session {
         fragment
     }
 
-    /// Instantiates the block's plugin in a fresh store and calls one export.
+    /// Instantiates the block's plugin in a fresh store and calls one export. `accept`
+    /// may still refuse the result (an output limit). The call's writes are stored, and its
+    /// events handed to its parent, only if it succeeds.
     pub fn call<R>(
         self: &Arc<Self>,
         index: usize,
         depth: u32,
-        f: impl FnOnce(&Guest, &mut Store<BlockState>) -> wasmtime::Result<Result<R, String>>,
+        call: impl FnOnce(&Guest, &mut Store<BlockState>) -> wasmtime::Result<Result<R, String>>,
+        accept: impl FnOnce(&R) -> Result<(), String>,
     ) -> Result<R, BlockFailure> {
         let block = self.block(index);
-        let failure = |plugin: Option<&LoadedPlugin>, error: String| {
-            warn!(
-                plugin = %block.def.block_type,
-                usage_id = %block.def.usage_id,
-                course = %self.course.key(),
-                user = %self.user.id,
-                %error,
-                "block failed"
-            );
-            BlockFailure {
-                usage_id: block.def.usage_id.clone(),
-                block_type: block.def.block_type.clone(),
-                plugin_version: plugin.map(|p| p.record.version.clone()),
-                error,
+        let plugin = match self.host.plugin(&block.def.block_type) {
+            Ok(plugin) => plugin,
+            Err(e) => {
+                return Err(self.fail(index, None, FailureKind::Unavailable, format!("{e:#}")));
             }
         };
-        let plugin = self
-            .host
-            .plugin(&block.def.block_type)
-            .map_err(|e| failure(None, format!("{e:#}")))?;
-        let runtime = &self.host.runtime;
-        let state = BlockState::new(self.clone(), index, depth, runtime.limits.max_memory_bytes);
-        let mut store = Store::new(&runtime.engine, state);
-        store.limiter(|s| &mut s.limits);
-        let instance = plugin
-            .pre
-            .instantiate(&mut store)
-            .map_err(|e| failure(Some(&plugin), format!("instantiation failed: {e:#}")))?;
-        match f(instance.xbhost_block_block(), &mut store) {
-            Ok(Ok(r)) => Ok(r),
-            Ok(Err(message)) => Err(failure(
-                Some(&plugin),
-                format!("the block returned an error: {message}"),
+        let mut store = Store::new(
+            &self.host.runtime.engine,
+            BlockState::new(self.clone(), index, depth),
+        );
+        store.limiter(|s| &mut s.limiter);
+        let deadline = self.deadline;
+        let block_time = self.limits().block_time;
+        let request_ms = self.limits().request_deadline.as_millis();
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |mut cx| {
+            let s = cx.data_mut();
+            let why = if Instant::now() >= deadline {
+                format!("interrupted: the request's deadline of {request_ms} ms passed")
+            } else if s.own_time() >= block_time {
+                format!(
+                    "interrupted: it ran for more than its limit of {} ms",
+                    block_time.as_millis()
+                )
+            } else {
+                return Ok(UpdateDeadline::Continue(1));
+            };
+            s.interrupted = Some(why.clone());
+            Err(wasmtime::Error::msg(why))
+        });
+        self.lock().frames.push(Frame {
+            writes: BlockWrites::default(),
+            events: Vec::new(),
+        });
+        let outcome = match plugin.pre.instantiate(&mut store) {
+            Err(e) => Err((
+                FailureKind::Unavailable,
+                format!("instantiation failed: {e:#}"),
             )),
-            Err(trap) => Err(failure(
-                Some(&plugin),
-                format!("the block trapped: {trap:#}"),
-            )),
+            Ok(instance) => match call(instance.xbhost_block_block(), &mut store) {
+                Ok(Ok(r)) => accept(&r)
+                    .map(|()| r)
+                    .map_err(|e| (FailureKind::OutputTooLarge, e)),
+                Ok(Err(message)) => Err((
+                    FailureKind::BlockError,
+                    format!("the block returned an error: {message}"),
+                )),
+                Err(trap) => Err(classify_trap(store.data(), &trap)),
+            },
+        };
+        self.log_guest_output(store.data(), &plugin);
+        let frame = self.lock().frames.pop().expect("pushed above");
+        match outcome {
+            Ok(r) => match self.commit(frame) {
+                Ok(()) => Ok(r),
+                Err(e) => Err(self.fail(
+                    index,
+                    Some(&plugin),
+                    FailureKind::Unavailable,
+                    format!("storing its writes failed: {e:#}"),
+                )),
+            },
+            Err((kind, error)) => Err(self.fail(index, Some(&plugin), kind, error)),
         }
     }
 
-    /// Ends the request: decorates and sends its events, makes its writes durable, and
-    /// reports what was rendered.
+    /// Stores a successful call's writes atomically, then hands its events up.
+    fn commit(&self, frame: Frame) -> Result<()> {
+        if !frame.writes.is_empty() {
+            self.host
+                .storage
+                .commit(self.course.key(), &self.user.id, &frame.writes)?;
+        }
+        let mut state = self.lock();
+        if !frame.writes.is_empty() {
+            state.wrote = true;
+            if let Some(tags) = state.course_tags.as_mut() {
+                tags.extend(frame.writes.course_tags);
+            }
+            if let Some(tags) = state.user_tags.as_mut() {
+                tags.extend(frame.writes.user_tags);
+            }
+        }
+        match state.frames.last_mut() {
+            Some(parent) => parent.events.extend(frame.events),
+            None => state.events.extend(frame.events),
+        }
+        Ok(())
+    }
+
+    /// Records a failure: a log line and an event naming the plugin, its version, the
+    /// block, the course and the user.
+    fn fail(
+        &self,
+        index: usize,
+        plugin: Option<&LoadedPlugin>,
+        kind: FailureKind,
+        error: String,
+    ) -> BlockFailure {
+        let block = self.block(index);
+        let version = plugin.map(|p| p.record.version.clone());
+        warn!(
+            plugin = %block.def.block_type,
+            version = version.as_deref().unwrap_or("-"),
+            usage_id = %block.def.usage_id,
+            course = %self.course.key(),
+            user = %self.user.id,
+            ?kind,
+            %error,
+            "block failed"
+        );
+        let failure = BlockFailure {
+            usage_id: block.def.usage_id.clone(),
+            block_type: block.def.block_type.clone(),
+            plugin_version: version,
+            kind,
+            error,
+        };
+        let mut state = self.lock();
+        if self.mode == Mode::Live {
+            state.events.push(PendingEvent {
+                name: BLOCK_FAILED_EVENT.into(),
+                usage_id: Some(failure.usage_id.clone()),
+                data: serde_json::json!({
+                    "plugin": failure.block_type,
+                    "plugin_version": failure.plugin_version,
+                    "kind": failure.kind,
+                    "error": failure.error,
+                }),
+            });
+        }
+        state.failures.push(failure.clone());
+        failure
+    }
+
+    /// Guest stdout and stderr go to `tracing`, named by plugin and block.
+    fn log_guest_output(&self, state: &BlockState, plugin: &LoadedPlugin) {
+        let usage_id = &self.block(state.block).def.usage_id;
+        for (stream, output) in [("stdout", &state.stdout), ("stderr", &state.stderr)] {
+            let (text, dropped) = output.take();
+            if !text.is_empty() || dropped > 0 {
+                info!(
+                    target: "xbhost::guest",
+                    plugin = %plugin.record.name,
+                    version = %plugin.record.version,
+                    %usage_id,
+                    stream,
+                    dropped_bytes = dropped,
+                    "{}",
+                    text.trim_end()
+                );
+            }
+        }
+    }
+
+    /// Ends the request: makes its writes durable, then decorates and sends its events,
+    /// and reports what was rendered.
     pub fn finish(&self) -> Result<Finished> {
-        let tags = self.with_course_tags(|t| t.clone())?;
+        let tags = self.with_course_tags(|s| s.course_tags.clone().unwrap_or_default())?;
         let mut assignments = BTreeMap::new();
         let mut experiments = Experiments::default();
         for partition in self.course.partitions() {
@@ -561,4 +791,27 @@ impl Session {
             events,
         })
     }
+
+    /// How long the request has left.
+    pub fn remaining(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
+    }
+}
+
+/// Why a block trapped: interrupted, out of memory, panicked, or another trap.
+fn classify_trap(state: &BlockState, trap: &wasmtime::Error) -> (FailureKind, String) {
+    if let Some(why) = &state.interrupted {
+        return (FailureKind::Timeout, why.clone());
+    }
+    if let Some(why) = &state.limiter.refused {
+        return (FailureKind::Memory, why.clone());
+    }
+    // Rust guests print their panic message to stderr before trapping.
+    let stderr = state.stderr.peek();
+    if let Some(at) = stderr.find("panicked at") {
+        let message: String = stderr[at..].lines().take(2).collect::<Vec<_>>().join(": ");
+        return (FailureKind::Panic, message);
+    }
+    let root = trap.root_cause().to_string();
+    (FailureKind::Trap, format!("it trapped: {root}"))
 }

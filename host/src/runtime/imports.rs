@@ -98,13 +98,17 @@ impl children::Host for BlockState {
         view: wit::View,
         condition: Option<wit::Condition>,
     ) -> Result<wit::Fragment, HostError> {
-        let f = self.session.render_child(
+        // Time spent in the child is not this block's own time.
+        let started = std::time::Instant::now();
+        let result = self.session.render_child(
             self.block,
             self.depth,
             &usage_id,
             view.into(),
             condition.map(|c| (c.partition_id, c.group_id)),
-        )?;
+        );
+        self.child_time += started.elapsed();
+        let f = result?;
         Ok(wit::Fragment {
             html: f.html,
             hidden: f.hidden,
@@ -127,6 +131,6 @@ impl user_state::Host for BlockState {
 
 impl events::Host for BlockState {
     fn publish(&mut self, name: String, json: String) -> Result<(), HostError> {
-        self.session.publish(Some(self.block), &name, &json)
+        self.session.publish(self.block, &name, &json)
     }
 }

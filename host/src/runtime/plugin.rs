@@ -8,6 +8,7 @@ use wasmtime::component::Component;
 
 use super::Runtime;
 use super::bindings::BlockPluginPre;
+use super::cache::{CompiledCache, Origin};
 use super::state::BlockState;
 use crate::storage::PluginRecord;
 
@@ -25,6 +26,8 @@ pub struct PluginMetadata {
 /// A compiled plugin, ready to instantiate.
 pub struct LoadedPlugin {
     pub record: PluginRecord,
+    /// Whether it was compiled now or loaded from the compiled cache.
+    pub origin: Origin,
     pub(crate) pre: BlockPluginPre<BlockState>,
 }
 
@@ -67,11 +70,34 @@ pub fn contract_compatible(plugin_contract: &str) -> bool {
 }
 
 impl Runtime {
-    /// Compiles and pre-links a plugin. Fails if the component does not fit the contract.
-    pub fn load(&self, record: PluginRecord, wasm: &[u8]) -> Result<LoadedPlugin> {
-        let component = Component::new(&self.engine, wasm)
-            .map_err(anyhow::Error::from)
-            .with_context(|| format!("plugin {:?} does not compile", record.name))?;
+    /// Compiles (or loads from the compiled cache) and pre-links a plugin. Fails if the
+    /// component does not fit the contract.
+    pub fn load(
+        &self,
+        record: PluginRecord,
+        wasm: &[u8],
+        cache: Option<&CompiledCache>,
+    ) -> Result<LoadedPlugin> {
+        let cached = cache.and_then(|c| c.load(&self.engine, &record.name, &record.hash));
+        let origin = if cached.is_some() {
+            Origin::Cache
+        } else {
+            Origin::Compiled
+        };
+        let component = match cached {
+            Some(component) => component,
+            None => {
+                let component = Component::new(&self.engine, wasm)
+                    .map_err(anyhow::Error::from)
+                    .with_context(|| format!("plugin {:?} does not compile", record.name))?;
+                if let Some(cache) = cache
+                    && let Err(e) = cache.store(&record.hash, &component)
+                {
+                    tracing::warn!(plugin = %record.name, error = %format!("{e:#}"), "could not write the compiled cache");
+                }
+                component
+            }
+        };
         let pre = self
             .linker
             .instantiate_pre(&component)
@@ -90,7 +116,11 @@ impl Runtime {
                     record.name
                 )
             })?;
-        Ok(LoadedPlugin { record, pre })
+        Ok(LoadedPlugin {
+            record,
+            origin,
+            pre,
+        })
     }
 }
 

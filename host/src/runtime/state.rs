@@ -1,12 +1,14 @@
-//! What one block instance's store holds: a WASI context that grants nothing, its memory
-//! limit, the block it runs as, and the request's session.
+//! What one block instance's store holds: its WASI context (which grants nothing), its
+//! limits and what tripped them, its time accounting, and the request's session.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
+use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
-use wasmtime::{StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+use super::sandbox::{self, GuestOutput};
 use crate::session::Session;
 
 /// Store data of one block instance.
@@ -16,31 +18,46 @@ pub struct BlockState {
     pub(crate) block: usize,
     /// How deep in child rendering this instance is (the requested block is 0).
     pub(crate) depth: u32,
-    pub(crate) limits: StoreLimits,
+    pub(crate) limiter: Limiter,
+    /// When this call started, and how long it has spent waiting for its children: the
+    /// block's own time is the difference.
+    pub(crate) started: Instant,
+    pub(crate) child_time: Duration,
+    /// Set by the epoch callback when it interrupts the block, saying why.
+    pub(crate) interrupted: Option<String>,
+    pub(crate) stdout: GuestOutput,
+    pub(crate) stderr: GuestOutput,
     wasi: WasiCtx,
     table: ResourceTable,
 }
 
 impl BlockState {
-    pub(crate) fn new(session: Arc<Session>, block: usize, depth: u32, max_memory: usize) -> Self {
+    pub(crate) fn new(session: Arc<Session>, block: usize, depth: u32) -> Self {
+        let limits = session.limits();
+        let stdout = GuestOutput::new(limits.max_output_bytes);
+        let stderr = GuestOutput::new(limits.max_output_bytes);
+        let wasi = sandbox::wasi_context(session.started(), &stdout, &stderr);
         BlockState {
+            limiter: Limiter {
+                max_memory: limits.max_memory_bytes,
+                refused: None,
+            },
             session,
             block,
             depth,
-            limits: StoreLimitsBuilder::new()
-                .memory_size(max_memory)
-                .instances(4)
-                .trap_on_grow_failure(true)
-                .build(),
-            // No preopened directories, no environment, no arguments, no stdio, and no
-            // network (TCP, UDP and name lookup refused).
-            wasi: WasiCtx::builder()
-                .allow_tcp(false)
-                .allow_udp(false)
-                .allow_ip_name_lookup(false)
-                .build(),
+            started: Instant::now(),
+            child_time: Duration::ZERO,
+            interrupted: None,
+            stdout,
+            stderr,
+            wasi,
             table: ResourceTable::new(),
         }
+    }
+
+    /// Time this block has run itself, its children's time excluded.
+    pub(crate) fn own_time(&self) -> Duration {
+        self.started.elapsed().saturating_sub(self.child_time)
     }
 }
 
@@ -50,5 +67,51 @@ impl WasiView for BlockState {
             ctx: &mut self.wasi,
             table: &mut self.table,
         }
+    }
+}
+
+/// Caps a block's memory and tables, and records what it refused so the failure can say so.
+pub struct Limiter {
+    max_memory: usize,
+    pub(crate) refused: Option<String>,
+}
+
+/// Table elements one instance may have; generous for Rust guests, bounded for hostile ones.
+const MAX_TABLE_ELEMENTS: usize = 100_000;
+
+impl ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.max_memory {
+            let message = format!(
+                "memory limit exceeded: the block asked to grow its memory from {} to {} MiB; the limit is {} MiB",
+                current >> 20,
+                desired >> 20,
+                self.max_memory >> 20
+            );
+            self.refused = Some(message.clone());
+            return Err(wasmtime::Error::msg(message));
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > MAX_TABLE_ELEMENTS {
+            let message = format!(
+                "table limit exceeded: {desired} elements; the limit is {MAX_TABLE_ELEMENTS}"
+            );
+            self.refused = Some(message.clone());
+            return Err(wasmtime::Error::msg(message));
+        }
+        Ok(true)
     }
 }

@@ -27,6 +27,21 @@ pub struct PluginRecord {
     pub size: u64,
 }
 
+/// What one block call wrote, stored all together or not at all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BlockWrites {
+    pub course_tags: BTreeMap<String, String>,
+    pub user_tags: BTreeMap<String, String>,
+    /// (usage id, JSON) of the block's own state.
+    pub state: Option<(String, String)>,
+}
+
+impl BlockWrites {
+    pub fn is_empty(&self) -> bool {
+        self.course_tags.is_empty() && self.user_tags.is_empty() && self.state.is_none()
+    }
+}
+
 /// The outcome of a first-writer-wins write.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FirstWrite {
@@ -78,6 +93,9 @@ pub trait Storage: Send + Sync {
     fn plugin_wasm(&self, hash: &str) -> Result<Option<Vec<u8>>>;
     /// Stores the wasm (content-addressed) and the record that names it, together.
     fn put_plugin(&self, record: &PluginRecord, wasm: &[u8]) -> Result<()>;
+
+    /// Stores one block call's writes atomically: all of them or none.
+    fn commit(&self, course: &str, user: &str, writes: &BlockWrites) -> Result<()>;
 
     /// Makes every write so far durable: it survives a crash of the process.
     fn flush(&self) -> Result<()>;

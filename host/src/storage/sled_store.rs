@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{Context as _, Result, bail};
 use sled::Transactional;
 
-use super::{FirstWrite, PluginRecord, Storage};
+use super::{BlockWrites, FirstWrite, PluginRecord, Storage};
 use crate::model::CourseDoc;
 
 /// sled-backed [`Storage`]. Keys join their parts with NUL, which ids never contain.
@@ -243,6 +243,37 @@ impl Storage for SledStorage {
             })
             .map_err(|e| anyhow::anyhow!("storing plugin {:?} failed: {e:?}", record.name))?;
         Ok(())
+    }
+
+    fn commit(&self, course: &str, user: &str, writes: &BlockWrites) -> Result<()> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        let mut entries: Vec<(u8, Vec<u8>, &[u8])> = Vec::new();
+        for (k, v) in &writes.course_tags {
+            entries.push((0, key(&[course, user, k])?, v.as_bytes()));
+        }
+        for (k, v) in &writes.user_tags {
+            entries.push((1, key(&[user, k])?, v.as_bytes()));
+        }
+        if let Some((usage, json)) = &writes.state {
+            entries.push((2, key(&[course, user, usage])?, json.as_bytes()));
+        }
+        (&self.course_tags, &self.user_tags, &self.user_state)
+            .transaction(|(course_tags, user_tags, user_state)| {
+                for (tree, k, v) in &entries {
+                    let tree = match tree {
+                        0 => course_tags,
+                        1 => user_tags,
+                        _ => user_state,
+                    };
+                    tree.insert(k.as_slice(), *v)?;
+                }
+                Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
+            })
+            .map_err(|e| {
+                anyhow::anyhow!("storing the writes of user {user:?} in {course:?} failed: {e:?}")
+            })
     }
 
     fn flush(&self) -> Result<()> {
