@@ -120,12 +120,18 @@ fn internal(e: anyhow::Error) -> HostError {
 }
 
 impl Session {
+    /// Starts a request. Every plugin the course uses is loaded first (compiled, or from
+    /// the compiled cache), so compilation is never charged to the request's deadline; a
+    /// plugin that fails to load is reported when a block of its type is called.
     pub(crate) fn new(
         host: Arc<HostInner>,
         course: Arc<Course>,
         user: User,
         mode: Mode,
     ) -> Arc<Session> {
+        for block_type in course.block_types() {
+            let _ = host.plugin(block_type);
+        }
         let now = Instant::now();
         let deadline = now + host.runtime.limits.request_deadline;
         Arc::new(Session {
@@ -610,6 +616,12 @@ impl Session {
             events: Vec::new(),
         });
         let outcome = match plugin.pre.instantiate(&mut store) {
+            // Start functions run during instantiation, under the same limits.
+            Err(e)
+                if store.data().interrupted.is_some() || store.data().limiter.refused.is_some() =>
+            {
+                Err(classify_trap(store.data(), &e))
+            }
             Err(e) => Err((
                 FailureKind::Unavailable,
                 format!("instantiation failed: {e:#}"),
@@ -809,7 +821,7 @@ fn classify_trap(state: &BlockState, trap: &wasmtime::Error) -> (FailureKind, St
     // Rust guests print their panic message to stderr before trapping.
     let stderr = state.stderr.peek();
     if let Some(at) = stderr.find("panicked at") {
-        let message: String = stderr[at..].lines().take(2).collect::<Vec<_>>().join(": ");
+        let message: String = stderr[at..].lines().take(2).collect::<Vec<_>>().join(" ");
         return (FailureKind::Panic, message);
     }
     let root = trap.root_cause().to_string();

@@ -39,19 +39,16 @@ fn cargo(args: &[&str]) -> Result<()> {
 }
 
 /// The directory of built plugins: `XBHOST_PLUGIN_DIR` (set by `cargo xtask test`), or
-/// the plugin profile's output after building every plugin once per test process.
+/// `target/plugins` after `cargo xtask build` (run once per test process).
 pub fn plugin_dir() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         if let Some(dir) = std::env::var_os("XBHOST_PLUGIN_DIR") {
             return PathBuf::from(dir);
         }
-        let mut args = vec!["build", "--profile", "plugin", "--target", "wasm32-wasip2"];
-        for p in ["html", "vertical", "split_test", "tag_probe"] {
-            args.extend(["-p", p]);
-        }
-        cargo(&args).expect("building the plugins (is the wasm32-wasip2 target installed?)");
-        target_dir().join("wasm32-wasip2/plugin")
+        cargo(&["run", "--quiet", "-p", "xtask", "--", "build"])
+            .expect("building the plugins with cargo xtask build");
+        target_dir().join("plugins")
     })
     .clone()
 }
@@ -96,10 +93,15 @@ pub struct Fixture {
 impl Fixture {
     /// A fresh host with these plugins installed.
     pub fn with_plugins(plugins: &[&str]) -> Fixture {
+        Fixture::with_config(plugins, HostConfig::default())
+    }
+
+    /// A fresh host with this configuration and these plugins installed.
+    pub fn with_config(plugins: &[&str], config: HostConfig) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let storage = SledStorage::open(&dir.path().join("db")).unwrap();
         let events = Arc::new(MemorySink::default());
-        let host = Host::new(Arc::new(storage), events.clone(), HostConfig::default()).unwrap();
+        let host = Host::new(Arc::new(storage), events.clone(), config).unwrap();
         for p in plugins {
             host.add_plugin(&plugin_wasm(p), None).unwrap();
         }

@@ -1,0 +1,859 @@
+//! Hostile and broken plugins cannot hurt the host, the page or other learners. Each
+//! hostile plugin is a real guest crate (`plugins/testing/*`), built to wasm and loaded into
+//! the real host inside a page next to healthy blocks.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use xbhost::events::MemorySink;
+use xbhost::model::CourseDoc;
+use xbhost::runtime::cache::Origin;
+use xbhost::runtime::{Pooling, SandboxLimits};
+use xbhost::session::BLOCK_FAILED_EVENT;
+use xbhost::storage::{BlockWrites, FirstWrite, PluginRecord, SledStorage, Storage};
+use xbhost::{FailureKind, Host, HostConfig, RenderRequest, User, View};
+use xbhost_tests::{Fixture, demo_course, plugin_path, plugin_wasm, probe_report};
+
+const HOSTILE: &str = "course-v1:xbhost+hostile+1";
+const HEALTHY: [&str; 7] = ["a", "b", "c", "d", "e", "f", "g"];
+
+/// A page with a healthy html block before, between and after each hostile block.
+fn hostile_course() -> CourseDoc {
+    let hostile = [
+        ("loop", "looper"),
+        ("bomb", "memory_bomb"),
+        ("panic", "panicker"),
+        ("huge", "huge_output"),
+        ("snoop", "snoop"),
+        ("selfish", "recurser"),
+    ];
+    let mut children = vec![HEALTHY[0].to_string()];
+    let mut blocks = vec![
+        json!({"usage_id": HEALTHY[0], "type": "html", "fields": {"data": "<p>healthy a</p>"}}),
+    ];
+    for (i, (usage, plugin)) in hostile.iter().enumerate() {
+        let healthy = HEALTHY[i + 1];
+        children.extend([usage.to_string(), healthy.to_string()]);
+        blocks.push(json!({"usage_id": usage, "type": plugin}));
+        blocks.push(json!({"usage_id": healthy, "type": "html", "fields": {"data": format!("<p>healthy {healthy}</p>")}}));
+    }
+    blocks.push(json!({"usage_id": "page", "type": "vertical", "children": children}));
+    serde_json::from_value(json!({"course_key": HOSTILE, "blocks": blocks})).unwrap()
+}
+
+const ALL_PLUGINS: &[&str] = &[
+    "html",
+    "vertical",
+    "split_test",
+    "looper",
+    "memory_bomb",
+    "panicker",
+    "huge_output",
+    "snoop",
+    "recurser",
+    "tag_probe",
+    "spammer",
+];
+
+fn hostile_fixture() -> Fixture {
+    let f = Fixture::with_plugins(ALL_PLUGINS);
+    f.host.load_course(hostile_course()).unwrap();
+    f.host.load_course(demo_course()).unwrap();
+    f
+}
+
+/// The body of the element with this usage id (up to the next block wrapper).
+fn slot<'h>(html: &'h str, usage_id: &str) -> &'h str {
+    let at = html
+        .find(&format!("data-usage-id=\"{usage_id}\""))
+        .unwrap_or_else(|| panic!("{usage_id} missing"));
+    let end = html[at + 1..]
+        .find("data-usage-id=")
+        .map_or(html.len(), |e| at + 1 + e);
+    &html[at..end]
+}
+
+#[test]
+fn hostile_blocks_become_placeholders_and_their_neighbours_render() {
+    let f = hostile_fixture();
+    let learner = f.render(HOSTILE, "page", User::learner("lea"), View::Student);
+
+    let kinds: BTreeMap<&str, FailureKind> = learner
+        .failures
+        .iter()
+        .map(|x| (x.usage_id.as_str(), x.kind))
+        .collect();
+    assert_eq!(
+        kinds,
+        BTreeMap::from([
+            ("loop", FailureKind::Timeout),
+            ("bomb", FailureKind::Memory),
+            ("panic", FailureKind::Panic),
+            ("huge", FailureKind::OutputTooLarge),
+            ("selfish", FailureKind::BlockError),
+        ]),
+        "{:#?}",
+        learner.failures
+    );
+    // Neighbours rendered, in order, and the page itself did not fail.
+    assert!(!learner.hidden);
+    let mut last = 0;
+    for healthy in HEALTHY {
+        let at = learner
+            .html
+            .find(&format!("<p>healthy {healthy}</p>"))
+            .unwrap_or_else(|| panic!("{healthy} missing"));
+        assert!(at > last, "{healthy} out of order");
+        last = at;
+    }
+    // Learners see a neutral message and nothing of the internals.
+    for usage in ["loop", "bomb", "panic", "huge", "selfish"] {
+        let s = slot(&learner.html, usage);
+        assert!(s.contains("This content is unavailable."), "{usage}: {s}");
+        assert!(s.contains("data-error=\"true\""), "{usage}: {s}");
+    }
+    for secret in [
+        "secret",
+        "panicked",
+        "memory limit",
+        "interrupted",
+        "0.1.0",
+        "is not a child",
+        "Plugin ",
+    ] {
+        assert!(
+            !learner.html.contains(secret),
+            "learners must not see {secret:?}"
+        );
+    }
+    // The snoop block did render (it is not hostile to the page, only curious).
+    assert!(learner.failures.iter().all(|x| x.usage_id != "snoop"));
+
+    // Staff see the plugin, its version, the block and the error.
+    let staff = f.render(HOSTILE, "page", User::staff("sam"), View::Staff);
+    for (usage, plugin, error) in [
+        ("loop", "looper", "ran for more than its limit of 50 ms"),
+        ("bomb", "memory_bomb", "the limit is 64 MiB"),
+        ("panic", "panicker", "boom: internal secret 42"),
+        ("huge", "huge_output", "over the limit of 1048576"),
+        ("selfish", "recurser", "is not a child of"),
+    ] {
+        let s = slot(&staff.html, usage);
+        assert!(
+            s.contains(&format!("Plugin {plugin} 0.1.0, block {usage}:")),
+            "{usage}: {s}"
+        );
+        assert!(s.contains(error), "{usage}: {s}");
+    }
+
+    // Every failure was recorded as an event naming the plugin.
+    let failed: Vec<_> = learner
+        .events
+        .iter()
+        .filter(|e| e.name == BLOCK_FAILED_EVENT)
+        .collect();
+    assert_eq!(failed.len(), 5);
+    assert!(
+        failed
+            .iter()
+            .any(|e| e.usage_id.as_deref() == Some("panic") && e.data["plugin"] == "panicker")
+    );
+
+    // What failing blocks wrote before they failed was not kept.
+    let tags = f.host.storage().course_tags(HOSTILE, "lea").unwrap();
+    assert!(!tags.contains_key("panicker.touched"), "{tags:?}");
+    assert!(!tags.contains_key("huge_output.touched"), "{tags:?}");
+    assert_eq!(
+        f.host
+            .storage()
+            .user_state(HOSTILE, "lea", "panic")
+            .unwrap(),
+        None
+    );
+    assert!(
+        learner
+            .events
+            .iter()
+            .all(|e| e.name != "panicker.before_panic")
+    );
+
+    // The host goes on serving: the same page again, and another course.
+    let again = f.render(HOSTILE, "page", User::learner("lea"), View::Student);
+    assert_eq!(again.failures.len(), 5);
+    let demo = f.learner_unit("next-learner");
+    assert!(demo.failures.is_empty());
+    assert!(demo.visible_blocks.contains(&"intro".to_string()));
+}
+
+#[test]
+fn a_block_gets_no_files_environment_arguments_network_or_fine_clocks() {
+    let f = hostile_fixture();
+    let logs = LogCapture::default();
+    let out = tracing::subscriber::with_default(logs.subscriber(), || {
+        f.render(HOSTILE, "snoop", User::learner("sid"), View::Student)
+    });
+    assert!(out.failures.is_empty(), "{:?}", out.failures);
+    let r = probe_report(&out.html).unwrap();
+    for denied in [
+        "read_file",
+        "open_relative",
+        "read_dir",
+        "write_file",
+        "tcp",
+        "udp",
+        "dns",
+    ] {
+        assert!(
+            r[denied].get("err").is_some(),
+            "{denied} should have failed: {}",
+            r[denied]
+        );
+    }
+    assert_eq!(r["env_vars"], 0);
+    assert_eq!(r["env_home"], json!(null));
+    assert_eq!(r["args"], 0);
+    // The wall clock is the request's start in whole seconds, and does not move.
+    assert_eq!(r["wall_subsec_nanos"], 0);
+    assert_eq!(r["wall_moved"], false);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(r["wall_unix_secs"].as_u64().unwrap().abs_diff(now) < 60);
+    // The monotonic clock has millisecond resolution.
+    assert_eq!(r["monotonic_ns"].as_u64().unwrap() % 1_000_000, 0);
+
+    // Its stdout went to tracing, named by plugin, capped at 16 KiB.
+    let log = logs.text();
+    assert!(log.contains("plugin=snoop"), "{log}");
+    assert!(log.contains("stream=\"stdout\""), "{log}");
+    assert!(log.contains("snoop stdout line 0:"));
+    assert!(
+        !log.contains("snoop stdout line 1999:"),
+        "stdout was not capped"
+    );
+    assert!(log.contains("dropped_bytes="));
+    assert!(log.contains("snoop stderr: hello from the sandbox"));
+}
+
+#[test]
+fn child_rendering_is_bounded_in_depth_and_cycles_do_not_load() {
+    let f = Fixture::with_plugins(&["recurser", "html"]);
+    // A chain of 40 recursers: the one at depth 32 is refused a child and fails; the rest render.
+    let mut blocks = Vec::new();
+    for i in 0..40 {
+        let children = if i < 39 {
+            vec![format!("r{}", i + 1)]
+        } else {
+            vec![]
+        };
+        blocks.push(json!({"usage_id": format!("r{i}"), "type": "recurser", "children": children}));
+    }
+    let doc: CourseDoc =
+        serde_json::from_value(json!({"course_key": "course-v1:x+deep+1", "blocks": blocks}))
+            .unwrap();
+    f.host.load_course(doc).unwrap();
+    let out = f.render(
+        "course-v1:x+deep+1",
+        "r0",
+        User::learner("d"),
+        View::Student,
+    );
+    assert_eq!(out.failures.len(), 1, "{:?}", out.failures);
+    assert_eq!(out.failures[0].usage_id, "r32");
+    assert!(
+        out.failures[0]
+            .error
+            .contains("nested deeper than 32 blocks"),
+        "{}",
+        out.failures[0].error
+    );
+    assert!(out.html.contains("data-usage-id=\"r31\""));
+
+    // A cycle of blocks is refused when the course is loaded, naming a block on it.
+    let cyclic: CourseDoc =
+        serde_json::from_value(json!({"course_key": "course-v1:x+cycle+1", "blocks": [
+            {"usage_id": "p", "type": "recurser", "children": ["q"]},
+            {"usage_id": "q", "type": "recurser", "children": ["p"]},
+        ]}))
+        .unwrap();
+    let err = f.host.load_course(cyclic).unwrap_err();
+    assert!(format!("{err:#}").contains("cycle"), "{err:#}");
+    assert!(
+        f.host
+            .storage()
+            .course("course-v1:x+cycle+1")
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[test]
+fn the_request_deadline_bounds_a_page_of_loopers_and_the_host_goes_on() {
+    let f = Fixture::with_plugins(&["html", "vertical", "looper", "split_test"]);
+    let mut blocks = vec![json!({"usage_id": "page", "type": "vertical",
+        "children": ["l1", "l2", "l3", "l4", "l5", "l6", "ok"]})];
+    for i in 1..=6 {
+        blocks.push(json!({"usage_id": format!("l{i}"), "type": "looper"}));
+    }
+    blocks.push(json!({"usage_id": "ok", "type": "html", "fields": {"data": "<p>ok</p>"}}));
+    let doc: CourseDoc =
+        serde_json::from_value(json!({"course_key": "course-v1:x+loops+1", "blocks": blocks}))
+            .unwrap();
+    f.host.load_course(doc).unwrap();
+    f.host.load_course(demo_course()).unwrap();
+    let out = f.render(
+        "course-v1:x+loops+1",
+        "page",
+        User::learner("t"),
+        View::Student,
+    );
+    // Six loopers at 50 ms each outlast the 200 ms request: the page itself is interrupted.
+    let page = out
+        .failures
+        .iter()
+        .find(|x| x.usage_id == "page")
+        .expect("the page hit the deadline");
+    assert_eq!(page.kind, FailureKind::Timeout);
+    assert!(
+        page.error.contains("request's deadline of 200 ms"),
+        "{}",
+        page.error
+    );
+    assert!(out.html.contains("This content is unavailable."));
+    // The next request is served normally.
+    assert!(f.learner_unit("after").failures.is_empty());
+}
+
+#[test]
+fn per_request_caps_on_events_and_tag_writes_return_errors_to_the_block() {
+    let f = Fixture::with_plugins(&["spammer"]);
+    let doc: CourseDoc = serde_json::from_value(json!({"course_key": "course-v1:x+spam+1",
+        "blocks": [{"usage_id": "s", "type": "spammer"}]}))
+    .unwrap();
+    f.host.load_course(doc).unwrap();
+    let out = f.render("course-v1:x+spam+1", "s", User::learner("s"), View::Student);
+    assert!(out.failures.is_empty(), "{:?}", out.failures);
+    let r = probe_report(&out.html).unwrap();
+    assert_eq!(r["events"]["accepted"], 100);
+    assert!(
+        r["events"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("at most 100 events")
+    );
+    assert_eq!(r["tags"]["accepted"], 100);
+    assert!(
+        r["tags"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("at most 100 tags")
+    );
+    assert_eq!(
+        out.events
+            .iter()
+            .filter(|e| e.name == "spammer.event")
+            .count(),
+        100
+    );
+    assert_eq!(
+        f.host
+            .storage()
+            .course_tags("course-v1:x+spam+1", "s")
+            .unwrap()
+            .len(),
+        100
+    );
+}
+
+#[test]
+fn limits_are_configurable() {
+    let limits = SandboxLimits {
+        max_memory_bytes: 16 << 20,
+        block_time: Duration::from_millis(20),
+        max_html_bytes: 64,
+        ..SandboxLimits::default()
+    };
+    let f = Fixture::with_config(
+        ALL_PLUGINS,
+        HostConfig {
+            limits,
+            ..HostConfig::default()
+        },
+    );
+    f.host.load_course(hostile_course()).unwrap();
+    let out = f.render(HOSTILE, "page", User::learner("c"), View::Student);
+    let error = |usage: &str| {
+        out.failures
+            .iter()
+            .find(|x| x.usage_id == usage)
+            .map(|x| x.error.clone())
+            .unwrap_or_default()
+    };
+    assert!(
+        error("bomb").contains("the limit is 16 MiB"),
+        "{}",
+        error("bomb")
+    );
+    assert!(
+        error("loop").contains("limit of 20 ms"),
+        "{}",
+        error("loop")
+    );
+    // With a 64-byte HTML limit even the page is too large; the healthy blocks are not.
+    assert!(
+        error("page").contains("over the limit of 64"),
+        "{}",
+        error("page")
+    );
+    assert!(error("a").is_empty());
+
+    // From the environment, through the CLI; a bad value names the variable.
+    let data = tempfile::tempdir().unwrap();
+    let (ok, _, err) = cli_with_env(
+        data.path(),
+        &[("XBHOST_MEMORY_MIB", "lots")],
+        &["course", "list"],
+    );
+    assert!(!ok && err.contains("XBHOST_MEMORY_MIB"), "{err}");
+    let (ok, _, err) = cli_with_env(
+        data.path(),
+        &[("XBHOST_POOLING", "sometimes")],
+        &["course", "list"],
+    );
+    assert!(!ok && err.contains("XBHOST_POOLING"), "{err}");
+}
+
+fn cli_with_env(
+    data: &std::path::Path,
+    env: &[(&str, &str)],
+    args: &[&str],
+) -> (bool, String, String) {
+    let out = std::process::Command::new(xbhost_tests::xbhost_bin())
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+#[test]
+fn memory_limit_from_the_environment_reaches_the_blocks() {
+    let data = tempfile::tempdir().unwrap();
+    let d = data.path();
+    xbhost_tests::xbhost_ok(
+        d,
+        &[
+            "plugin",
+            "add",
+            plugin_path("memory_bomb").to_str().unwrap(),
+        ],
+    );
+    let course = d.join("bomb.json");
+    std::fs::write(&course, json!({"course_key": "course-v1:x+bomb+1", "blocks": [{"usage_id": "b", "type": "memory_bomb"}]}).to_string()).unwrap();
+    xbhost_tests::xbhost_ok(d, &["course", "load", course.to_str().unwrap()]);
+    let (ok, out, err) = cli_with_env(
+        d,
+        &[("XBHOST_MEMORY_MIB", "8"), ("XBHOST_LOG", "off")],
+        &[
+            "render",
+            "--course",
+            "course-v1:x+bomb+1",
+            "--block",
+            "b",
+            "--user",
+            "u",
+            "--json",
+        ],
+    );
+    assert!(ok, "{err}");
+    let line: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(line["failures"][0]["kind"], "memory");
+    assert!(
+        line["failures"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("the limit is 8 MiB")
+    );
+}
+
+#[test]
+fn plugins_for_another_contract_and_malformed_files_are_refused_and_nothing_is_stored() {
+    let f = Fixture::with_plugins(&["html"]);
+    let before = f.host.plugins().unwrap();
+    let err = format!(
+        "{:#}",
+        f.host
+            .add_plugin(&plugin_wasm("old_contract"), None)
+            .unwrap_err()
+    );
+    assert!(
+        err.contains("built for contract 0.0.1") && err.contains("implements contract 0.1.0"),
+        "{err}"
+    );
+    let err = format!(
+        "{:#}",
+        f.host
+            .add_plugin(&plugin_wasm("imposter"), None)
+            .unwrap_err()
+    );
+    assert!(
+        err.contains("\"imposter\"") && err.contains("xbhost:block/block@0.1.0"),
+        "{err}"
+    );
+    let html = plugin_wasm("html");
+    for (bytes, expect) in [
+        (b"\0asm\x01\0\0\0".to_vec(), "core WebAssembly module"),
+        (b"not wasm at all".to_vec(), "not a WebAssembly component"),
+        (html[..html.len() / 3].to_vec(), "truncated or malformed"),
+        (Vec::new(), "not a WebAssembly component"),
+    ] {
+        let err = format!(
+            "{:#}",
+            f.host.add_plugin(&bytes, Some("broken")).unwrap_err()
+        );
+        assert!(err.contains(expect), "{expect}: {err}");
+    }
+    assert_eq!(f.host.plugins().unwrap(), before, "nothing stored");
+    assert!(f.host.storage().plugin("broken").unwrap().is_none());
+    assert!(f.host.storage().plugin("old_contract").unwrap().is_none());
+}
+
+#[test]
+fn compiled_components_are_cached_checked_and_recompiled_when_bad() {
+    let data = tempfile::tempdir().unwrap();
+    let open = || Host::open(data.path(), HostConfig::default()).unwrap();
+    let host = open();
+    let record = host.add_plugin(&plugin_wasm("html"), None).unwrap();
+    host.load_course(
+        serde_json::from_value(json!({"course_key": "course-v1:x+c+1",
+        "blocks": [{"usage_id": "h", "type": "html", "fields": {"data": "<p>cached</p>"}}]}))
+        .unwrap(),
+    )
+    .unwrap();
+    drop(host);
+
+    let cache_file = || {
+        let files: Vec<_> = std::fs::read_dir(data.path().join("cache"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(files.len(), 1, "{files:?}");
+        assert!(
+            files[0]
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(&record.hash)
+        );
+        files[0].clone()
+    };
+    let renders = |host: &Host| {
+        let out = host
+            .render(&RenderRequest {
+                course_key: "course-v1:x+c+1".into(),
+                usage_id: "h".into(),
+                user: User::learner("u"),
+                view: View::Student,
+            })
+            .unwrap();
+        assert!(out.html.contains("<p>cached</p>"), "{:?}", out.failures);
+    };
+
+    // A restart loads from the cache.
+    let host = open();
+    assert_eq!(host.load_plugin("html").unwrap(), Origin::Cache);
+    renders(&host);
+    drop(host);
+
+    // Corrupted, truncated and foreign files are detected, recompiled and rewritten.
+    let good = std::fs::read(cache_file()).unwrap();
+    let mut flipped = good.clone();
+    let mid = flipped.len() / 2;
+    flipped[mid] ^= 0xff;
+    let mut foreign = b"xbhost-cwasm-v1\n".to_vec();
+    let junk = vec![7u8; 4096];
+    foreign.extend_from_slice(blake3::hash(&junk).as_bytes());
+    foreign.extend_from_slice(&junk);
+    for bad in [
+        flipped,
+        good[..good.len() / 2].to_vec(),
+        foreign,
+        b"garbage".to_vec(),
+    ] {
+        std::fs::write(cache_file(), &bad).unwrap();
+        let host = open();
+        assert_eq!(host.load_plugin("html").unwrap(), Origin::Compiled);
+        renders(&host);
+        drop(host);
+        assert_eq!(
+            std::fs::read(cache_file()).unwrap().len(),
+            good.len(),
+            "cache rewritten"
+        );
+        assert_eq!(open().load_plugin("html").unwrap(), Origin::Cache);
+    }
+}
+
+#[test]
+fn pooling_is_used_where_possible_and_can_be_turned_off() {
+    let with = |pooling, limits| {
+        let f = Fixture::with_config(
+            &["html"],
+            HostConfig {
+                pooling,
+                limits,
+                ..HostConfig::default()
+            },
+        );
+        f.host
+            .load_course(
+                serde_json::from_value(json!({"course_key": "course-v1:x+p+1",
+            "blocks": [{"usage_id": "h", "type": "html", "fields": {"data": "<p>p</p>"}}]}))
+                .unwrap(),
+            )
+            .unwrap();
+        let out = f.render("course-v1:x+p+1", "h", User::learner("u"), View::Student);
+        assert!(out.html.contains("<p>p</p>"));
+        f.host.pooling()
+    };
+    assert!(
+        with(Pooling::On, SandboxLimits::default()),
+        "this machine supports pooling"
+    );
+    assert!(!with(Pooling::Off, SandboxLimits::default()));
+    // A pool too large to reserve: auto falls back (with a warning), on refuses to start.
+    let huge = SandboxLimits {
+        max_memory_bytes: 1 << 46,
+        ..SandboxLimits::default()
+    };
+    assert!(!with(Pooling::Auto, huge.clone()));
+    let storage = Arc::new(SledStorage::temporary().unwrap());
+    let err = Host::new(
+        storage,
+        Arc::new(MemorySink::default()),
+        HostConfig {
+            pooling: Pooling::On,
+            limits: huge,
+            cache_dir: None,
+        },
+    )
+    .err()
+    .expect("pooling=on must fail");
+    assert!(format!("{err:#}").contains("XBHOST_POOLING=on"), "{err:#}");
+}
+
+#[test]
+fn compiling_a_plugin_is_not_charged_to_a_request_deadline() {
+    // Host A stores the plugins and the course; host B, on the same storage with no compiled
+    // cache, must compile every plugin on its first request, under a deadline far shorter
+    // than compilation takes.
+    let storage = Arc::new(SledStorage::temporary().unwrap());
+    let a = Host::new(
+        storage.clone(),
+        Arc::new(MemorySink::default()),
+        HostConfig::default(),
+    )
+    .unwrap();
+    for p in ["html", "vertical", "split_test"] {
+        a.add_plugin(&plugin_wasm(p), None).unwrap();
+    }
+    a.load_course(demo_course()).unwrap();
+    let limits = SandboxLimits {
+        request_deadline: Duration::from_millis(30),
+        ..SandboxLimits::default()
+    };
+    let b = Host::new(
+        storage,
+        Arc::new(MemorySink::default()),
+        HostConfig {
+            limits,
+            ..HostConfig::default()
+        },
+    )
+    .unwrap();
+    let out = b
+        .render(&RenderRequest {
+            course_key: xbhost_tests::DEMO_COURSE.into(),
+            usage_id: "unit_1".into(),
+            user: User::learner("first"),
+            view: View::Student,
+        })
+        .unwrap();
+    assert!(out.failures.is_empty(), "{:?}", out.failures);
+    assert!(out.visible_blocks.contains(&"outro".to_string()));
+}
+
+/// Storage that stalls on reading course tags while `stall` is set: a stuck host call.
+struct StallingStorage {
+    inner: SledStorage,
+    stall: Mutex<Option<Duration>>,
+}
+
+impl Storage for StallingStorage {
+    fn course_tags(&self, course: &str, user: &str) -> anyhow::Result<BTreeMap<String, String>> {
+        let stall = *self.stall.lock().unwrap();
+        if let Some(d) = stall {
+            std::thread::sleep(d);
+        }
+        self.inner.course_tags(course, user)
+    }
+    fn course_tag(&self, c: &str, u: &str, k: &str) -> anyhow::Result<Option<String>> {
+        self.inner.course_tag(c, u, k)
+    }
+    fn set_course_tag(&self, c: &str, u: &str, k: &str, v: &str) -> anyhow::Result<()> {
+        self.inner.set_course_tag(c, u, k, v)
+    }
+    fn set_course_tag_if_absent(
+        &self,
+        c: &str,
+        u: &str,
+        k: &str,
+        v: &str,
+    ) -> anyhow::Result<FirstWrite> {
+        self.inner.set_course_tag_if_absent(c, u, k, v)
+    }
+    fn replace_course_tag(
+        &self,
+        c: &str,
+        u: &str,
+        k: &str,
+        e: &str,
+        v: &str,
+    ) -> anyhow::Result<String> {
+        self.inner.replace_course_tag(c, u, k, e, v)
+    }
+    fn users_with_course_tag(&self, c: &str, k: &str) -> anyhow::Result<Vec<(String, String)>> {
+        self.inner.users_with_course_tag(c, k)
+    }
+    fn user_tags(&self, u: &str) -> anyhow::Result<BTreeMap<String, String>> {
+        self.inner.user_tags(u)
+    }
+    fn user_tag(&self, u: &str, k: &str) -> anyhow::Result<Option<String>> {
+        self.inner.user_tag(u, k)
+    }
+    fn set_user_tag(&self, u: &str, k: &str, v: &str) -> anyhow::Result<()> {
+        self.inner.set_user_tag(u, k, v)
+    }
+    fn user_state(&self, c: &str, u: &str, b: &str) -> anyhow::Result<Option<String>> {
+        self.inner.user_state(c, u, b)
+    }
+    fn set_user_state(&self, c: &str, u: &str, b: &str, j: &str) -> anyhow::Result<()> {
+        self.inner.set_user_state(c, u, b, j)
+    }
+    fn course(&self, k: &str) -> anyhow::Result<Option<CourseDoc>> {
+        self.inner.course(k)
+    }
+    fn put_course(&self, d: &CourseDoc) -> anyhow::Result<()> {
+        self.inner.put_course(d)
+    }
+    fn course_keys(&self) -> anyhow::Result<Vec<String>> {
+        self.inner.course_keys()
+    }
+    fn plugin(&self, n: &str) -> anyhow::Result<Option<PluginRecord>> {
+        self.inner.plugin(n)
+    }
+    fn plugins(&self) -> anyhow::Result<Vec<PluginRecord>> {
+        self.inner.plugins()
+    }
+    fn plugin_wasm(&self, h: &str) -> anyhow::Result<Option<Vec<u8>>> {
+        self.inner.plugin_wasm(h)
+    }
+    fn put_plugin(&self, r: &PluginRecord, w: &[u8]) -> anyhow::Result<()> {
+        self.inner.put_plugin(r, w)
+    }
+    fn commit(&self, c: &str, u: &str, w: &BlockWrites) -> anyhow::Result<()> {
+        self.inner.commit(c, u, w)
+    }
+    fn flush(&self) -> anyhow::Result<()> {
+        self.inner.flush()
+    }
+}
+
+#[test]
+fn a_stuck_host_call_is_bounded_by_the_outer_timeout() {
+    let storage = Arc::new(StallingStorage {
+        inner: SledStorage::temporary().unwrap(),
+        stall: Mutex::new(None),
+    });
+    let limits = SandboxLimits {
+        request_deadline: Duration::from_millis(100),
+        outer_grace: Duration::from_millis(200),
+        ..SandboxLimits::default()
+    };
+    let host = Host::new(
+        storage.clone(),
+        Arc::new(MemorySink::default()),
+        HostConfig {
+            limits,
+            ..HostConfig::default()
+        },
+    )
+    .unwrap();
+    host.add_plugin(&plugin_wasm("tag_probe"), None).unwrap();
+    host.load_course(
+        serde_json::from_value(json!({"course_key": "course-v1:x+stuck+1",
+        "blocks": [{"usage_id": "p", "type": "tag_probe"}]}))
+        .unwrap(),
+    )
+    .unwrap();
+    let request = RenderRequest {
+        course_key: "course-v1:x+stuck+1".into(),
+        usage_id: "p".into(),
+        user: User::learner("u"),
+        view: View::Student,
+    };
+
+    *storage.stall.lock().unwrap() = Some(Duration::from_secs(3));
+    let started = Instant::now();
+    let err = host.render_bounded(&request).unwrap_err().to_string();
+    let waited = started.elapsed();
+    assert!(err.contains("did not finish within 300 ms"), "{err}");
+    assert!(
+        waited < Duration::from_millis(2500),
+        "the caller waited {waited:?}, as long as the stall"
+    );
+
+    // Once storage answers again, the host serves normally.
+    *storage.stall.lock().unwrap() = None;
+    let out = host.render_bounded(&request).unwrap();
+    assert!(out.failures.is_empty(), "{:?}", out.failures);
+}
+
+/// Collects formatted log lines, for tests about what is logged.
+#[derive(Clone, Default)]
+struct LogCapture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for LogCapture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl LogCapture {
+    fn subscriber(&self) -> impl tracing::Subscriber + Send + Sync {
+        let writer = self.clone();
+        tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .with_writer(move || writer.clone())
+            .finish()
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
