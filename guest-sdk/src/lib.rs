@@ -7,6 +7,7 @@
 extern crate self as xbhost_sdk;
 
 mod block;
+pub mod containers;
 mod context;
 mod host;
 pub mod html;

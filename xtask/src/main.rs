@@ -11,7 +11,16 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 
 /// Plugins shipped to course authors (the demo installs these).
-const PRODUCT_PLUGINS: &[&str] = &["html", "vertical", "split_test"];
+const PRODUCT_PLUGINS: &[&str] = &[
+    "course",
+    "chapter",
+    "sequential",
+    "vertical",
+    "split_test",
+    "html",
+    "problem",
+    "unsupported",
+];
 const WASM_TARGET: &str = "wasm32-wasip2";
 const DEMO_COURSE: &str = "course-v1:xbhost+demo+2026";
 const DEMO_LEARNERS: &[&str] = &["alice", "bob", "carol", "dave", "erin", "frank"];

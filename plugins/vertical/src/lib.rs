@@ -2,6 +2,7 @@
 //! itself when it has children and all of them are hidden.
 
 use serde::Deserialize;
+use xbhost_sdk::containers::{all_hidden, render_visible_children};
 use xbhost_sdk::{Block, BlockResult, Context, Fragment, View};
 
 pub struct Vertical;
@@ -19,26 +20,25 @@ impl Block for Vertical {
     type Fields = Fields;
 
     fn render(cx: &Context<'_, Fields>, view: View) -> BlockResult<Fragment> {
-        let children = cx.children();
+        let visible = render_visible_children(cx, view)?;
         let mut html = String::from("<div class=\"vert-mod\">");
-        let mut shown = 0;
-        for child in &children {
-            let fragment = cx.render_child(child, view)?;
-            if fragment.hidden {
-                continue;
-            }
-            shown += 1;
+        for child in &visible {
             html.push_str("<div class=\"vert\">");
-            html.push_str(&fragment.html);
+            html.push_str(&child.fragment.html);
             html.push_str("</div>");
         }
         html.push_str("</div>");
         let fields = cx.fields();
         Ok(Fragment {
             html,
-            hidden: !children.is_empty() && shown == 0,
+            hidden: all_hidden(cx, &visible),
             title: fields.display_name.clone(),
-            icon: fields.icon.clone(),
+            // A unit shows the icon authored for it, else the first its content offers
+            // (a problem, a video), as Open edX's sequence navigation does.
+            icon: fields
+                .icon
+                .clone()
+                .or_else(|| visible.iter().find_map(|c| c.fragment.icon.clone())),
             tooltip: fields
                 .tooltip
                 .clone()
@@ -83,6 +83,24 @@ mod tests {
     fn an_empty_unit_is_not_hidden() {
         let host = TestHost::new("vertical", "unit");
         assert!(!host.render::<Vertical>(View::Student).unwrap().hidden);
+    }
+
+    #[test]
+    fn takes_its_icon_from_its_content_unless_authored() {
+        let problem = Fragment {
+            icon: Some("problem".into()),
+            ..Fragment::html("q")
+        };
+        let host = TestHost::new("vertical", "unit")
+            .children(["a", "b"])
+            .child_fragment("b", problem);
+        assert_eq!(
+            host.render::<Vertical>(View::Student)
+                .unwrap()
+                .icon
+                .as_deref(),
+            Some("problem")
+        );
     }
 
     #[test]
