@@ -188,6 +188,7 @@ fn with_added_group(mut doc: CourseDoc) -> CourseDoc {
         block_type: "html".into(),
         fields: json!({"data": "<p>Drag the slices together.</p>"}),
         children: vec![],
+        group_access: Default::default(),
     });
     doc
 }
@@ -226,8 +227,18 @@ fn adding_a_group_moves_nobody_and_deleting_one_reassigns_only_its_learners() {
     // Group 1 (Video) deleted: only its learners move, each to a remaining group, with an event.
     let mut deleted = added;
     deleted.user_partitions[0].groups.retain(|g| g.id != 1);
-    f.host.load_course(deleted).unwrap();
+    let preview = f.host.preview_course_change(&deleted).unwrap();
+    let expected_moves = first.values().filter(|g| **g == 1).count();
+    assert_eq!(preview[0].groups_removed, [1]);
+    assert_eq!(
+        preview[0].learners_to_reassign, expected_moves,
+        "the preview counts who would move"
+    );
+    assert_eq!(preview[1].status, "unchanged");
     let events_before = f.events.events().len();
+    let report = f.host.load_course(deleted).unwrap();
+    // Learners of the deleted group are reassigned by the load itself, each with an event.
+    assert_eq!(report.reassigned, expected_moves);
     let mut moved = BTreeMap::new();
     for (id, group) in &first {
         let now = f.learner_unit(id).assignments[&0];

@@ -735,6 +735,9 @@ impl Storage for StallingStorage {
     fn users_with_course_tag(&self, c: &str, k: &str) -> anyhow::Result<Vec<(String, String)>> {
         self.inner.users_with_course_tag(c, k)
     }
+    fn course_users(&self, c: &str) -> anyhow::Result<Vec<String>> {
+        self.inner.course_users(c)
+    }
     fn user_tags(&self, u: &str) -> anyhow::Result<BTreeMap<String, String>> {
         self.inner.user_tags(u)
     }

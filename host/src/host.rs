@@ -10,8 +10,11 @@ use anyhow::{Context as _, Result, anyhow, bail};
 use serde::Serialize;
 use tracing::info;
 
+use std::collections::BTreeMap;
+
 use crate::assignment;
 use crate::events::{EventSink, JsonlSink};
+use crate::grading::{self, GradeReport, LearnerGrade};
 use crate::ids::check_id;
 use crate::model::{Course, CourseDoc, Group};
 use crate::request::{RenderOutput, RenderRequest, User, View};
@@ -75,6 +78,8 @@ pub struct LoadReport {
     pub blocks: usize,
     pub partitions: usize,
     pub messages: Vec<BlockMessage>,
+    /// Learners whose stored group was deleted, reassigned by this load.
+    pub reassigned: usize,
 }
 
 /// A learner's group in a partition as `xbhost assign` reports it.
@@ -204,13 +209,21 @@ impl Host {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .insert(key.clone(), course.clone());
-        info!(course = %key, replaced, "course loaded");
+        // Learners of deleted groups move now (with an event each), not on their next
+        // visit, so reports and grades never see a group that no longer exists.
+        let reassigned = if replaced {
+            self.reassign_deleted_groups(&course)?
+        } else {
+            0
+        };
+        info!(course = %key, replaced, reassigned, "course loaded");
         Ok(LoadReport {
             course_key: key,
             replaced,
             blocks: course.doc.blocks.len(),
             partitions: course.partitions().len(),
             messages,
+            reassigned,
         })
     }
 
@@ -487,3 +500,384 @@ impl HostInner {
         Ok(plugins.entry(name.to_string()).or_insert(loaded).clone())
     }
 }
+
+/// How a partition would change if a course document replaced the stored one.
+#[derive(Debug, Clone, Serialize)]
+pub struct PartitionChange {
+    pub partition_id: u64,
+    pub name: String,
+    /// `added`, `removed`, `changed` or `unchanged`.
+    pub status: &'static str,
+    pub groups_added: Vec<u64>,
+    pub groups_removed: Vec<u64>,
+    /// (group id, old name, new name).
+    pub groups_renamed: Vec<(u64, String, String)>,
+    /// Learners with a stored group in this partition.
+    pub learners_assigned: usize,
+    /// Learners whose stored group would no longer exist: they would be reassigned among
+    /// the remaining groups (random partitions) or lose their group (other schemes).
+    pub learners_to_reassign: usize,
+}
+
+impl Host {
+    /// Imports an Open edX course export (a directory or a `.tar.gz`) and loads it. Nothing
+    /// is stored unless the whole course imports and loads.
+    pub fn import_course(
+        &self,
+        path: &Path,
+        options: &crate::olx::ImportOptions,
+    ) -> Result<(crate::olx::ImportReport, LoadReport)> {
+        let (doc, report) = crate::olx::read_course(path, options)
+            .with_context(|| format!("importing {}", path.display()))?;
+        let loaded = self.load_course(doc)?;
+        Ok((report, loaded))
+    }
+
+    /// What replacing a course's partitions with `doc`'s would do, without doing it.
+    pub fn preview_course_change(&self, doc: &CourseDoc) -> Result<Vec<PartitionChange>> {
+        let key = &doc.course_key;
+        let old = self
+            .inner
+            .storage
+            .course(key)?
+            .map(|d| d.user_partitions)
+            .unwrap_or_default();
+        let mut changes = Vec::new();
+        let assigned = |id: u64| {
+            self.inner
+                .storage
+                .users_with_course_tag(key, &assignment::partition_tag_key(id))
+        };
+        for new in &doc.user_partitions {
+            let users = assigned(new.id)?;
+            let Some(before) = old.iter().find(|p| p.id == new.id) else {
+                changes.push(PartitionChange {
+                    partition_id: new.id,
+                    name: new.name.clone(),
+                    status: "added",
+                    groups_added: new.groups.iter().map(|g| g.id).collect(),
+                    groups_removed: vec![],
+                    groups_renamed: vec![],
+                    learners_assigned: users.len(),
+                    learners_to_reassign: 0,
+                });
+                continue;
+            };
+            let groups_added: Vec<u64> = new
+                .groups
+                .iter()
+                .filter(|g| before.group(g.id).is_none())
+                .map(|g| g.id)
+                .collect();
+            let groups_removed: Vec<u64> = before
+                .groups
+                .iter()
+                .filter(|g| new.group(g.id).is_none())
+                .map(|g| g.id)
+                .collect();
+            let groups_renamed: Vec<(u64, String, String)> = new
+                .groups
+                .iter()
+                .filter_map(|g| {
+                    let old = before.group(g.id)?;
+                    (old.name != g.name).then(|| (g.id, old.name.clone(), g.name.clone()))
+                })
+                .collect();
+            let to_reassign = users
+                .iter()
+                .filter(|(_, v)| v.parse::<u64>().ok().is_none_or(|g| new.group(g).is_none()))
+                .count();
+            let unchanged = groups_added.is_empty()
+                && groups_removed.is_empty()
+                && groups_renamed.is_empty()
+                && before == new;
+            changes.push(PartitionChange {
+                partition_id: new.id,
+                name: new.name.clone(),
+                status: if unchanged { "unchanged" } else { "changed" },
+                groups_added,
+                groups_removed,
+                groups_renamed,
+                learners_assigned: users.len(),
+                learners_to_reassign: to_reassign,
+            });
+        }
+        for before in old
+            .iter()
+            .filter(|p| doc.user_partitions.iter().all(|n| n.id != p.id))
+        {
+            let users = assigned(before.id)?;
+            changes.push(PartitionChange {
+                partition_id: before.id,
+                name: before.name.clone(),
+                status: "removed",
+                groups_added: vec![],
+                groups_removed: before.groups.iter().map(|g| g.id).collect(),
+                groups_renamed: vec![],
+                learners_assigned: users.len(),
+                learners_to_reassign: 0,
+            });
+        }
+        Ok(changes)
+    }
+
+    /// Reassigns, now, every learner of the course whose stored group in a random
+    /// partition no longer exists, each with an assignment event that names the old group.
+    /// Returns how many were reassigned.
+    fn reassign_deleted_groups(&self, course: &Arc<Course>) -> Result<usize> {
+        let mut moved = 0;
+        for partition in course
+            .partitions()
+            .iter()
+            .filter(|p| p.is_random() && p.active)
+        {
+            let tag = assignment::partition_tag_key(partition.id);
+            for (user, value) in self
+                .inner
+                .storage
+                .users_with_course_tag(course.key(), &tag)?
+            {
+                if value
+                    .parse::<u64>()
+                    .ok()
+                    .is_some_and(|g| partition.group(g).is_some())
+                {
+                    continue;
+                }
+                let session = Session::new(
+                    self.inner.clone(),
+                    course.clone(),
+                    User::learner(&user),
+                    Mode::Live,
+                );
+                session.group_for(partition.id).map_err(|e| {
+                    anyhow!(
+                        "reassigning user {user:?} in partition {}: {e:?}",
+                        partition.id
+                    )
+                })?;
+                session.finish()?;
+                moved += 1;
+            }
+        }
+        Ok(moved)
+    }
+
+    /// Calls a block's handler for a user: JSON in, JSON out. The block's writes are stored
+    /// only if the handler succeeds.
+    pub fn handle(
+        &self,
+        course_key: &str,
+        usage_id: &str,
+        user: &User,
+        handler: &str,
+        payload: &serde_json::Value,
+    ) -> Result<serde_json::Value> {
+        check_id("user id", &user.id)?;
+        let course = self.course(course_key)?;
+        let block = course
+            .block(usage_id)
+            .ok_or_else(|| anyhow!("course {course_key:?} has no block {usage_id:?}"))?;
+        let session = Session::new(self.inner.clone(), course.clone(), user.clone(), Mode::Live);
+        if session.access(block.index).map_err(|e| anyhow!("{e:?}"))?
+            == crate::session::Access::Denied
+        {
+            bail!(
+                "block {usage_id:?} of course {course_key:?} is not available to user {:?}",
+                user.id
+            );
+        }
+        let payload = payload.to_string();
+        let answer = session.call(
+            block.index,
+            0,
+            |guest, store| guest.call_handle(store, handler, &payload),
+            |_| Ok(()),
+        );
+        session.finish()?;
+        let answer = answer.map_err(|f| {
+            anyhow!(
+                "handler {handler:?} of block {usage_id:?} ({}) failed: {}",
+                f.block_type,
+                f.error
+            )
+        })?;
+        serde_json::from_str(&answer).with_context(|| {
+            format!("handler {handler:?} of block {usage_id:?} answered something that is not JSON")
+        })
+    }
+
+    /// Grades learners over the problems each of them sees: one learner, or every learner
+    /// with data in the course. Writes nothing.
+    pub fn grades(&self, course_key: &str, user: Option<&str>) -> Result<GradeReport> {
+        let course = self.course(course_key)?;
+        let users = match user {
+            Some(u) => {
+                check_id("user id", u)?;
+                vec![u.to_string()]
+            }
+            None => self.inner.storage.course_users(course_key)?,
+        };
+        let all = course_problems(&course);
+        let mut learners = Vec::new();
+        for id in users {
+            let session = Session::with_deadline(
+                self.inner.clone(),
+                course.clone(),
+                User::learner(&id),
+                Mode::ReadOnly,
+                GRADING_BUDGET,
+            );
+            let mut grade = LearnerGrade {
+                user: id.clone(),
+                problems: BTreeMap::new(),
+                earned: 0.0,
+                possible: 0.0,
+            };
+            for index in grading::visible_problems(&session)
+                .with_context(|| format!("grading user {id:?}"))?
+            {
+                let score = grading::score(&session, index)
+                    .with_context(|| format!("grading user {id:?}"))?;
+                grade.earned += score.earned;
+                grade.possible += score.possible;
+                grade
+                    .problems
+                    .insert(course.block_at(index).def.usage_id.clone(), score);
+            }
+            learners.push(grade);
+        }
+        Ok(GradeReport {
+            course_key: course_key.to_string(),
+            problems: all,
+            learners,
+        })
+    }
+
+    /// Puts a learner in a group of a cohort (non-random) partition. Random partitions are
+    /// only ever assigned by the sampling authority.
+    pub fn set_cohort(
+        &self,
+        course_key: &str,
+        partition_id: u64,
+        user_id: &str,
+        group_id: u64,
+    ) -> Result<Group> {
+        check_id("user id", user_id)?;
+        let course = self.course(course_key)?;
+        let partition = course
+            .partition(partition_id)
+            .ok_or_else(|| anyhow!("course {course_key:?} has no user partition {partition_id}"))?;
+        if partition.is_random() {
+            bail!(
+                "user partition {partition_id} ({:?}) is a random experiment: learners are assigned by the host, not by staff",
+                partition.name
+            );
+        }
+        let group = partition
+            .group(group_id)
+            .ok_or_else(|| {
+                anyhow!(
+                    "user partition {partition_id} ({:?}) has no group {group_id}",
+                    partition.name
+                )
+            })?
+            .clone();
+        self.inner.storage.set_course_tag(
+            course_key,
+            user_id,
+            &assignment::partition_tag_key(partition_id),
+            &group_id.to_string(),
+        )?;
+        self.inner.storage.flush()?;
+        info!(course = %course_key, partition = partition_id, user = %user_id, group = group_id, "learner put in cohort group");
+        Ok(group)
+    }
+
+    /// Adds an empty vertical for every group of a split test's partition that has no
+    /// child, mapped to that group, and stores the course. Returns the new usage ids.
+    pub fn add_missing_group_children(
+        &self,
+        course_key: &str,
+        split_test: &str,
+    ) -> Result<Vec<String>> {
+        let course = self.course(course_key)?;
+        let mut doc = course.doc.clone();
+        let at = doc
+            .blocks
+            .iter()
+            .position(|b| b.usage_id == split_test)
+            .ok_or_else(|| anyhow!("course {course_key:?} has no block {split_test:?}"))?;
+        if doc.blocks[at].block_type != "split_test" {
+            bail!(
+                "block {split_test:?} is a {}, not a split_test",
+                doc.blocks[at].block_type
+            );
+        }
+        let partition_id = doc.blocks[at].fields["user_partition_id"]
+            .as_i64()
+            .and_then(|id| u64::try_from(id).ok())
+            .ok_or_else(|| anyhow!("split test {split_test:?} has no user partition selected"))?;
+        let partition = course
+            .partition(partition_id)
+            .ok_or_else(|| anyhow!("split test {split_test:?} uses user partition {partition_id}, which the course does not have"))?
+            .clone();
+        let mut added = Vec::new();
+        for group in &partition.groups {
+            let key = group.id.to_string();
+            if doc.blocks[at].fields["group_id_to_child"]
+                .get(&key)
+                .is_some()
+            {
+                continue;
+            }
+            let mut id = format!("{split_test}_group_{}", group.id);
+            while course.block(&id).is_some() || added.contains(&id) {
+                id.push('_');
+            }
+            let split = &mut doc.blocks[at];
+            if !split.fields["group_id_to_child"].is_object() {
+                split.fields["group_id_to_child"] = serde_json::json!({});
+            }
+            split.fields["group_id_to_child"][&key] = serde_json::Value::String(id.clone());
+            split.children.push(id.clone());
+            doc.blocks.push(crate::model::BlockDef {
+                usage_id: id.clone(),
+                block_type: "vertical".into(),
+                fields: serde_json::json!({ "display_name": format!("Group {}", group.name) }),
+                children: vec![],
+                group_access: Default::default(),
+            });
+            added.push(id);
+        }
+        if !added.is_empty() {
+            self.load_course(doc)?;
+        }
+        Ok(added)
+    }
+}
+
+/// Every graded block of the course, in course order (depth first from the roots).
+fn course_problems(course: &Course) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack: Vec<usize> = course.roots().collect();
+    stack.reverse();
+    while let Some(i) = stack.pop() {
+        let block = course.block_at(i);
+        if block.def.block_type == grading::GRADED_TYPE {
+            out.push(block.def.usage_id.clone());
+        }
+        stack.extend(
+            block
+                .def
+                .children
+                .iter()
+                .rev()
+                .filter_map(|c| course.block(c).map(|b| b.index)),
+        );
+    }
+    out
+}
+
+/// How long grading one learner may take (it walks the whole course).
+const GRADING_BUDGET: Duration = Duration::from_secs(30);

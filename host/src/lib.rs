@@ -3,14 +3,16 @@
 
 pub mod assignment;
 pub mod events;
+pub mod grading;
 mod host;
 pub mod ids;
 pub mod markup;
 pub mod model;
+pub mod olx;
 pub mod request;
 pub mod runtime;
 pub mod session;
 pub mod storage;
 
-pub use host::{AssignmentView, BlockMessage, Host, HostConfig, LoadReport};
+pub use host::{AssignmentView, BlockMessage, Host, HostConfig, LoadReport, PartitionChange};
 pub use request::{BlockFailure, FailureKind, RenderOutput, RenderRequest, User, View};

@@ -45,6 +45,76 @@ enum Command {
     /// Read and write user tags.
     #[command(subcommand)]
     Tags(TagsCommand),
+    /// Call a block's handler for a user (for example a problem's `submit`).
+    Handle(HandleArgs),
+    /// Grade learners over the problems each of them sees; `grades export` writes CSV.
+    Grades(GradesArgs),
+    /// Put learners in cohort (content) groups.
+    #[command(subcommand)]
+    Cohort(CohortCommand),
+}
+
+#[derive(Args)]
+struct HandleArgs {
+    #[arg(long)]
+    course: String,
+    #[arg(long)]
+    block: String,
+    #[arg(long)]
+    user: String,
+    #[arg(long)]
+    handler: String,
+    /// The handler's JSON payload.
+    #[arg(long, default_value = "{}")]
+    payload: String,
+}
+
+#[derive(Args)]
+#[command(args_conflicts_with_subcommands = true)]
+struct GradesArgs {
+    #[command(subcommand)]
+    command: Option<GradesCommand>,
+    #[arg(long)]
+    course: Option<String>,
+    /// Grade one learner (default: every learner with data in the course).
+    #[arg(long)]
+    user: Option<String>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum GradesCommand {
+    /// One row per learner, one column per problem (`n/a` where the learner does not see it).
+    Export {
+        #[arg(long)]
+        course: String,
+        #[arg(long)]
+        csv: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum CohortCommand {
+    /// Put a learner in a group of a cohort partition.
+    Set {
+        #[arg(long)]
+        course: String,
+        #[arg(long)]
+        partition: u64,
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        group: u64,
+    },
+    /// Learners and their groups in a partition.
+    List {
+        #[arg(long)]
+        course: String,
+        #[arg(long)]
+        partition: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -63,7 +133,28 @@ enum PluginCommand {
 #[derive(Subcommand)]
 enum CourseCommand {
     /// Load a JSON course document, replacing the course's structure and partitions if it exists.
-    Load { file: PathBuf },
+    Load {
+        file: PathBuf,
+        /// Show what the change would do to each partition (and how many learners would be
+        /// reassigned) without loading anything.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Import an Open edX course export (OLX directory or .tar.gz).
+    Import {
+        path: PathBuf,
+        /// Course key to use instead of course-v1:{org}+{course}+{run}.
+        #[arg(long)]
+        course_key: Option<String>,
+    },
+    /// Add an empty unit for every group of a split test that has no child.
+    AddMissingGroups {
+        #[arg(long)]
+        course: String,
+        /// The split test's usage id.
+        #[arg(long)]
+        block: String,
+    },
     /// List course keys.
     List,
     /// Print a course document as stored.
@@ -193,32 +284,71 @@ fn run(cli: Cli) -> Result<()> {
                 )?;
             }
         }
-        Command::Course(CourseCommand::Load { file }) => {
+        Command::Course(CourseCommand::Load { file, dry_run }) => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("cannot read {}", file.display()))?;
             let doc = CourseDoc::from_json(&text)
                 .with_context(|| format!("{} is not a valid course document", file.display()))?;
+            if dry_run {
+                print_changes(&mut out, &host.preview_course_change(&doc)?)?;
+                writeln!(out, "dry run: nothing was changed")?;
+                return Ok(());
+            }
             let report = host
                 .load_course(doc)
                 .with_context(|| format!("{} was not loaded", file.display()))?;
-            writeln!(
-                out,
-                "{} course {}: {} blocks, {} user partitions",
-                if report.replaced {
-                    "replaced"
-                } else {
-                    "loaded"
-                },
-                report.course_key,
-                report.blocks,
-                report.partitions
-            )?;
-            for m in &report.messages {
+            print_load(&mut out, &report)?;
+        }
+        Command::Course(CourseCommand::Import { path, course_key }) => {
+            let (import, report) = host
+                .import_course(&path, &xbhost::olx::ImportOptions { course_key })
+                .with_context(|| format!("{} was not imported", path.display()))?;
+            writeln!(out, "imported {} from {}", import.course_key, import.source)?;
+            writeln!(out, "blocks by type:")?;
+            for (t, n) in &import.blocks_by_type {
+                let unsupported = import
+                    .unsupported
+                    .get(t)
+                    .map(|u| format!(" ({u} unsupported)"))
+                    .unwrap_or_default();
+                writeln!(out, "  {t}: {n}{unsupported}")?;
+            }
+            writeln!(out, "user partitions:")?;
+            for p in &import.partitions {
+                let groups: Vec<String> = p
+                    .groups
+                    .iter()
+                    .map(|g| format!("{} {}", g.id, g.name))
+                    .collect();
                 writeln!(
                     out,
-                    "  {} {} ({}): {}",
-                    m.severity, m.usage_id, m.block_type, m.text
+                    "  {} {:?} ({}{}): {}",
+                    p.id,
+                    p.name,
+                    p.scheme,
+                    if p.active { "" } else { ", inactive" },
+                    groups.join("; ")
                 )?;
+            }
+            for split in &import.split_tests {
+                writeln!(
+                    out,
+                    "split_test {} on partition {:?}: {:?}",
+                    split.usage_id, split.partition_id, split.group_id_to_child
+                )?;
+            }
+            for w in &import.warnings {
+                writeln!(out, "warning: {w}")?;
+            }
+            print_load(&mut out, &report)?;
+        }
+        Command::Course(CourseCommand::AddMissingGroups { course, block }) => {
+            let added = host.add_missing_group_children(&course, &block)?;
+            if added.is_empty() {
+                writeln!(out, "every group of {block} already has a child")?;
+            }
+            for id in added {
+                writeln!(out, "added {id}")?;
             }
         }
         Command::Course(CourseCommand::List) => {
@@ -255,6 +385,129 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Tags(cmd) => tags(&host, cmd, &mut out)?,
+        Command::Handle(args) => {
+            let payload: serde_json::Value = serde_json::from_str(&args.payload)
+                .with_context(|| format!("--payload is not JSON: {:?}", args.payload))?;
+            let answer = host.handle(
+                &args.course,
+                &args.block,
+                &User::learner(&args.user),
+                &args.handler,
+                &payload,
+            )?;
+            serde_json::to_writer(&mut out, &answer)?;
+            writeln!(out)?;
+        }
+        Command::Grades(GradesArgs {
+            command: Some(GradesCommand::Export { course, csv }),
+            ..
+        }) => {
+            let report = host.grades(&course, None)?;
+            std::fs::write(&csv, report.to_csv())
+                .with_context(|| format!("cannot write {}", csv.display()))?;
+            writeln!(
+                out,
+                "wrote {} learners, {} problems to {}",
+                report.learners.len(),
+                report.problems.len(),
+                csv.display()
+            )?;
+        }
+        Command::Grades(GradesArgs {
+            command: None,
+            course,
+            user,
+            json,
+        }) => {
+            let course = course.context("give --course KEY")?;
+            let report = host.grades(&course, user.as_deref())?;
+            if json {
+                serde_json::to_writer(&mut out, &report)?;
+                writeln!(out)?;
+            } else {
+                for learner in &report.learners {
+                    writeln!(
+                        out,
+                        "{}\t{} / {}\t({} of {} problems visible)",
+                        learner.user,
+                        learner.earned,
+                        learner.possible,
+                        learner.problems.len(),
+                        report.problems.len()
+                    )?;
+                }
+            }
+        }
+        Command::Cohort(CohortCommand::Set {
+            course,
+            partition,
+            user,
+            group,
+        }) => {
+            let g = host.set_cohort(&course, partition, &user, group)?;
+            writeln!(
+                out,
+                "{user} is in group {} {:?} of partition {partition}",
+                g.id, g.name
+            )?;
+        }
+        Command::Cohort(CohortCommand::List { course, partition }) => {
+            host.course(&course)?;
+            let tag = xbhost::assignment::partition_tag_key(partition);
+            for (user, group) in host.storage().users_with_course_tag(&course, &tag)? {
+                writeln!(out, "{user}\t{group}")?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn print_load(out: &mut impl Write, report: &xbhost::LoadReport) -> Result<()> {
+    writeln!(
+        out,
+        "{} course {}: {} blocks, {} user partitions",
+        if report.replaced {
+            "replaced"
+        } else {
+            "loaded"
+        },
+        report.course_key,
+        report.blocks,
+        report.partitions
+    )?;
+    if report.reassigned > 0 {
+        writeln!(
+            out,
+            "reassigned {} learners whose group was deleted",
+            report.reassigned
+        )?;
+    }
+    for m in &report.messages {
+        writeln!(
+            out,
+            "  {} {} ({}): {}",
+            m.severity, m.usage_id, m.block_type, m.text
+        )?;
+    }
+    Ok(())
+}
+
+fn print_changes(out: &mut impl Write, changes: &[xbhost::PartitionChange]) -> Result<()> {
+    for c in changes {
+        writeln!(
+            out,
+            "partition {} {:?}: {}; {} learners assigned, {} would be reassigned",
+            c.partition_id, c.name, c.status, c.learners_assigned, c.learners_to_reassign
+        )?;
+        if !c.groups_added.is_empty() {
+            writeln!(out, "  groups added: {:?}", c.groups_added)?;
+        }
+        if !c.groups_removed.is_empty() {
+            writeln!(out, "  groups removed: {:?}", c.groups_removed)?;
+        }
+        for (id, old, new) in &c.groups_renamed {
+            writeln!(out, "  group {id} renamed: {old:?} -> {new:?}")?;
+        }
     }
     Ok(())
 }

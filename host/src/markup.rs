@@ -33,13 +33,15 @@ fn view_class(view: View) -> &'static str {
     }
 }
 
-/// Wraps a block's HTML in the element that carries its identity (and condition markers).
+/// Wraps a block's HTML in the element that carries its identity, condition markers (an
+/// experiment's children in staff view) and content-group restrictions (staff view).
 pub fn wrap_block(
     html: &str,
     usage_id: &str,
     block_type: &str,
     view: View,
     mark: Option<&ConditionMark>,
+    restriction: Option<&str>,
 ) -> String {
     let mut out = String::with_capacity(html.len() + 160);
     let _ = write!(
@@ -49,6 +51,9 @@ pub fn wrap_block(
         escape(usage_id),
         escape(block_type)
     );
+    if let Some(restriction) = restriction {
+        let _ = write!(out, " data-group-access=\"{}\"", escape(restriction));
+    }
     if let Some(mark) = mark {
         let _ = write!(out, " data-partition-id=\"{}\"", mark.partition_id);
         if let Some(id) = mark.group_id {
@@ -80,6 +85,13 @@ pub fn wrap_block(
         out.push_str("</div>");
     } else {
         out.push('>');
+    }
+    if let Some(restriction) = restriction {
+        let _ = write!(
+            out,
+            "<div class=\"xbhost-restriction-label\">Visible only to {}</div>",
+            escape(restriction)
+        );
     }
     out.push_str(html);
     out.push_str("</div>");
@@ -121,7 +133,7 @@ mod tests {
 
     #[test]
     fn wraps_with_identity_and_escapes_names() {
-        let html = wrap_block("<p>x</p>", "a\"b", "html", View::Student, None);
+        let html = wrap_block("<p>x</p>", "a\"b", "html", View::Student, None, None);
         assert_eq!(
             html,
             "<div class=\"xblock xblock-student\" data-usage-id=\"a&quot;b\" data-block-type=\"html\"><p>x</p></div>"
@@ -132,7 +144,7 @@ mod tests {
             group_name: Some("<Video>".into()),
             own: true,
         };
-        let html = wrap_block("", "c", "vertical", View::Staff, Some(&mark));
+        let html = wrap_block("", "c", "vertical", View::Staff, Some(&mark), None);
         assert!(html.contains("data-group-id=\"2\" data-group-name=\"&lt;Video&gt;\""));
         assert!(html.contains("data-own-group=\"true\""));
         assert!(!html.contains("data-inactive"));
@@ -147,7 +159,7 @@ mod tests {
             group_name: None,
             own: false,
         };
-        let html = wrap_block("", "c", "vertical", View::Staff, Some(&mark));
+        let html = wrap_block("", "c", "vertical", View::Staff, Some(&mark), None);
         assert!(html.contains("data-group-id=\"9\""));
         assert!(html.contains("data-inactive=\"true\""));
     }

@@ -1,7 +1,7 @@
 //! Courses as authors write them (the JSON course document) and as the host uses them
 //! (validated and indexed).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use anyhow::{Context as _, Result, bail};
@@ -75,6 +75,11 @@ pub struct BlockDef {
     pub fields: serde_json::Value,
     #[serde(default)]
     pub children: Vec<String>,
+    /// Content-group restrictions, as Open edX writes them: user partition id (a string)
+    /// to the groups whose learners may see the block. No entry (or an empty list) means
+    /// no restriction.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub group_access: BTreeMap<String, Vec<u64>>,
 }
 
 fn empty_object() -> serde_json::Value {
@@ -162,6 +167,14 @@ impl Course {
             if !b.fields.is_object() {
                 bail!("block {:?}: fields must be a JSON object", b.usage_id);
             }
+            for partition in b.group_access.keys() {
+                if partition.parse::<u64>().is_err() {
+                    bail!(
+                        "block {:?}: group_access names {partition:?}, which is not a user partition id",
+                        b.usage_id
+                    );
+                }
+            }
             if blocks.insert(b.usage_id.clone(), i).is_some() {
                 bail!("usage id {:?} is used by two blocks", b.usage_id);
             }
@@ -222,6 +235,21 @@ impl Course {
 
     pub fn parent(&self, usage_id: &str) -> Option<&str> {
         self.parents.get(usage_id).map(String::as_str)
+    }
+
+    /// The block's content-group restrictions: (partition id, groups allowed), non-empty.
+    pub fn restrictions(&self, index: usize) -> impl Iterator<Item = (u64, &[u64])> {
+        self.doc.blocks[index]
+            .group_access
+            .iter()
+            .filter(|(_, groups)| !groups.is_empty())
+            .filter_map(|(p, groups)| Some((p.parse().ok()?, groups.as_slice())))
+    }
+
+    /// Blocks without a parent, in document order: where the course's outline starts.
+    pub fn roots(&self) -> impl Iterator<Item = usize> {
+        (0..self.doc.blocks.len())
+            .filter(|&i| !self.parents.contains_key(&self.doc.blocks[i].usage_id))
     }
 
     pub fn partition(&self, id: u64) -> Option<&UserPartition> {

@@ -97,6 +97,19 @@ struct SessionState {
     events_published: u32,
 }
 
+/// What content-group restrictions say about a block for the current user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Access {
+    /// No restriction.
+    Open,
+    /// Restricted, and the user is in an allowed group; the label says to whom.
+    Restricted(String),
+    /// Restricted to groups a staff member is not in: shown to staff, marked.
+    DeniedStaff(String),
+    /// Restricted to groups the learner is not in.
+    Denied,
+}
+
 /// What a finished session reports.
 pub struct Finished {
     pub visible_blocks: Vec<String>,
@@ -129,11 +142,24 @@ impl Session {
         user: User,
         mode: Mode,
     ) -> Arc<Session> {
+        let deadline = host.runtime.limits.request_deadline;
+        Session::with_deadline(host, course, user, mode, deadline)
+    }
+
+    /// A session with its own deadline, for work that is not a page request (grading a
+    /// learner walks the whole course).
+    pub(crate) fn with_deadline(
+        host: Arc<HostInner>,
+        course: Arc<Course>,
+        user: User,
+        mode: Mode,
+        budget: Duration,
+    ) -> Arc<Session> {
         for block_type in course.block_types() {
             let _ = host.plugin(block_type);
         }
         let now = Instant::now();
-        let deadline = now + host.runtime.limits.request_deadline;
+        let deadline = now + budget;
         Arc::new(Session {
             host,
             course,
@@ -523,6 +549,54 @@ impl Session {
             state.open.push(node);
             node
         };
+        let fragment = match self.access(index) {
+            // A learner outside the block's content groups: the block is not even called.
+            Ok(Access::Denied) if view == View::Student => HostFragment {
+                hidden: true,
+                ..HostFragment::default()
+            },
+            Ok(access) => {
+                let restriction = match access {
+                    Access::Restricted(label) | Access::DeniedStaff(label) => Some(label),
+                    _ => None,
+                };
+                self.render_called_block(index, depth, view, mark, restriction.as_deref())
+            }
+            Err(e) => {
+                let failure = self.fail(
+                    index,
+                    None,
+                    FailureKind::Unavailable,
+                    format!("checking access failed: {e}"),
+                );
+                HostFragment {
+                    html: markup::placeholder(
+                        view,
+                        &failure.usage_id,
+                        &failure.block_type,
+                        None,
+                        &failure.error,
+                    ),
+                    ..HostFragment::default()
+                }
+            }
+        };
+        let mut state = self.lock();
+        state.nodes[node].hidden = fragment.hidden;
+        state.open.pop();
+        fragment
+    }
+
+    /// Calls a block's `render` and wraps what it returns (or its placeholder).
+    fn render_called_block(
+        self: &Arc<Self>,
+        index: usize,
+        depth: u32,
+        view: View,
+        mark: Option<&ConditionMark>,
+        restriction: Option<&str>,
+    ) -> HostFragment {
+        let block = self.block(index);
         let wit_view = view.into();
         let max_html = self.limits().max_html_bytes;
         let result = self.call(
@@ -539,7 +613,7 @@ impl Session {
                 Ok(())
             },
         );
-        let fragment = match result {
+        match result {
             Ok(f) => HostFragment {
                 html: markup::wrap_block(
                     &f.html,
@@ -547,6 +621,7 @@ impl Session {
                     &block.def.block_type,
                     view,
                     mark,
+                    restriction,
                 ),
                 hidden: f.hidden,
                 title: f.title,
@@ -563,11 +638,44 @@ impl Session {
                 ),
                 ..HostFragment::default()
             },
-        };
-        let mut state = self.lock();
-        state.nodes[node].hidden = fragment.hidden;
-        state.open.pop();
-        fragment
+        }
+    }
+
+    /// Whether the user may see a block: every content-group restriction on it names a
+    /// group the user is in (for random partitions the group is assigned as usual; for
+    /// cohorts it is the one staff put them in). Restrictions on a partition the course no
+    /// longer has, or an inactive one, are ignored, as Open edX does. Staff see everything,
+    /// with the restriction described.
+    pub fn access(&self, index: usize) -> Result<Access, HostError> {
+        let mut labels = Vec::new();
+        let mut denied = false;
+        for (partition_id, groups) in self.course.restrictions(index) {
+            let Some(partition) = self.course.partition(partition_id) else {
+                continue;
+            };
+            if !partition.active {
+                continue;
+            }
+            let names: Vec<&str> = groups
+                .iter()
+                .map(|g| {
+                    partition
+                        .group(*g)
+                        .map_or("(deleted group)", |g| g.name.as_str())
+                })
+                .collect();
+            labels.push(format!("{}: {}", partition.name, names.join(", ")));
+            if !denied {
+                let mine = self.group_for(partition_id)?;
+                denied = !mine.is_some_and(|g| groups.contains(&g.id));
+            }
+        }
+        Ok(match (labels.is_empty(), denied, self.user.is_staff) {
+            (true, _, _) => Access::Open,
+            (false, false, _) => Access::Restricted(labels.join("; ")),
+            (false, true, true) => Access::DeniedStaff(labels.join("; ")),
+            (false, true, false) => Access::Denied,
+        })
     }
 
     /// Instantiates the block's plugin in a fresh store and calls one export. `accept`

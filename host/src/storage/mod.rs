@@ -77,6 +77,9 @@ pub trait Storage: Send + Sync {
     /// Every (user, value) with this course tag, for reports and partition changes.
     fn users_with_course_tag(&self, course: &str, key: &str) -> Result<Vec<(String, String)>>;
 
+    /// Every user with a course tag or block state in the course.
+    fn course_users(&self, course: &str) -> Result<Vec<String>>;
+
     fn user_tags(&self, user: &str) -> Result<BTreeMap<String, String>>;
     fn user_tag(&self, user: &str, key: &str) -> Result<Option<String>>;
     fn set_user_tag(&self, user: &str, key: &str, value: &str) -> Result<()>;

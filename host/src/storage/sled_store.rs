@@ -161,6 +161,20 @@ impl Storage for SledStorage {
         Ok(out)
     }
 
+    fn course_users(&self, course: &str) -> Result<Vec<String>> {
+        let p = prefix(&[course])?;
+        let mut users = std::collections::BTreeSet::new();
+        for tree in [&self.course_tags, &self.user_state] {
+            for item in tree.scan_prefix(&p) {
+                let (k, _) = item?;
+                let rest = &k[p.len()..];
+                let end = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
+                users.insert(text(&rest[..end])?);
+            }
+        }
+        Ok(users.into_iter().collect())
+    }
+
     fn user_tags(&self, user: &str) -> Result<BTreeMap<String, String>> {
         scan(&self.user_tags, &prefix(&[user])?)
     }
