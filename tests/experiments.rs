@@ -229,7 +229,11 @@ fn adding_a_group_moves_nobody_and_deleting_one_reassigns_only_its_learners() {
     deleted.user_partitions[0].groups.retain(|g| g.id != 1);
     let preview = f.host.preview_course_change(&deleted).unwrap();
     // Everyone with a stored Video group moves: the first 600 and the newcomers.
-    let expected_moves = first.values().chain(&newcomers).filter(|g| **g == 1).count();
+    let expected_moves = first
+        .values()
+        .chain(&newcomers)
+        .filter(|g| **g == 1)
+        .count();
     assert_eq!(preview[0].groups_removed, [1]);
     assert_eq!(
         preview[0].learners_to_reassign, expected_moves,
@@ -256,7 +260,11 @@ fn adding_a_group_moves_nobody_and_deleting_one_reassigns_only_its_learners() {
         .filter(|e| e.name == ASSIGNED_EVENT)
         .cloned()
         .collect();
-    assert_eq!(reassigned.len(), expected_moves, "one event per reassigned learner");
+    assert_eq!(
+        reassigned.len(),
+        expected_moves,
+        "one event per reassigned learner"
+    );
     for e in &reassigned {
         assert_eq!(e.data["reassigned_from_group_id"], "1");
         assert_eq!(e.data["partition_id"], 0);
@@ -264,7 +272,11 @@ fn adding_a_group_moves_nobody_and_deleting_one_reassigns_only_its_learners() {
             assert_eq!(e.data["group_id"], json!(group));
         }
     }
-    assert!(moved.keys().all(|u| reassigned.iter().any(|e| &e.user_id == u)));
+    assert!(
+        moved
+            .keys()
+            .all(|u| reassigned.iter().any(|e| &e.user_id == u))
+    );
     // Reassignment is sticky too.
     let events_before = f.events.events().len();
     for (id, group) in &moved {
