@@ -644,7 +644,7 @@ fn pooling_is_used_where_possible_and_can_be_turned_off() {
         HostConfig {
             pooling: Pooling::On,
             limits: huge,
-            cache_dir: None,
+            ..HostConfig::default()
         },
     )
     .err()

@@ -11,6 +11,7 @@ pub mod containers;
 mod context;
 mod host;
 pub mod html;
+pub mod native;
 pub mod testing;
 mod types;
 

@@ -32,6 +32,9 @@ pub struct HostConfig {
     pub pooling: Pooling,
     /// Where compiled components are cached; `None` compiles every time.
     pub cache_dir: Option<PathBuf>,
+    /// Block types run natively instead of in the sandbox (trusted code only; the
+    /// benchmark uses it to measure the sandbox's cost). Empty by default.
+    pub native_blocks: BTreeMap<String, xbhost_sdk::native::NativeBlock>,
 }
 
 impl HostConfig {
@@ -41,6 +44,7 @@ impl HostConfig {
             limits: SandboxLimits::from_env()?,
             pooling: Pooling::from_env()?,
             cache_dir: None,
+            native_blocks: BTreeMap::new(),
         })
     }
 }
@@ -49,6 +53,7 @@ pub(crate) struct HostInner {
     pub(crate) storage: Arc<dyn Storage>,
     pub(crate) runtime: Runtime,
     pub(crate) sink: Arc<dyn EventSink>,
+    pub(crate) native: BTreeMap<String, xbhost_sdk::native::NativeBlock>,
     cache: Option<CompiledCache>,
     plugins: RwLock<HashMap<String, Arc<LoadedPlugin>>>,
     courses: RwLock<HashMap<String, Arc<Course>>>,
@@ -124,6 +129,7 @@ impl Host {
                 storage,
                 runtime,
                 sink,
+                native: config.native_blocks,
                 cache,
                 plugins: RwLock::default(),
                 courses: RwLock::default(),

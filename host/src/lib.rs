@@ -8,6 +8,7 @@ mod host;
 pub mod ids;
 pub mod markup;
 pub mod model;
+pub mod native;
 pub mod olx;
 pub mod request;
 pub mod runtime;

@@ -25,7 +25,9 @@ use crate::host::HostInner;
 use crate::ids::check_tag_key;
 use crate::markup::{self, ConditionMark};
 use crate::model::{Course, CourseBlock, Group};
+use crate::native::NativeApi;
 use crate::request::{BlockFailure, FailureKind, User, View};
+use crate::runtime::bindings::BlockPlugin;
 use crate::runtime::bindings::exported::Guest;
 use crate::runtime::bindings::types::HostError;
 use crate::runtime::{BlockState, LoadedPlugin, SandboxLimits};
@@ -82,8 +84,16 @@ struct Frame {
     events: Vec<PendingEvent>,
 }
 
+/// A healthy instance from an earlier call of this request, kept for the next block of
+/// the same plugin.
+struct Idle {
+    store: Store<BlockState>,
+    instance: BlockPlugin,
+}
+
 #[derive(Default)]
 struct SessionState {
+    idle: std::collections::HashMap<String, Vec<Idle>>,
     course_tags: Option<BTreeMap<String, String>>,
     user_tags: Option<BTreeMap<String, String>>,
     frames: Vec<Frame>,
@@ -597,22 +607,35 @@ impl Session {
         restriction: Option<&str>,
     ) -> HostFragment {
         let block = self.block(index);
-        let wit_view = view.into();
         let max_html = self.limits().max_html_bytes;
-        let result = self.call(
-            index,
-            depth,
-            |guest, store| guest.call_render(store, wit_view),
-            |f| {
-                if f.html.len() > max_html {
-                    return Err(format!(
-                        "its HTML is {} bytes, over the limit of {max_html}",
-                        f.html.len()
-                    ));
-                }
-                Ok(())
-            },
-        );
+        let result = match self.host.native.get(&block.def.block_type) {
+            Some(native) => self
+                .call_native(index, depth, |api| (native.render)(api, view.into()))
+                .map(|f| crate::runtime::bindings::types::Fragment {
+                    html: f.html,
+                    hidden: f.hidden,
+                    title: f.title,
+                    icon: f.icon,
+                    tooltip: f.tooltip,
+                }),
+            None => {
+                let wit_view = view.into();
+                self.call(
+                    index,
+                    depth,
+                    |guest, store| guest.call_render(store, wit_view),
+                    |f| {
+                        if f.html.len() > max_html {
+                            return Err(format!(
+                                "its HTML is {} bytes, over the limit of {max_html}",
+                                f.html.len()
+                            ));
+                        }
+                        Ok(())
+                    },
+                )
+            }
+        };
         match result {
             Ok(f) => HostFragment {
                 html: markup::wrap_block(
@@ -678,9 +701,11 @@ impl Session {
         })
     }
 
-    /// Instantiates the block's plugin in a fresh store and calls one export. `accept`
-    /// may still refuse the result (an output limit). The call's writes are stored, and its
-    /// events handed to its parent, only if it succeeds.
+    /// Calls one export of the block's plugin, in an instance of this request: a fresh one
+    /// from the plugin's `InstancePre`, or one an earlier call of this same request left
+    /// healthy (instances never cross requests, and one that trapped is never reused).
+    /// `accept` may still refuse the result (an output limit). The call's writes are
+    /// stored, and its events handed to its parent, only if it succeeds.
     pub fn call<R>(
         self: &Arc<Self>,
         index: usize,
@@ -695,9 +720,72 @@ impl Session {
                 return Err(self.fail(index, None, FailureKind::Unavailable, format!("{e:#}")));
             }
         };
+        self.push_frame();
+        let idle = self
+            .lock()
+            .idle
+            .get_mut(&plugin.record.name)
+            .and_then(Vec::pop);
+        let (mut store, instance) = match idle {
+            Some(Idle {
+                mut store,
+                instance,
+            }) => {
+                store.data_mut().reuse_for(index, depth);
+                store.set_epoch_deadline(1);
+                (store, Ok(instance))
+            }
+            None => {
+                let mut store = self.new_store(index, depth);
+                let instance = plugin.pre.instantiate(&mut store);
+                (store, instance)
+            }
+        };
+        let mut healthy = false;
+        let outcome = match &instance {
+            // Start functions run during instantiation, under the same limits.
+            Err(e)
+                if store.data().interrupted.is_some() || store.data().limiter.refused.is_some() =>
+            {
+                Err(classify_trap(store.data(), e))
+            }
+            Err(e) => Err((
+                FailureKind::Unavailable,
+                format!("instantiation failed: {e:#}"),
+            )),
+            Ok(instance) => match call(instance.xbhost_block_block(), &mut store) {
+                Ok(result) => {
+                    healthy = true;
+                    match result {
+                        Ok(r) => accept(&r)
+                            .map(|()| r)
+                            .map_err(|e| (FailureKind::OutputTooLarge, e)),
+                        Err(message) => Err((
+                            FailureKind::BlockError,
+                            format!("the block returned an error: {message}"),
+                        )),
+                    }
+                }
+                Err(trap) => Err(classify_trap(store.data(), &trap)),
+            },
+        };
+        self.log_guest_output(store.data(), &plugin);
+        if let (true, Ok(instance)) = (healthy, instance) {
+            self.lock()
+                .idle
+                .entry(plugin.record.name.clone())
+                .or_default()
+                .push(Idle { store, instance });
+        }
+        self.end_call(index, Some(&plugin), outcome)
+    }
+
+    /// A new store for one block instance: its limiter, and an epoch callback that
+    /// interrupts it past its own time limit (children excluded) or the request deadline.
+    fn new_store(self: &Arc<Self>, index: usize, depth: u32) -> Store<BlockState> {
         let mut store = Store::new(
             &self.host.runtime.engine,
-            BlockState::new(self.clone(), index, depth),
+            BlockState::new(self, index, depth),
         );
         store.limiter(|s| &mut s.limiter);
         let deadline = self.deadline;
@@ -719,45 +807,58 @@ impl Session {
             s.interrupted = Some(why.clone());
             Err(wasmtime::Error::msg(why))
         });
+        store
+    }
+
+    /// Calls a native block (compiled into the host: see `xbhost_sdk::native`). Same
+    /// frames, commits and failures as a sandboxed call, without the sandbox.
+    pub fn call_native<R>(
+        self: &Arc<Self>,
+        index: usize,
+        depth: u32,
+        call: impl FnOnce(&NativeApi) -> Result<R, String>,
+    ) -> Result<R, BlockFailure> {
+        self.push_frame();
+        let api = NativeApi {
+            session: self.clone(),
+            block: index,
+            depth,
+        };
+        let outcome = call(&api).map_err(|e| {
+            (
+                FailureKind::BlockError,
+                format!("the block returned an error: {e}"),
+            )
+        });
+        self.end_call(index, None, outcome)
+    }
+
+    fn push_frame(&self) {
         self.lock().frames.push(Frame {
             writes: BlockWrites::default(),
             events: Vec::new(),
         });
-        let outcome = match plugin.pre.instantiate(&mut store) {
-            // Start functions run during instantiation, under the same limits.
-            Err(e)
-                if store.data().interrupted.is_some() || store.data().limiter.refused.is_some() =>
-            {
-                Err(classify_trap(store.data(), &e))
-            }
-            Err(e) => Err((
-                FailureKind::Unavailable,
-                format!("instantiation failed: {e:#}"),
-            )),
-            Ok(instance) => match call(instance.xbhost_block_block(), &mut store) {
-                Ok(Ok(r)) => accept(&r)
-                    .map(|()| r)
-                    .map_err(|e| (FailureKind::OutputTooLarge, e)),
-                Ok(Err(message)) => Err((
-                    FailureKind::BlockError,
-                    format!("the block returned an error: {message}"),
-                )),
-                Err(trap) => Err(classify_trap(store.data(), &trap)),
-            },
-        };
-        self.log_guest_output(store.data(), &plugin);
-        let frame = self.lock().frames.pop().expect("pushed above");
+    }
+
+    /// Ends a call: commits its frame if it succeeded, else records the failure.
+    fn end_call<R>(
+        &self,
+        index: usize,
+        plugin: Option<&LoadedPlugin>,
+        outcome: Result<R, (FailureKind, String)>,
+    ) -> Result<R, BlockFailure> {
+        let frame = self.lock().frames.pop().expect("pushed by the call");
         match outcome {
             Ok(r) => match self.commit(frame) {
                 Ok(()) => Ok(r),
                 Err(e) => Err(self.fail(
                     index,
-                    Some(&plugin),
+                    plugin,
                     FailureKind::Unavailable,
                     format!("storing its writes failed: {e:#}"),
                 )),
             },
-            Err((kind, error)) => Err(self.fail(index, Some(&plugin), kind, error)),
+            Err((kind, error)) => Err(self.fail(index, plugin, kind, error)),
         }
     }
 

@@ -12,7 +12,8 @@ impl wit::Host for BlockState {}
 
 impl context::Host for BlockState {
     fn current_user(&mut self) -> wit::User {
-        let u = self.session.user();
+        let session = self.session();
+        let u = session.user();
         wit::User {
             id: u.id.clone(),
             username: u.username.clone(),
@@ -22,23 +23,23 @@ impl context::Host for BlockState {
     }
 
     fn course_key(&mut self) -> String {
-        self.session.course().key().to_string()
+        self.session().course().key().to_string()
     }
 
     fn usage_id(&mut self) -> String {
-        self.session.block(self.block).def.usage_id.clone()
+        self.session().block(self.block).def.usage_id.clone()
     }
 
     fn block_type(&mut self) -> String {
-        self.session.block(self.block).def.block_type.clone()
+        self.session().block(self.block).def.block_type.clone()
     }
 
     fn fields(&mut self) -> String {
-        self.session.block(self.block).fields_json.to_string()
+        self.session().block(self.block).fields_json.to_string()
     }
 
     fn children(&mut self) -> Vec<String> {
-        self.session.block(self.block).def.children.clone()
+        self.session().block(self.block).def.children.clone()
     }
 }
 
@@ -51,17 +52,17 @@ fn scope(s: user_tags::Scope) -> TagScope {
 
 impl user_tags::Host for BlockState {
     fn get(&mut self, s: user_tags::Scope, key: String) -> Result<Option<String>, HostError> {
-        self.session.get_tag(scope(s), &key)
+        self.session().get_tag(scope(s), &key)
     }
 
     fn set(&mut self, s: user_tags::Scope, key: String, value: String) -> Result<(), HostError> {
-        self.session.set_tag(scope(s), &key, &value)
+        self.session().set_tag(scope(s), &key, &value)
     }
 }
 
 impl partitions::Host for BlockState {
     fn all(&mut self) -> Vec<wit::UserPartition> {
-        self.session
+        self.session()
             .course()
             .partitions()
             .iter()
@@ -84,7 +85,7 @@ impl partitions::Host for BlockState {
     }
 
     fn group_for(&mut self, partition_id: u64) -> Result<Option<wit::Group>, HostError> {
-        Ok(self.session.group_for(partition_id)?.map(|g| wit::Group {
+        Ok(self.session().group_for(partition_id)?.map(|g| wit::Group {
             id: g.id,
             name: g.name,
         }))
@@ -100,7 +101,8 @@ impl children::Host for BlockState {
     ) -> Result<wit::Fragment, HostError> {
         // Time spent in the child is not this block's own time.
         let started = std::time::Instant::now();
-        let result = self.session.render_child(
+        let session = self.session();
+        let result = session.render_child(
             self.block,
             self.depth,
             &usage_id,
@@ -121,16 +123,16 @@ impl children::Host for BlockState {
 
 impl user_state::Host for BlockState {
     fn get(&mut self) -> Result<Option<String>, HostError> {
-        self.session.user_state(self.block)
+        self.session().user_state(self.block)
     }
 
     fn set(&mut self, json: String) -> Result<(), HostError> {
-        self.session.set_user_state(self.block, &json)
+        self.session().set_user_state(self.block, &json)
     }
 }
 
 impl events::Host for BlockState {
     fn publish(&mut self, name: String, json: String) -> Result<(), HostError> {
-        self.session.publish(self.block, &name, &json)
+        self.session().publish(self.block, &name, &json)
     }
 }

@@ -1,7 +1,7 @@
 //! What one block instance's store holds: its WASI context (which grants nothing), its
 //! limits and what tripped them, its time accounting, and the request's session.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use wasmtime::ResourceLimiter;
@@ -13,7 +13,8 @@ use crate::session::Session;
 
 /// Store data of one block instance.
 pub struct BlockState {
-    pub(crate) session: Arc<Session>,
+    /// Weak, because a session keeps idle instances (and so their stores) for reuse.
+    session: Weak<Session>,
     /// Index of the block in the course.
     pub(crate) block: usize,
     /// How deep in child rendering this instance is (the requested block is 0).
@@ -32,7 +33,7 @@ pub struct BlockState {
 }
 
 impl BlockState {
-    pub(crate) fn new(session: Arc<Session>, block: usize, depth: u32) -> Self {
+    pub(crate) fn new(session: &Arc<Session>, block: usize, depth: u32) -> Self {
         let limits = session.limits();
         let stdout = GuestOutput::new(limits.max_output_bytes);
         let stderr = GuestOutput::new(limits.max_output_bytes);
@@ -42,7 +43,7 @@ impl BlockState {
                 max_memory: limits.max_memory_bytes,
                 refused: None,
             },
-            session,
+            session: Arc::downgrade(session),
             block,
             depth,
             started: Instant::now(),
@@ -53,6 +54,23 @@ impl BlockState {
             wasi,
             table: ResourceTable::new(),
         }
+    }
+
+    /// The request this instance serves. Instances never outlive their request's calls.
+    pub(crate) fn session(&self) -> Arc<Session> {
+        self.session
+            .upgrade()
+            .expect("a block runs only while its request is alive")
+    }
+
+    /// Prepares a healthy instance from an earlier call of this request for another block.
+    pub(crate) fn reuse_for(&mut self, block: usize, depth: u32) {
+        self.block = block;
+        self.depth = depth;
+        self.started = Instant::now();
+        self.child_time = Duration::ZERO;
+        self.interrupted = None;
+        self.limiter.refused = None;
     }
 
     /// Time this block has run itself, its children's time excluded.

@@ -1,0 +1,150 @@
+//! The host's services for native blocks (see `xbhost_sdk::native`): the SDK's `HostApi`
+//! over a request's session, the same calls the sandboxed imports make.
+
+use std::sync::Arc;
+
+use xbhost_sdk::{
+    Condition, Fragment, Group, HostApi, HostError, TagScope, User, UserPartition, View,
+};
+
+use crate::runtime::bindings::types::HostError as WitHostError;
+use crate::session::{self, Session};
+
+/// One native block call's view of its request.
+pub struct NativeApi {
+    pub(crate) session: Arc<Session>,
+    pub(crate) block: usize,
+    pub(crate) depth: u32,
+}
+
+fn error(e: WitHostError) -> HostError {
+    match e {
+        WitHostError::InvalidInput(m) => HostError::InvalidInput(m),
+        WitHostError::NotFound(m) => HostError::NotFound(m),
+        WitHostError::LimitExceeded(m) => HostError::LimitExceeded(m),
+        WitHostError::Internal(m) => HostError::Internal(m),
+    }
+}
+
+fn scope(s: TagScope) -> session::TagScope {
+    match s {
+        TagScope::Course => session::TagScope::Course,
+        TagScope::User => session::TagScope::User,
+    }
+}
+
+fn view(v: View) -> crate::View {
+    match v {
+        View::Student => crate::View::Student,
+        View::Staff => crate::View::Staff,
+        View::Author => crate::View::Author,
+    }
+}
+
+impl HostApi for NativeApi {
+    fn current_user(&self) -> User {
+        let u = self.session.user();
+        User {
+            id: u.id.clone(),
+            username: u.username.clone(),
+            is_staff: u.is_staff,
+            is_anonymous: u.is_anonymous,
+        }
+    }
+    fn course_key(&self) -> String {
+        self.session.course().key().to_string()
+    }
+    fn usage_id(&self) -> String {
+        self.session.block(self.block).def.usage_id.clone()
+    }
+    fn block_type(&self) -> String {
+        self.session.block(self.block).def.block_type.clone()
+    }
+    fn fields_json(&self) -> String {
+        self.session.block(self.block).fields_json.to_string()
+    }
+    fn children(&self) -> Vec<String> {
+        self.session.block(self.block).def.children.clone()
+    }
+    fn get_tag(&self, s: TagScope, key: &str) -> Result<Option<String>, HostError> {
+        self.session.get_tag(scope(s), key).map_err(error)
+    }
+    fn set_tag(&self, s: TagScope, key: &str, value: &str) -> Result<(), HostError> {
+        self.session.set_tag(scope(s), key, value).map_err(error)
+    }
+    fn partitions(&self) -> Vec<UserPartition> {
+        self.session
+            .course()
+            .partitions()
+            .iter()
+            .map(|p| UserPartition {
+                id: p.id,
+                name: p.name.clone(),
+                description: p.description.clone(),
+                scheme: p.scheme.clone(),
+                active: p.active,
+                groups: p
+                    .groups
+                    .iter()
+                    .map(|g| Group {
+                        id: g.id,
+                        name: g.name.clone(),
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
+    fn group_for(&self, partition_id: u64) -> Result<Option<Group>, HostError> {
+        Ok(self
+            .session
+            .group_for(partition_id)
+            .map_err(error)?
+            .map(|g| Group {
+                id: g.id,
+                name: g.name,
+            }))
+    }
+    fn render_child(
+        &self,
+        usage_id: &str,
+        v: View,
+        condition: Option<Condition>,
+    ) -> Result<Fragment, HostError> {
+        let f = self
+            .session
+            .render_child(
+                self.block,
+                self.depth,
+                usage_id,
+                view(v),
+                condition.map(|c| (c.partition_id, c.group_id)),
+            )
+            .map_err(error)?;
+        Ok(Fragment {
+            html: f.html,
+            hidden: f.hidden,
+            title: f.title,
+            icon: f.icon,
+            tooltip: f.tooltip,
+        })
+    }
+    fn get_state(&self) -> Result<Option<String>, HostError> {
+        self.session.user_state(self.block).map_err(error)
+    }
+    fn set_state(&self, json: &str) -> Result<(), HostError> {
+        self.session.set_user_state(self.block, json).map_err(error)
+    }
+    fn publish(&self, name: &str, json: &str) -> Result<(), HostError> {
+        self.session.publish(self.block, name, json).map_err(error)
+    }
+}
+
+impl From<crate::View> for View {
+    fn from(v: crate::View) -> View {
+        match v {
+            crate::View::Student => View::Student,
+            crate::View::Staff => View::Staff,
+            crate::View::Author => View::Author,
+        }
+    }
+}
