@@ -342,3 +342,50 @@ fn golden_assignment_vectors() {
 // Frozen on 2026-11-22 from the first implementation. Never update these to make a change pass:
 // a different answer means learners without a stored group would land elsewhere.
 const GOLDEN: [u64; 10] = [0, 1, 1, 0, 1, 0, 0, 0, 1, 2];
+
+#[test]
+fn concurrent_first_visits_of_one_learner_store_one_group_that_every_response_shows() {
+    let f = Fixture::demo();
+    let threads = 32;
+    let barrier = std::sync::Barrier::new(threads);
+    let outputs: Vec<xbhost::RenderOutput> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    barrier.wait();
+                    f.learner_unit("everywhere-at-once")
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let stored: Vec<String> = [0u64, 1]
+        .iter()
+        .map(|p| {
+            f.host
+                .storage()
+                .course_tag(
+                    DEMO_COURSE,
+                    "everywhere-at-once",
+                    &xbhost::assignment::partition_tag_key(*p),
+                )
+                .unwrap()
+                .expect("stored")
+        })
+        .collect();
+    for out in &outputs {
+        assert!(out.failures.is_empty(), "{:?}", out.failures);
+        assert_eq!(out.assignments[&0].to_string(), stored[0]);
+        assert_eq!(out.assignments[&1].to_string(), stored[1]);
+    }
+    let assigned = f
+        .events
+        .events()
+        .iter()
+        .filter(|e| e.name == ASSIGNED_EVENT && e.user_id == "everywhere-at-once")
+        .count();
+    assert_eq!(
+        assigned, 2,
+        "exactly one assignment event per partition, from the winning writer"
+    );
+}

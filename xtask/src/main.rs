@@ -4,6 +4,7 @@
 //! - `cargo xtask demo`: build, then a fresh data directory with the plugins and the demo
 //!   course, and `unit_1` rendered for a few learners and as staff into HTML files.
 //! - `cargo xtask test`: everything CI runs (fmt check, clippy, all tests).
+//! - `cargo xtask bench [--quick] [--soak SECONDS]`: the benchmark table of BENCHMARKS.md.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -33,8 +34,9 @@ fn main() -> Result<()> {
         Some("build") => build(&root).map(|_| ()),
         Some("demo") => demo(&root),
         Some("test") => test(&root),
+        Some("bench") => bench(&root, &args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <build|demo|test>");
+            eprintln!("usage: cargo xtask <build|demo|test|bench [--quick] [--soak SECONDS]>");
             std::process::exit(2);
         }
     }
@@ -242,6 +244,15 @@ body {{ font-family: system-ui, sans-serif; max-width: 48rem; margin: 2rem auto;
 </body></html>
 "#
     )
+}
+
+/// Builds everything, then runs the benchmark binary (release) and its table.
+fn bench(root: &Path, args: &[String]) -> Result<()> {
+    let plugins = build(root)?;
+    run(cargo()
+        .args(["run", "--release", "--quiet", "-p", "xbhost-bench", "--"])
+        .args(args)
+        .env("XBHOST_PLUGIN_DIR", &plugins))
 }
 
 fn test(root: &Path) -> Result<()> {

@@ -29,6 +29,11 @@ pub struct Runtime {
 }
 
 impl Runtime {
+    /// The engine, for tools that compile or cache components themselves.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
     pub fn new(limits: SandboxLimits, pooling: Pooling) -> Result<Runtime> {
         let (engine, pooling) = sandbox::engine(&limits, pooling)?;
         let mut linker = Linker::new(&engine);

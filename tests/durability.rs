@@ -1,0 +1,153 @@
+//! Acknowledged writes survive SIGKILL. A writer process (`durability_writer`) renders
+//! first visits (assignments), tag_probe pages (a course tag and a global tag in one
+//! commit) and problem submissions (user state) through the real host, printing each write
+//! the host acknowledged; it is killed at random moments, sometimes while still starting up
+//! and recovering the store. After every kill the store must open, hold every acknowledged
+//! write, keep multi-key commits all-or-nothing, and never change a stored assignment.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use xbhost::storage::{SledStorage, Storage};
+use xbhost_tests::{DEMO_COURSE, demo_course_path, plugin_dir};
+
+const PROBE: &str = "course-v1:xbhost+durable+1";
+const CYCLES: u64 = 200;
+
+/// A small deterministic generator, so a failing cycle can be replayed.
+fn next(seed: &mut u64) -> u64 {
+    *seed ^= *seed << 13;
+    *seed ^= *seed >> 7;
+    *seed ^= *seed << 17;
+    *seed
+}
+
+fn spawn_writer(data: &std::path::Path, run: u64) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_durability_writer"))
+        .args([
+            data.to_str().unwrap(),
+            plugin_dir().to_str().unwrap(),
+            demo_course_path().to_str().unwrap(),
+            &run.to_string(),
+        ])
+        .env("XBHOST_LOG", "off")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Runs a writer until it says `ready`, and returns how long that took.
+fn start_up(data: &std::path::Path, run: u64) -> Duration {
+    let started = Instant::now();
+    let mut child = spawn_writer(data, run);
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "ready");
+    let took = started.elapsed();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    took
+}
+
+#[test]
+fn acknowledged_writes_survive_sigkill_and_assignments_never_change() {
+    let data = tempfile::tempdir().unwrap();
+    // Install plugins and courses once; then learn how long a start (and recovery) takes.
+    start_up(data.path(), 1_000_000);
+    let ready = start_up(data.path(), 1_000_001).as_millis() as u64;
+    let mut assignments: BTreeMap<String, (String, String)> = BTreeMap::new();
+    let mut states: BTreeMap<String, u64> = BTreeMap::new();
+    let mut probe_acked = 0u64;
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut early_kills = 0;
+    for cycle in 0..CYCLES {
+        let mut child = spawn_writer(data.path(), cycle);
+        // One cycle in five is killed before the writer is ready: during start-up and
+        // store recovery. The others at a random moment while it writes.
+        let delay = if next(&mut seed) % 5 == 0 {
+            early_kills += 1;
+            next(&mut seed) % ready.max(1)
+        } else {
+            ready + next(&mut seed) % 60
+        };
+        std::thread::sleep(Duration::from_millis(delay));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let mut out = String::new();
+        child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
+
+        let storage = SledStorage::open(&data.path().join("db")).unwrap_or_else(|e| {
+            panic!("cycle {cycle}: the store does not open after a kill: {e:#}")
+        });
+        for line in out
+            .lines()
+            .filter(|l| l.ends_with(|c: char| c.is_ascii_digit()))
+        {
+            let parts: Vec<&str> = line.split(' ').collect();
+            match parts[0] {
+                "assign" => {
+                    let prev =
+                        assignments.insert(parts[1].into(), (parts[2].into(), parts[3].into()));
+                    assert!(prev.is_none(), "{} assigned twice", parts[1]);
+                }
+                "probe" => probe_acked = probe_acked.max(parts[1].parse().unwrap()),
+                "state" => {
+                    states.insert(parts[1].into(), parts[2].parse().unwrap());
+                }
+                _ => {}
+            }
+        }
+        // Every acknowledged assignment is there, unchanged (all of them, every cycle).
+        for (user, (g0, g1)) in &assignments {
+            for (partition, group) in [(0, g0), (1, g1)] {
+                let stored = storage
+                    .course_tag(
+                        DEMO_COURSE,
+                        user,
+                        &xbhost::assignment::partition_tag_key(partition),
+                    )
+                    .unwrap();
+                assert_eq!(
+                    stored.as_ref(),
+                    Some(group),
+                    "cycle {cycle}: {user}'s group in partition {partition}"
+                );
+            }
+        }
+        // The probe's course and global counters were committed together, never apart.
+        let course = storage.course_tag(PROBE, "counter", "visits").unwrap();
+        let global = storage.user_tag("counter", "visits").unwrap();
+        assert_eq!(course, global, "cycle {cycle}: a multi-key commit was torn");
+        let stored: u64 = course.map_or(0, |v| v.parse().unwrap());
+        assert!(
+            stored >= probe_acked,
+            "cycle {cycle}: acknowledged visit {probe_acked} lost (stored {stored})"
+        );
+        for (user, attempts) in &states {
+            let state = storage
+                .user_state(PROBE, user, "p")
+                .unwrap()
+                .unwrap_or_else(|| panic!("cycle {cycle}: {user}'s state lost"));
+            let state: serde_json::Value = serde_json::from_str(&state).unwrap();
+            assert!(state["attempts"].as_u64().unwrap() >= *attempts);
+        }
+        drop(storage);
+    }
+    assert!(early_kills > 10, "some kills hit start-up and recovery");
+    assert!(
+        assignments.len() > 100,
+        "the writer made progress: {} assignments",
+        assignments.len()
+    );
+    assert!(
+        probe_acked > 50,
+        "the writer made progress: {probe_acked} probe commits"
+    );
+}

@@ -1,0 +1,91 @@
+//! Writer for the durability test: opens a data directory (installing plugins and courses
+//! on the first run), then writes through the real host until it is killed, printing a line
+//! for every write the host acknowledged:
+//!
+//! - `assign USER G0 G1`: a first visit stored the learner's groups in partitions 0 and 1;
+//! - `probe N`: a tag_probe render stored course and global `visits` = N in one commit;
+//! - `state USER N`: a problem submission stored state with N attempts.
+//!
+//! Usage: durability_writer DATA_DIR PLUGIN_DIR COURSE_JSON RUN_ID
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde_json::json;
+use xbhost::model::CourseDoc;
+use xbhost::{Host, HostConfig, RenderRequest, User, View};
+
+const DEMO: &str = "course-v1:xbhost+demo+2026";
+const PROBE: &str = "course-v1:xbhost+durable+1";
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [data, plugins, course, run] = args.as_slice() else {
+        anyhow::bail!("usage: durability_writer DATA_DIR PLUGIN_DIR COURSE_JSON RUN_ID");
+    };
+    let host = Host::open(Path::new(data), HostConfig::default())?;
+    if host.course_keys()?.len() < 2 {
+        for p in ["html", "vertical", "split_test", "tag_probe", "problem"] {
+            host.add_plugin(
+                &std::fs::read(Path::new(plugins).join(format!("{p}.wasm")))?,
+                None,
+            )?;
+        }
+        host.load_course(CourseDoc::from_json(&std::fs::read_to_string(course)?)?)?;
+        host.load_course(serde_json::from_value(json!({
+            "course_key": PROBE,
+            "blocks": [
+                {"usage_id": "t", "type": "tag_probe"},
+                {"usage_id": "p", "type": "problem", "fields": {"question": "?", "choices": [{"text": "a", "correct": true}, {"text": "b"}]}}
+            ]
+        }))?)?;
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "ready")?;
+    out.flush()?;
+    for i in 0.. {
+        let learner = format!("w{run}-{i}");
+        let page = host.render(&RenderRequest {
+            course_key: DEMO.into(),
+            usage_id: "unit_1".into(),
+            user: User::learner(&learner),
+            view: View::Student,
+        })?;
+        writeln!(
+            out,
+            "assign {learner} {} {}",
+            page.assignments[&0], page.assignments[&1]
+        )?;
+        out.flush()?;
+
+        let probe = host.render(&RenderRequest {
+            course_key: PROBE.into(),
+            usage_id: "t".into(),
+            user: User::learner("counter"),
+            view: View::Student,
+        })?;
+        let html = probe.html;
+        let start =
+            html.find("class=\"probe\">").context("probe output")? + "class=\"probe\">".len();
+        let report: serde_json::Value = serde_json::from_str(
+            &html[start..start + html[start..].find("</script>").context("probe end")?],
+        )?;
+        let before: u64 = report["course_visits"]["before"]
+            .as_str()
+            .map_or(Ok(0), str::parse)?;
+        writeln!(out, "probe {}", before + 1)?;
+        out.flush()?;
+
+        let answer = host.handle(
+            PROBE,
+            "p",
+            &User::learner(&learner),
+            "submit",
+            &json!({"answer": 0}),
+        )?;
+        writeln!(out, "state {learner} {}", answer["attempts"])?;
+        out.flush()?;
+    }
+    Ok(())
+}
