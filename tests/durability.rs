@@ -66,7 +66,7 @@ fn acknowledged_writes_survive_sigkill_and_assignments_never_change() {
         let mut child = spawn_writer(data.path(), cycle);
         // One cycle in five is killed before the writer is ready: during start-up and
         // store recovery. The others at a random moment while it writes.
-        let delay = if next(&mut seed) % 5 == 0 {
+        let delay = if next(&mut seed).is_multiple_of(5) {
             early_kills += 1;
             next(&mut seed) % ready.max(1)
         } else {

@@ -188,6 +188,9 @@ fn throughput(host: &Host, learners: &[String], threads: usize, duration: Durati
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let quick = args.iter().any(|a| a == "--quick");
+    if args.iter().any(|a| a == "--profile-repeat") {
+        return profile_repeat();
+    }
     let soak_secs: u64 = match args.iter().position(|a| a == "--soak") {
         Some(i) => args.get(i + 1).context("--soak SECONDS")?.parse()?,
         None if quick => 0,
@@ -393,6 +396,26 @@ fn main() -> Result<()> {
     Ok(())
 }
 
+/// Only repeat visits of unit_1, for 10 seconds: run under `perf record` to see what a
+/// sandboxed page costs (see BENCHMARKS.md).
+fn profile_repeat() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let host = open_host(dir.path(), false)?;
+    let learners: Vec<String> = (0..1000).map(|i| format!("profile-{i}")).collect();
+    render_all(&host, &learners)?;
+    let started = Instant::now();
+    let mut pages = 0u64;
+    while started.elapsed() < Duration::from_secs(10) {
+        render_all(&host, &learners)?;
+        pages += learners.len() as u64;
+    }
+    println!(
+        "{pages} repeat visits in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
 /// Mixed load on every core: repeat and first visits, tag writes, problem submissions.
 /// Fails on any error, or if resident memory keeps growing after warm-up.
 fn soak(host: &Host, cores: usize, duration: Duration, table: &mut Table) -> Result<bool> {
@@ -411,8 +434,10 @@ fn soak(host: &Host, cores: usize, duration: Duration, table: &mut Table) -> Res
                     i += 1;
                     let learner = format!("soak-{t}-{}", i % 5_000);
                     let ok = match i % 10 {
+                        // First visits from a pool that runs out after about 15 s, so stored
+                        // data stops growing and any later growth of memory is a leak.
                         0 => host
-                            .render(&request(&format!("soak-new-{t}-{i}")))
+                            .render(&request(&format!("soak-new-{t}-{}", (i / 10) % 5_000)))
                             .map(|o| o.failures.is_empty()),
                         1 => host
                             .render(&RenderRequest {
@@ -463,6 +488,12 @@ fn soak(host: &Host, cores: usize, duration: Duration, table: &mut Table) -> Res
         ),
     );
     table.check("soak: errors", format!("{errors}"), "0", errors == 0);
+    let curve: Vec<String> = samples
+        .iter()
+        .step_by(10)
+        .map(|kib| format!("{}", kib / 1024))
+        .collect();
+    table.add("soak: resident memory every 10 s (MiB)", curve.join(" "));
     table.check(
         "soak: resident memory after warm-up / end / max",
         format!("{} / {} / {} MiB", warm / 1024, end / 1024, max / 1024),

@@ -9,6 +9,9 @@ use sled::Transactional;
 use super::{BlockWrites, FirstWrite, PluginRecord, Storage};
 use crate::model::CourseDoc;
 
+/// Memory sled may use to cache pages of the store.
+pub const CACHE_BYTES: u64 = 64 << 20;
+
 /// sled-backed [`Storage`]. Keys join their parts with NUL, which ids never contain.
 pub struct SledStorage {
     db: sled::Db,
@@ -21,10 +24,12 @@ pub struct SledStorage {
 }
 
 impl SledStorage {
-    /// Opens (or creates) the store in `dir`.
+    /// Opens (or creates) the store in `dir`, with a page cache of at most
+    /// [`CACHE_BYTES`] (sled's default is 1 GiB).
     pub fn open(dir: &Path) -> Result<SledStorage> {
         let db = sled::Config::new()
             .path(dir)
+            .cache_capacity(CACHE_BYTES)
             .open()
             .with_context(|| format!("cannot open the store in {}", dir.display()))?;
         Self::from_db(db)
