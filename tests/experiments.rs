@@ -218,6 +218,26 @@ fn adding_a_group_moves_nobody_and_deleting_one_reassigns_only_its_learners() {
             .all(|e| e.name != ASSIGNED_EVENT),
         "no assignment event for learners who already had a group"
     );
+    // Renaming groups and the partition moves nobody either.
+    let mut renamed = added.clone();
+    renamed.user_partitions[0].name = "How we explain".into();
+    renamed.user_partitions[0].groups[0].name = "Reading".into();
+    let report = f.host.load_course(renamed).unwrap();
+    assert_eq!(report.reassigned, 0);
+    for (id, group) in first.iter().step_by(7) {
+        let out = f.learner_unit(id);
+        assert_eq!(out.assignments[&0], *group, "{id} moved after a rename");
+        let name = if *group == 0 { "Reading" } else { "Video" };
+        assert_eq!(
+            out.events
+                .iter()
+                .filter(|e| e.name != ASSIGNED_EVENT)
+                .map(|e| e.experiments.assigned["How we explain"].as_str())
+                .next(),
+            Some(name)
+        );
+    }
+    f.host.load_course(added.clone()).unwrap();
     // New learners are spread over all three groups, the new one included.
     let newcomers: Vec<u64> = (600..1200)
         .map(|i| f.learner_unit(&learner(i)).assignments[&0])

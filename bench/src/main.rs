@@ -250,8 +250,8 @@ fn main() -> Result<()> {
     let before = rss_kib("VmHWM:");
     let barrier = Arc::new(Barrier::new(burst));
     std::thread::scope(|scope| {
-        for t in 0..burst {
-            let (host, barrier, l) = (host.clone(), barrier.clone(), learners[t].clone());
+        for learner in learners.iter().take(burst) {
+            let (host, barrier, l) = (host.clone(), barrier.clone(), learner.clone());
             scope.spawn(move || {
                 barrier.wait();
                 let _ = host.render(&request(&l));
@@ -375,8 +375,8 @@ fn main() -> Result<()> {
     );
     let flushed = 200;
     let t = Instant::now();
-    for i in 0..flushed {
-        storage.set_course_tag(DEMO, &learners[i], "bench.flushed", "v")?;
+    for learner in learners.iter().take(flushed) {
+        storage.set_course_tag(DEMO, learner, "bench.flushed", "v")?;
         storage.flush()?;
     }
     table.add(
