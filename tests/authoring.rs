@@ -822,3 +822,165 @@ fn missing_group_children_can_be_added_and_a_change_can_be_previewed() {
         "the dry run changed the course"
     );
 }
+
+#[test]
+fn learners_cannot_open_or_answer_what_their_groups_hide_by_naming_it() {
+    let f = fixture();
+    f.host.load_course(graded_course()).unwrap();
+    let course = "course-v1:xbhost+graded+1";
+    let a = learner_in(&f, course, 5, 0);
+    // Group B's problem, named directly: hidden for A, and its handler refused.
+    let out = f.render(course, "pb", User::learner(&a), View::Student);
+    assert!(
+        out.hidden && out.html.is_empty() && out.failures.is_empty(),
+        "{out:?}"
+    );
+    let err = f
+        .host
+        .handle(
+            course,
+            "pb",
+            &User::learner(&a),
+            "submit",
+            &json!({"answer": [0, 1]}),
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("not available to user"), "{err}");
+    assert_eq!(
+        f.host.storage().user_state(course, &a, "pb").unwrap(),
+        None,
+        "nothing stored"
+    );
+    // Their own condition and shared content work; staff reach everything.
+    assert!(
+        !f.render(course, "pa", User::learner(&a), View::Student)
+            .hidden
+    );
+    f.host
+        .handle(
+            course,
+            "common",
+            &User::learner(&a),
+            "submit",
+            &json!({"answer": 1}),
+        )
+        .unwrap();
+    assert!(!f.render(course, "pb", User::staff("s"), View::Staff).hidden);
+
+    // Cohort-restricted content, named directly, stays hidden for a learner in no cohort.
+    f.host
+        .import_course(&olx("openedx-test-course"), &ImportOptions::default())
+        .unwrap();
+    let x_only = "c07d8e5d4de845098a5fb70cb7963a20";
+    assert!(
+        f.render(TEST_COURSE, x_only, User::learner("nobody"), View::Student)
+            .hidden
+    );
+    f.host
+        .set_cohort(TEST_COURSE, CONTENT_GROUPS, "xena", 597655586)
+        .unwrap();
+    assert!(
+        !f.render(TEST_COURSE, x_only, User::learner("xena"), View::Student)
+            .hidden
+    );
+}
+
+#[test]
+fn hostile_exports_cannot_read_outside_themselves_or_drop_restrictions() {
+    let f = fixture();
+    let import = |dir: &Path| {
+        f.host
+            .import_course(dir, &ImportOptions::default())
+            .map(|_| ())
+            .map_err(|e| format!("{e:#}"))
+    };
+    let readme = "html/d38e7c88b9dc4090ad8a7126cee9bb51.xml";
+
+    // A filename that climbs out of the export.
+    let climbing = course_copy();
+    std::fs::write(
+        climbing.path().join(readme),
+        "<html filename=\"../../../../../etc/hostname\" display_name=\"x\"/>",
+    )
+    .unwrap();
+    let err = import(climbing.path()).unwrap_err();
+    assert!(
+        err.contains("html filename") && err.contains("path separator"),
+        "{err}"
+    );
+
+    // A file in the export that is a link to somewhere else.
+    let linked = course_copy();
+    std::os::unix::fs::symlink("/etc/hostname", linked.path().join("html/evil.html")).unwrap();
+    std::fs::write(
+        linked.path().join(readme),
+        "<html filename=\"evil\" display_name=\"x\"/>",
+    )
+    .unwrap();
+    let err = import(linked.path()).unwrap_err();
+    assert!(
+        err.contains("html/evil.html leads outside the export"),
+        "{err}"
+    );
+
+    // A group_access that does not parse is an error, not an unrestricted block.
+    let broken = course_copy();
+    let x_only = broken
+        .path()
+        .join("html/c07d8e5d4de845098a5fb70cb7963a20.xml");
+    let text = std::fs::read_to_string(&x_only).unwrap().replace(
+        "group_access=\"{&quot;2084052488&quot;: [597655586]}\"",
+        "group_access=\"{broken\"",
+    );
+    std::fs::write(&x_only, text).unwrap();
+    let err = import(broken.path()).unwrap_err();
+    assert!(
+        err.contains("group_access") && err.contains("c07d8e5d4de845098a5fb70cb7963a20.xml"),
+        "{err}"
+    );
+
+    // Nesting without end is an error, not a crash.
+    let deep = course_copy();
+    let body = std::fs::read_to_string(deep.path().join("course/1.xml")).unwrap();
+    let nested = format!("{}{}", "<vertical>".repeat(500), "</vertical>".repeat(500));
+    std::fs::write(
+        deep.path().join("course/1.xml"),
+        body.replace("<wiki slug=\"TestX.Course.1\"/>", &nested),
+    )
+    .unwrap();
+    let err = import(deep.path()).unwrap_err();
+    assert!(err.contains("nested more than 100 deep"), "{err}");
+    assert!(
+        f.host.course_keys().unwrap().is_empty(),
+        "nothing stored from any of them"
+    );
+
+    // A problem whose response sits inside other markup is not cut up (answers could leak).
+    let wrapped = course_copy();
+    std::fs::write(
+        wrapped.path().join("problem/e167b496dc1741ab864cd2d138b17d01.xml"),
+        "<problem><div><multiplechoiceresponse><choicegroup><choice correct=\"true\">secret answer</choice></choicegroup></multiplechoiceresponse></div></problem>",
+    )
+    .unwrap();
+    let (report, _) = f
+        .host
+        .import_course(wrapped.path(), &ImportOptions::default())
+        .unwrap();
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.contains("nested inside <div>")),
+        "{:#?}",
+        report.warnings
+    );
+    let course = f.host.course(TEST_COURSE).unwrap();
+    assert_eq!(
+        course
+            .block("e167b496dc1741ab864cd2d138b17d01")
+            .unwrap()
+            .def
+            .block_type,
+        "unsupported"
+    );
+}

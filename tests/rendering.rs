@@ -374,3 +374,30 @@ fn every_event_of_a_page_carries_membership_and_course_tags() {
     // The sink got the same events.
     assert_eq!(f.events.events(), out.events);
 }
+
+#[test]
+fn an_inactive_partition_gives_no_group_to_render_or_to_assign() {
+    let f = Fixture::demo();
+    let id = learner_in(&f, 1, 2);
+    assert!(
+        f.learner_unit(&id)
+            .visible_blocks
+            .iter()
+            .any(|b| b == "hints_examples")
+    );
+    let mut doc = demo_course();
+    doc.user_partitions[1].active = false;
+    f.host.load_course(doc).unwrap();
+    let out = f.learner_unit(&id);
+    assert!(
+        !out.visible_blocks
+            .iter()
+            .any(|b| b.starts_with("hints") || b == "split_hints")
+    );
+    assert!(!out.assignments.contains_key(&1));
+    let view = f.host.assignment(DEMO_COURSE, 1, &id).unwrap();
+    assert!(
+        view.group.is_none(),
+        "assign agrees with rendering: {view:?}"
+    );
+}

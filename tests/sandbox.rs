@@ -729,7 +729,7 @@ impl Storage for StallingStorage {
         k: &str,
         e: &str,
         v: &str,
-    ) -> anyhow::Result<String> {
+    ) -> anyhow::Result<FirstWrite> {
         self.inner.replace_course_tag(c, u, k, e, v)
     }
     fn users_with_course_tag(&self, c: &str, k: &str) -> anyhow::Result<Vec<(String, String)>> {

@@ -113,6 +113,12 @@ impl TestHost {
         self
     }
 
+    /// Starts with this stored state (JSON) for the block.
+    pub fn with_state(self, json: String) -> Self {
+        *self.state.borrow_mut() = Some(json);
+        self
+    }
+
     /// What rendering `usage_id` returns; by default a visible `<p>{usage_id}</p>`.
     pub fn child_fragment(mut self, usage_id: &str, fragment: Fragment) -> Self {
         self.child_fragments.insert(usage_id.into(), fragment);

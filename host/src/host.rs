@@ -1,9 +1,8 @@
 //! The host: storage, the wasm runtime, loaded plugins and courses, and the event sink,
 //! behind the operations the CLI (and later the server) offer.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, anyhow, bail};
@@ -16,6 +15,7 @@ use crate::assignment;
 use crate::events::{EventSink, JsonlSink};
 use crate::grading::{self, GradeReport, LearnerGrade};
 use crate::ids::check_id;
+use crate::memo::Memo;
 use crate::model::{Course, CourseDoc, Group};
 use crate::request::{RenderOutput, RenderRequest, User, View};
 use crate::runtime::bindings::types::Severity;
@@ -55,8 +55,8 @@ pub(crate) struct HostInner {
     pub(crate) sink: Arc<dyn EventSink>,
     pub(crate) native: BTreeMap<String, xbhost_sdk::native::NativeBlock>,
     cache: Option<CompiledCache>,
-    plugins: RwLock<HashMap<String, Arc<LoadedPlugin>>>,
-    courses: RwLock<HashMap<String, Arc<Course>>>,
+    plugins: Memo<LoadedPlugin>,
+    courses: Memo<Course>,
 }
 
 /// An xbhost host. Cheap to clone; safe to share between threads.
@@ -131,8 +131,8 @@ impl Host {
                 sink,
                 native: config.native_blocks,
                 cache,
-                plugins: RwLock::default(),
-                courses: RwLock::default(),
+                plugins: Memo::default(),
+                courses: Memo::default(),
             }),
         })
     }
@@ -169,21 +169,13 @@ impl Host {
             .load(record.clone(), wasm, self.inner.cache.as_ref())?;
         self.inner.storage.put_plugin(&record, wasm)?;
         self.inner.storage.flush()?;
-        self.write_plugins()
-            .insert(record.name.clone(), Arc::new(loaded));
+        self.inner.plugins.replace(&record.name, Arc::new(loaded));
         info!(plugin = %record.name, version = %record.version, hash = %record.hash, "plugin added");
         Ok(record)
     }
 
     pub fn plugins(&self) -> Result<Vec<PluginRecord>> {
         self.inner.storage.plugins()
-    }
-
-    fn write_plugins(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Arc<LoadedPlugin>>> {
-        self.inner
-            .plugins
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// Validates and stores a course, replacing its earlier version (structure and
@@ -210,11 +202,7 @@ impl Host {
         let replaced = self.inner.storage.course(&key)?.is_some();
         self.inner.storage.put_course(&course.doc)?;
         self.inner.storage.flush()?;
-        self.inner
-            .courses
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key.clone(), course.clone());
+        self.inner.courses.replace(&key, course.clone());
         // Learners of deleted groups move now (with an event each), not on their next
         // visit, so reports and grades never see a group that no longer exists.
         let reassigned = if replaced {
@@ -362,7 +350,19 @@ impl Host {
             request.user.clone(),
             Mode::Live,
         );
-        let fragment = session.render_block(block.index, 0, request.view, None);
+        // A learner who names a block they cannot reach (another group's condition, a
+        // restricted unit's content) gets it hidden, as they would inside its page.
+        let fragment = match session.reachable(block.index) {
+            Ok(true) => session.render_block(block.index, 0, request.view, None),
+            Ok(false) => crate::session::HostFragment {
+                hidden: true,
+                ..Default::default()
+            },
+            Err(e) => {
+                session.finish()?;
+                return Err(e);
+            }
+        };
         let finished = session.finish()?;
         Ok(RenderOutput {
             user: request.user.id.clone(),
@@ -395,23 +395,22 @@ impl Host {
             .block(usage_id)
             .ok_or_else(|| anyhow!("course {course_key:?} has no block {usage_id:?}"))?;
         let session = Session::new(self.inner.clone(), course.clone(), user.clone(), Mode::Live);
-        let children = session
-            .call(
-                block.index,
-                0,
-                |guest, store| guest.call_visible_children(store),
-                |_| Ok(()),
-            )
-            .map_err(|f| {
-                anyhow!(
-                    "block {:?} ({}) failed: {}",
-                    f.usage_id,
-                    f.block_type,
-                    f.error
-                )
-            })?;
+        let children = session.call(
+            block.index,
+            0,
+            |guest, store| guest.call_visible_children(store),
+            |_| Ok(()),
+        );
+        // Finish on every path: the call may have assigned a group.
         session.finish()?;
-        Ok(children)
+        children.map_err(|f| {
+            anyhow!(
+                "block {:?} ({}) failed: {}",
+                f.usage_id,
+                f.block_type,
+                f.error
+            )
+        })
     }
 
     /// The learner's group in a partition: the stored one, or the one they would get.
@@ -436,7 +435,9 @@ impl Host {
                 &assignment::partition_tag_key(partition_id),
             )?
             .and_then(|v| v.parse::<u64>().ok())
-            .and_then(|id| partition.group(id).cloned());
+            .and_then(|id| partition.group(id).cloned())
+            // The same rule as rendering: an inactive partition gives no group.
+            .filter(|_| partition.active);
         let (group, stored) = match stored {
             Some(group) => (Some(group), true),
             None if partition.active && partition.is_random() => (
@@ -458,52 +459,36 @@ impl Host {
 
 impl HostInner {
     pub(crate) fn course(&self, key: &str) -> Result<Arc<Course>> {
-        if let Some(course) = self
-            .courses
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(key)
-        {
-            return Ok(course.clone());
-        }
-        check_id("course key", key)?;
-        let doc = self
-            .storage
-            .course(key)?
-            .ok_or_else(|| anyhow!("unknown course {key:?}"))?;
-        let course =
-            Course::new(doc).with_context(|| format!("stored course {key:?} is invalid"))?;
-        self.courses
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key.to_string(), course.clone());
-        Ok(course)
+        self.courses.get_or_load(key, || {
+            check_id("course key", key)?;
+            let doc = self
+                .storage
+                .course(key)?
+                .ok_or_else(|| anyhow!("unknown course {key:?}"))?;
+            Course::new(doc).with_context(|| format!("stored course {key:?} is invalid"))
+        })
     }
 
-    /// The compiled plugin, compiling it on first use.
+    /// The compiled plugin, compiling (or loading from the compiled cache) on first use.
     pub(crate) fn plugin(&self, name: &str) -> Result<Arc<LoadedPlugin>> {
-        if let Some(p) = self
-            .plugins
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(name)
-        {
-            return Ok(p.clone());
-        }
-        let record = self
-            .storage
-            .plugin(name)?
-            .ok_or_else(|| anyhow!("no plugin named {name:?} is installed"))?;
-        let wasm = self
-            .storage
-            .plugin_wasm(&record.hash)?
-            .ok_or_else(|| anyhow!("the stored wasm of plugin {name:?} is missing"))?;
-        if blake3::hash(&wasm).to_hex().as_str() != record.hash {
-            bail!("the stored wasm of plugin {name:?} is corrupt (its blake3 does not match)");
-        }
-        let loaded = Arc::new(self.runtime.load(record, &wasm, self.cache.as_ref())?);
-        let mut plugins = self.plugins.write().unwrap_or_else(|e| e.into_inner());
-        Ok(plugins.entry(name.to_string()).or_insert(loaded).clone())
+        self.plugins.get_or_load(name, || {
+            let record = self
+                .storage
+                .plugin(name)?
+                .ok_or_else(|| anyhow!("no plugin named {name:?} is installed"))?;
+            let wasm = self
+                .storage
+                .plugin_wasm(&record.hash)?
+                .ok_or_else(|| anyhow!("the stored wasm of plugin {name:?} is missing"))?;
+            if blake3::hash(&wasm).to_hex().as_str() != record.hash {
+                bail!("the stored wasm of plugin {name:?} is corrupt (its blake3 does not match)");
+            }
+            Ok(Arc::new(self.runtime.load(
+                record,
+                &wasm,
+                self.cache.as_ref(),
+            )?))
+        })
     }
 }
 
@@ -589,10 +574,15 @@ impl Host {
                     (old.name != g.name).then(|| (g.id, old.name.clone(), g.name.clone()))
                 })
                 .collect();
-            let to_reassign = users
-                .iter()
-                .filter(|(_, v)| v.parse::<u64>().ok().is_none_or(|g| new.group(g).is_none()))
-                .count();
+            // As a load does: only active random partitions reassign.
+            let to_reassign = if new.is_random() && new.active {
+                users
+                    .iter()
+                    .filter(|(_, v)| v.parse::<u64>().ok().is_none_or(|g| new.group(g).is_none()))
+                    .count()
+            } else {
+                0
+            };
             let unchanged = groups_added.is_empty()
                 && groups_removed.is_empty()
                 && groups_renamed.is_empty()
@@ -627,9 +617,10 @@ impl Host {
         Ok(changes)
     }
 
-    /// Reassigns, now, every learner of the course whose stored group in a random
+    /// Reassigns, now, every learner of the course whose stored group in an active random
     /// partition no longer exists, each with an assignment event that names the old group.
-    /// Returns how many were reassigned.
+    /// Returns how many were reassigned; one that fails is logged and left to the lazy
+    /// reassignment of their next visit.
     fn reassign_deleted_groups(&self, course: &Arc<Course>) -> Result<usize> {
         let mut moved = 0;
         for partition in course
@@ -656,14 +647,17 @@ impl Host {
                     User::learner(&user),
                     Mode::Live,
                 );
-                session.group_for(partition.id).map_err(|e| {
-                    anyhow!(
-                        "reassigning user {user:?} in partition {}: {e:?}",
-                        partition.id
-                    )
-                })?;
-                session.finish()?;
-                moved += 1;
+                // The course is already stored: a learner who cannot be moved now is moved
+                // by the same rule on their next visit, so a failure here is logged only.
+                match session.group_for(partition.id).map(|_| session.finish()) {
+                    Ok(Ok(_)) => moved += 1,
+                    Ok(Err(e)) => {
+                        tracing::warn!(user = %user, partition = partition.id, error = %format!("{e:#}"), "reassignment not finished; it will happen on the learner's next visit")
+                    }
+                    Err(e) => {
+                        tracing::warn!(user = %user, partition = partition.id, error = ?e, "reassignment failed; it will happen on the learner's next visit")
+                    }
+                }
             }
         }
         Ok(moved)
@@ -685,22 +679,29 @@ impl Host {
             .block(usage_id)
             .ok_or_else(|| anyhow!("course {course_key:?} has no block {usage_id:?}"))?;
         let session = Session::new(self.inner.clone(), course.clone(), user.clone(), Mode::Live);
-        if session.access(block.index).map_err(|e| anyhow!("{e:?}"))?
-            == crate::session::Access::Denied
-        {
+        // Whatever happens, finish the session: checking access may have assigned a group,
+        // whose event must go out and whose write must be flushed.
+        let reachable = session.reachable(block.index);
+        let answer = match reachable {
+            Ok(true) => {
+                let payload = payload.to_string();
+                Some(session.call(
+                    block.index,
+                    0,
+                    |guest, store| guest.call_handle(store, handler, &payload),
+                    |_| Ok(()),
+                ))
+            }
+            _ => None,
+        };
+        session.finish()?;
+        let Some(answer) = answer else {
+            reachable?;
             bail!(
                 "block {usage_id:?} of course {course_key:?} is not available to user {:?}",
                 user.id
             );
-        }
-        let payload = payload.to_string();
-        let answer = session.call(
-            block.index,
-            0,
-            |guest, store| guest.call_handle(store, handler, &payload),
-            |_| Ok(()),
-        );
-        session.finish()?;
+        };
         let answer = answer.map_err(|f| {
             anyhow!(
                 "handler {handler:?} of block {usage_id:?} ({}) failed: {}",

@@ -7,6 +7,7 @@ pub mod grading;
 mod host;
 pub mod ids;
 pub mod markup;
+mod memo;
 pub mod model;
 pub mod native;
 pub mod olx;

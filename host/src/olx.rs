@@ -24,6 +24,9 @@ const CONTAINERS: &[&str] = &["course", "chapter", "sequential", "vertical"];
 /// The type that stands in for blocks we have no plugin for.
 pub const UNSUPPORTED_TYPE: &str = "unsupported";
 
+/// Deepest nesting of blocks an import accepts (rendering stops far earlier).
+const MAX_NESTING: usize = 100;
+
 /// Largest archive we unpack (in bytes, uncompressed) and most entries.
 const MAX_ARCHIVE_BYTES: u64 = 1 << 30;
 const MAX_ARCHIVE_ENTRIES: usize = 100_000;
@@ -126,11 +129,26 @@ impl Source {
 
     fn read(&self, rel: &str) -> Option<Result<String>> {
         let bytes = match self {
-            Source::Dir(dir) => match std::fs::read(dir.join(rel)) {
-                Ok(b) => b,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
-                Err(e) => return Some(Err(anyhow!("cannot read {rel}: {e}"))),
-            },
+            Source::Dir(dir) => {
+                // Names are checked before paths are built; this also refuses a symlink
+                // that leads out of the export.
+                let path = match dir.join(rel).canonicalize() {
+                    Ok(p) => p,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+                    Err(e) => return Some(Err(anyhow!("cannot read {rel}: {e}"))),
+                };
+                let root = match dir.canonicalize() {
+                    Ok(r) => r,
+                    Err(e) => return Some(Err(anyhow!("cannot read {}: {e}", dir.display()))),
+                };
+                if !path.starts_with(&root) {
+                    return Some(Err(anyhow!("{rel} leads outside the export (a link?)")));
+                }
+                match std::fs::read(&path) {
+                    Ok(b) => b,
+                    Err(e) => return Some(Err(anyhow!("cannot read {rel}: {e}"))),
+                }
+            }
             Source::Archive(files) => files.get(rel)?.clone(),
         };
         Some(String::from_utf8(bytes).map_err(|_| anyhow!("{rel} is not UTF-8 text")))
@@ -225,6 +243,8 @@ struct Importer<'s> {
     read: HashSet<String>,
     /// Per-block policy (`type/url_name` -> metadata).
     policy: serde_json::Map<String, Value>,
+    /// How deep in the outline the current element is.
+    depth: usize,
     report: ImportReport,
 }
 
@@ -235,6 +255,19 @@ impl<'s> Importer<'s> {
 
     /// Imports one element (a pointer or an inline definition); returns its usage id.
     fn import(&mut self, doc: &Document, file: &str, node: Node) -> Result<String> {
+        if self.depth >= MAX_NESTING {
+            bail!(
+                "{}: blocks are nested more than {MAX_NESTING} deep",
+                at(doc, file, node)
+            );
+        }
+        self.depth += 1;
+        let result = self.import_element(doc, file, node);
+        self.depth -= 1;
+        result
+    }
+
+    fn import_element(&mut self, doc: &Document, file: &str, node: Node) -> Result<String> {
         let tag = node.tag_name().name().to_string();
         let here = at(doc, file, node);
         let url_name = node.attribute("url_name");
@@ -242,6 +275,8 @@ impl<'s> Importer<'s> {
             && node.attributes().len() == 1
             && !node.children().any(|c| c.is_element());
         if let (true, Some(url)) = (is_pointer, url_name) {
+            check_id("url_name", url).with_context(|| here.clone())?;
+            check_id("element name", &tag).with_context(|| here.clone())?;
             let path = format!("{tag}/{url}.xml");
             if let Some(text) = self.src.read(&path) {
                 let text = text?;
@@ -310,10 +345,10 @@ impl<'s> Importer<'s> {
                 .map(|v| v.to_string())
         });
         if let Some(text) = access {
-            match serde_json::from_str::<BTreeMap<String, Vec<u64>>>(&text) {
-                Ok(map) => group_access = map,
-                Err(e) => self.warn(format!("{here}: group_access {text:?} does not parse ({e}); imported without restriction")),
-            }
+            // Fail closed: importing restricted content without its restriction would show
+            // it to everyone.
+            group_access = serde_json::from_str::<BTreeMap<String, Vec<u64>>>(&text)
+                .map_err(|e| anyhow!("{here}: group_access {text:?} does not parse: {e}"))?;
         }
         // Reserve the block's place so parents come before children, in document order.
         let slot = self.blocks.len();
@@ -453,6 +488,7 @@ impl<'s> Importer<'s> {
     /// An html block's HTML: from `html/{filename}.html`, or the element's own content.
     fn html_body(&mut self, doc: &Document, file: &str, node: Node) -> Result<String> {
         if let Some(name) = node.attribute("filename") {
+            check_id("html filename", name).with_context(|| at(doc, file, node))?;
             let path = format!("html/{name}.html");
             return match self.src.read(&path) {
                 Some(text) => {
@@ -512,6 +548,15 @@ fn problem_fields(
             responses.len()
         )));
     }
+    // The question is what surrounds the response; a response nested in other markup
+    // cannot be cut out safely (the choices and solutions would leak into the question).
+    if response.parent() != Some(node) {
+        return Ok(Err(format!(
+            "its <{}> is nested inside <{}>; only responses directly inside <problem> are supported",
+            response.tag_name().name(),
+            response.parent().map_or("?", |p| p.tag_name().name())
+        )));
+    }
     let Some(group) = response
         .descendants()
         .find(|d| d.is_element() && d.tag_name().name() == group_tag)
@@ -549,14 +594,9 @@ fn problem_fields(
         .filter(|c| c.is_element() || c.is_text())
         .filter(|c| !(c.is_element() && HIDDEN.contains(&c.tag_name().name())))
         .map(|c| {
-            if c == response
-                || c.descendants().any(|d| d == response) && c.is_element() && c != node
-            {
-                if c == response {
-                    inner_source(doc, c, HIDDEN)
-                } else {
-                    text[c.range()].to_string()
-                }
+            // The response's own content, without its choices and solutions; the rest as is.
+            if c == response {
+                inner_source(doc, c, HIDDEN)
             } else {
                 text[c.range()].to_string()
             }
@@ -625,6 +665,7 @@ pub fn read_course(path: &Path, options: &ImportOptions) -> Result<(CourseDoc, I
             .ok_or_else(|| anyhow!("course.xml: <course> has no {name} attribute"))
     };
     let (org, number, run) = (need("org")?, need("course")?, need("url_name")?);
+    check_id("course url_name (run)", &run).context("course.xml")?;
     let course_key = options
         .course_key
         .clone()
@@ -648,6 +689,7 @@ pub fn read_course(path: &Path, options: &ImportOptions) -> Result<(CourseDoc, I
         seen: HashMap::new(),
         read: HashSet::new(),
         policy: policy.clone(),
+        depth: 0,
         report: ImportReport {
             course_key: course_key.clone(),
             source: path.display().to_string(),

@@ -61,6 +61,8 @@ pub enum Mode {
 pub struct HostFragment {
     pub html: String,
     pub hidden: bool,
+    /// The block failed and this is its placeholder.
+    pub failed: bool,
     pub title: Option<String>,
     pub icon: Option<String>,
     pub tooltip: Option<String>,
@@ -76,6 +78,8 @@ struct RenderNode {
     usage_id: String,
     parent: Option<usize>,
     hidden: bool,
+    /// The block failed: its placeholder replaced whatever its children rendered.
+    failed: bool,
 }
 
 /// What one block call has done so far, kept until it succeeds.
@@ -353,13 +357,11 @@ impl Session {
                 Ok(FirstWrite::Existing(v)) => (v, false),
                 Err(e) => return Err(internal(e)),
             },
-            Some(old) => {
-                let v = storage
-                    .replace_course_tag(course, user, &key, old, &new_value)
-                    .map_err(internal)?;
-                let won = v == new_value;
-                (v, won)
-            }
+            Some(old) => match storage.replace_course_tag(course, user, &key, old, &new_value) {
+                Ok(FirstWrite::Written) => (new_value.clone(), true),
+                Ok(FirstWrite::Existing(v)) => (v, false),
+                Err(e) => return Err(internal(e)),
+            },
         };
         let group = final_value
             .parse::<u64>()
@@ -554,6 +556,7 @@ impl Session {
                 usage_id: block.def.usage_id.clone(),
                 parent,
                 hidden: false,
+                failed: false,
             });
             let node = state.nodes.len() - 1;
             state.open.push(node);
@@ -587,12 +590,14 @@ impl Session {
                         None,
                         &failure.error,
                     ),
+                    failed: true,
                     ..HostFragment::default()
                 }
             }
         };
         let mut state = self.lock();
         state.nodes[node].hidden = fragment.hidden;
+        state.nodes[node].failed = fragment.failed;
         state.open.pop();
         fragment
     }
@@ -647,6 +652,7 @@ impl Session {
                     restriction,
                 ),
                 hidden: f.hidden,
+                failed: false,
                 title: f.title,
                 icon: f.icon,
                 tooltip: f.tooltip,
@@ -659,6 +665,7 @@ impl Session {
                     failure.plugin_version.as_deref(),
                     &failure.error,
                 ),
+                failed: true,
                 ..HostFragment::default()
             },
         }
@@ -699,6 +706,45 @@ impl Session {
             (false, true, true) => Access::DeniedStaff(labels.join("; ")),
             (false, true, false) => Access::Denied,
         })
+    }
+
+    /// Whether the user can reach the block from the top of the course: it and each of its
+    /// ancestors pass their content-group restrictions, and each ancestor lists the child on
+    /// the way down among its `visible-children` (so a split test lets a learner reach only
+    /// their own condition). Staff reach everything. Used where a caller names a block
+    /// directly (render, handlers), so a learner cannot open another group's content.
+    pub fn reachable(self: &Arc<Self>, index: usize) -> Result<bool> {
+        if self.user.is_staff {
+            return Ok(true);
+        }
+        let mut child = index;
+        loop {
+            if self.access(child).map_err(|e| anyhow::anyhow!("{e:?}"))? == Access::Denied {
+                return Ok(false);
+            }
+            let Some(parent) = self.course.parent(&self.block(child).def.usage_id) else {
+                return Ok(true);
+            };
+            let parent = self.course.block(parent).expect("parents are blocks").index;
+            let visible = self
+                .call(
+                    parent,
+                    0,
+                    |guest, store| guest.call_visible_children(store),
+                    |_| Ok(()),
+                )
+                .map_err(|f| {
+                    anyhow::anyhow!(
+                        "block {:?} could not list its visible children: {}",
+                        f.usage_id,
+                        f.error
+                    )
+                })?;
+            if !visible.contains(&self.block(child).def.usage_id) {
+                return Ok(false);
+            }
+            child = parent;
+        }
     }
 
     /// Calls one export of the block's plugin, in an instance of this request: a fresh one
@@ -957,7 +1003,8 @@ impl Session {
         let tags = self.with_course_tags(|s| s.course_tags.clone().unwrap_or_default())?;
         let mut assignments = BTreeMap::new();
         let mut experiments = Experiments::default();
-        for partition in self.course.partitions() {
+        // Membership as rendering sees it: an inactive partition holds nobody.
+        for partition in self.course.partitions().iter().filter(|p| p.active) {
             let group = tags
                 .get(&partition_tag_key(partition.id))
                 .and_then(|v| v.parse::<u64>().ok())
@@ -994,9 +1041,14 @@ impl Session {
         self.host.sink.emit(&events)?;
         let visible_blocks = (0..state.nodes.len())
             .filter(|&i| {
-                let mut at = Some(i);
+                // Visible: neither it nor an ancestor is hidden, and no ancestor failed (a
+                // failed block's placeholder replaced its children's HTML).
+                if state.nodes[i].hidden {
+                    return false;
+                }
+                let mut at = state.nodes[i].parent;
                 while let Some(n) = at {
-                    if state.nodes[n].hidden {
+                    if state.nodes[n].hidden || state.nodes[n].failed {
                         return false;
                     }
                     at = state.nodes[n].parent;

@@ -64,8 +64,8 @@ pub trait Storage: Send + Sync {
         key: &str,
         value: &str,
     ) -> Result<FirstWrite>;
-    /// Replaces the tag only if it still holds `expected` (atomically). Returns the value
-    /// the tag holds afterwards.
+    /// Replaces the tag only if it still holds `expected` (atomically): `Written` if this
+    /// call replaced it, else what it holds now (another writer got there first).
     fn replace_course_tag(
         &self,
         course: &str,
@@ -73,7 +73,7 @@ pub trait Storage: Send + Sync {
         key: &str,
         expected: &str,
         value: &str,
-    ) -> Result<String>;
+    ) -> Result<FirstWrite>;
     /// Every (user, value) with this course tag, for reports and partition changes.
     fn users_with_course_tag(&self, course: &str, key: &str) -> Result<Vec<(String, String)>>;
 

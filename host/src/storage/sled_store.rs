@@ -135,16 +135,16 @@ impl Storage for SledStorage {
         tag: &str,
         expected: &str,
         value: &str,
-    ) -> Result<String> {
+    ) -> Result<FirstWrite> {
         let k = key(&[course, user, tag])?;
         match self.course_tags.compare_and_swap(
             k,
             Some(expected.as_bytes()),
             Some(value.as_bytes()),
         )? {
-            Ok(()) => Ok(value.to_string()),
+            Ok(()) => Ok(FirstWrite::Written),
             Err(e) => match e.current {
-                Some(current) => text(&current),
+                Some(current) => Ok(FirstWrite::Existing(text(&current)?)),
                 None => bail!("course tag {tag:?} of user {user:?} vanished during a replace"),
             },
         }
@@ -316,8 +316,19 @@ mod tests {
             s.set_course_tag_if_absent("c", "u", "k", "2").unwrap(),
             FirstWrite::Existing("1".into())
         );
-        assert_eq!(s.replace_course_tag("c", "u", "k", "9", "3").unwrap(), "1");
-        assert_eq!(s.replace_course_tag("c", "u", "k", "1", "3").unwrap(), "3");
+        assert_eq!(
+            s.replace_course_tag("c", "u", "k", "9", "3").unwrap(),
+            FirstWrite::Existing("1".into())
+        );
+        assert_eq!(
+            s.replace_course_tag("c", "u", "k", "1", "3").unwrap(),
+            FirstWrite::Written
+        );
+        // A second replacer with the same value did not replace anything.
+        assert_eq!(
+            s.replace_course_tag("c", "u", "k", "1", "3").unwrap(),
+            FirstWrite::Existing("3".into())
+        );
         assert_eq!(s.course_tag("c", "u", "k").unwrap().as_deref(), Some("3"));
     }
 

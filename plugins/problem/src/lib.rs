@@ -213,9 +213,12 @@ impl Block for Problem {
                 }))
             }
             "grade" => {
+                // Earned from correctness and the current weight, so a weight changed after
+                // learners answered never gives more than is possible.
                 let state: Option<State> = cx.state()?;
+                let correct = state.as_ref().is_some_and(|s| s.correct);
                 Ok(json!({
-                    "earned": state.as_ref().map_or(0.0, |s| s.score),
+                    "earned": if correct { f.max_score() } else { 0.0 },
                     "possible": f.max_score(),
                     "answered": state.is_some(),
                 }))
@@ -275,6 +278,20 @@ mod tests {
         assert!(page.html.contains("value=\"1\" checked"));
         assert!(page.html.contains("Correct (2 / 2 points, attempt 2)"));
         assert_eq!(page.icon.as_deref(), Some("problem"));
+    }
+
+    #[test]
+    fn grade_follows_the_current_weight() {
+        let host = checkbox();
+        host.handle::<Problem>("submit", json!({"answer": [1, 2]}))
+            .unwrap();
+        let reweighted = TestHost::new("problem", "p1")
+            .fields(json!({"kind": "checkbox", "weight": 0.5, "choices": [{"text": "1"}, {"text": "2", "correct": true}, {"text": "4", "correct": true}]}))
+            .with_state(host.stored_state().unwrap());
+        assert_eq!(
+            reweighted.handle::<Problem>("grade", json!(null)).unwrap(),
+            json!({"earned": 0.5, "possible": 0.5, "answered": true})
+        );
     }
 
     #[test]

@@ -99,10 +99,14 @@ fn student_view(cx: &Context<'_, Fields>) -> BlockResult<Fragment> {
         return Ok(Fragment::hidden());
     };
     let fragment = cx.render_child(&child, View::Student)?;
-    cx.publish(
-        "xblock.split_test.child_render",
-        &serde_json::json!({ "child_id": child }),
-    )?;
+    // Exposure only when the condition shows something: a hidden condition (all its
+    // content hidden for this learner) was not seen.
+    if !fragment.hidden {
+        cx.publish(
+            "xblock.split_test.child_render",
+            &serde_json::json!({ "child_id": child }),
+        )?;
+    }
     Ok(fragment)
 }
 
@@ -252,7 +256,7 @@ mod tests {
     use super::SplitTest;
     use serde_json::json;
     use xbhost_sdk::testing::TestHost;
-    use xbhost_sdk::{Condition, Group, Severity, UserPartition, View};
+    use xbhost_sdk::{Condition, Fragment, Group, Severity, UserPartition, View};
 
     fn partition() -> UserPartition {
         UserPartition {
@@ -301,6 +305,15 @@ mod tests {
         assert_eq!(events[0].0, "xblock.split_test.child_render");
         assert_eq!(events[0].1["child_id"], "video");
         assert_eq!(host.visible_children::<SplitTest>().unwrap(), vec!["video"]);
+    }
+
+    #[test]
+    fn a_hidden_condition_is_not_an_exposure() {
+        let host = host()
+            .group(7, 1)
+            .child_fragment("video", Fragment::hidden());
+        assert!(host.render::<SplitTest>(View::Student).unwrap().hidden);
+        assert!(host.events().is_empty());
     }
 
     #[test]
