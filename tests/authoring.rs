@@ -502,39 +502,27 @@ fn problem_submissions_through_the_cli_store_state_and_send_problem_check() {
         .unwrap();
     assert_eq!(check["data"]["correct"], true);
     assert_eq!(check["usage_id"], "common");
-    let (ok, _, err) = xbhost(
-        d,
-        &[
-            "handle",
-            "--course",
-            course,
-            "--block",
-            "common",
-            "--user",
-            "u1",
-            "--handler",
-            "submit",
-            "--payload",
-            "{\"answer\": [9]}",
-        ],
-    );
+    let submit = |payload: &str| {
+        xbhost(
+            d,
+            &[
+                "handle",
+                "--course",
+                course,
+                "--block",
+                "common",
+                "--user",
+                "u1",
+                "--handler",
+                "submit",
+                "--payload",
+                payload,
+            ],
+        )
+    };
+    let (ok, _, err) = submit("{\"answer\": [9]}");
     assert!(!ok && err.contains("choice 9 does not exist"), "{err}");
-    let (ok, _, err) = xbhost(
-        d,
-        &[
-            "handle",
-            "--course",
-            course,
-            "--block",
-            "common",
-            "--user",
-            "u1",
-            "--handler",
-            "submit",
-            "--payload",
-            "not json",
-        ],
-    );
+    let (ok, _, err) = submit("not json");
     assert!(!ok && err.contains("--payload is not JSON"), "{err}");
     let csv = d.join("grades.csv");
     xbhost_ok(

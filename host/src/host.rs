@@ -265,6 +265,23 @@ impl Host {
         self.inner.storage.course_keys()
     }
 
+    /// Checks the user id and finds the course and the block (its index), or says which
+    /// one is unknown.
+    fn locate(
+        &self,
+        course_key: &str,
+        usage_id: &str,
+        user_id: &str,
+    ) -> Result<(Arc<Course>, usize)> {
+        check_id("user id", user_id)?;
+        let course = self.course(course_key)?;
+        let index = course
+            .block(usage_id)
+            .ok_or_else(|| anyhow!("course {course_key:?} has no block {usage_id:?}"))?
+            .index;
+        Ok((course, index))
+    }
+
     /// Whether the pooling instance allocator is in use.
     pub fn pooling(&self) -> bool {
         self.inner.runtime.pooling
@@ -328,7 +345,6 @@ impl Host {
             view = ?request.view
         );
         let _entered = span.enter();
-        check_id("user id", &request.user.id)?;
         if request.view != View::Student && !request.user.is_staff {
             bail!(
                 "user {:?} is not staff: the {:?} view is for staff only",
@@ -336,14 +352,8 @@ impl Host {
                 request.view
             );
         }
-        let course = self.course(&request.course_key)?;
-        let block = course.block(&request.usage_id).ok_or_else(|| {
-            anyhow!(
-                "course {:?} has no block {:?}",
-                request.course_key,
-                request.usage_id
-            )
-        })?;
+        let (course, block) =
+            self.locate(&request.course_key, &request.usage_id, &request.user.id)?;
         let session = Session::new(
             self.inner.clone(),
             course.clone(),
@@ -352,8 +362,8 @@ impl Host {
         );
         // A learner who names a block they cannot reach (another group's condition, a
         // restricted unit's content) gets it hidden, as they would inside its page.
-        let fragment = match session.reachable(block.index) {
-            Ok(true) => session.render_block(block.index, 0, request.view, None),
+        let fragment = match session.reachable(block) {
+            Ok(true) => session.render_block(block, 0, request.view, None),
             Ok(false) => crate::session::HostFragment {
                 hidden: true,
                 ..Default::default()
@@ -389,14 +399,10 @@ impl Host {
         usage_id: &str,
         user: &User,
     ) -> Result<Vec<String>> {
-        check_id("user id", &user.id)?;
-        let course = self.course(course_key)?;
-        let block = course
-            .block(usage_id)
-            .ok_or_else(|| anyhow!("course {course_key:?} has no block {usage_id:?}"))?;
+        let (course, block) = self.locate(course_key, usage_id, &user.id)?;
         let session = Session::new(self.inner.clone(), course.clone(), user.clone(), Mode::Live);
         let children = session.call(
-            block.index,
+            block,
             0,
             |guest, store| guest.call_visible_children(store),
             |_| Ok(()),
@@ -673,20 +679,16 @@ impl Host {
         handler: &str,
         payload: &serde_json::Value,
     ) -> Result<serde_json::Value> {
-        check_id("user id", &user.id)?;
-        let course = self.course(course_key)?;
-        let block = course
-            .block(usage_id)
-            .ok_or_else(|| anyhow!("course {course_key:?} has no block {usage_id:?}"))?;
+        let (course, block) = self.locate(course_key, usage_id, &user.id)?;
         let session = Session::new(self.inner.clone(), course.clone(), user.clone(), Mode::Live);
         // Whatever happens, finish the session: checking access may have assigned a group,
         // whose event must go out and whose write must be flushed.
-        let reachable = session.reachable(block.index);
+        let reachable = session.reachable(block);
         let answer = match reachable {
             Ok(true) => {
                 let payload = payload.to_string();
                 Some(session.call(
-                    block.index,
+                    block,
                     0,
                     |guest, store| guest.call_handle(store, handler, &payload),
                     |_| Ok(()),
