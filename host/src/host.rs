@@ -189,7 +189,7 @@ impl Host {
                     .doc
                     .blocks
                     .iter()
-                    .find(|b| b.block_type == block_type)
+                    .find(|b| &b.block_type == block_type)
                     .map(|b| b.usage_id.as_str())
                     .unwrap_or_default();
                 bail!(

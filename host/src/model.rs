@@ -115,6 +115,8 @@ pub struct Course {
     pub doc: CourseDoc,
     /// Fields serialized once, so each block call hands them over without re-encoding.
     fields_json: Vec<String>,
+    /// The block types the course uses, each once (every request loads their plugins).
+    block_types: Vec<String>,
     index: HashMap<String, usize>,
     parents: HashMap<String, String>,
 }
@@ -208,9 +210,14 @@ impl Course {
             }
         }
         let fields_json = doc.blocks.iter().map(|b| b.fields.to_string()).collect();
+        let mut block_types: Vec<String> =
+            doc.blocks.iter().map(|b| b.block_type.clone()).collect();
+        block_types.sort_unstable();
+        block_types.dedup();
         Ok(Arc::new(Course {
             doc,
             fields_json,
+            block_types,
             index: blocks,
             parents,
         }))
@@ -261,16 +268,8 @@ impl Course {
     }
 
     /// The block types the course uses, each once.
-    pub fn block_types(&self) -> Vec<&str> {
-        let mut types: Vec<&str> = self
-            .doc
-            .blocks
-            .iter()
-            .map(|b| b.block_type.as_str())
-            .collect();
-        types.sort_unstable();
-        types.dedup();
-        types
+    pub fn block_types(&self) -> &[String] {
+        &self.block_types
     }
 }
 
