@@ -59,7 +59,7 @@ const ALL_PLUGINS: &[&str] = &[
 ];
 
 fn hostile_fixture() -> Fixture {
-    let f = Fixture::with_plugins(ALL_PLUGINS);
+    let f = Fixture::with_default_limits(ALL_PLUGINS);
     f.host.load_course(hostile_course()).unwrap();
     f.host.load_course(demo_course()).unwrap();
     f
@@ -293,7 +293,7 @@ fn child_rendering_is_bounded_in_depth_and_cycles_do_not_load() {
 
 #[test]
 fn the_request_deadline_bounds_a_page_of_loopers_and_the_host_goes_on() {
-    let f = Fixture::with_plugins(&["html", "vertical", "looper", "split_test"]);
+    let f = Fixture::with_default_limits(&["html", "vertical", "looper", "split_test"]);
     let mut blocks = vec![json!({"usage_id": "page", "type": "vertical",
         "children": ["l1", "l2", "l3", "l4", "l5", "l6", "ok"]})];
     for i in 1..=6 {
