@@ -210,6 +210,8 @@ fn learners_cannot_ask_for_staff_or_author_view() {
                 usage_id: "unit_1".into(),
                 user: User::learner("eve"),
                 view,
+                user_agent: None,
+                masquerade: None,
             })
             .unwrap_err();
         assert!(err.to_string().contains("not staff"), "{err}");
@@ -226,6 +228,8 @@ fn unknown_course_and_block_are_errors_that_name_them() {
                 usage_id: block.into(),
                 user: User::learner("a"),
                 view: View::Student,
+                user_agent: None,
+                masquerade: None,
             })
             .unwrap_err()
             .to_string()

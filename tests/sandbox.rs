@@ -13,9 +13,11 @@ use xbhost::model::CourseDoc;
 use xbhost::runtime::cache::Origin;
 use xbhost::runtime::{Pooling, SandboxLimits};
 use xbhost::session::BLOCK_FAILED_EVENT;
-use xbhost::storage::{BlockWrites, FirstWrite, PluginRecord, SledStorage, Storage};
+use xbhost::storage::SledStorage;
 use xbhost::{FailureKind, Host, HostConfig, RenderRequest, User, View};
-use xbhost_tests::{Fixture, demo_course, plugin_path, plugin_wasm, probe_report};
+use xbhost_tests::{
+    Fixture, InstrumentedStorage, demo_course, plugin_path, plugin_wasm, probe_report,
+};
 
 const HOSTILE: &str = "course-v1:xbhost+hostile+1";
 const HEALTHY: [&str; 7] = ["a", "b", "c", "d", "e", "f", "g"];
@@ -564,6 +566,8 @@ fn compiled_components_are_cached_checked_and_recompiled_when_bad() {
                 usage_id: "h".into(),
                 user: User::learner("u"),
                 view: View::Student,
+                user_agent: None,
+                masquerade: None,
             })
             .unwrap();
         assert!(out.html.contains("<p>cached</p>"), "{:?}", out.failures);
@@ -687,107 +691,17 @@ fn compiling_a_plugin_is_not_charged_to_a_request_deadline() {
             usage_id: "unit_1".into(),
             user: User::learner("first"),
             view: View::Student,
+            user_agent: None,
+            masquerade: None,
         })
         .unwrap();
     assert!(out.failures.is_empty(), "{:?}", out.failures);
     assert!(out.visible_blocks.contains(&"outro".to_string()));
 }
 
-/// Storage that stalls on reading course tags while `stall` is set: a stuck host call.
-struct StallingStorage {
-    inner: SledStorage,
-    stall: Mutex<Option<Duration>>,
-}
-
-impl Storage for StallingStorage {
-    fn course_tags(&self, course: &str, user: &str) -> anyhow::Result<BTreeMap<String, String>> {
-        let stall = *self.stall.lock().unwrap();
-        if let Some(d) = stall {
-            std::thread::sleep(d);
-        }
-        self.inner.course_tags(course, user)
-    }
-    fn course_tag(&self, c: &str, u: &str, k: &str) -> anyhow::Result<Option<String>> {
-        self.inner.course_tag(c, u, k)
-    }
-    fn set_course_tag(&self, c: &str, u: &str, k: &str, v: &str) -> anyhow::Result<()> {
-        self.inner.set_course_tag(c, u, k, v)
-    }
-    fn set_course_tag_if_absent(
-        &self,
-        c: &str,
-        u: &str,
-        k: &str,
-        v: &str,
-    ) -> anyhow::Result<FirstWrite> {
-        self.inner.set_course_tag_if_absent(c, u, k, v)
-    }
-    fn replace_course_tag(
-        &self,
-        c: &str,
-        u: &str,
-        k: &str,
-        e: &str,
-        v: &str,
-    ) -> anyhow::Result<FirstWrite> {
-        self.inner.replace_course_tag(c, u, k, e, v)
-    }
-    fn users_with_course_tag(&self, c: &str, k: &str) -> anyhow::Result<Vec<(String, String)>> {
-        self.inner.users_with_course_tag(c, k)
-    }
-    fn course_users(&self, c: &str) -> anyhow::Result<Vec<String>> {
-        self.inner.course_users(c)
-    }
-    fn user_tags(&self, u: &str) -> anyhow::Result<BTreeMap<String, String>> {
-        self.inner.user_tags(u)
-    }
-    fn user_tag(&self, u: &str, k: &str) -> anyhow::Result<Option<String>> {
-        self.inner.user_tag(u, k)
-    }
-    fn set_user_tag(&self, u: &str, k: &str, v: &str) -> anyhow::Result<()> {
-        self.inner.set_user_tag(u, k, v)
-    }
-    fn user_state(&self, c: &str, u: &str, b: &str) -> anyhow::Result<Option<String>> {
-        self.inner.user_state(c, u, b)
-    }
-    fn set_user_state(&self, c: &str, u: &str, b: &str, j: &str) -> anyhow::Result<()> {
-        self.inner.set_user_state(c, u, b, j)
-    }
-    fn course(&self, k: &str) -> anyhow::Result<Option<CourseDoc>> {
-        self.inner.course(k)
-    }
-    fn put_course(&self, d: &CourseDoc) -> anyhow::Result<()> {
-        self.inner.put_course(d)
-    }
-    fn course_keys(&self) -> anyhow::Result<Vec<String>> {
-        self.inner.course_keys()
-    }
-    fn plugin(&self, n: &str) -> anyhow::Result<Option<PluginRecord>> {
-        self.inner.plugin(n)
-    }
-    fn plugins(&self) -> anyhow::Result<Vec<PluginRecord>> {
-        self.inner.plugins()
-    }
-    fn plugin_wasm(&self, h: &str) -> anyhow::Result<Option<Vec<u8>>> {
-        self.inner.plugin_wasm(h)
-    }
-    fn put_plugin(&self, r: &PluginRecord, w: &[u8]) -> anyhow::Result<()> {
-        self.inner.put_plugin(r, w)
-    }
-    fn commit(&self, c: &str, u: &str, w: &BlockWrites) -> anyhow::Result<()> {
-        self.inner.commit(c, u, w)
-    }
-    fn flush(&self) -> anyhow::Result<()> {
-        self.inner.flush()
-    }
-}
-
 #[test]
 fn a_stuck_host_call_is_bounded_by_the_outer_timeout() {
-    let storage = Arc::new(StallingStorage {
-        inner: SledStorage::temporary().unwrap(),
-        stall: Mutex::new(None),
-    });
+    let storage = Arc::new(InstrumentedStorage::temporary());
     let limits = SandboxLimits {
         request_deadline: Duration::from_millis(100),
         outer_grace: Duration::from_millis(200),
@@ -814,6 +728,8 @@ fn a_stuck_host_call_is_bounded_by_the_outer_timeout() {
         usage_id: "p".into(),
         user: User::learner("u"),
         view: View::Student,
+        user_agent: None,
+        masquerade: None,
     };
 
     *storage.stall.lock().unwrap() = Some(Duration::from_secs(3));

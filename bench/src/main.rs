@@ -138,6 +138,8 @@ fn request(learner: &str) -> RenderRequest {
         usage_id: "unit_1".into(),
         user: User::learner(learner),
         view: View::Student,
+        user_agent: None,
+        masquerade: None,
     }
 }
 
@@ -445,6 +447,8 @@ fn soak(host: &Host, cores: usize, duration: Duration, table: &mut Table) -> Res
                                 usage_id: "t".into(),
                                 user: User::learner(&learner),
                                 view: View::Student,
+                                user_agent: None,
+                                masquerade: None,
                             })
                             .map(|o| o.failures.is_empty()),
                         2 => host

@@ -24,6 +24,10 @@ pub struct Experiments {
     pub enrolled: Vec<String>,
     /// Partition name to group name.
     pub assigned: BTreeMap<String, String>,
+    /// Partitions the learner is forced into for QA (name to `true`): analysis leaves them
+    /// out. Absent when empty.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub forced: BTreeMap<String, bool>,
 }
 
 /// One analytics event.
@@ -93,7 +97,6 @@ impl EventSink for JsonlSink {
         for event in events {
             serde_json::to_writer(&mut buf, event)?;
             buf.push(b'\n');
-            tracing::info!(target: "xbhost::events", event = %event.name, user = %event.user_id, course = %event.course_key, "event");
         }
         let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
         file.write_all(&buf)

@@ -12,17 +12,19 @@ use tracing::info;
 use std::collections::BTreeMap;
 
 use crate::assignment;
+use crate::bots::BotFilter;
 use crate::events::{EventSink, JsonlSink};
+use crate::experiment::{Decision, ExperimentState};
 use crate::grading::{self, GradeReport, LearnerGrade};
 use crate::ids::check_id;
 use crate::memo::Memo;
-use crate::model::{Course, CourseDoc, Group};
-use crate::request::{RenderOutput, RenderRequest, User, View};
+use crate::model::{Course, CourseDoc, Group, UserPartition};
+use crate::request::{ExperimentStatus, Masquerade, RenderOutput, RenderRequest, User, View};
 use crate::runtime::bindings::types::Severity;
 use crate::runtime::cache::{CompiledCache, Origin};
 use crate::runtime::plugin::{CONTRACT_VERSION, contract_compatible, read_metadata};
 use crate::runtime::{LoadedPlugin, Pooling, Runtime, SandboxLimits};
-use crate::session::{Mode, Session};
+use crate::session::{Audience, Mode, Session};
 use crate::storage::{PluginRecord, SledStorage, Storage};
 
 /// Settings of a host.
@@ -35,6 +37,11 @@ pub struct HostConfig {
     /// Block types run natively instead of in the sandbox (trusted code only; the
     /// benchmark uses it to measure the sandbox's cost). Empty by default.
     pub native_blocks: BTreeMap<String, xbhost_sdk::native::NativeBlock>,
+    /// User agents taken for bots (see [`BotFilter`]).
+    pub bots: BotFilter,
+    /// The event log [`Host::open`] appends to; `None` means `events.jsonl` in the data
+    /// directory.
+    pub events_file: Option<PathBuf>,
 }
 
 impl HostConfig {
@@ -45,6 +52,8 @@ impl HostConfig {
             pooling: Pooling::from_env()?,
             cache_dir: None,
             native_blocks: BTreeMap::new(),
+            bots: BotFilter::default(),
+            events_file: None,
         })
     }
 }
@@ -54,6 +63,7 @@ pub(crate) struct HostInner {
     pub(crate) runtime: Runtime,
     pub(crate) sink: Arc<dyn EventSink>,
     pub(crate) native: BTreeMap<String, xbhost_sdk::native::NativeBlock>,
+    bots: BotFilter,
     cache: Option<CompiledCache>,
     plugins: Memo<LoadedPlugin>,
     courses: Memo<Course>,
@@ -95,19 +105,24 @@ pub struct AssignmentView {
     pub partition_name: String,
     pub user: String,
     pub group: Option<Group>,
-    /// True when the group is the stored one; false when it is what the learner would get.
+    /// True when the group is the stored one.
     pub stored: bool,
+    /// True when the learner is (or on their next visit would be) in the experiment.
+    pub enrolled: bool,
+    /// Why the learner has this group (`None`: no group).
+    pub status: Option<ExperimentStatus>,
 }
 
 impl Host {
     /// Opens the host whose data lives in `data_dir` (created if missing): the store in
     /// `data_dir/db`, events appended to `data_dir/events.jsonl`, compiled components in
-    /// `data_dir/cache` (unless the config names another place).
+    /// `data_dir/cache` (unless the config names other places).
     pub fn open(data_dir: &Path, mut config: HostConfig) -> Result<Host> {
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
         let storage = SledStorage::open(&data_dir.join("db"))?;
-        let sink = JsonlSink::open(&data_dir.join("events.jsonl"))?;
+        let events = Host::events_path(data_dir, &config);
+        let sink = JsonlSink::open(&events)?;
         config
             .cache_dir
             .get_or_insert_with(|| data_dir.join("cache"));
@@ -130,11 +145,20 @@ impl Host {
                 runtime,
                 sink,
                 native: config.native_blocks,
+                bots: config.bots,
                 cache,
                 plugins: Memo::default(),
                 courses: Memo::default(),
             }),
         })
+    }
+
+    /// Where [`Host::open`] writes events for this data directory and config.
+    pub fn events_path(data_dir: &Path, config: &HostConfig) -> PathBuf {
+        config
+            .events_file
+            .clone()
+            .unwrap_or_else(|| data_dir.join("events.jsonl"))
     }
 
     pub fn storage(&self) -> &dyn Storage {
@@ -354,16 +378,65 @@ impl Host {
         }
         let (course, block) =
             self.locate(&request.course_key, &request.usage_id, &request.user.id)?;
-        let session = Session::new(
-            self.inner.clone(),
-            course.clone(),
-            request.user.clone(),
-            Mode::Live,
-        );
+        let is_bot = self.inner.bots.is_bot(request.user_agent.as_deref());
+        // Masquerading staff see the course as chosen and write nothing: no assignment,
+        // no state, no event (a read-only session).
+        let (user, view, mode, audience) = match &request.masquerade {
+            None => (
+                request.user.clone(),
+                request.view,
+                Mode::Live,
+                Audience {
+                    is_bot,
+                    ..Audience::default()
+                },
+            ),
+            Some(_) if !request.user.is_staff => bail!(
+                "user {:?} is not staff: only staff may view as another learner or group",
+                request.user.id
+            ),
+            Some(Masquerade::Learner(id)) => {
+                check_id("user id", id)?;
+                (
+                    User::learner(id),
+                    View::Student,
+                    Mode::ReadOnly,
+                    Audience::default(),
+                )
+            }
+            Some(Masquerade::Groups(groups)) => {
+                for (partition, group) in groups {
+                    if course
+                        .partition(*partition)
+                        .and_then(|p| p.group(*group))
+                        .is_none()
+                    {
+                        bail!(
+                            "course {:?} has no group {group} in user partition {partition}",
+                            request.course_key
+                        );
+                    }
+                }
+                (
+                    request.user.clone(),
+                    View::Student,
+                    Mode::ReadOnly,
+                    Audience {
+                        is_bot: false,
+                        viewed_as: groups.clone(),
+                    },
+                )
+            }
+        };
+        if is_bot {
+            info!(user_agent = ?request.user_agent, "request from a bot: control groups, no events");
+        }
+        let session =
+            Session::for_audience(self.inner.clone(), course.clone(), user, mode, audience);
         // A learner who names a block they cannot reach (another group's condition, a
         // restricted unit's content) gets it hidden, as they would inside its page.
         let fragment = match session.reachable(block) {
-            Ok(true) => session.render_block(block, 0, request.view, None),
+            Ok(true) => session.render_block(block, 0, view, None),
             Ok(false) => crate::session::HostFragment {
                 hidden: true,
                 ..Default::default()
@@ -387,6 +460,7 @@ impl Host {
             tooltip: fragment.tooltip,
             visible_blocks: finished.visible_blocks,
             assignments: finished.assignments,
+            experiments: finished.experiments,
             failures: finished.failures,
             events: finished.events,
         })
@@ -419,8 +493,10 @@ impl Host {
         })
     }
 
-    /// The learner's group in a partition: the stored one, or the one they would get.
-    /// Writes nothing, so maintenance scripts and other services can call it freely.
+    /// The learner's group in a partition as a page would show it (stored, forced, the
+    /// one they would get, or control with the reason), from stored facts only. Writes
+    /// nothing, so maintenance scripts and other services can call it freely; the request
+    /// context of a page (bots, masquerade) does not apply.
     pub fn assignment(
         &self,
         course_key: &str,
@@ -432,35 +508,113 @@ impl Host {
         let partition = course
             .partition(partition_id)
             .ok_or_else(|| anyhow!("course {course_key:?} has no user partition {partition_id}"))?;
-        let stored = self
-            .inner
-            .storage
-            .course_tag(
-                course_key,
-                user_id,
-                &assignment::partition_tag_key(partition_id),
-            )?
-            .and_then(|v| v.parse::<u64>().ok())
-            .and_then(|id| partition.group(id).cloned())
-            // The same rule as rendering: an inactive partition gives no group.
-            .filter(|_| partition.active);
-        let (group, stored) = match stored {
-            Some(group) => (Some(group), true),
-            None if partition.active && partition.is_random() => (
-                assignment::assign(course_key, partition, user_id).cloned(),
-                false,
-            ),
-            None => (None, false),
-        };
+        let session = Session::new(
+            self.inner.clone(),
+            course.clone(),
+            User::learner(user_id),
+            Mode::ReadOnly,
+        );
+        let decision = session.decision(partition)?;
+        let group = decision.group().and_then(|g| partition.group(g).cloned());
         Ok(AssignmentView {
             course_key: course_key.to_string(),
             partition_id,
             partition_name: partition.name.clone(),
             user: user_id.to_string(),
+            stored: matches!(decision, Decision::Stored(_)),
+            enrolled: decision.enrolled(),
+            status: ExperimentStatus::of(&decision),
             group,
-            stored,
         })
     }
+
+    /// On sign-in or account creation: carries an anonymous visitor's groups (every
+    /// course) over to the user, where the user has none; the user's own groups win. The
+    /// visitor's groups are removed either way, so nobody is counted twice.
+    pub fn refresh_identifier(&self, session_id: &str, user_id: &str) -> Result<Vec<CarriedOver>> {
+        check_id("session id", session_id)?;
+        check_id("user id", user_id)?;
+        let visitor = User::anonymous(session_id);
+        let mut out = Vec::new();
+        for key in self.course_keys()? {
+            let course = self.course(&key)?;
+            if course.partitions().is_empty() {
+                continue;
+            }
+            let session = Session::new(
+                self.inner.clone(),
+                course.clone(),
+                User::learner(user_id),
+                Mode::Live,
+            );
+            let carried = session.carry_over_from(&visitor.id)?;
+            session.finish()?;
+            for tag in carried {
+                let Some(partition) = assignment::partition_of_tag(&tag.key) else {
+                    continue;
+                };
+                out.push(CarriedOver {
+                    course_key: key.clone(),
+                    partition_id: partition,
+                    session_group: tag.from_value,
+                    user_group: tag.to_value,
+                    carried: tag.carried,
+                });
+            }
+        }
+        info!(session = %session_id, user = %user_id, partitions = out.len(), "identifier refreshed");
+        Ok(out)
+    }
+
+    /// Records course enrollment dates (user id, date) for the enrollment windows of a
+    /// course's experiments. Every line is checked first; nothing is stored if one is bad.
+    pub fn set_enrollments(&self, course_key: &str, dates: &[(String, String)]) -> Result<usize> {
+        self.course(course_key)?;
+        let mut canonical = Vec::with_capacity(dates.len());
+        for (user, date) in dates {
+            check_id("user id", user)?;
+            let time = crate::experiment::parse_date(date)
+                .with_context(|| format!("enrollment date of user {user:?}"))?;
+            canonical.push((user.clone(), crate::experiment::format_date(time)));
+        }
+        self.inner.storage.set_enrollments(course_key, &canonical)?;
+        self.inner.storage.flush()?;
+        Ok(canonical.len())
+    }
+
+    /// Changes one experiment's controls (state, forced users, window) by storing a new
+    /// version of the course, with the same checks as `course load`.
+    pub fn update_experiment(
+        &self,
+        course_key: &str,
+        partition_id: u64,
+        change: impl FnOnce(&mut UserPartition) -> Result<()>,
+    ) -> Result<UserPartition> {
+        let mut doc = self.course(course_key)?.doc.clone();
+        let partition = doc
+            .user_partitions
+            .iter_mut()
+            .find(|p| p.id == partition_id)
+            .ok_or_else(|| anyhow!("course {course_key:?} has no user partition {partition_id}"))?;
+        change(partition)?;
+        let updated = partition.clone();
+        self.load_course(doc)?;
+        info!(course = %course_key, partition = partition_id, state = ?updated.state, "experiment controls changed");
+        Ok(updated)
+    }
+}
+
+/// One partition of an anonymous visitor carried over to a user.
+#[derive(Debug, Clone, Serialize)]
+pub struct CarriedOver {
+    pub course_key: String,
+    pub partition_id: u64,
+    /// The visitor's group.
+    pub session_group: String,
+    /// The user's group afterwards.
+    pub user_group: String,
+    /// True when the user had no group and got the visitor's.
+    pub carried: bool,
 }
 
 impl HostInner {
@@ -632,7 +786,9 @@ impl Host {
         for partition in course
             .partitions()
             .iter()
-            .filter(|p| p.is_random() && p.active)
+            // Paused and switched-off experiments take nobody new: their learners of a
+            // deleted group see control until the experiment is enabled again.
+            .filter(|p| p.is_random() && p.active && p.state == ExperimentState::Enabled)
         {
             let tag = assignment::partition_tag_key(partition.id);
             for (user, value) in self

@@ -2,7 +2,9 @@
 //! WebAssembly component. See ARCHITECTURE.md for how the modules fit together.
 
 pub mod assignment;
+pub mod bots;
 pub mod events;
+pub mod experiment;
 pub mod grading;
 mod host;
 pub mod ids;
@@ -14,7 +16,13 @@ pub mod olx;
 pub mod request;
 pub mod runtime;
 pub mod session;
+pub mod stats;
 pub mod storage;
 
-pub use host::{AssignmentView, BlockMessage, Host, HostConfig, LoadReport, PartitionChange};
-pub use request::{BlockFailure, FailureKind, RenderOutput, RenderRequest, User, View};
+pub use host::{
+    AssignmentView, BlockMessage, CarriedOver, Host, HostConfig, LoadReport, PartitionChange,
+};
+pub use request::{
+    BlockFailure, ExperimentStatus, ExperimentView, FailureKind, Masquerade, RenderOutput,
+    RenderRequest, User, View,
+};

@@ -546,6 +546,8 @@ fn render(host: &Host, args: RenderArgs, out: &mut impl Write) -> Result<()> {
             usage_id: args.block.clone(),
             user,
             view: args.view,
+            user_agent: None,
+            masquerade: None,
         })?;
         if args.json {
             serde_json::to_writer(

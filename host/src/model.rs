@@ -7,6 +7,7 @@ use std::sync::Arc;
 use anyhow::{Context as _, Result, bail};
 use serde::{Deserialize, Serialize};
 
+use crate::experiment::{Bucketing, ExperimentState, Goal};
 use crate::ids::check_id;
 
 /// One group (experimental condition) of a user partition.
@@ -26,7 +27,7 @@ fn default_weight() -> u32 {
 }
 
 /// A user partition: a named way to split learners into groups.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserPartition {
     pub id: u64,
@@ -40,6 +41,48 @@ pub struct UserPartition {
     #[serde(default = "default_active")]
     pub active: bool,
     pub groups: Vec<Group>,
+    /// Experiment state: `enabled` (the default), `paused` or `off` (the kill switch).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub state: ExperimentState,
+    /// `course-aware` (the default) or `course-unaware`: the same group in every run.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub bucketing: Bucketing,
+    /// Learners whose course enrollment is before this date see control, not enrolled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enrollment_start: Option<String>,
+    /// Learners whose course enrollment is at or after this date see control.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enrollment_end: Option<String>,
+    /// QA: user id to the group it is forced into (flagged in events, left out of reports).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub forced: BTreeMap<String, u64>,
+    /// What the report measures per group.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub goals: Vec<Goal>,
+}
+
+/// An empty, active, enabled random partition (what serde fills in for omitted fields).
+impl Default for UserPartition {
+    fn default() -> Self {
+        UserPartition {
+            id: 0,
+            name: String::new(),
+            description: String::new(),
+            scheme: default_scheme(),
+            active: true,
+            groups: Vec::new(),
+            state: ExperimentState::default(),
+            bucketing: Bucketing::default(),
+            enrollment_start: None,
+            enrollment_end: None,
+            forced: BTreeMap::new(),
+            goals: Vec::new(),
+        }
+    }
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
 }
 
 fn default_scheme() -> String {
@@ -153,6 +196,7 @@ impl Course {
                     );
                 }
             }
+            crate::experiment::validate(&doc.course_key, p)?;
             if !p.groups.is_empty() && p.groups.iter().all(|g| g.weight == 0) {
                 bail!(
                     "user partition {} ({:?}): every group has weight 0",

@@ -642,6 +642,7 @@ fn partition_from_json(v: &Value) -> Result<UserPartition> {
         scheme: v["scheme"].as_str().unwrap_or("random").to_string(),
         active: v["active"].as_bool().unwrap_or(true),
         groups,
+        ..UserPartition::default()
     })
 }
 

@@ -27,6 +27,9 @@ impl std::str::FromStr for View {
     }
 }
 
+/// How anonymous visitors' identifiers are stored, apart from user ids.
+pub const ANONYMOUS_PREFIX: &str = "anon:";
+
 /// The user a request is for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
@@ -47,6 +50,17 @@ impl User {
         }
     }
 
+    /// An anonymous visitor, identified by their session: assigned by the session id
+    /// (stored as `anon:{session_id}`) until a refresh carries the groups to a user.
+    pub fn anonymous(session_id: &str) -> User {
+        User {
+            id: format!("{ANONYMOUS_PREFIX}{session_id}"),
+            username: String::new(),
+            is_staff: false,
+            is_anonymous: true,
+        }
+    }
+
     /// A signed-in staff member.
     pub fn staff(id: &str) -> User {
         User {
@@ -63,6 +77,85 @@ pub struct RenderRequest {
     pub usage_id: String,
     pub user: User,
     pub view: View,
+    /// The browser's User-Agent, matched against the bot patterns.
+    pub user_agent: Option<String>,
+    /// A staff member viewing as someone else (nothing is written, no event is sent).
+    pub masquerade: Option<Masquerade>,
+}
+
+impl RenderRequest {
+    pub fn new(course_key: &str, usage_id: &str, user: User, view: View) -> RenderRequest {
+        RenderRequest {
+            course_key: course_key.to_string(),
+            usage_id: usage_id.to_string(),
+            user,
+            view,
+            user_agent: None,
+            masquerade: None,
+        }
+    }
+}
+
+/// Staff viewing the course as a learner would.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Masquerade {
+    /// Exactly this learner's view: their groups, their state.
+    Learner(String),
+    /// The staff member's own view with these groups chosen (partition id to group id).
+    Groups(BTreeMap<u64, u64>),
+}
+
+/// Where a learner stands in one experiment after a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExperimentView {
+    pub partition_id: u64,
+    pub partition_name: String,
+    /// The group the learner is shown.
+    pub group_id: u64,
+    pub group_name: String,
+    pub status: ExperimentStatus,
+}
+
+/// Why the learner is shown that group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExperimentStatus {
+    /// Enrolled through a stored group.
+    Enrolled,
+    /// Shown the group they would be assigned (read-only requests: nothing stored).
+    WouldBeAssigned,
+    /// Forced into the group for QA.
+    Forced,
+    /// A staff member chose to view as this group.
+    ViewedAs,
+    /// Control: the experiment is off.
+    Off,
+    /// Control: the experiment is paused and the learner was not in it.
+    Paused,
+    /// Control: the learner's course enrollment is outside the experiment's window.
+    OutsideEnrollmentWindow,
+    /// Control: the request came from a bot.
+    Bot,
+}
+
+impl ExperimentStatus {
+    /// The status of a decision that shows a group (`None` for no group).
+    pub fn of(decision: &crate::experiment::Decision) -> Option<ExperimentStatus> {
+        use crate::experiment::{Decision, NotEnrolled};
+        Some(match decision {
+            Decision::NoGroup => return None,
+            Decision::Stored(_) => ExperimentStatus::Enrolled,
+            Decision::Assign { .. } => ExperimentStatus::WouldBeAssigned,
+            Decision::Forced(_) => ExperimentStatus::Forced,
+            Decision::ViewedAs(_) => ExperimentStatus::ViewedAs,
+            Decision::Control(_, NotEnrolled::Off) => ExperimentStatus::Off,
+            Decision::Control(_, NotEnrolled::Paused) => ExperimentStatus::Paused,
+            Decision::Control(_, NotEnrolled::OutsideEnrollmentWindow) => {
+                ExperimentStatus::OutsideEnrollmentWindow
+            }
+            Decision::Control(_, NotEnrolled::Bot) => ExperimentStatus::Bot,
+        })
+    }
 }
 
 /// Why a block failed.
@@ -107,8 +200,11 @@ pub struct RenderOutput {
     pub tooltip: Option<String>,
     /// Usage ids of every block rendered visibly, containers included, in document order.
     pub visible_blocks: Vec<String>,
-    /// The learner's groups after the request: partition id to group id.
+    /// The learner's groups after the request, where they are a member (stored or forced)
+    /// or shown a group by choice (viewed-as, would-be): partition id to group id.
     pub assignments: BTreeMap<u64, u64>,
+    /// Every experiment the learner is shown a group of, with why (control included).
+    pub experiments: Vec<ExperimentView>,
     pub failures: Vec<BlockFailure>,
     /// The events this request sent, as written to the event log.
     pub events: Vec<Event>,

@@ -15,23 +15,24 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use tracing::{info, warn};
 use wasmtime::{Store, UpdateDeadline};
 
-use crate::assignment::{self, PARTITION_TAG_PREFIX, partition_tag_key};
+use crate::assignment::{PARTITION_TAG_PREFIX, partition_tag_key};
 use crate::events::{self, Event, Experiments};
+use crate::experiment::{self, Decision, Facts};
 use crate::host::HostInner;
 use crate::ids::check_tag_key;
 use crate::markup::{self, ConditionMark};
-use crate::model::{Course, CourseBlock, Group};
+use crate::model::{Course, CourseBlock, Group, UserPartition};
 use crate::native::NativeApi;
-use crate::request::{BlockFailure, FailureKind, User, View};
+use crate::request::{BlockFailure, ExperimentStatus, ExperimentView, FailureKind, User, View};
 use crate::runtime::bindings::BlockPlugin;
 use crate::runtime::bindings::exported::Guest;
 use crate::runtime::bindings::types::HostError;
 use crate::runtime::{BlockState, LoadedPlugin, SandboxLimits};
-use crate::storage::{BlockWrites, FirstWrite};
+use crate::storage::{BlockWrites, CarriedTag, FirstWrite};
 
 /// Largest per-block user state, in bytes.
 pub const MAX_USER_STATE_BYTES: usize = 64 * 1024;
@@ -128,8 +129,18 @@ pub enum Access {
 pub struct Finished {
     pub visible_blocks: Vec<String>,
     pub assignments: BTreeMap<u64, u64>,
+    pub experiments: Vec<ExperimentView>,
     pub failures: Vec<BlockFailure>,
     pub events: Vec<Event>,
+}
+
+/// Who is looking, beyond the user: facts that change what a learner sees in experiments.
+#[derive(Debug, Clone, Default)]
+pub struct Audience {
+    /// The request came from a bot (by user agent): control everywhere, no events.
+    pub is_bot: bool,
+    /// A staff member viewing as these groups (partition id to group id).
+    pub viewed_as: BTreeMap<u64, u64>,
 }
 
 pub struct Session {
@@ -137,6 +148,9 @@ pub struct Session {
     course: Arc<Course>,
     user: User,
     mode: Mode,
+    audience: Audience,
+    /// The learner's course enrollment date, read on first need.
+    enrolled_at: std::sync::OnceLock<Option<SystemTime>>,
     started: (SystemTime, Instant),
     deadline: Instant,
     state: Mutex<SessionState>,
@@ -156,8 +170,19 @@ impl Session {
         user: User,
         mode: Mode,
     ) -> Arc<Session> {
+        Session::for_audience(host, course, user, mode, Audience::default())
+    }
+
+    /// A page request with what is known about who is looking.
+    pub(crate) fn for_audience(
+        host: Arc<HostInner>,
+        course: Arc<Course>,
+        user: User,
+        mode: Mode,
+        audience: Audience,
+    ) -> Arc<Session> {
         let deadline = host.runtime.limits.request_deadline;
-        Session::with_deadline(host, course, user, mode, deadline)
+        Session::build(host, course, user, mode, audience, deadline)
     }
 
     /// A session with its own deadline, for work that is not a page request (grading a
@@ -167,6 +192,17 @@ impl Session {
         course: Arc<Course>,
         user: User,
         mode: Mode,
+        budget: Duration,
+    ) -> Arc<Session> {
+        Session::build(host, course, user, mode, Audience::default(), budget)
+    }
+
+    fn build(
+        host: Arc<HostInner>,
+        course: Arc<Course>,
+        user: User,
+        mode: Mode,
+        audience: Audience,
         budget: Duration,
     ) -> Arc<Session> {
         for block_type in course.block_types() {
@@ -179,6 +215,8 @@ impl Session {
             course,
             user,
             mode,
+            audience,
+            enrolled_at: std::sync::OnceLock::new(),
             started: (SystemTime::now(), now),
             deadline,
             state: Mutex::default(),
@@ -311,19 +349,57 @@ impl Session {
         Ok(())
     }
 
-    /// The learner's stored group in a partition, if it is still one of its groups.
-    fn stored_group(&self, partition_id: u64) -> Result<(Option<String>, Option<Group>)> {
-        let key = partition_tag_key(partition_id);
-        let raw =
-            self.with_course_tags(|s| s.course_tags.as_ref().and_then(|t| t.get(&key)).cloned())?;
-        let group = raw
-            .as_deref()
-            .and_then(|v| v.parse::<u64>().ok())
-            .and_then(|id| self.course.partition(partition_id)?.group(id).cloned());
-        Ok((raw, group))
+    /// The learner's course enrollment date, or the request's start when none is stored
+    /// (as edX does: a visitor who enrolled now would see the same). Read once.
+    fn enrollment_date(&self) -> Result<SystemTime> {
+        if let Some(date) = self.enrolled_at.get() {
+            return Ok(date.unwrap_or(self.started.0));
+        }
+        let stored = self
+            .host
+            .storage
+            .enrollment(self.course.key(), &self.user.id)?
+            .map(|d| {
+                experiment::parse_date(&d).with_context(|| {
+                    format!(
+                        "stored enrollment date of user {:?} in {:?}",
+                        self.user.id,
+                        self.course.key()
+                    )
+                })
+            })
+            .transpose()?;
+        let _ = self.enrolled_at.set(stored);
+        Ok(stored.unwrap_or(self.started.0))
     }
 
-    /// The learner's group: stored, or assigned now (sticky, first writer wins).
+    /// What the learner sees in a partition and what is recorded about it, from this
+    /// request's view of their tags (read once, including its own assignments).
+    pub fn decision(&self, partition: &UserPartition) -> Result<Decision> {
+        let key = partition_tag_key(partition.id);
+        let stored =
+            self.with_course_tags(|s| s.course_tags.as_ref().and_then(|t| t.get(&key)).cloned())?;
+        let has_window = partition.enrollment_start.is_some() || partition.enrollment_end.is_some();
+        let enrolled_at = if has_window {
+            self.enrollment_date()?
+        } else {
+            self.started.0
+        };
+        Ok(experiment::decide(
+            partition,
+            &Facts {
+                course_key: self.course.key(),
+                identifier: &self.user.id,
+                stored: stored.as_deref(),
+                enrolled_at,
+                is_bot: self.audience.is_bot,
+                viewed_as: self.audience.viewed_as.get(&partition.id).copied(),
+            },
+        ))
+    }
+
+    /// The group the learner sees in a partition; a new member's group is stored now
+    /// (sticky, first writer wins) with an assignment event. See [`experiment::decide`].
     pub fn group_for(&self, partition_id: u64) -> Result<Option<Group>, HostError> {
         let partition = self.course.partition(partition_id).ok_or_else(|| {
             HostError::NotFound(format!(
@@ -331,26 +407,29 @@ impl Session {
                 self.course.key()
             ))
         })?;
-        if !partition.active {
-            return Ok(None);
-        }
         self.check_deadline()?;
-        let (stored, valid) = self.stored_group(partition_id).map_err(internal)?;
-        if valid.is_some() || !partition.is_random() {
-            return Ok(valid);
-        }
-        let Some(new) = assignment::assign(self.course.key(), partition, &self.user.id) else {
-            return Ok(None);
+        let group = match self.decision(partition).map_err(internal)? {
+            Decision::Assign { group, replacing } if self.mode == Mode::Live => {
+                self.store_assignment(partition, group, replacing)?
+            }
+            other => other.group(),
         };
-        if self.mode == Mode::ReadOnly {
-            return Ok(Some(new.clone()));
-        }
+        Ok(group.and_then(|id| partition.group(id).cloned()))
+    }
+
+    /// Stores a new member's group: first assignment (first writer wins) or the
+    /// replacement of a deleted group (only if nobody replaced it meanwhile). Returns the
+    /// group storage holds afterwards, which is final.
+    fn store_assignment(
+        &self,
+        partition: &UserPartition,
+        new_id: u64,
+        stored: Option<String>,
+    ) -> Result<Option<u64>, HostError> {
         let storage = &self.host.storage;
-        let key = partition_tag_key(partition_id);
-        let new_value = new.id.to_string();
+        let key = partition_tag_key(partition.id);
+        let new_value = new_id.to_string();
         let (course, user) = (self.course.key(), self.user.id.as_str());
-        // Either first assignment (first writer wins) or replacing a deleted group (only if
-        // nobody replaced it meanwhile). Either way, what storage holds afterwards is final.
         let (final_value, won) = match &stored {
             None => match storage.set_course_tag_if_absent(course, user, &key, &new_value) {
                 Ok(FirstWrite::Written) => (new_value.clone(), true),
@@ -363,26 +442,24 @@ impl Session {
                 Err(e) => return Err(internal(e)),
             },
         };
-        let group = final_value
-            .parse::<u64>()
-            .ok()
-            .and_then(|id| partition.group(id).cloned());
+        let group = final_value.parse::<u64>().ok();
         let mut state = self.lock();
         if let Some(tags) = state.course_tags.as_mut() {
             tags.insert(key, final_value);
         }
         if won {
+            let new = partition.group(new_id).map(|g| g.name.clone());
             let mut data = serde_json::json!({
-                "group_id": new.id,
-                "group_name": new.name,
+                "group_id": new_id,
+                "group_name": new,
                 "partition_id": partition.id,
                 "partition_name": partition.name,
             });
             if let Some(old) = &stored {
                 data["reassigned_from_group_id"] = serde_json::Value::String(old.clone());
-                info!(user = %user, partition = partition.id, from = %old, to = new.id, "learner reassigned: stored group was deleted");
+                info!(user = %user, partition = partition.id, from = %old, to = new_id, "learner reassigned: stored group was deleted");
             } else {
-                info!(user = %user, partition = partition.id, group = new.id, "learner assigned");
+                info!(user = %user, partition = partition.id, group = new_id, "learner assigned");
             }
             state.wrote = true;
             state.events.push(PendingEvent {
@@ -392,6 +469,50 @@ impl Session {
             });
         }
         Ok(group)
+    }
+
+    /// Moves an anonymous visitor's assignments in this course over to the session's
+    /// (signed-in) user, where the user has none; the user's own groups win. Each group
+    /// carried over is the user's first assignment, so it sends the assignment event.
+    pub fn carry_over_from(&self, from: &str) -> Result<Vec<CarriedTag>> {
+        let keys: Vec<String> = self
+            .course
+            .partitions()
+            .iter()
+            .map(|p| partition_tag_key(p.id))
+            .collect();
+        let carried = self.host.storage.carry_over_course_tags(
+            self.course.key(),
+            from,
+            &self.user.id,
+            &keys,
+        )?;
+        let mut state = self.lock();
+        state.course_tags = None; // read again: the request's view must include these
+        for tag in carried.iter().filter(|t| t.carried) {
+            state.wrote = true;
+            let Some(partition) = crate::assignment::partition_of_tag(&tag.key)
+                .and_then(|id| self.course.partition(id))
+            else {
+                continue;
+            };
+            let group = tag.to_value.parse::<u64>().ok();
+            state.events.push(PendingEvent {
+                name: events::ASSIGNED_EVENT.into(),
+                usage_id: None,
+                data: serde_json::json!({
+                    "group_id": group,
+                    "group_name": group.and_then(|g| partition.group(g)).map(|g| g.name.clone()),
+                    "partition_id": partition.id,
+                    "partition_name": partition.name,
+                    "carried_over_from": from,
+                }),
+            });
+        }
+        if carried.iter().any(|t| !t.carried) {
+            state.wrote = true; // the visitor's tags were removed
+        }
+        Ok(carried)
     }
 
     pub fn user_state(&self, block: usize) -> Result<Option<String>, HostError> {
@@ -518,11 +639,9 @@ impl Session {
                 .group(g)
                 .map(|g| g.name.clone())
         });
-        let own = match group_id {
-            Some(g) if group_name.is_some() => self
-                .stored_group(partition_id)?
-                .1
-                .is_some_and(|own| own.id == g),
+        // The staff member's own group: what they would see as a learner.
+        let own = match (group_id, self.course.partition(partition_id)) {
+            (Some(g), Some(p)) if group_name.is_some() => self.decision(p)?.group() == Some(g),
             _ => false,
         };
         Ok(ConditionMark {
@@ -999,29 +1118,76 @@ impl Session {
 
     /// Ends the request: makes its writes durable, then decorates and sends its events,
     /// and reports what was rendered.
+    ///
+    /// Every event carries the learner's membership as this request decided it. Exposure
+    /// events (`xblock.split_test.child_render`) are the analysis' denominator, so the host
+    /// keeps one only when the learner is enrolled in its partition (not off, paused,
+    /// outside the window, a bot or viewed-as) and the condition it names rendered.
     pub fn finish(&self) -> Result<Finished> {
         let tags = self.with_course_tags(|s| s.course_tags.clone().unwrap_or_default())?;
         let mut assignments = BTreeMap::new();
         let mut experiments = Experiments::default();
-        // Membership as rendering sees it: an inactive partition holds nobody.
-        for partition in self.course.partitions().iter().filter(|p| p.active) {
-            let group = tags
-                .get(&partition_tag_key(partition.id))
-                .and_then(|v| v.parse::<u64>().ok())
-                .and_then(|id| partition.group(id));
-            if let Some(group) = group {
-                assignments.insert(partition.id, group.id);
+        let mut views = Vec::new();
+        let mut enrolled_ids = std::collections::HashSet::new();
+        for partition in self.course.partitions() {
+            let decision = self.decision(partition)?;
+            let (Some(group_id), Some(status)) =
+                (decision.group(), ExperimentStatus::of(&decision))
+            else {
+                continue;
+            };
+            let group_name = partition.group(group_id).map(|g| g.name.clone());
+            views.push(ExperimentView {
+                partition_id: partition.id,
+                partition_name: partition.name.clone(),
+                group_id,
+                group_name: group_name.clone().unwrap_or_default(),
+                status,
+            });
+            if matches!(decision, Decision::Control(..)) {
+                continue;
+            }
+            assignments.insert(partition.id, group_id);
+            // Enrolled: stored or forced. (A would-be group of a read-only request is shown
+            // but not enrolled; such requests send no events anyway.)
+            if matches!(decision, Decision::Stored(_) | Decision::Forced(_)) {
+                enrolled_ids.insert(partition.id);
                 experiments.enrolled.push(partition.name.clone());
                 experiments
                     .assigned
-                    .insert(partition.name.clone(), group.name.clone());
+                    .insert(partition.name.clone(), group_name.unwrap_or_default());
+                if matches!(decision, Decision::Forced(_)) {
+                    experiments.forced.insert(partition.name.clone(), true);
+                }
             }
         }
         let mut state = self.lock();
+        let failed: std::collections::HashSet<String> = state
+            .nodes
+            .iter()
+            .filter(|n| n.failed)
+            .map(|n| n.usage_id.clone())
+            .collect();
+        let keep = |e: &PendingEvent| {
+            if self.audience.is_bot {
+                return false;
+            }
+            if e.name != events::CHILD_RENDER_EVENT {
+                return true;
+            }
+            let enrolled = e.data["user_partition_id"]
+                .as_u64()
+                .is_none_or(|p| enrolled_ids.contains(&p));
+            let rendered = e.data["child_id"]
+                .as_str()
+                .is_none_or(|c| !failed.contains(c));
+            enrolled && rendered
+        };
+        let pending: Vec<PendingEvent> = state.events.drain(..).collect();
         let time = events::now();
-        let events: Vec<Event> = state
-            .events
-            .drain(..)
+        let events: Vec<Event> = pending
+            .into_iter()
+            .filter(|e| keep(e))
             .map(|e| Event {
                 name: e.name,
                 time: time.clone(),
@@ -1037,6 +1203,9 @@ impl Session {
         // Writes first: an event must never describe an assignment that was not stored.
         if state.wrote {
             self.host.storage.flush()?;
+        }
+        for e in &events {
+            info!(target: "xbhost::events", event = %e.name, user = %e.user_id, course = %e.course_key, usage_id = e.usage_id.as_deref().unwrap_or(""), data = %e.data, "event");
         }
         self.host.sink.emit(&events)?;
         let visible_blocks = (0..state.nodes.len())
@@ -1060,6 +1229,7 @@ impl Session {
         Ok(Finished {
             visible_blocks,
             assignments,
+            experiments: views,
             failures: std::mem::take(&mut state.failures),
             events,
         })

@@ -1,24 +1,29 @@
 //! Shared set-up for the workspace integration tests: real built plugins, a real host on a
 //! real sled store in a temporary directory, and the statistics the experiment tests use.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use statrs::distribution::{ChiSquared, ContinuousCDF};
 use xbhost::events::MemorySink;
 use xbhost::model::CourseDoc;
-use xbhost::storage::SledStorage;
+use xbhost::storage::{BlockWrites, CarriedTag, FirstWrite, PluginRecord, SledStorage, Storage};
 use xbhost::{Host, HostConfig, RenderOutput, RenderRequest, User, View};
 
 pub const DEMO_COURSE: &str = "course-v1:xbhost+demo+2026";
 
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
+    // Cargo sets CARGO_MANIFEST_DIR when it runs us too; prefer that over the path baked
+    // in at compile time, which is stale when a clone shares this target directory.
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest_dir.parent().unwrap().to_path_buf()
 }
 
 fn target_dir() -> PathBuf {
@@ -128,6 +133,8 @@ impl Fixture {
                 usage_id: block.into(),
                 user,
                 view,
+                user_agent: None,
+                masquerade: None,
             })
             .unwrap()
     }
@@ -224,4 +231,121 @@ pub fn probe_report(html: &str) -> Result<serde_json::Value> {
             .find("</script>")
             .context("unterminated probe")?;
     Ok(serde_json::from_str(&html[start..end])?)
+}
+
+/// The real sled store, watched: counts reads of a user's course tags, and stalls them
+/// while `stall` is set (a stuck host call). Everything else goes straight through.
+pub struct InstrumentedStorage {
+    pub inner: SledStorage,
+    pub stall: Mutex<Option<Duration>>,
+    pub course_tag_reads: AtomicUsize,
+}
+
+impl InstrumentedStorage {
+    pub fn temporary() -> InstrumentedStorage {
+        InstrumentedStorage {
+            inner: SledStorage::temporary().unwrap(),
+            stall: Mutex::new(None),
+            course_tag_reads: AtomicUsize::new(0),
+        }
+    }
+}
+
+impl Storage for InstrumentedStorage {
+    fn course_tags(&self, course: &str, user: &str) -> anyhow::Result<BTreeMap<String, String>> {
+        self.course_tag_reads.fetch_add(1, Ordering::SeqCst);
+        let stall = *self.stall.lock().unwrap();
+        if let Some(d) = stall {
+            std::thread::sleep(d);
+        }
+        self.inner.course_tags(course, user)
+    }
+    fn course_tag(&self, c: &str, u: &str, k: &str) -> anyhow::Result<Option<String>> {
+        self.inner.course_tag(c, u, k)
+    }
+    fn set_course_tag(&self, c: &str, u: &str, k: &str, v: &str) -> anyhow::Result<()> {
+        self.inner.set_course_tag(c, u, k, v)
+    }
+    fn set_course_tag_if_absent(
+        &self,
+        c: &str,
+        u: &str,
+        k: &str,
+        v: &str,
+    ) -> anyhow::Result<FirstWrite> {
+        self.inner.set_course_tag_if_absent(c, u, k, v)
+    }
+    fn replace_course_tag(
+        &self,
+        c: &str,
+        u: &str,
+        k: &str,
+        e: &str,
+        v: &str,
+    ) -> anyhow::Result<FirstWrite> {
+        self.inner.replace_course_tag(c, u, k, e, v)
+    }
+    fn users_with_course_tag(&self, c: &str, k: &str) -> anyhow::Result<Vec<(String, String)>> {
+        self.inner.users_with_course_tag(c, k)
+    }
+    fn course_users(&self, c: &str) -> anyhow::Result<Vec<String>> {
+        self.inner.course_users(c)
+    }
+    fn user_tags(&self, u: &str) -> anyhow::Result<BTreeMap<String, String>> {
+        self.inner.user_tags(u)
+    }
+    fn user_tag(&self, u: &str, k: &str) -> anyhow::Result<Option<String>> {
+        self.inner.user_tag(u, k)
+    }
+    fn set_user_tag(&self, u: &str, k: &str, v: &str) -> anyhow::Result<()> {
+        self.inner.set_user_tag(u, k, v)
+    }
+    fn user_state(&self, c: &str, u: &str, b: &str) -> anyhow::Result<Option<String>> {
+        self.inner.user_state(c, u, b)
+    }
+    fn set_user_state(&self, c: &str, u: &str, b: &str, j: &str) -> anyhow::Result<()> {
+        self.inner.set_user_state(c, u, b, j)
+    }
+    fn course(&self, k: &str) -> anyhow::Result<Option<CourseDoc>> {
+        self.inner.course(k)
+    }
+    fn put_course(&self, d: &CourseDoc) -> anyhow::Result<()> {
+        self.inner.put_course(d)
+    }
+    fn course_keys(&self) -> anyhow::Result<Vec<String>> {
+        self.inner.course_keys()
+    }
+    fn plugin(&self, n: &str) -> anyhow::Result<Option<PluginRecord>> {
+        self.inner.plugin(n)
+    }
+    fn plugins(&self) -> anyhow::Result<Vec<PluginRecord>> {
+        self.inner.plugins()
+    }
+    fn plugin_wasm(&self, h: &str) -> anyhow::Result<Option<Vec<u8>>> {
+        self.inner.plugin_wasm(h)
+    }
+    fn put_plugin(&self, r: &PluginRecord, w: &[u8]) -> anyhow::Result<()> {
+        self.inner.put_plugin(r, w)
+    }
+    fn enrollment(&self, c: &str, u: &str) -> anyhow::Result<Option<String>> {
+        self.inner.enrollment(c, u)
+    }
+    fn set_enrollments(&self, c: &str, d: &[(String, String)]) -> anyhow::Result<()> {
+        self.inner.set_enrollments(c, d)
+    }
+    fn carry_over_course_tags(
+        &self,
+        c: &str,
+        f: &str,
+        t: &str,
+        k: &[String],
+    ) -> anyhow::Result<Vec<CarriedTag>> {
+        self.inner.carry_over_course_tags(c, f, t, k)
+    }
+    fn commit(&self, c: &str, u: &str, w: &BlockWrites) -> anyhow::Result<()> {
+        self.inner.commit(c, u, w)
+    }
+    fn flush(&self) -> anyhow::Result<()> {
+        self.inner.flush()
+    }
 }

@@ -51,6 +51,18 @@ pub enum FirstWrite {
     Existing(String),
 }
 
+/// One tag [`Storage::carry_over_course_tags`] moved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CarriedTag {
+    pub key: String,
+    /// What the old identifier held.
+    pub from_value: String,
+    /// What the new identifier holds afterwards.
+    pub to_value: String,
+    /// True when the new identifier had no value and got `from_value`.
+    pub carried: bool,
+}
+
 pub trait Storage: Send + Sync {
     /// Every course tag of a user in a course.
     fn course_tags(&self, course: &str, user: &str) -> Result<BTreeMap<String, String>>;
@@ -96,6 +108,22 @@ pub trait Storage: Send + Sync {
     fn plugin_wasm(&self, hash: &str) -> Result<Option<Vec<u8>>>;
     /// Stores the wasm (content-addressed) and the record that names it, together.
     fn put_plugin(&self, record: &PluginRecord, wasm: &[u8]) -> Result<()>;
+
+    /// A learner's course enrollment date (RFC 3339), if one was recorded.
+    fn enrollment(&self, course: &str, user: &str) -> Result<Option<String>>;
+    /// Records enrollment dates (user, RFC 3339 date) atomically: all of them or none.
+    fn set_enrollments(&self, course: &str, dates: &[(String, String)]) -> Result<()>;
+
+    /// Moves the course tags `keys` from identifier `from` to `to` in one transaction:
+    /// each is copied where `to` has none (`to`'s own value wins) and removed from `from`.
+    /// Returns, for each key `from` held, its value and what `to` holds now.
+    fn carry_over_course_tags(
+        &self,
+        course: &str,
+        from: &str,
+        to: &str,
+        keys: &[String],
+    ) -> Result<Vec<CarriedTag>>;
 
     /// Stores one block call's writes atomically: all of them or none.
     fn commit(&self, course: &str, user: &str, writes: &BlockWrites) -> Result<()>;

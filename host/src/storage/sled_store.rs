@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{Context as _, Result, bail};
 use sled::Transactional;
 
-use super::{BlockWrites, FirstWrite, PluginRecord, Storage};
+use super::{BlockWrites, CarriedTag, FirstWrite, PluginRecord, Storage};
 use crate::model::CourseDoc;
 
 /// Memory sled may use to cache pages of the store.
@@ -21,6 +21,7 @@ pub struct SledStorage {
     courses: sled::Tree,
     plugins: sled::Tree,
     plugin_wasm: sled::Tree,
+    enrollments: sled::Tree,
 }
 
 impl SledStorage {
@@ -48,6 +49,7 @@ impl SledStorage {
             courses: db.open_tree("courses")?,
             plugins: db.open_tree("plugins")?,
             plugin_wasm: db.open_tree("plugin_wasm")?,
+            enrollments: db.open_tree("enrollments")?,
             db,
         })
     }
@@ -262,6 +264,70 @@ impl Storage for SledStorage {
             })
             .map_err(|e| anyhow::anyhow!("storing plugin {:?} failed: {e:?}", record.name))?;
         Ok(())
+    }
+
+    fn enrollment(&self, course: &str, user: &str) -> Result<Option<String>> {
+        self.enrollments
+            .get(key(&[course, user])?)?
+            .map(|v| text(&v))
+            .transpose()
+    }
+
+    fn set_enrollments(&self, course: &str, dates: &[(String, String)]) -> Result<()> {
+        let mut batch = sled::Batch::default();
+        for (user, date) in dates {
+            batch.insert(key(&[course, user])?, date.as_bytes());
+        }
+        // A batch is applied atomically: a failed import leaves no partial set behind.
+        self.enrollments
+            .apply_batch(batch)
+            .with_context(|| format!("storing enrollment dates of {course:?}"))
+    }
+
+    fn carry_over_course_tags(
+        &self,
+        course: &str,
+        from: &str,
+        to: &str,
+        keys: &[String],
+    ) -> Result<Vec<CarriedTag>> {
+        let pairs = keys
+            .iter()
+            .map(|k| Ok((k.clone(), key(&[course, from, k])?, key(&[course, to, k])?)))
+            .collect::<Result<Vec<_>>>()?;
+        self.course_tags
+            .transaction(|tags| {
+                let mut out = Vec::new();
+                for (k, from_key, to_key) in &pairs {
+                    let Some(value) = tags.remove(from_key.as_slice())? else {
+                        continue;
+                    };
+                    let (to_value, carried) = match tags.get(to_key.as_slice())? {
+                        Some(existing) => (existing, false),
+                        None => {
+                            tags.insert(to_key.as_slice(), &value)?;
+                            (value.clone(), true)
+                        }
+                    };
+                    out.push((k.clone(), value, to_value, carried));
+                }
+                Ok::<_, sled::transaction::ConflictableTransactionError<()>>(out)
+            })
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "carrying tags of {from:?} over to {to:?} in {course:?} failed: {e:?}"
+                )
+            })?
+            .into_iter()
+            .map(|(key, from_value, to_value, carried)| {
+                Ok(CarriedTag {
+                    key,
+                    from_value: text(&from_value)?,
+                    to_value: text(&to_value)?,
+                    carried,
+                })
+            })
+            .collect()
     }
 
     fn commit(&self, course: &str, user: &str, writes: &BlockWrites) -> Result<()> {

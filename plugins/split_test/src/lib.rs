@@ -65,7 +65,10 @@ impl Block for SplitTest {
     }
 
     fn visible_children(cx: &Context<'_, Fields>) -> BlockResult<Vec<String>> {
-        Ok(learner_child(cx)?.into_iter().collect())
+        Ok(learner_child(cx)?
+            .into_iter()
+            .map(|(child, _, _)| child)
+            .collect())
     }
 
     fn validate(cx: &Context<'_, Fields>) -> Vec<ValidationMessage> {
@@ -75,8 +78,8 @@ impl Block for SplitTest {
 
 xbhost_sdk::export_block!(SplitTest);
 
-/// The child the current learner sees, if any.
-fn learner_child(cx: &Context<'_, Fields>) -> BlockResult<Option<String>> {
+/// The child the current learner sees, if any, with its partition and group.
+fn learner_child(cx: &Context<'_, Fields>) -> BlockResult<Option<(String, u64, u64)>> {
     let fields = cx.fields();
     let Some(partition_id) = fields.partition_id() else {
         return Ok(None);
@@ -91,20 +94,25 @@ fn learner_child(cx: &Context<'_, Fields>) -> BlockResult<Option<String>> {
     Ok(fields
         .child_for(group.id)
         .filter(|child| children.iter().any(|c| c == child))
-        .map(str::to_string))
+        .map(|child| (child.to_string(), partition_id, group.id)))
 }
 
 fn student_view(cx: &Context<'_, Fields>) -> BlockResult<Fragment> {
-    let Some(child) = learner_child(cx)? else {
+    let Some((child, partition_id, group_id)) = learner_child(cx)? else {
         return Ok(Fragment::hidden());
     };
     let fragment = cx.render_child(&child, View::Student)?;
     // Exposure only when the condition shows something: a hidden condition (all its
-    // content hidden for this learner) was not seen.
+    // content hidden for this learner) was not seen. The partition and group let the
+    // host keep exposures only for enrolled learners and analyses join without lookups.
     if !fragment.hidden {
         cx.publish(
             "xblock.split_test.child_render",
-            &serde_json::json!({ "child_id": child }),
+            &serde_json::json!({
+                "child_id": child,
+                "user_partition_id": partition_id,
+                "group_id": group_id,
+            }),
         )?;
     }
     Ok(fragment)

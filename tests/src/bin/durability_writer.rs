@@ -51,6 +51,8 @@ fn main() -> Result<()> {
             usage_id: "unit_1".into(),
             user: User::learner(&learner),
             view: View::Student,
+            user_agent: None,
+            masquerade: None,
         })?;
         writeln!(
             out,
@@ -64,6 +66,8 @@ fn main() -> Result<()> {
             usage_id: "t".into(),
             user: User::learner("counter"),
             view: View::Student,
+            user_agent: None,
+            masquerade: None,
         })?;
         let html = probe.html;
         let start =

@@ -1,0 +1,418 @@
+//! Experiment controls of a user partition, and the one rule that decides what a learner
+//! sees in it.
+//!
+//! A partition (an Open edX group configuration) is also an experiment with a state
+//! (enabled, paused, off), forced assignments for QA, an optional enrollment window and a
+//! bucketing scope, as edX's `ExperimentWaffleFlag` has them. [`decide`] is pure: the render
+//! session gathers the facts (stored group, enrollment date, bot, masquerade) and stores what
+//! the decision says to store; `finish` decorates events with the same decision, so what a
+//! learner sees and what the analytics say about them cannot drift apart.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use anyhow::{Context as _, Result, bail};
+use serde::{Deserialize, Serialize};
+
+use crate::assignment;
+use crate::model::UserPartition;
+
+/// Whether an experiment takes new learners.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExperimentState {
+    /// New learners are assigned a group.
+    #[default]
+    Enabled,
+    /// Learners already assigned keep their group; new learners see the control group
+    /// and are not enrolled.
+    Paused,
+    /// The kill switch: everyone sees the control group and nothing is recorded.
+    Off,
+}
+
+impl std::str::FromStr for ExperimentState {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "enabled" => Ok(ExperimentState::Enabled),
+            "paused" => Ok(ExperimentState::Paused),
+            "off" => Ok(ExperimentState::Off),
+            other => Err(format!(
+                "unknown experiment state {other:?} (enabled, paused or off)"
+            )),
+        }
+    }
+}
+
+/// What the assignment hash is scoped to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Bucketing {
+    /// The course run's key is hashed: each run draws its own groups (edX's default).
+    #[default]
+    CourseAware,
+    /// Only `org+course` is hashed: a learner gets the same group in every run of the
+    /// course. Narrower than edX's fully global flag hash on purpose: two unrelated courses
+    /// whose partitions share an id must not draw correlated groups.
+    CourseUnaware,
+}
+
+/// A goal of an experiment: an event the report counts per group.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Goal {
+    /// Shown in the report.
+    pub name: String,
+    /// The event name, for example `problem_check`.
+    pub event: String,
+    /// Only events whose `data` has these fields with these values count, for example
+    /// `{"correct": true}`.
+    #[serde(default, rename = "match", skip_serializing_if = "BTreeMap::is_empty")]
+    pub matches: BTreeMap<String, serde_json::Value>,
+    /// A numeric goal: the report compares this `data` field's per-learner value between
+    /// groups (Mann-Whitney U) instead of counting conversions. A learner's value is the
+    /// largest seen; learners without a matching event count as 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+}
+
+impl Goal {
+    /// Whether an event (name and data) counts for this goal.
+    pub fn matches(&self, name: &str, data: &serde_json::Value) -> bool {
+        name == self.event && self.matches.iter().all(|(k, v)| data.get(k) == Some(v))
+    }
+}
+
+/// Parses a date as the course document and the enrollment commands accept it: RFC 3339
+/// in UTC (`2026-09-01T00:00:00Z`, fractions allowed) or a plain date (midnight UTC).
+pub fn parse_date(text: &str) -> Result<SystemTime> {
+    let text = text.trim();
+    let full = if text.len() == 10 {
+        format!("{text}T00:00:00Z")
+    } else {
+        text.to_string()
+    };
+    humantime::parse_rfc3339(&full).with_context(|| {
+        format!("{text:?} is not a date (use 2026-09-01 or 2026-09-01T12:00:00Z, in UTC)")
+    })
+}
+
+/// Formats a time as the stored, canonical form of a date.
+pub fn format_date(time: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(time).to_string()
+}
+
+/// Checks a partition's experiment controls when its course is loaded, so that nothing
+/// is found wrong (and silently ignored) at render time.
+pub fn validate(course_key: &str, p: &UserPartition) -> Result<()> {
+    let name = || format!("user partition {} ({:?})", p.id, p.name);
+    let start = match &p.enrollment_start {
+        Some(d) => Some(parse_date(d).with_context(|| format!("{}: enrollment_start", name()))?),
+        None => None,
+    };
+    let end = match &p.enrollment_end {
+        Some(d) => Some(parse_date(d).with_context(|| format!("{}: enrollment_end", name()))?),
+        None => None,
+    };
+    if let (Some(s), Some(e)) = (start, end)
+        && s >= e
+    {
+        bail!("{}: enrollment_start is not before enrollment_end", name());
+    }
+    for (user, group) in &p.forced {
+        crate::ids::check_id("user id", user).with_context(|| format!("{}: forced", name()))?;
+        if p.group(*group).is_none() {
+            bail!(
+                "{}: user {user:?} is forced into group {group}, which the partition does not have",
+                name()
+            );
+        }
+    }
+    if p.bucketing == Bucketing::CourseUnaware && course_family(course_key).is_none() {
+        bail!(
+            "{}: course-unaware bucketing needs a course key of the form course-v1:ORG+COURSE+RUN, not {course_key:?}",
+            name()
+        );
+    }
+    let mut goal_names = std::collections::HashSet::new();
+    for goal in &p.goals {
+        if goal.name.trim().is_empty() || goal.event.trim().is_empty() {
+            bail!("{}: a goal needs a name and an event", name());
+        }
+        if !goal_names.insert(goal.name.as_str()) {
+            bail!("{}: goal {:?} is defined twice", name(), goal.name);
+        }
+    }
+    Ok(())
+}
+
+/// `course-v1:ORG+COURSE` of `course-v1:ORG+COURSE+RUN`: what every run shares.
+pub fn course_family(course_key: &str) -> Option<&str> {
+    let rest = course_key.strip_prefix("course-v1:")?;
+    let parts: Vec<&str> = rest.split('+').collect();
+    if parts.len() != 3 || parts.iter().any(|p| p.is_empty()) {
+        return None;
+    }
+    let run = parts[2];
+    Some(&course_key[..course_key.len() - run.len() - 1])
+}
+
+/// The scope string hashed with the partition id and identifier.
+pub fn bucketing_scope<'k>(course_key: &'k str, partition: &UserPartition) -> &'k str {
+    match partition.bucketing {
+        Bucketing::CourseAware => course_key,
+        // Validated when the course was loaded; the run key stands in if it was not.
+        Bucketing::CourseUnaware => course_family(course_key).unwrap_or(course_key),
+    }
+}
+
+/// Why a learner sees the control group without being enrolled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotEnrolled {
+    Off,
+    Paused,
+    OutsideEnrollmentWindow,
+    Bot,
+}
+
+/// What a learner sees in a partition, and what is recorded about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// No group: the partition is inactive, has no groups, or (non-random schemes such
+    /// as cohorts) the learner was never put in one.
+    NoGroup,
+    /// A member through their stored group (enrolled).
+    Stored(u64),
+    /// Forced into a group for QA: enrolled, flagged, left out of analysis, not stored.
+    Forced(u64),
+    /// Shown a group a staff member chose to view as: nothing is recorded.
+    ViewedAs(u64),
+    /// Shown the control group (the partition's first), not enrolled.
+    Control(u64, NotEnrolled),
+    /// A new member: the sampling authority's group, to be stored (replacing `replacing`,
+    /// a stored group that was deleted, if any).
+    Assign {
+        group: u64,
+        replacing: Option<String>,
+    },
+}
+
+impl Decision {
+    /// The group the learner sees.
+    pub fn group(&self) -> Option<u64> {
+        match *self {
+            Decision::NoGroup => None,
+            Decision::Stored(g)
+            | Decision::Forced(g)
+            | Decision::ViewedAs(g)
+            | Decision::Control(g, _)
+            | Decision::Assign { group: g, .. } => Some(g),
+        }
+    }
+
+    /// Whether the learner counts as enrolled in the experiment (once stored, for `Assign`).
+    pub fn enrolled(&self) -> bool {
+        matches!(
+            self,
+            Decision::Stored(_) | Decision::Forced(_) | Decision::Assign { .. }
+        )
+    }
+}
+
+/// The facts about a learner that a decision needs.
+pub struct Facts<'a> {
+    pub course_key: &'a str,
+    /// The identifier hashed: the user id, or the session id of an anonymous visitor.
+    pub identifier: &'a str,
+    /// The learner's stored partition tag, as stored (it may name a deleted group).
+    pub stored: Option<&'a str>,
+    /// The learner's course enrollment date, or the time of the request when they have
+    /// none (as edX does: a visitor who enrolled now would see the same). Only read when
+    /// the partition has an enrollment window.
+    pub enrolled_at: SystemTime,
+    pub is_bot: bool,
+    /// The group a masquerading staff member chose for this partition.
+    pub viewed_as: Option<u64>,
+}
+
+/// The rule, in order: inactive or group-less partitions give nothing; a chosen view
+/// wins; `off` shows control to everyone; forced users get their group; bots see control;
+/// a stored, still-existing group is kept (so pausing or a window never moves a member);
+/// `paused` and an enrollment outside the window show control; everyone else is drawn.
+pub fn decide(partition: &UserPartition, facts: &Facts<'_>) -> Decision {
+    if !partition.active || partition.groups.is_empty() {
+        return Decision::NoGroup;
+    }
+    let stored_group = facts
+        .stored
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|&id| partition.group(id).is_some());
+    if !partition.is_random() {
+        return stored_group.map_or(Decision::NoGroup, Decision::Stored);
+    }
+    if let Some(group) = facts.viewed_as.filter(|&g| partition.group(g).is_some()) {
+        return Decision::ViewedAs(group);
+    }
+    let control = partition.groups[0].id;
+    if partition.state == ExperimentState::Off {
+        return Decision::Control(control, NotEnrolled::Off);
+    }
+    if let Some(&group) = partition.forced.get(facts.identifier) {
+        return Decision::Forced(group);
+    }
+    if facts.is_bot {
+        return Decision::Control(control, NotEnrolled::Bot);
+    }
+    if let Some(group) = stored_group {
+        return Decision::Stored(group);
+    }
+    if partition.state == ExperimentState::Paused {
+        return Decision::Control(control, NotEnrolled::Paused);
+    }
+    if partition.enrollment_start.is_some() || partition.enrollment_end.is_some() {
+        let at = facts.enrolled_at;
+        // Validated at load; an unparsable bound here would be a bug, and excludes.
+        let bound = |d: &Option<String>| d.as_deref().map(parse_date);
+        let after_start = match bound(&partition.enrollment_start) {
+            Some(Ok(start)) => at >= start,
+            Some(Err(_)) => false,
+            None => true,
+        };
+        let before_end = match bound(&partition.enrollment_end) {
+            Some(Ok(end)) => at < end,
+            Some(Err(_)) => false,
+            None => true,
+        };
+        if !(after_start && before_end) {
+            return Decision::Control(control, NotEnrolled::OutsideEnrollmentWindow);
+        }
+    }
+    let scope = bucketing_scope(facts.course_key, partition);
+    match assignment::assign(scope, partition, facts.identifier) {
+        Some(group) => Decision::Assign {
+            group: group.id,
+            replacing: facts.stored.map(str::to_string),
+        },
+        None => Decision::NoGroup,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Group;
+
+    fn partition() -> UserPartition {
+        UserPartition {
+            id: 7,
+            name: "P".into(),
+            description: String::new(),
+            scheme: "random".into(),
+            active: true,
+            groups: vec![
+                Group {
+                    id: 10,
+                    name: "control".into(),
+                    weight: 1,
+                },
+                Group {
+                    id: 11,
+                    name: "treatment".into(),
+                    weight: 1,
+                },
+            ],
+            ..UserPartition::default()
+        }
+    }
+
+    fn facts(stored: Option<&str>, at: SystemTime) -> Facts<'_> {
+        Facts {
+            course_key: "course-v1:o+c+r1",
+            identifier: "u1",
+            stored,
+            enrolled_at: at,
+            is_bot: false,
+            viewed_as: None,
+        }
+    }
+
+    #[test]
+    fn off_wins_over_stored_and_forced_and_paused_keeps_members() {
+        let now = SystemTime::now();
+        let mut p = partition();
+        p.forced.insert("u1".into(), 11);
+        p.state = ExperimentState::Off;
+        assert_eq!(
+            decide(&p, &facts(Some("11"), now)),
+            Decision::Control(10, NotEnrolled::Off)
+        );
+        p.state = ExperimentState::Paused;
+        assert_eq!(decide(&p, &facts(None, now)), Decision::Forced(11));
+        p.forced.clear();
+        assert_eq!(decide(&p, &facts(Some("11"), now)), Decision::Stored(11));
+        assert_eq!(
+            decide(&p, &facts(None, now)),
+            Decision::Control(10, NotEnrolled::Paused)
+        );
+        // A stored group that was deleted, while paused: control, not a new draw.
+        assert_eq!(
+            decide(&p, &facts(Some("99"), now)),
+            Decision::Control(10, NotEnrolled::Paused)
+        );
+    }
+
+    #[test]
+    fn the_window_includes_its_start_and_excludes_its_end() {
+        let mut p = partition();
+        p.enrollment_start = Some("2026-01-01".into());
+        p.enrollment_end = Some("2026-02-01T00:00:00Z".into());
+        let at = |d: &str| parse_date(d).unwrap();
+        let start = at("2026-01-01T00:00:00Z");
+        assert!(decide(&p, &facts(None, start)).enrolled());
+        let before = at("2025-12-31T23:59:59Z");
+        assert_eq!(
+            decide(&p, &facts(None, before)),
+            Decision::Control(10, NotEnrolled::OutsideEnrollmentWindow)
+        );
+        let end = at("2026-02-01T00:00:00Z");
+        assert_eq!(
+            decide(&p, &facts(None, end)),
+            Decision::Control(10, NotEnrolled::OutsideEnrollmentWindow)
+        );
+        let last = at("2026-01-31T23:59:59.999Z");
+        assert!(decide(&p, &facts(None, last)).enrolled());
+    }
+
+    #[test]
+    fn validation_names_the_partition_and_the_bad_control() {
+        let mut p = partition();
+        p.enrollment_start = Some("2026-13-01".into());
+        let err = format!("{:#}", validate("course-v1:o+c+r", &p).unwrap_err());
+        assert!(err.contains("user partition 7") && err.contains("enrollment_start"));
+        assert!(err.contains("2026-13-01"), "{err}");
+        let mut p = partition();
+        p.enrollment_start = Some("2026-02-01".into());
+        p.enrollment_end = Some("2026-01-01".into());
+        assert!(validate("course-v1:o+c+r", &p).is_err());
+        let mut p = partition();
+        p.forced.insert("qa".into(), 3);
+        let err = format!("{:#}", validate("course-v1:o+c+r", &p).unwrap_err());
+        assert!(err.contains("\"qa\"") && err.contains("group 3"), "{err}");
+        let mut p = partition();
+        p.bucketing = Bucketing::CourseUnaware;
+        assert!(validate("demo", &p).is_err());
+        assert!(validate("course-v1:o+c+r", &p).is_ok());
+    }
+
+    #[test]
+    fn course_unaware_scope_drops_only_the_run() {
+        assert_eq!(
+            course_family("course-v1:MITx+6.002x+2026_T1"),
+            Some("course-v1:MITx+6.002x")
+        );
+        assert_eq!(course_family("course-v1:a+b"), None);
+        assert_eq!(course_family("demo"), None);
+    }
+}
