@@ -604,6 +604,18 @@ impl Host {
     }
 }
 
+impl Host {
+    /// The experiment report of a course, from storage and the event log `events`.
+    pub fn report(
+        &self,
+        course_key: &str,
+        events: &Path,
+    ) -> Result<crate::report::ExperimentReport> {
+        let course = self.course(course_key)?;
+        crate::report::build(self.inner.storage.as_ref(), &course, events)
+    }
+}
+
 /// One partition of an anonymous visitor carried over to a user.
 #[derive(Debug, Clone, Serialize)]
 pub struct CarriedOver {

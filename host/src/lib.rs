@@ -13,6 +13,7 @@ mod memo;
 pub mod model;
 pub mod native;
 pub mod olx;
+pub mod report;
 pub mod request;
 pub mod runtime;
 pub mod session;

@@ -12,7 +12,9 @@ use serde::Serialize;
 use xbhost::assignment::PARTITION_TAG_PREFIX;
 use xbhost::ids::{check_id, check_tag_key, check_tag_value};
 use xbhost::model::CourseDoc;
-use xbhost::{Host, HostConfig, RenderRequest, User, View};
+use xbhost::{Host, HostConfig, Masquerade, RenderRequest, User, View};
+
+mod experiment_cli;
 
 /// A host for XBlock-style course content; every block a sandboxed WebAssembly component.
 #[derive(Parser)]
@@ -26,6 +28,13 @@ struct Cli {
         default_value = "xbhost-data"
     )]
     data: PathBuf,
+    /// The event log (newline-delimited JSON); default `events.jsonl` in the data directory.
+    #[arg(long, global = true, env = "XBHOST_EVENTS")]
+    events: Option<PathBuf>,
+    /// A file of bot user-agent patterns, one regular expression per line (default: a
+    /// built-in list of crawlers).
+    #[arg(long, global = true, env = "XBHOST_BOTS")]
+    bots: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -52,6 +61,31 @@ enum Command {
     /// Put learners in cohort (content) groups.
     #[command(subcommand)]
     Cohort(CohortCommand),
+    /// Experiment controls: state, forced users, enrollment window.
+    #[command(subcommand)]
+    Experiment(experiment_cli::ExperimentCommand),
+    /// Record learners' course enrollment dates (for enrollment windows).
+    #[command(subcommand)]
+    Enrollment(experiment_cli::EnrollmentCommand),
+    /// On sign-in: carry an anonymous session's groups over to the user (the user's own
+    /// groups win).
+    RefreshIdentifier {
+        #[arg(long)]
+        session: String,
+        #[arg(long)]
+        user: String,
+    },
+    /// Per experiment: learners per group, sample ratio test, goals per group with tests.
+    Report {
+        #[arg(long)]
+        course: String,
+        /// Also write the report as a self-contained HTML page.
+        #[arg(long)]
+        html: Option<PathBuf>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args)]
@@ -170,10 +204,22 @@ struct RenderArgs {
     /// The user to render for.
     #[arg(
         long,
-        conflicts_with = "users_file",
-        required_unless_present = "users_file"
+        conflicts_with_all = ["users_file", "session"],
+        required_unless_present_any = ["users_file", "session"]
     )]
     user: Option<String>,
+    /// Render for an anonymous visitor with this session id.
+    #[arg(long, conflicts_with = "users_file")]
+    session: Option<String>,
+    /// The request's User-Agent (bots see control groups and send no events).
+    #[arg(long)]
+    user_agent: Option<String>,
+    /// Staff only: view exactly as this learner (nothing is written, no event is sent).
+    #[arg(long, conflicts_with = "as_group")]
+    as_learner: Option<String>,
+    /// Staff only: view as a group, PARTITION=GROUP (repeatable); nothing is written.
+    #[arg(long, value_parser = parse_group_choice)]
+    as_group: Vec<(u64, u64)>,
     /// A file with one user id per line (blank lines and `#` comments skipped).
     #[arg(long)]
     users_file: Option<PathBuf>,
@@ -191,10 +237,26 @@ struct AssignArgs {
     course: String,
     #[arg(long)]
     partition: u64,
-    #[arg(long)]
-    user: String,
+    #[arg(long, required_unless_present = "batch", conflicts_with = "batch")]
+    user: Option<String>,
     #[arg(long)]
     json: bool,
+    /// Read identifiers from standard input, one per line; write one JSON line each.
+    #[arg(long)]
+    batch: bool,
+}
+
+/// `PARTITION=GROUP`, as `--as-group` takes it.
+fn parse_group_choice(text: &str) -> Result<(u64, u64), String> {
+    let (p, g) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?} is not PARTITION=GROUP"))?;
+    let num = |v: &str| {
+        v.trim()
+            .parse::<u64>()
+            .map_err(|_| format!("{text:?}: {v:?} is not a number"))
+    };
+    Ok((num(p)?, num(g)?))
 }
 
 #[derive(Args)]
@@ -238,6 +300,7 @@ struct RenderLine<'a> {
     hidden: bool,
     visible_blocks: &'a [String],
     assignments: &'a BTreeMap<u64, u64>,
+    experiments: &'a [xbhost::ExperimentView],
     failures: &'a [xbhost::BlockFailure],
 }
 
@@ -260,7 +323,13 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<()> {
-    let host = Host::open(&cli.data, HostConfig::from_env()?)?;
+    let mut config = HostConfig::from_env()?;
+    config.events_file = cli.events.clone();
+    if let Some(bots) = &cli.bots {
+        config.bots = xbhost::bots::BotFilter::from_file(bots)?;
+    }
+    let events_path = Host::events_path(&cli.data, &config);
+    let host = Host::open(&cli.data, config)?;
     let mut out = std::io::stdout().lock();
     match cli.command {
         Command::Plugin(PluginCommand::Add { file, name }) => {
@@ -362,8 +431,16 @@ fn run(cli: Cli) -> Result<()> {
             writeln!(out)?;
         }
         Command::Render(args) => render(&host, args, &mut out)?,
+        Command::Assign(args) if args.batch => experiment_cli::assign_batch(
+            &host,
+            &args.course,
+            args.partition,
+            std::io::stdin().lock(),
+            &mut out,
+        )?,
         Command::Assign(args) => {
-            let view = host.assignment(&args.course, args.partition, &args.user)?;
+            let user = args.user.context("give --user ID or --batch")?;
+            let view = host.assignment(&args.course, args.partition, &user)?;
             if args.json {
                 serde_json::to_writer(&mut out, &view)?;
                 writeln!(out)?;
@@ -374,10 +451,15 @@ fn run(cli: Cli) -> Result<()> {
                         "{}\t{}\t{}",
                         g.id,
                         g.name,
-                        if view.stored {
-                            "stored"
-                        } else {
-                            "not yet stored"
+                        match view.status {
+                            Some(xbhost::ExperimentStatus::Enrolled) => "stored".to_string(),
+                            Some(xbhost::ExperimentStatus::WouldBeAssigned) =>
+                                "not yet stored".to_string(),
+                            Some(status) => serde_json::to_value(status)?
+                                .as_str()
+                                .unwrap_or_default()
+                                .replace('_', " "),
+                            None => String::new(),
                         }
                     )?,
                     None => writeln!(out, "none\t(no group in partition {})", view.partition_id)?,
@@ -450,6 +532,46 @@ fn run(cli: Cli) -> Result<()> {
                 "{user} is in group {} {:?} of partition {partition}",
                 g.id, g.name
             )?;
+        }
+        Command::Experiment(cmd) => experiment_cli::experiment(&host, cmd, &mut out)?,
+        Command::Enrollment(cmd) => experiment_cli::enrollment(&host, cmd, &mut out)?,
+        Command::RefreshIdentifier { session, user } => {
+            let carried = host.refresh_identifier(&session, &user)?;
+            if carried.is_empty() {
+                writeln!(out, "session {session:?} had no groups to carry over")?;
+            }
+            for c in carried {
+                writeln!(
+                    out,
+                    "{}\tpartition {}\t{}",
+                    c.course_key,
+                    c.partition_id,
+                    if c.carried {
+                        format!("carried group {} over to {user}", c.user_group)
+                    } else {
+                        format!(
+                            "kept {user}'s group {} (the session had {})",
+                            c.user_group, c.session_group
+                        )
+                    }
+                )?;
+            }
+        }
+        Command::Report { course, html, json } => {
+            let report = host.report(&course, &events_path)?;
+            if let Some(file) = &html {
+                std::fs::write(file, report.to_html())
+                    .with_context(|| format!("cannot write {}", file.display()))?;
+            }
+            if json {
+                serde_json::to_writer(&mut out, &report)?;
+                writeln!(out)?;
+            } else {
+                write!(out, "{}", report.to_text())?;
+                if let Some(file) = &html {
+                    writeln!(out, "\nwrote {}", file.display())?;
+                }
+            }
         }
         Command::Cohort(CohortCommand::List { course, partition }) => {
             host.course(&course)?;
@@ -531,23 +653,33 @@ fn read_users(path: &Path) -> Result<Vec<String>> {
 }
 
 fn render(host: &Host, args: RenderArgs, out: &mut impl Write) -> Result<()> {
-    let users = match (&args.user, &args.users_file) {
-        (Some(user), _) => vec![user.clone()],
-        (None, Some(file)) => read_users(file)?,
-        (None, None) => bail!("give --user or --users-file"),
+    let users = match (&args.user, &args.users_file, &args.session) {
+        (Some(user), _, _) => vec![user.clone()],
+        (None, Some(file), _) => read_users(file)?,
+        (None, None, Some(session)) => vec![session.clone()],
+        (None, None, None) => bail!("give --user, --users-file or --session"),
+    };
+    let masquerade = match (&args.as_learner, args.as_group.is_empty()) {
+        (Some(learner), _) => Some(Masquerade::Learner(learner.clone())),
+        (None, false) => Some(Masquerade::Groups(args.as_group.iter().copied().collect())),
+        (None, true) => None,
     };
     for id in &users {
-        let user = match args.view {
-            View::Student => User::learner(id),
-            View::Staff | View::Author => User::staff(id),
+        // Masquerading is for staff: the staff member is the one asking.
+        let user = if args.session.is_some() {
+            User::anonymous(id)
+        } else if args.view != View::Student || masquerade.is_some() {
+            User::staff(id)
+        } else {
+            User::learner(id)
         };
         let output = host.render_bounded(&RenderRequest {
             course_key: args.course.clone(),
             usage_id: args.block.clone(),
             user,
             view: args.view,
-            user_agent: None,
-            masquerade: None,
+            user_agent: args.user_agent.clone(),
+            masquerade: masquerade.clone(),
         })?;
         if args.json {
             serde_json::to_writer(
@@ -559,6 +691,7 @@ fn render(host: &Host, args: RenderArgs, out: &mut impl Write) -> Result<()> {
                     hidden: output.hidden,
                     visible_blocks: &output.visible_blocks,
                     assignments: &output.assignments,
+                    experiments: &output.experiments,
                     failures: &output.failures,
                 },
             )?;

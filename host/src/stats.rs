@@ -9,7 +9,7 @@
 use statrs::distribution::{ChiSquared, ContinuousCDF, Normal};
 
 /// Result of a Pearson chi-square test.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct ChiSquare {
     /// Pearson's statistic, `sum((observed - expected)^2 / expected)`.
     pub statistic: f64,
@@ -122,7 +122,7 @@ pub fn independence(table: &[Vec<u64>]) -> Option<ChiSquare> {
 }
 
 /// A closed interval `[low, high]`.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct Interval {
     pub low: f64,
     pub high: f64,
@@ -166,7 +166,7 @@ pub fn wilson_interval(successes: u64, trials: u64, confidence: f64) -> Option<I
 }
 
 /// Result of a two-sided Mann-Whitney U test.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct MannWhitney {
     /// U statistic of the first sample (`U1`, the value SciPy reports).
     pub u: f64,
