@@ -401,3 +401,268 @@ fn plugin_add_takes_the_name_from_the_plugin_or_from_name() {
         "{list}"
     );
 }
+
+#[test]
+fn experiment_enrollment_batch_assign_and_events_file_commands() {
+    let data = demo_data();
+    let d = data.path();
+    let k = DEMO_COURSE;
+    let out = xbhost_ok(
+        d,
+        &[
+            "experiment",
+            "state",
+            "--course",
+            k,
+            "--partition",
+            "0",
+            "paused",
+        ],
+    );
+    assert!(out.contains("Explanation style\": paused"), "{out}");
+    let (ok, _, err) = xbhost(
+        d,
+        &[
+            "experiment",
+            "state",
+            "--course",
+            k,
+            "--partition",
+            "0",
+            "bogus",
+        ],
+    );
+    assert!(!ok && err.contains("bogus"), "{err}");
+    let (ok, _, err) = xbhost(
+        d,
+        &[
+            "experiment",
+            "state",
+            "--course",
+            k,
+            "--partition",
+            "7",
+            "off",
+        ],
+    );
+    assert!(!ok && err.contains("no user partition 7"), "{err}");
+    xbhost_ok(
+        d,
+        &[
+            "experiment",
+            "state",
+            "--course",
+            k,
+            "--partition",
+            "0",
+            "enabled",
+        ],
+    );
+    let out = xbhost_ok(
+        d,
+        &[
+            "experiment",
+            "window",
+            "--course",
+            k,
+            "--partition",
+            "0",
+            "--start",
+            "2026-01-01",
+            "--end",
+            "2026-02-01",
+        ],
+    );
+    assert!(
+        out.contains("enrollment window 2026-01-01 .. 2026-02-01"),
+        "{out}"
+    );
+    let (ok, _, err) = xbhost(
+        d,
+        &[
+            "experiment",
+            "window",
+            "--course",
+            k,
+            "--partition",
+            "0",
+            "--end",
+            "someday",
+        ],
+    );
+    assert!(!ok && err.contains("someday"), "{err}");
+
+    // Enrollment dates from CSV: a bad line is named and nothing of the file is stored.
+    let csv = d.join("enrollments.csv");
+    std::fs::write(&csv, "user_id,date\ninside,2026-01-10\nbroken,2026-02-30\n").unwrap();
+    let (ok, _, err) = xbhost(
+        d,
+        &["enrollment", "import", "--course", k, csv.to_str().unwrap()],
+    );
+    assert!(!ok && err.contains("enrollments.csv line 3"), "{err}");
+    let status = |user: &str| {
+        let line = xbhost_ok(
+            d,
+            &[
+                "assign",
+                "--course",
+                k,
+                "--partition",
+                "0",
+                "--user",
+                user,
+                "--json",
+            ],
+        );
+        serde_json::from_str::<serde_json::Value>(&line).unwrap()["status"].clone()
+    };
+    assert_eq!(
+        status("inside"),
+        "outside_enrollment_window",
+        "nothing was stored"
+    );
+    std::fs::write(&csv, "user_id,date\ninside,2026-01-10\nearly,2025-06-01\n").unwrap();
+    let out = xbhost_ok(
+        d,
+        &["enrollment", "import", "--course", k, csv.to_str().unwrap()],
+    );
+    assert!(out.contains("recorded 2 enrollment dates"), "{out}");
+    assert_eq!(status("inside"), "would_be_assigned");
+    assert_eq!(status("early"), "outside_enrollment_window");
+
+    // Batch assignment: identifiers on stdin, one JSON line each, bad ones named.
+    let mut child = std::process::Command::new(xbhost_tests::xbhost_bin())
+        .args([
+            "--data",
+            d.to_str().unwrap(),
+            "assign",
+            "--course",
+            k,
+            "--partition",
+            "0",
+            "--batch",
+        ])
+        .env("XBHOST_LOG", "off")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), b"inside\nearly\n\nbad/id\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success(), "a failed line fails the batch");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    for (line, user) in lines.iter().zip(["inside", "early"]) {
+        let single = xbhost_ok(
+            d,
+            &[
+                "assign",
+                "--course",
+                k,
+                "--partition",
+                "0",
+                "--user",
+                user,
+                "--json",
+            ],
+        );
+        assert_eq!(
+            *line,
+            serde_json::from_str::<serde_json::Value>(&single).unwrap()
+        );
+    }
+    assert_eq!(lines[2]["line"], 4);
+    assert!(
+        lines[2]["error"]
+            .as_str()
+            .unwrap()
+            .contains("path separator"),
+        "{}",
+        lines[2]
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1 identifiers could not be assigned"));
+
+    // Events go to the configured file; a bot's visit sends none.
+    xbhost_ok(
+        d,
+        &[
+            "experiment",
+            "window",
+            "--course",
+            k,
+            "--partition",
+            "0",
+            "--clear",
+        ],
+    );
+    let events = d.join("elsewhere.jsonl");
+    let ev = events.to_str().unwrap();
+    xbhost_ok(
+        d,
+        &[
+            "--events",
+            ev,
+            "render",
+            "--course",
+            k,
+            "--block",
+            "unit_1",
+            "--user",
+            "crawler",
+            "--user-agent",
+            "Googlebot/2.1",
+        ],
+    );
+    assert_eq!(
+        std::fs::read_to_string(&events).unwrap_or_default(),
+        "",
+        "a bot sends no events"
+    );
+    xbhost_ok(
+        d,
+        &[
+            "--events", ev, "render", "--course", k, "--block", "unit_1", "--user", "reader",
+        ],
+    );
+    let written = std::fs::read_to_string(&events).unwrap();
+    assert!(written.lines().count() >= 3, "{written}");
+    assert!(
+        !std::fs::read_to_string(d.join("events.jsonl"))
+            .unwrap_or_default()
+            .contains("reader")
+    );
+
+    // Staff viewing as that learner see the same page; nothing more is written.
+    let own = xbhost_ok(
+        d,
+        &[
+            "render", "--course", k, "--block", "unit_1", "--user", "reader", "--json",
+        ],
+    );
+    let before = std::fs::read_to_string(&events).unwrap();
+    let masq = xbhost_ok(
+        d,
+        &[
+            "--events",
+            ev,
+            "render",
+            "--course",
+            k,
+            "--block",
+            "unit_1",
+            "--user",
+            "staff-1",
+            "--as-learner",
+            "reader",
+            "--json",
+        ],
+    );
+    let html = |s: &str| serde_json::from_str::<serde_json::Value>(s).unwrap()["html"].clone();
+    assert_eq!(html(&own), html(&masq));
+    assert_eq!(std::fs::read_to_string(&events).unwrap(), before);
+}
