@@ -638,3 +638,41 @@ fn every_event_of_a_page_carries_membership_and_tags_read_once() {
     );
     assert_eq!(exposures(&again), exposures(&out));
 }
+
+#[test]
+fn a_condition_that_fails_is_not_an_exposure() {
+    let f = Fixture::with_plugins(&["html", "vertical", "split_test", "panicker"]);
+    let doc: xbhost::model::CourseDoc = serde_json::from_value(serde_json::json!({
+        "course_key": "course-v1:x+fails+1",
+        "user_partitions": [{"id": 0, "name": "P", "groups": [{"id": 0, "name": "A"}, {"id": 1, "name": "B"}]}],
+        "blocks": [
+            {"usage_id": "page", "type": "vertical", "children": ["exp", "ok"]},
+            {"usage_id": "exp", "type": "split_test",
+             "fields": {"user_partition_id": 0, "group_id_to_child": {"0": "broken_a", "1": "broken_b"}},
+             "children": ["broken_a", "broken_b"]},
+            {"usage_id": "broken_a", "type": "panicker"},
+            {"usage_id": "broken_b", "type": "panicker"},
+            {"usage_id": "ok", "type": "html", "fields": {"data": "<p>ok</p>"}}
+        ]
+    }))
+    .unwrap();
+    f.host.load_course(doc).unwrap();
+    let out = f.render(
+        "course-v1:x+fails+1",
+        "page",
+        User::learner("l"),
+        View::Student,
+    );
+    assert_eq!(out.failures.len(), 1, "{:?}", out.failures);
+    assert!(out.failures[0].usage_id.starts_with("broken_"));
+    assert!(
+        out.events.iter().any(|e| e.name == ASSIGNED_EVENT),
+        "still assigned"
+    );
+    assert_eq!(
+        exposures(&out),
+        0,
+        "the learner saw a placeholder, not the condition"
+    );
+    assert!(out.visible_blocks.contains(&"ok".to_string()));
+}
