@@ -102,11 +102,6 @@ impl Fixture {
         Fixture::with_config(plugins, patient_config())
     }
 
-    /// A fresh host with the production defaults, deadlines included (for the sandbox tests).
-    pub fn with_default_limits(plugins: &[&str]) -> Fixture {
-        Fixture::with_config(plugins, HostConfig::default())
-    }
-
     /// A fresh host with this configuration and these plugins installed.
     pub fn with_config(plugins: &[&str], config: HostConfig) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
@@ -154,7 +149,7 @@ impl Fixture {
 /// The host's defaults with wall-clock budgets far above anything a healthy render needs.
 /// Deadlines measure wall time, and on a shared 2-core machine running test binaries side by
 /// side a thread can be descheduled for longer than a block's 50 ms; the tests that check the
-/// deadlines themselves use [`Fixture::with_default_limits`] or set their own limits.
+/// deadlines themselves set their own limits.
 pub fn patient_config() -> HostConfig {
     let mut config = HostConfig::default();
     config.limits.request_deadline = std::time::Duration::from_secs(20);
