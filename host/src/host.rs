@@ -508,7 +508,7 @@ impl Host {
         let partition = course
             .partition(partition_id)
             .ok_or_else(|| anyhow!("course {course_key:?} has no user partition {partition_id}"))?;
-        let session = Session::new(
+        let session = Session::for_experiments(
             self.inner.clone(),
             course.clone(),
             User::learner(user_id),
@@ -541,7 +541,7 @@ impl Host {
             if course.partitions().is_empty() {
                 continue;
             }
-            let session = Session::new(
+            let session = Session::for_experiments(
                 self.inner.clone(),
                 course.clone(),
                 User::learner(user_id),
@@ -815,7 +815,7 @@ impl Host {
                 {
                     continue;
                 }
-                let session = Session::new(
+                let session = Session::for_experiments(
                     self.inner.clone(),
                     course.clone(),
                     User::learner(&user),

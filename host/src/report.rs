@@ -6,7 +6,7 @@
 //! the time, and not forced: the membership every event carries is what makes the
 //! analysis possible without joining anything else.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::Result;
@@ -222,7 +222,6 @@ fn goal_report(
         v.sort_by(f64::total_cmp);
         v
     };
-    let converted: HashSet<&str> = best.keys().copied().collect();
     let groups: Vec<GoalGroup> = p
         .groups
         .iter()
@@ -231,7 +230,7 @@ fn goal_report(
             let learners = values.len() as u64;
             let conversions = members
                 .iter()
-                .filter(|(u, m)| **m == g.id && converted.contains(u.as_str()))
+                .filter(|(u, m)| **m == g.id && best.contains_key(u.as_str()))
                 .count() as u64;
             GoalGroup {
                 group_id: g.id,

@@ -156,14 +156,21 @@ pub struct Session {
     state: Mutex<SessionState>,
 }
 
+/// Loads every plugin the course uses (compiled, or from the compiled cache) before a
+/// request that calls blocks, so compilation is never charged to its deadline; a plugin
+/// that fails to load is reported when a block of its type is called.
+fn preload_plugins(host: &HostInner, course: &Course) {
+    for block_type in course.block_types() {
+        let _ = host.plugin(block_type);
+    }
+}
+
 fn internal(e: anyhow::Error) -> HostError {
     HostError::Internal(format!("{e:#}"))
 }
 
 impl Session {
-    /// Starts a request. Every plugin the course uses is loaded first (compiled, or from
-    /// the compiled cache), so compilation is never charged to the request's deadline; a
-    /// plugin that fails to load is reported when a block of its type is called.
+    /// Starts a request that calls blocks (see [`preload_plugins`]).
     pub(crate) fn new(
         host: Arc<HostInner>,
         course: Arc<Course>,
@@ -182,7 +189,20 @@ impl Session {
         audience: Audience,
     ) -> Arc<Session> {
         let deadline = host.runtime.limits.request_deadline;
+        preload_plugins(&host, &course);
         Session::build(host, course, user, mode, audience, deadline)
+    }
+
+    /// A session that calls no block: experiment decisions, carrying an anonymous
+    /// visitor's groups over, reassignment. Plugins are not loaded (nothing runs them).
+    pub(crate) fn for_experiments(
+        host: Arc<HostInner>,
+        course: Arc<Course>,
+        user: User,
+        mode: Mode,
+    ) -> Arc<Session> {
+        let deadline = host.runtime.limits.request_deadline;
+        Session::build(host, course, user, mode, Audience::default(), deadline)
     }
 
     /// A session with its own deadline, for work that is not a page request (grading a
@@ -194,6 +214,7 @@ impl Session {
         mode: Mode,
         budget: Duration,
     ) -> Arc<Session> {
+        preload_plugins(&host, &course);
         Session::build(host, course, user, mode, Audience::default(), budget)
     }
 
@@ -205,9 +226,6 @@ impl Session {
         audience: Audience,
         budget: Duration,
     ) -> Arc<Session> {
-        for block_type in course.block_types() {
-            let _ = host.plugin(block_type);
-        }
         let now = Instant::now();
         let deadline = now + budget;
         Arc::new(Session {
@@ -489,8 +507,9 @@ impl Session {
         )?;
         let mut state = self.lock();
         state.course_tags = None; // read again: the request's view must include these
+        // Carried or not, the visitor's tags were removed: flush at the end.
+        state.wrote |= !carried.is_empty();
         for tag in carried.iter().filter(|t| t.carried) {
-            state.wrote = true;
             let Some(partition) = crate::assignment::partition_of_tag(&tag.key)
                 .and_then(|id| self.course.partition(id))
             else {
@@ -508,9 +527,6 @@ impl Session {
                     "carried_over_from": from,
                 }),
             });
-        }
-        if carried.iter().any(|t| !t.carried) {
-            state.wrote = true; // the visitor's tags were removed
         }
         Ok(carried)
     }
