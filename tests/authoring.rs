@@ -8,7 +8,7 @@ use serde_json::json;
 use xbhost::model::CourseDoc;
 use xbhost::olx::ImportOptions;
 use xbhost::{User, View};
-use xbhost_tests::{DEMO_COURSE, Fixture, demo_course, xbhost, xbhost_ok};
+use xbhost_tests::{DEMO_COURSE, Fixture, copy_dir, demo_course, xbhost, xbhost_ok};
 
 const PLUGINS: &[&str] = &[
     "course",
@@ -555,19 +555,6 @@ fn course_copy() -> tempfile::TempDir {
     dir
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
 #[test]
 fn broken_exports_give_clear_errors_or_warnings_and_store_nothing_on_error() {
     let f = fixture();
@@ -741,7 +728,7 @@ fn missing_group_children_can_be_added_and_a_change_can_be_previewed() {
     // The CLI dry run names the change and the learners who would move, and changes nothing.
     let data = tempfile::tempdir().unwrap();
     let d = data.path();
-    for p in ["html", "vertical", "split_test"] {
+    for p in ["html", "vertical", "split_test", "problem"] {
         xbhost_ok(
             d,
             &[

@@ -5,7 +5,7 @@ use xbhost_tests::{DEMO_COURSE, demo_course_path, plugin_path, plugin_wasm, xbho
 
 fn demo_data() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    for p in ["html", "vertical", "split_test"] {
+    for p in ["html", "vertical", "split_test", "problem"] {
         xbhost_ok(
             dir.path(),
             &["plugin", "add", plugin_path(p).to_str().unwrap()],

@@ -549,7 +549,7 @@ fn every_event_of_a_page_carries_membership_and_tags_read_once() {
     let storage = Arc::new(InstrumentedStorage::temporary());
     let events = Arc::new(MemorySink::default());
     let host = Host::new(storage.clone(), events.clone(), patient_config()).unwrap();
-    for p in ["html", "vertical", "split_test"] {
+    for p in ["html", "vertical", "split_test", "problem"] {
         host.add_plugin(&plugin_wasm(p), None).unwrap();
     }
     host.load_course(demo_course()).unwrap();

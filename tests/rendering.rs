@@ -74,7 +74,7 @@ fn staff_view_shows_every_condition_with_its_markers() {
 
 #[test]
 fn inactive_children_are_marked_for_staff() {
-    let f = Fixture::with_plugins(&["html", "vertical", "split_test"]);
+    let f = Fixture::with_plugins(&["html", "vertical", "split_test", "problem"]);
     let mut doc = demo_course();
     // Map a child to a group id the partition does not have.
     let split = doc
@@ -139,7 +139,7 @@ fn the_hidden_condition_leaves_no_visible_block_in_the_vertical() {
 
 #[test]
 fn a_vertical_whose_children_are_all_hidden_is_hidden_in_its_parent() {
-    let f = Fixture::with_plugins(&["html", "vertical", "split_test"]);
+    let f = Fixture::with_plugins(&["html", "vertical", "split_test", "problem"]);
     let mut doc = demo_course();
     // Wrap split_hints alone in its own unit inside unit_1.
     let unit = doc
@@ -246,7 +246,7 @@ fn unknown_course_and_block_are_errors_that_name_them() {
 
 #[test]
 fn host_generated_names_are_escaped() {
-    let f = Fixture::with_plugins(&["html", "vertical", "split_test"]);
+    let f = Fixture::with_plugins(&["html", "vertical", "split_test", "problem"]);
     let mut doc: CourseDoc = demo_course();
     doc.user_partitions[0].name = "<script>alert('p')</script>".into();
     doc.user_partitions[0].groups[1].name = "\"Video\" & <b>more</b>".into();

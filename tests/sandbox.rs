@@ -50,6 +50,7 @@ const ALL_PLUGINS: &[&str] = &[
     "html",
     "vertical",
     "split_test",
+    "problem",
     "looper",
     "memory_bomb",
     "panicker",
@@ -306,7 +307,7 @@ fn child_rendering_is_bounded_in_depth_and_cycles_do_not_load() {
 #[test]
 fn the_request_deadline_bounds_a_page_of_loopers_and_the_host_goes_on() {
     let f = Fixture::with_config(
-        &["html", "vertical", "looper", "split_test"],
+        &["html", "vertical", "looper", "split_test", "problem"],
         deadline_config(),
     );
     let mut blocks = vec![json!({"usage_id": "page", "type": "vertical",
@@ -681,7 +682,7 @@ fn compiling_a_plugin_is_not_charged_to_a_request_deadline() {
         HostConfig::default(),
     )
     .unwrap();
-    for p in ["html", "vertical", "split_test"] {
+    for p in ["html", "vertical", "split_test", "problem"] {
         a.add_plugin(&plugin_wasm(p), None).unwrap();
     }
     a.load_course(demo_course()).unwrap();

@@ -301,7 +301,11 @@ impl Host {
         let course = self.course(course_key)?;
         let index = course
             .block(usage_id)
-            .ok_or_else(|| anyhow!("course {course_key:?} has no block {usage_id:?}"))?
+            .ok_or_else(|| crate::errors::NotFound {
+                what: "block",
+                id: usage_id.to_string(),
+                within: Some(course_key.to_string()),
+            })?
             .index;
         Ok((course, index))
     }
@@ -370,11 +374,11 @@ impl Host {
         );
         let _entered = span.enter();
         if request.view != View::Student && !request.user.is_staff {
-            bail!(
+            return Err(crate::errors::Forbidden(format!(
                 "user {:?} is not staff: the {:?} view is for staff only",
-                request.user.id,
-                request.view
-            );
+                request.user.id, request.view
+            ))
+            .into());
         }
         let (course, block) =
             self.locate(&request.course_key, &request.usage_id, &request.user.id)?;
@@ -391,10 +395,13 @@ impl Host {
                     ..Audience::default()
                 },
             ),
-            Some(_) if !request.user.is_staff => bail!(
-                "user {:?} is not staff: only staff may view as another learner or group",
-                request.user.id
-            ),
+            Some(_) if !request.user.is_staff => {
+                return Err(crate::errors::Forbidden(format!(
+                    "user {:?} is not staff: only staff may view as another learner or group",
+                    request.user.id
+                ))
+                .into());
+            }
             Some(Masquerade::Learner(id)) => {
                 check_id("user id", id)?;
                 (
@@ -636,7 +643,11 @@ impl HostInner {
             let doc = self
                 .storage
                 .course(key)?
-                .ok_or_else(|| anyhow!("unknown course {key:?}"))?;
+                .ok_or_else(|| crate::errors::NotFound {
+                    what: "course",
+                    id: key.to_string(),
+                    within: None,
+                })?;
             Course::new(doc).with_context(|| format!("stored course {key:?} is invalid"))
         })
     }
@@ -867,17 +878,18 @@ impl Host {
         session.finish()?;
         let Some(answer) = answer else {
             reachable?;
-            bail!(
+            return Err(crate::errors::Forbidden(format!(
                 "block {usage_id:?} of course {course_key:?} is not available to user {:?}",
                 user.id
-            );
+            ))
+            .into());
         };
-        let answer = answer.map_err(|f| {
-            anyhow!(
+        let answer = answer.map_err(|f| crate::errors::HandlerFailed {
+            kind: f.kind,
+            message: format!(
                 "handler {handler:?} of block {usage_id:?} ({}) failed: {}",
-                f.block_type,
-                f.error
-            )
+                f.block_type, f.error
+            ),
         })?;
         serde_json::from_str(&answer).with_context(|| {
             format!("handler {handler:?} of block {usage_id:?} answered something that is not JSON")

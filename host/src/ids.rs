@@ -3,7 +3,9 @@
 //! contain control characters; every id has a length cap so a hostile caller cannot make
 //! keys of unbounded size.
 
-use anyhow::{Result, bail};
+use anyhow::Result;
+
+use crate::errors::InvalidId;
 
 /// Longest course key, usage id, user id or plugin name, in bytes.
 pub const MAX_ID_BYTES: usize = 255;
@@ -17,23 +19,22 @@ pub const MAX_TAG_VALUE_BYTES: usize = 1024;
 
 /// Checks an identifier; `what` names it in the error ("course key", "user id", ...).
 pub fn check_id(what: &str, id: &str) -> Result<()> {
-    if id.is_empty() {
-        bail!("{what} is empty");
-    }
-    if id.len() > MAX_ID_BYTES {
-        bail!(
+    let problem = if id.is_empty() {
+        format!("{what} is empty")
+    } else if id.len() > MAX_ID_BYTES {
+        format!(
             "{what} {:?}... is {} bytes, over the limit of {MAX_ID_BYTES}",
             truncate(id, 40),
             id.len()
-        );
-    }
-    if let Some(c) = id.chars().find(|c| c.is_control()) {
-        bail!("{what} {id:?} contains the control character {c:?}");
-    }
-    if id.contains('/') || id.contains('\\') {
-        bail!("{what} {id:?} contains a path separator");
-    }
-    Ok(())
+        )
+    } else if let Some(c) = id.chars().find(|c| c.is_control()) {
+        format!("{what} {id:?} contains the control character {c:?}")
+    } else if id.contains('/') || id.contains('\\') {
+        format!("{what} {id:?} contains a path separator")
+    } else {
+        return Ok(());
+    };
+    Err(InvalidId(problem).into())
 }
 
 /// Checks a tag key, returning a message for the block on failure.

@@ -3,6 +3,7 @@
 
 pub mod assignment;
 pub mod bots;
+pub mod errors;
 pub mod events;
 pub mod experiment;
 pub mod grading;
@@ -16,6 +17,7 @@ pub mod olx;
 pub mod report;
 pub mod request;
 pub mod runtime;
+pub mod server;
 pub mod session;
 pub mod stats;
 pub mod storage;

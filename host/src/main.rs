@@ -75,6 +75,11 @@ enum Command {
         #[arg(long)]
         user: String,
     },
+    /// Serve over HTTP: block pages and JSON for the LMS, handler calls, admin uploads,
+    /// /healthz, /metrics, and the workbench. Needs the token signing key.
+    Serve(ServeArgs),
+    /// Sign a token (as the LMS would) with the serve key: for scripts and trying things.
+    Token(TokenArgs),
     /// Per experiment: learners per group, sample ratio test, goals per group with tests.
     Report {
         #[arg(long)]
@@ -86,6 +91,47 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on (port 0: any free port; the address is printed).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: std::net::SocketAddr,
+    /// A file holding the HS256 key shared with the LMS (else XBHOST_TOKEN_SECRET).
+    #[arg(long, env = "XBHOST_TOKEN_SECRET_FILE")]
+    token_secret_file: Option<PathBuf>,
+    /// Offer the development sign-in on the workbench: anyone may sign in as anyone.
+    #[arg(long)]
+    dev_login: bool,
+    /// Largest handler call or form body, in bytes (larger: 413).
+    #[arg(long, default_value_t = 64 * 1024)]
+    max_body_bytes: usize,
+    /// Largest plugin or course upload, in bytes (larger: 413).
+    #[arg(long, default_value_t = 64 * 1024 * 1024)]
+    max_upload_bytes: usize,
+    /// Renders and handler calls running at once (each holds a few sandbox instances).
+    #[arg(long, default_value_t = 32)]
+    max_concurrent_renders: usize,
+}
+
+#[derive(Args)]
+struct TokenArgs {
+    /// The user id (`sub`).
+    #[arg(long)]
+    user: String,
+    /// The username shown on pages (default: the id).
+    #[arg(long)]
+    name: Option<String>,
+    /// A role: `COURSE_KEY=ROLE` or `*=ROLE` (learner, staff, admin); repeatable.
+    #[arg(long = "role", value_name = "COURSE=ROLE", required = true)]
+    roles: Vec<String>,
+    /// How long the token is valid.
+    #[arg(long, default_value = "1h")]
+    ttl: humantime::Duration,
+    /// A file holding the HS256 key (else XBHOST_TOKEN_SECRET).
+    #[arg(long, env = "XBHOST_TOKEN_SECRET_FILE")]
+    token_secret_file: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -323,6 +369,16 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<()> {
+    // Commands that must not open the store (a running server holds its lock), and the
+    // server's key, checked before anything is opened.
+    let keys = match &cli.command {
+        Command::Token(args) => return sign_token(args),
+        Command::Serve(args) => Some(
+            xbhost::server::auth::TokenKeys::load(args.token_secret_file.as_deref())
+                .context("`xbhost serve` refuses to start")?,
+        ),
+        _ => None,
+    };
     let mut config = HostConfig::from_env()?;
     config.events_file = cli.events.clone();
     if let Some(bots) = &cli.bots {
@@ -573,6 +629,12 @@ fn run(cli: Cli) -> Result<()> {
                 }
             }
         }
+        Command::Serve(args) => {
+            drop(out);
+            serve(&cli.data, host, keys.expect("loaded above"), args)?;
+            return Ok(());
+        }
+        Command::Token(_) => unreachable!("handled before the store is opened"),
         Command::Cohort(CohortCommand::List { course, partition }) => {
             host.course(&course)?;
             let tag = xbhost::assignment::partition_tag_key(partition);
@@ -581,6 +643,92 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+/// Runs the HTTP server until Ctrl-C or SIGTERM, then finishes the requests in flight.
+fn serve(
+    data: &Path,
+    host: Host,
+    keys: xbhost::server::auth::TokenKeys,
+    args: ServeArgs,
+) -> Result<()> {
+    use xbhost::server::{AppState, Server, ServerConfig};
+    let mut config = ServerConfig::new(data.to_path_buf());
+    config.dev_login = args.dev_login;
+    config.max_body_bytes = args.max_body_bytes;
+    config.max_upload_bytes = args.max_upload_bytes;
+    config.max_concurrent_renders = args.max_concurrent_renders;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("xbhost-http")
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let dev_login = config.dev_login;
+        let server = Server::bind(args.listen, AppState::new(host, keys, config)).await?;
+        let addr = server.local_addr()?;
+        // The first line of stdout is the address (scripts and tests read it).
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "xbhost serving on http://{addr}/ (workbench: http://{addr}/workbench)")?;
+        if dev_login {
+            writeln!(
+                out,
+                "development sign-in is ON (--dev-login): anyone who can connect can sign in as anyone"
+            )?;
+        }
+        out.flush()?;
+        drop(out);
+        tracing::info!(%addr, dev_login, "serving");
+        server.run(shutdown_signal()).await
+    })
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = interrupt => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down: finishing the requests in flight");
+}
+
+/// `xbhost token`: signs a token with the server's key.
+fn sign_token(args: &TokenArgs) -> Result<()> {
+    use xbhost::server::auth::{Claims, Role, TokenKeys};
+    let keys = TokenKeys::load(args.token_secret_file.as_deref())?;
+    check_id("user id", &args.user)?;
+    let mut roles = BTreeMap::new();
+    for spec in &args.roles {
+        let (course, role) = spec
+            .split_once('=')
+            .with_context(|| format!("--role {spec:?} is not COURSE=ROLE"))?;
+        if course != xbhost::server::auth::ALL_COURSES {
+            check_id("course key", course)?;
+        }
+        let role: Role = role
+            .parse()
+            .map_err(|e: String| anyhow::anyhow!("--role {spec:?}: {e}"))?;
+        roles.insert(course.to_string(), role);
+    }
+    let claims = Claims::new(
+        &args.user,
+        args.name.as_deref().unwrap_or(&args.user),
+        roles,
+        args.ttl.as_secs(),
+    );
+    println!("{}", keys.issue(&claims)?);
     Ok(())
 }
 

@@ -15,6 +15,8 @@ use xbhost::model::CourseDoc;
 use xbhost::storage::{BlockWrites, CarriedTag, FirstWrite, PluginRecord, SledStorage, Storage};
 use xbhost::{Host, HostConfig, RenderOutput, RenderRequest, User, View};
 
+pub mod served;
+
 pub const DEMO_COURSE: &str = "course-v1:xbhost+demo+2026";
 
 pub fn workspace_root() -> PathBuf {
@@ -84,6 +86,20 @@ pub fn demo_course_path() -> PathBuf {
     workspace_root().join("examples/demo-course/course.json")
 }
 
+/// Copies a directory tree (a data directory no process has open, a course export).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
 pub fn demo_course() -> CourseDoc {
     CourseDoc::from_json(&std::fs::read_to_string(demo_course_path()).unwrap()).unwrap()
 }
@@ -116,7 +132,7 @@ impl Fixture {
 
     /// A fresh host with the shipped plugins and the demo course.
     pub fn demo() -> Fixture {
-        let f = Fixture::with_plugins(&["html", "vertical", "split_test"]);
+        let f = Fixture::with_plugins(&["html", "vertical", "split_test", "problem"]);
         f.host.load_course(demo_course()).unwrap();
         f
     }

@@ -1,0 +1,73 @@
+//! Error kinds a caller may need to tell apart (the HTTP server maps them to statuses).
+//!
+//! Everything else in the host is an `anyhow::Error` with context; these types sit at
+//! the bottom of such a chain and are found with [`find`].
+
+use std::fmt;
+
+/// A course, block, plugin or user that does not exist.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotFound {
+    /// What kind of thing: "course", "block", "plugin", ...
+    pub what: &'static str,
+    /// The id asked for.
+    pub id: String,
+    /// Where it was looked for (for a block: its course key).
+    pub within: Option<String>,
+}
+
+impl fmt::Display for NotFound {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.within {
+            Some(within) => write!(f, "course {within:?} has no {} {:?}", self.what, self.id),
+            None => write!(f, "unknown {} {:?}", self.what, self.id),
+        }
+    }
+}
+
+impl std::error::Error for NotFound {}
+
+/// An identifier that may not be used at all (empty, too long, control characters,
+/// path separators). The message names the id and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidId(pub String);
+
+impl fmt::Display for InvalidId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for InvalidId {}
+
+/// The first error of type `E` anywhere in `error`'s chain.
+pub fn find<E: std::error::Error + 'static>(error: &anyhow::Error) -> Option<&E> {
+    error.chain().find_map(|cause| cause.downcast_ref::<E>())
+}
+
+/// The caller may not do this (not staff, content they cannot reach).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Forbidden(pub String);
+
+impl fmt::Display for Forbidden {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Forbidden {}
+
+/// A block's handler failed; `kind` says how (its own error, a trap, its time limit).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandlerFailed {
+    pub kind: crate::request::FailureKind,
+    pub message: String,
+}
+
+impl fmt::Display for HandlerFailed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for HandlerFailed {}

@@ -1,0 +1,213 @@
+//! Prometheus metrics: requests by route and status, render latency, block failures by
+//! plugin and kind (traps, timeouts, ...), and new experiment assignments.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use super::AppState;
+use crate::events::ASSIGNED_EVENT;
+use crate::request::{FailureKind, RenderOutput, View};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: String,
+    /// The route pattern (`/courses/{course_key}/blocks/{usage_id}`), not the path, so
+    /// ids do not multiply the series.
+    route: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ViewLabels {
+    view: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FailureLabels {
+    plugin: String,
+    kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AssignmentLabels {
+    course: String,
+    partition: String,
+}
+
+/// The server's metrics and their registry.
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    render_seconds: Family<ViewLabels, Histogram>,
+    block_failures: Family<FailureLabels, Counter>,
+    assignments: Family<AssignmentLabels, Counter>,
+    renders_in_flight: Gauge,
+}
+
+fn latency_histogram() -> Histogram {
+    // 100 µs to ~6.5 s.
+    Histogram::new(exponential_buckets(0.0001, 2.0, 17))
+}
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        let mut registry = Registry::with_prefix("xbhost");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests by method, route and status",
+            requests.clone(),
+        );
+        let render_seconds = Family::<ViewLabels, Histogram>::new_with_constructor(
+            latency_histogram as fn() -> Histogram,
+        );
+        registry.register(
+            "render_duration_seconds",
+            "Time to render a block and its descendants, by view",
+            render_seconds.clone(),
+        );
+        let block_failures = Family::<FailureLabels, Counter>::default();
+        registry.register(
+            "block_failures",
+            "Blocks that failed and were replaced by a placeholder, by plugin and kind \
+             (timeout, trap, panic, memory, block_error, output_too_large, unavailable)",
+            block_failures.clone(),
+        );
+        let assignments = Family::<AssignmentLabels, Counter>::default();
+        registry.register(
+            "assignments",
+            "Learners newly assigned to an experiment group, by course and partition",
+            assignments.clone(),
+        );
+        let renders_in_flight = Gauge::default();
+        registry.register(
+            "renders_in_flight",
+            "Renders and handler calls running now",
+            renders_in_flight.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            render_seconds,
+            block_failures,
+            assignments,
+            renders_in_flight,
+        }
+    }
+}
+
+fn kind_label(kind: FailureKind) -> String {
+    serde_json::to_value(kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| format!("{kind:?}"))
+}
+
+impl Metrics {
+    /// The text exposition (OpenMetrics).
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String does not fail");
+        out
+    }
+
+    /// Records a finished render: its latency, its failed blocks and new assignments.
+    pub fn record_render(
+        &self,
+        course_key: &str,
+        view: View,
+        took: Duration,
+        output: &RenderOutput,
+    ) {
+        self.render_seconds
+            .get_or_create(&ViewLabels {
+                view: format!("{view:?}").to_lowercase(),
+            })
+            .observe(took.as_secs_f64());
+        for failure in &output.failures {
+            self.record_failure(&failure.block_type, failure.kind);
+        }
+        for event in &output.events {
+            if event.name == ASSIGNED_EVENT {
+                let partition = event
+                    .data
+                    .get("partition_id")
+                    .map(|p| p.to_string())
+                    .unwrap_or_default();
+                self.assignments
+                    .get_or_create(&AssignmentLabels {
+                        course: course_key.to_string(),
+                        partition,
+                    })
+                    .inc();
+            }
+        }
+    }
+
+    /// Records a block that failed (in a render or a handler call).
+    pub fn record_failure(&self, plugin: &str, kind: FailureKind) {
+        self.block_failures
+            .get_or_create(&FailureLabels {
+                plugin: plugin.to_string(),
+                kind: kind_label(kind),
+            })
+            .inc();
+    }
+
+    /// Marks a render or handler call as running until the guard drops.
+    pub fn in_flight(self: &Arc<Self>) -> InFlight {
+        self.renders_in_flight.inc();
+        InFlight(self.clone())
+    }
+}
+
+/// Decrements the in-flight gauge when dropped.
+pub struct InFlight(Arc<Metrics>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.renders_in_flight.dec();
+    }
+}
+
+/// Middleware: one tracing span per request, and the request counter.
+pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let method = request.method().to_string();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".to_string());
+    let span = tracing::info_span!(
+        "request",
+        method = %method,
+        path = %request.uri().path(),
+        status = tracing::field::Empty,
+    );
+    let started = Instant::now();
+    let response = tracing::Instrument::instrument(next.run(request), span.clone()).await;
+    let status = response.status().as_u16();
+    span.record("status", status);
+    tracing::debug!(parent: &span, took_ms = started.elapsed().as_millis() as u64, "answered");
+    state
+        .metrics()
+        .requests
+        .get_or_create(&RequestLabels {
+            method,
+            route,
+            status,
+        })
+        .inc();
+    response
+}

@@ -1,0 +1,183 @@
+//! `xbhost serve` as a separate process on a copy of a prepared data directory, and the
+//! tokens to talk to it: what the HTTP and browser tests run against.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use xbhost::server::auth::{Claims, Role, TokenKeys};
+
+use crate::{DEMO_COURSE, copy_dir, demo_course_path, plugin_path, xbhost_bin, xbhost_ok};
+
+/// The key the test servers run with.
+pub const TEST_SECRET: &str = "xbhost-integration-tests-0123456789abcdef";
+
+/// The plugins a served data directory has.
+pub const SERVED_PLUGINS: &[&str] = &[
+    "course",
+    "chapter",
+    "sequential",
+    "vertical",
+    "split_test",
+    "html",
+    "problem",
+    "unsupported",
+];
+
+pub fn keys() -> TokenKeys {
+    TokenKeys::from_secret(TEST_SECRET.as_bytes()).unwrap()
+}
+
+/// A token for `user` with these roles, valid for an hour.
+pub fn token(user: &str, roles: &[(&str, Role)]) -> String {
+    token_named(user, user, roles)
+}
+
+pub fn token_named(user: &str, name: &str, roles: &[(&str, Role)]) -> String {
+    let roles: BTreeMap<String, Role> = roles.iter().map(|(c, r)| (c.to_string(), *r)).collect();
+    keys().issue(&Claims::new(user, name, roles, 3600)).unwrap()
+}
+
+pub fn learner_token(user: &str) -> String {
+    token(user, &[(DEMO_COURSE, Role::Learner)])
+}
+
+pub fn staff_token(user: &str) -> String {
+    token(user, &[(DEMO_COURSE, Role::Staff)])
+}
+
+pub fn admin_token(user: &str) -> String {
+    token(user, &[("*", Role::Admin)])
+}
+
+/// A data directory with the shipped plugins and the demo course, made once per test
+/// process through the CLI (plugins compiled into its cache); servers get copies.
+pub fn demo_template() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = tempfile::Builder::new()
+            .prefix("xbhost-served-template")
+            .tempdir()
+            .unwrap()
+            .keep();
+        for p in SERVED_PLUGINS {
+            xbhost_ok(&dir, &["plugin", "add", plugin_path(p).to_str().unwrap()]);
+        }
+        xbhost_ok(
+            &dir,
+            &["course", "load", demo_course_path().to_str().unwrap()],
+        );
+        dir
+    })
+}
+
+/// A running `xbhost serve`.
+pub struct Served {
+    child: Option<Child>,
+    /// `http://127.0.0.1:PORT`, no trailing slash.
+    pub url: String,
+    pub data: tempfile::TempDir,
+}
+
+impl Served {
+    /// A server on a copy of the demo data directory, with these extra `serve` arguments.
+    pub fn demo(args: &[&str]) -> Served {
+        let data = tempfile::tempdir().unwrap();
+        copy_dir(demo_template(), data.path());
+        Served::start(data, args)
+    }
+
+    /// A server on this data directory.
+    pub fn start(data: tempfile::TempDir, args: &[&str]) -> Served {
+        let log = std::fs::File::create(data.path().join("serve.log")).unwrap();
+        let mut child = Command::new(xbhost_bin())
+            .arg("--data")
+            .arg(data.path())
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .env("XBHOST_TOKEN_SECRET", TEST_SECRET)
+            .env("XBHOST_LOG", "xbhost=info")
+            // Patient budgets: these tests are about HTTP, not deadlines.
+            .env("XBHOST_REQUEST_DEADLINE_MS", "20000")
+            .env("XBHOST_BLOCK_TIME_MS", "10000")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("starting xbhost serve");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            let _ = tx.send(lines.next());
+            for _ in lines {}
+        });
+        let line = match rx.recv_timeout(Duration::from_secs(120)) {
+            Ok(Some(Ok(line))) => line,
+            other => {
+                let _ = child.kill();
+                let log =
+                    std::fs::read_to_string(data.path().join("serve.log")).unwrap_or_default();
+                panic!("xbhost serve did not start ({other:?}): {log}");
+            }
+        };
+        let url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .trim_end_matches('/')
+            .to_string();
+        Served {
+            child: Some(child),
+            url,
+            data,
+        }
+    }
+
+    /// The demo course's block URL.
+    pub fn block_url(&self, usage_id: &str) -> String {
+        format!("{}/courses/{DEMO_COURSE}/blocks/{usage_id}", self.url)
+    }
+
+    /// What the server logged.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data.path().join("serve.log")).unwrap_or_default()
+    }
+
+    /// Stops the server as an operator would (SIGTERM: requests in flight finish, the
+    /// store is flushed) and returns its data directory.
+    pub fn stop(mut self) -> tempfile::TempDir {
+        let mut child = self.child.take().unwrap();
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let status = child.wait().unwrap();
+        assert!(
+            status.success(),
+            "xbhost serve exited with {status}: {}",
+            self.log()
+        );
+        std::mem::replace(&mut self.data, tempfile::tempdir().unwrap())
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The directory screenshots and other test artifacts go to.
+pub fn artifacts_dir() -> PathBuf {
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| crate::workspace_root().join("target"))
+        .join("test-artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
