@@ -1,8 +1,10 @@
 //! `cargo xtask`: build, demo and test, with nothing installed by hand beyond rustup.
 //!
 //! - `cargo xtask build`: the release host and every plugin, copied to `target/plugins/`.
-//! - `cargo xtask demo`: build, then a fresh data directory with the plugins and the demo
-//!   course, and `unit_1` rendered for a few learners and as staff into HTML files.
+//! - `cargo xtask demo [--listen ADDRESS]`: build, then a fresh data directory with the
+//!   plugins and the demo course, `unit_1` rendered for a few learners and as staff into
+//!   HTML files, and the server started on it with the development sign-in (the URL of
+//!   the workbench is printed; Ctrl-C stops it).
 //! - `cargo xtask test`: everything CI runs (fmt check, clippy, all tests).
 //! - `cargo xtask bench [--quick] [--soak SECONDS]`: the benchmark table of BENCHMARKS.md.
 
@@ -32,11 +34,13 @@ fn main() -> Result<()> {
     std::env::set_current_dir(&root)?;
     match args.first().map(String::as_str) {
         Some("build") => build(&root).map(|_| ()),
-        Some("demo") => demo(&root),
+        Some("demo") => demo(&root, &args[1..]),
         Some("test") => test(&root),
         Some("bench") => bench(&root, &args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <build|demo|test|bench [--quick] [--soak SECONDS]>");
+            eprintln!(
+                "usage: cargo xtask <build|demo [--listen ADDRESS]|test|bench [--quick] [--soak SECONDS]>"
+            );
             std::process::exit(2);
         }
     }
@@ -138,7 +142,12 @@ fn build(root: &Path) -> Result<PathBuf> {
     Ok(out)
 }
 
-fn demo(root: &Path) -> Result<()> {
+fn demo(root: &Path, args: &[String]) -> Result<()> {
+    let listen = match args {
+        [] => "127.0.0.1:8080",
+        [flag, address] if flag == "--listen" => address.as_str(),
+        _ => bail!("usage: cargo xtask demo [--listen ADDRESS]"),
+    };
     let plugins = build(root)?;
     let target = target_dir(root);
     let xbhost = target.join("release/xbhost");
@@ -223,10 +232,65 @@ fn demo(root: &Path) -> Result<()> {
         path.display()
     );
     println!(
-        "\nOpen these files in a browser. Data directory: {}",
+        "\nStatic pages written (open them without a server). Data directory: {}",
         data.display()
     );
-    Ok(())
+    serve_demo(&xbhost, &data, listen)
+}
+
+/// Starts `xbhost serve --dev-login` on the demo data with a key made for this run, says
+/// which URL to open, and runs until Ctrl-C. If the address is taken, any free port.
+fn serve_demo(xbhost: &Path, data: &Path, listen: &str) -> Result<()> {
+    use std::io::{BufRead, BufReader, Read};
+    let mut key = [0u8; 32];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut key)?;
+    let key: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    for address in [listen, "127.0.0.1:0"] {
+        let mut child = Command::new(xbhost)
+            .arg("--data")
+            .arg(data)
+            .args(["serve", "--listen", address, "--dev-login"])
+            .env("XBHOST_TOKEN_SECRET", &key)
+            .env(
+                "XBHOST_LOG",
+                std::env::var("XBHOST_LOG").unwrap_or_else(|_| "xbhost=info".into()),
+            )
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .with_context(|| format!("cannot run {}", xbhost.display()))?;
+        let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
+        let Some(Ok(first)) = lines.next() else {
+            let status = child.wait()?;
+            eprintln!(
+                "xtask: the server did not start on {address} ({status}); trying another port"
+            );
+            continue;
+        };
+        let url = first
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or("http://127.0.0.1:8080/")
+            .to_string();
+        println!("\n{first}");
+        for line in lines.by_ref().take(1).map_while(Result::ok) {
+            println!("{line}");
+        }
+        println!(
+            "\nOpen {url}workbench in a browser: sign in as a new learner, as an existing one \
+             ({}), or as staff or admin to see every condition and load plugins.\n\
+             The signing key was made for this run (development only). Ctrl-C stops the server.",
+            DEMO_LEARNERS.join(", ")
+        );
+        for line in lines.map_while(Result::ok) {
+            println!("{line}");
+        }
+        let status = child.wait()?;
+        if !status.success() {
+            bail!("the server exited with {status}");
+        }
+        return Ok(());
+    }
+    bail!("the demo server did not start (see its messages above)")
 }
 
 /// A standalone page around rendered blocks, with enough style to see the conditions.
