@@ -875,3 +875,53 @@ async fn admins_upload_plugins_and_courses_and_metrics_count_it_all() {
         "xbhost_assignments_total{{course=\"{key}\",partition=\"5\"}} 1"
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_json_render_has_the_fields_and_groups_of_render_json() {
+    // The CLI on one copy of the demo data, the server on another: the same learner gets
+    // the same (deterministic) groups and page, under the same fields.
+    let cli_data = tempfile::tempdir().unwrap();
+    xbhost_tests::copy_dir(xbhost_tests::served::demo_template(), cli_data.path());
+    let line = xbhost_tests::xbhost_ok(
+        cli_data.path(),
+        &[
+            "render",
+            "--course",
+            DEMO_COURSE,
+            "--block",
+            "unit_1",
+            "--user",
+            "zoe",
+            "--json",
+        ],
+    );
+    let cli: Value = serde_json::from_str(line.trim()).unwrap();
+    let served = Served::demo(&[]);
+    let (status, http) = send(
+        client()
+            .get(served.block_url("unit_1"))
+            .header(header::ACCEPT, "application/json")
+            .bearer_auth(learner_token("zoe")),
+    )
+    .await;
+    assert_eq!(status, 200, "{http}");
+    let keys = |v: &Value| {
+        v.as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect::<BTreeSet<_>>()
+    };
+    assert_eq!(keys(&http), keys(&cli));
+    for field in [
+        "user",
+        "view",
+        "html",
+        "hidden",
+        "visible_blocks",
+        "assignments",
+        "experiments",
+    ] {
+        assert_eq!(http[field], cli[field], "{field}");
+    }
+}

@@ -7,7 +7,6 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, Result, bail};
 use clap::{Args, Parser, Subcommand};
-use serde::Serialize;
 
 use xbhost::assignment::PARTITION_TAG_PREFIX;
 use xbhost::ids::{check_id, check_tag_key, check_tag_value};
@@ -335,19 +334,6 @@ enum TagsCommand {
         #[command(flatten)]
         target: TagTarget,
     },
-}
-
-/// One line of `render --json`.
-#[derive(Serialize)]
-struct RenderLine<'a> {
-    user: &'a str,
-    view: View,
-    html: &'a str,
-    hidden: bool,
-    visible_blocks: &'a [String],
-    assignments: &'a BTreeMap<u64, u64>,
-    experiments: &'a [xbhost::ExperimentView],
-    failures: &'a [xbhost::BlockFailure],
 }
 
 fn main() -> ExitCode {
@@ -830,19 +816,7 @@ fn render(host: &Host, args: RenderArgs, out: &mut impl Write) -> Result<()> {
             masquerade: masquerade.clone(),
         })?;
         if args.json {
-            serde_json::to_writer(
-                &mut *out,
-                &RenderLine {
-                    user: id,
-                    view: args.view,
-                    html: &output.html,
-                    hidden: output.hidden,
-                    visible_blocks: &output.visible_blocks,
-                    assignments: &output.assignments,
-                    experiments: &output.experiments,
-                    failures: &output.failures,
-                },
-            )?;
+            serde_json::to_writer(&mut *out, &output.summary(id, args.view))?;
             writeln!(out)?;
         } else {
             if users.len() > 1 {

@@ -209,3 +209,35 @@ pub struct RenderOutput {
     /// The events this request sent, as written to the event log.
     pub events: Vec<Event>,
 }
+
+/// What `render --json` prints per user and the server answers a JSON render with: the
+/// page and the learner's experiment standing, without the events (they go to the log).
+#[derive(Debug, Clone, Serialize)]
+pub struct RenderSummary<'a> {
+    pub user: &'a str,
+    pub view: View,
+    pub html: &'a str,
+    pub hidden: bool,
+    pub title: Option<&'a str>,
+    pub visible_blocks: &'a [String],
+    pub assignments: &'a BTreeMap<u64, u64>,
+    pub experiments: &'a [ExperimentView],
+    pub failures: &'a [BlockFailure],
+}
+
+impl RenderOutput {
+    /// The JSON summary of this render for `user` in `view`.
+    pub fn summary<'a>(&'a self, user: &'a str, view: View) -> RenderSummary<'a> {
+        RenderSummary {
+            user,
+            view,
+            html: &self.html,
+            hidden: self.hidden,
+            title: self.title.as_deref(),
+            visible_blocks: &self.visible_blocks,
+            assignments: &self.assignments,
+            experiments: &self.experiments,
+            failures: &self.failures,
+        }
+    }
+}

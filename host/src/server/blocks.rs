@@ -173,7 +173,9 @@ pub async fn render(
     }
     .await;
     match result {
-        Ok((_, _, output)) if json => Json(output).into_response(),
+        Ok((identity, view, output)) if json => {
+            Json(output.summary(identity.user_id(), view)).into_response()
+        }
         Ok((identity, view, output)) => {
             let csrf = super::csrf::expected(state.keys(), &headers);
             super::page::block_page(
