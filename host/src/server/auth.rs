@@ -300,23 +300,18 @@ impl FromRequestParts<AppState> for MaybeIdentity {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        match Identity::from_request_parts(parts, state).await {
-            Ok(identity) => Ok(MaybeIdentity {
+        let presented = presented_token(&parts.headers).ok().flatten().is_some();
+        Ok(match Identity::from_request_parts(parts, state).await {
+            Ok(identity) => MaybeIdentity {
                 identity: Some(identity),
                 rejected: None,
-            }),
-            Err(e) if presented_token(&parts.headers).ok().flatten().is_none() => {
-                let _ = e;
-                Ok(MaybeIdentity {
-                    identity: None,
-                    rejected: None,
-                })
-            }
-            Err(e) => Ok(MaybeIdentity {
+            },
+            // No token at all is not a rejection: the page offers sign-in.
+            Err(e) => MaybeIdentity {
                 identity: None,
-                rejected: Some(e.message),
-            }),
-        }
+                rejected: presented.then_some(e.message),
+            },
+        })
     }
 }
 
