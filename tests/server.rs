@@ -384,6 +384,10 @@ async fn browser_posts_need_the_csrf_token_of_their_session() {
         set.starts_with("xbhost_session=") && set.contains("HttpOnly"),
         "{set}"
     );
+    assert!(
+        !set.contains("Secure"),
+        "plain HTTP: not Secure unless asked: {set}"
+    );
     // A browser still holding an expired session signs in again with the form's token.
     let response = c
         .post(format!("{}/dev-login", served.url))
@@ -924,4 +928,144 @@ async fn a_json_render_has_the_fields_and_groups_of_render_json() {
     ] {
         assert_eq!(http[field], cli[field], "{field}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secure_cookies_when_asked() {
+    let served = Served::demo(&["--dev-login", "--secure-cookies"]);
+    let c = client();
+    let page = c
+        .get(format!("{}/workbench", served.url))
+        .send()
+        .await
+        .unwrap();
+    let nonce = page
+        .headers()
+        .get(header::SET_COOKIE)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        nonce.starts_with("xbhost_csrf=") && nonce.contains("Secure"),
+        "{nonce}"
+    );
+    let value = nonce
+        .split(';')
+        .next()
+        .unwrap()
+        .trim_start_matches("xbhost_csrf=")
+        .to_string();
+    let csrf = keys().csrf_token(&format!("nonce\0{value}"));
+    let response = c
+        .post(format!("{}/dev-login", served.url))
+        .header(header::COOKIE, format!("xbhost_csrf={value}"))
+        .form(&[("kind", "new"), ("csrf_token", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    let set = response
+        .headers()
+        .get(header::SET_COOKIE)
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert!(
+        set.starts_with("xbhost_session=") && set.contains("Secure"),
+        "{set}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn looping_blocks_are_timeouts_in_the_metrics_and_a_full_server_answers_503() {
+    // Short block budget so the looper is cut off quickly; one render slot, and a short
+    // wait for it, so requests behind a looping page are turned away.
+    let served = Served::demo_with_env(
+        &[
+            ("XBHOST_BLOCK_TIME_MS", "300"),
+            ("XBHOST_REQUEST_DEADLINE_MS", "5000"),
+        ],
+        &["--max-concurrent-renders", "1", "--queue-timeout-ms", "50"],
+    );
+    let c = client();
+    let admin = admin_token("root");
+    let (status, body) = send(
+        c.post(format!("{}/admin/plugins", served.url))
+            .bearer_auth(&admin)
+            .body(plugin_wasm("looper")),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let key = "course-v1:xbhost+loops+1";
+    let course = json!({"course_key": key, "blocks": [
+        {"usage_id": "unit", "type": "vertical", "children": ["spin", "ok"]},
+        {"usage_id": "spin", "type": "looper"},
+        {"usage_id": "ok", "type": "html", "fields": {"data": "<p>still here</p>"}}
+    ]});
+    let (status, body) = send(
+        c.post(format!("{}/admin/courses", served.url))
+            .bearer_auth(&admin)
+            .json(&course),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let url = format!("{}/courses/{key}/blocks/unit?format=json", served.url);
+    let requests: Vec<_> = (0..6)
+        .map(|i| {
+            let (c, url) = (c.clone(), url.clone());
+            let token = token(&format!("looper-{i}"), &[(key, Role::Learner)]);
+            tokio::spawn(async move {
+                let response = c.get(&url).bearer_auth(token).send().await.unwrap();
+                let retry = response.headers().get(header::RETRY_AFTER).is_some();
+                let status = response.status();
+                (status, retry, response.json::<Value>().await.unwrap())
+            })
+        })
+        .collect();
+    let (mut served_pages, mut busy) = (0, 0);
+    for request in requests {
+        let (status, retry, body) = request.await.unwrap();
+        match status.as_u16() {
+            200 => {
+                served_pages += 1;
+                assert_eq!(body["failures"][0]["block_type"], "looper", "{body}");
+                assert_eq!(body["failures"][0]["kind"], "timeout", "{body}");
+                assert!(
+                    body["html"].as_str().unwrap().contains("still here"),
+                    "{body}"
+                );
+            }
+            503 => {
+                busy += 1;
+                assert!(retry, "503 without Retry-After");
+                assert!(error_of(&body).contains("busy"), "{body}");
+            }
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert!(
+        served_pages >= 1 && busy >= 1,
+        "{served_pages} served, {busy} busy"
+    );
+    let metrics = c
+        .get(format!("{}/metrics", served.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let timeouts = metrics
+        .lines()
+        .find(|l| l.starts_with("xbhost_block_failures_total{plugin=\"looper\",kind=\"timeout\"}"))
+        .unwrap_or_else(|| panic!("no looper timeouts in the metrics:\n{metrics}"));
+    assert!(
+        timeouts.ends_with(&format!(" {served_pages}")),
+        "{timeouts}"
+    );
+    assert!(
+        metrics.contains(&format!("status=\"503\"}} {busy}")),
+        "{metrics}"
+    );
 }

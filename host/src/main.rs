@@ -112,6 +112,12 @@ struct ServeArgs {
     /// Renders and handler calls running at once (each holds a few sandbox instances).
     #[arg(long, default_value_t = 32)]
     max_concurrent_renders: usize,
+    /// How long a request waits for a free render slot before it is answered 503.
+    #[arg(long, default_value_t = 10_000)]
+    queue_timeout_ms: u64,
+    /// Mark cookies Secure: set it when browsers reach the server over HTTPS (a proxy).
+    #[arg(long)]
+    secure_cookies: bool,
 }
 
 #[derive(Args)]
@@ -645,6 +651,8 @@ fn serve(
     config.max_body_bytes = args.max_body_bytes;
     config.max_upload_bytes = args.max_upload_bytes;
     config.max_concurrent_renders = args.max_concurrent_renders;
+    config.queue_timeout = std::time::Duration::from_millis(args.queue_timeout_ms);
+    config.secure_cookies = args.secure_cookies;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("xbhost-http")

@@ -90,8 +90,20 @@ impl Served {
         Served::start(data, args)
     }
 
+    /// A server on a copy of the demo data directory, with extra environment (for example
+    /// sandbox budgets) and `serve` arguments.
+    pub fn demo_with_env(envs: &[(&str, &str)], args: &[&str]) -> Served {
+        let data = tempfile::tempdir().unwrap();
+        copy_dir(demo_template(), data.path());
+        Served::start_with_env(data, envs, args)
+    }
+
     /// A server on this data directory.
     pub fn start(data: tempfile::TempDir, args: &[&str]) -> Served {
+        Served::start_with_env(data, &[], args)
+    }
+
+    fn start_with_env(data: tempfile::TempDir, envs: &[(&str, &str)], args: &[&str]) -> Served {
         let log = std::fs::File::create(data.path().join("serve.log")).unwrap();
         let mut child = Command::new(xbhost_bin())
             .arg("--data")
@@ -103,6 +115,7 @@ impl Served {
             // Patient budgets: these tests are about HTTP, not deadlines.
             .env("XBHOST_REQUEST_DEADLINE_MS", "20000")
             .env("XBHOST_BLOCK_TIME_MS", "10000")
+            .envs(envs.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
             .spawn()

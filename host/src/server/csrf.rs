@@ -33,11 +33,18 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|c| c.value().to_string())
 }
 
-/// A `Set-Cookie` value: HttpOnly, SameSite=Lax, path `/`; `max_age` None deletes it.
-pub fn set_cookie(name: &str, value: &str, max_age_seconds: Option<i64>) -> HeaderValue {
+/// A `Set-Cookie` value: HttpOnly, SameSite=Lax, path `/`, `Secure` when the server is
+/// reached over HTTPS (`--secure-cookies`); `max_age` None deletes it.
+pub fn set_cookie(
+    name: &str,
+    value: &str,
+    max_age_seconds: Option<i64>,
+    secure: bool,
+) -> HeaderValue {
     let mut c = Cookie::build((name.to_string(), value.to_string()))
         .path("/")
         .http_only(true)
+        .secure(secure)
         .same_site(SameSite::Lax);
     c = match max_age_seconds {
         Some(s) => c.max_age(cookie::time::Duration::seconds(s)),

@@ -99,6 +99,11 @@ impl IntoResponse for ApiError {
                 (status, super::page::error_page(status, &self.message)).into_response()
             }
         };
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        }
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

@@ -58,6 +58,8 @@ pub struct ServerConfig {
     pub max_concurrent_renders: usize,
     /// How long a request may wait for a render slot before it gets 503.
     pub queue_timeout: Duration,
+    /// Mark cookies `Secure` (the server is reached over HTTPS, through a proxy).
+    pub secure_cookies: bool,
     /// Lifetime of the sessions the dev sign-in issues.
     pub dev_session_ttl: Duration,
 }
@@ -71,6 +73,7 @@ impl ServerConfig {
             max_upload_bytes: 64 * 1024 * 1024,
             max_concurrent_renders: 32,
             queue_timeout: Duration::from_secs(10),
+            secure_cookies: false,
             dev_session_ttl: Duration::from_secs(8 * 3600),
         }
     }
@@ -134,8 +137,10 @@ impl AppState {
                 ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     format!(
-                        "{what}: the server is busy ({} renders running); try again",
-                        self.config().max_concurrent_renders
+                        "{what}: the server is busy ({} renders running, none free within \
+                         {} ms); try again",
+                        self.config().max_concurrent_renders,
+                        self.config().queue_timeout.as_millis()
                     ),
                 )
             })?

@@ -120,13 +120,18 @@ fn sign_in_page(
         // Forget the session that was refused (expired, or signed with an old key).
         response.headers_mut().append(
             header::SET_COOKIE,
-            csrf::set_cookie(SESSION_COOKIE, "", None),
+            csrf::set_cookie(SESSION_COOKIE, "", None, state.config().secure_cookies),
         );
     }
     if let Some(nonce) = new_nonce {
         response.headers_mut().append(
             header::SET_COOKIE,
-            csrf::set_cookie(NONCE_COOKIE, &nonce, Some(86_400)),
+            csrf::set_cookie(
+                NONCE_COOKIE,
+                &nonce,
+                Some(86_400),
+                state.config().secure_cookies,
+            ),
         );
     }
     response
@@ -380,11 +385,16 @@ fn encode_component(s: &str) -> String {
         .collect()
 }
 
-fn with_session(token: &str, ttl_seconds: u64, location: &str) -> Response {
+fn with_session(state: &AppState, token: &str, ttl_seconds: u64, location: &str) -> Response {
     let mut response = Redirect::to(location).into_response();
     response.headers_mut().append(
         header::SET_COOKIE,
-        csrf::set_cookie(SESSION_COOKIE, token, Some(ttl_seconds as i64)),
+        csrf::set_cookie(
+            SESSION_COOKIE,
+            token,
+            Some(ttl_seconds as i64),
+            state.config().secure_cookies,
+        ),
     );
     response
 }
@@ -438,6 +448,7 @@ pub async fn dev_login(
     let token = state.keys().issue(&claims).map_err(ApiError::from_host)?;
     tracing::warn!(user = %user, role = ?role, "development sign-in");
     Ok(with_session(
+        &state,
         &token,
         ttl,
         &back_to_workbench(form.course.as_deref(), form.unit.as_deref()),
@@ -468,6 +479,7 @@ pub async fn lms_session(
         .filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'))
         .unwrap_or_else(|| "/workbench".to_string());
     Ok(with_session(
+        &state,
         &form.token,
         claims.exp.saturating_sub(now),
         &next,
@@ -497,7 +509,7 @@ pub async fn sign_out(
     let mut response = Redirect::to("/workbench").into_response();
     response.headers_mut().append(
         header::SET_COOKIE,
-        csrf::set_cookie(SESSION_COOKIE, "", None),
+        csrf::set_cookie(SESSION_COOKIE, "", None, state.config().secure_cookies),
     );
     Ok(response)
 }
