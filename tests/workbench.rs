@@ -307,6 +307,20 @@ async fn run(client: &Client, served: &Served) -> Result<(), String> {
             })
             .collect();
         assert_eq!(shown, mapping, "staff see every condition of {split}");
+        // A group without content is shown as such, and marked when it is the staff's.
+        let own_group = staff_groups[&partition];
+        let empty_own = js(
+            client,
+            &format!(
+                "return document.querySelectorAll('#render [data-usage-id=\"{split}\"] .split-test-empty-group.own-group[data-group-id=\"{own_group}\"]').length;"
+            ),
+        )
+        .await;
+        assert_eq!(
+            empty_own.as_u64(),
+            Some(u64::from(!mapping.contains_key(&own_group))),
+            "{split}: own group {own_group} without content is marked"
+        );
         for c in conditions {
             let label = c["label"].as_str().unwrap();
             assert!(label.contains(c["name"].as_str().unwrap()), "{c}");

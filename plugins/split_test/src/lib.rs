@@ -154,10 +154,12 @@ fn conditions_view(
             None => format!("group configuration {partition_id} (deleted)"),
         }
     ));
-    // The staff member is a learner too: ask for their group so the host can mark it.
-    if partition.is_some() {
-        cx.group_for(partition_id)?;
-    }
+    // The staff member is a learner too: ask for their group so the host can mark its
+    // condition (and so this block can mark the group when it has no content).
+    let own_group = match partition {
+        Some(_) => cx.group_for(partition_id)?.map(|g| g.id),
+        None => None,
+    };
     let mut rendered: Vec<&str> = Vec::new();
     for group in partition.iter().flat_map(|p| p.groups.iter()) {
         match fields
@@ -172,11 +174,16 @@ fn conditions_view(
                 html.push_str(&cx.render_condition(child, view, condition)?.html);
                 rendered.push(child);
             }
-            None => html.push_str(&format!(
-                "<div class=\"split-test-empty-group\" data-group-id=\"{}\">Group {} has no content: learners in it see nothing here.</div>",
-                group.id,
-                escape(&group.name)
-            )),
+            None => {
+                let own = own_group == Some(group.id);
+                html.push_str(&format!(
+                    "<div class=\"split-test-empty-group{}\" data-group-id=\"{}\">Group {} has no content: learners in it see nothing here.{}</div>",
+                    if own { " own-group" } else { "" },
+                    group.id,
+                    escape(&group.name),
+                    if own { " This is your group." } else { "" }
+                ))
+            }
         }
     }
     for child in children.iter().filter(|c| !rendered.contains(&c.as_str())) {
@@ -366,7 +373,21 @@ mod tests {
             })
         );
         assert!(f.html.contains("Group Audio has no content"));
+        assert!(!f.html.contains("own-group"), "the staff member is in Text");
         assert!(host.events().is_empty(), "staff view is not an exposure");
+    }
+
+    #[test]
+    fn staff_whose_group_has_no_content_see_it_marked() {
+        let host = host().staff().group(7, 2);
+        let f = host.render::<SplitTest>(View::Staff).unwrap();
+        assert!(
+            f.html
+                .contains("class=\"split-test-empty-group own-group\" data-group-id=\"2\""),
+            "{}",
+            f.html
+        );
+        assert!(f.html.contains("This is your group."));
     }
 
     #[test]
