@@ -37,9 +37,7 @@ fn serve_refuses_to_start_without_a_good_key() {
     let data = tempfile::tempdir().unwrap();
     let run = |envs: &[(&str, &str)], args: &[&str]| {
         let mut cmd = std::process::Command::new(xbhost_bin());
-        cmd.arg("--data")
-            .arg(data.path())
-            .args(["serve", "--listen", "127.0.0.1:0"]);
+        cmd.arg("--data").arg(data.path()).arg("serve");
         cmd.args(args)
             .env_remove("XBHOST_TOKEN_SECRET")
             .env_remove("XBHOST_TOKEN_SECRET_FILE");
@@ -63,6 +61,15 @@ fn serve_refuses_to_start_without_a_good_key() {
     assert!(!ok);
     assert!(
         err.contains("9 bytes") && err.contains("at least 32"),
+        "{err}"
+    );
+    let (ok, err) = run(
+        &[("XBHOST_TOKEN_SECRET", xbhost_tests::served::TEST_SECRET)],
+        &["--dev-login", "--listen", "0.0.0.0:0"],
+    );
+    assert!(!ok);
+    assert!(
+        err.contains("--dev-login") && err.contains("loopback"),
         "{err}"
     );
     let missing = data.path().join("no-such-key");
@@ -1068,4 +1075,135 @@ async fn looping_blocks_are_timeouts_in_the_metrics_and_a_full_server_answers_50
         metrics.contains(&format!("status=\"503\"}} {busy}")),
         "{metrics}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lms_sessions_sign_out_and_the_headers_of_pages() {
+    let served = Served::demo(&[]);
+    let c = client();
+    let base = &served.url;
+    // The LMS launch: a bad token is 401 and sets nothing.
+    let response = c
+        .post(format!("{base}/session"))
+        .form(&[("token", "not-a-token"), ("next", "/workbench")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    assert!(response.headers().get(header::SET_COOKIE).is_none());
+    // A good one becomes the session cookie; `next` is followed only to a local path.
+    let session = learner_token("lena");
+    for (next, location) in [
+        ("/workbench?course=x&unit=y", "/workbench?course=x&unit=y"),
+        ("//evil.example/", "/workbench"),
+        ("/\t/evil.example", "/workbench"),
+        ("/\\evil.example", "/workbench"),
+        ("https://evil.example/", "/workbench"),
+    ] {
+        let response = c
+            .post(format!("{base}/session"))
+            .form(&[("token", session.as_str()), ("next", next)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 303, "{next:?}");
+        assert_eq!(response.headers()[header::LOCATION], location, "{next:?}");
+        let set = response.headers()[header::SET_COOKIE].to_str().unwrap();
+        assert!(
+            set.starts_with(&format!("xbhost_session={session};")),
+            "{set}"
+        );
+    }
+    // The cookie authenticates the API like the header; an expired one is 401.
+    let cookie = format!("xbhost_session={session}");
+    let (status, _) = send(
+        c.get(format!("{}?format=json", served.block_url("unit_1")))
+            .header(header::COOKIE, &cookie),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let mut old = Claims::new(
+        "lena",
+        "lena",
+        BTreeMap::from([("*".into(), Role::Learner)]),
+        60,
+    );
+    old.exp -= 3600;
+    let expired = format!("xbhost_session={}", keys().issue(&old).unwrap());
+    let (status, body) = send(
+        c.get(format!("{}?format=json", served.block_url("unit_1")))
+            .header(header::COOKIE, &expired),
+    )
+    .await;
+    assert_eq!(status, 401);
+    assert!(error_of(&body).contains("expired"), "{body}");
+    // Signing out is a post like any other: it needs the session's CSRF token.
+    let (status, _) = send(
+        c.post(format!("{base}/sign-out"))
+            .header(header::COOKIE, &cookie),
+    )
+    .await;
+    assert_eq!(status, 403);
+    let page = c
+        .get(format!("{base}/workbench"))
+        .header(header::COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    // Pages: only our own script runs (course HTML is placed as is), nothing is cached,
+    // nothing sniffed.
+    let csp = page.headers()[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(csp.contains("script-src 'self';"), "{csp}");
+    assert!(
+        !csp.split(';')
+            .any(|d| d.trim().starts_with("script-src") && d.contains("unsafe")),
+        "{csp}"
+    );
+    assert_eq!(page.headers()[header::CACHE_CONTROL], "no-store");
+    assert_eq!(page.headers()[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+    let html = page.text().await.unwrap();
+    assert!(
+        !html.contains(" onchange=") && !html.contains(" onclick="),
+        "inline handlers would be blocked: {html}"
+    );
+    let token = html
+        .split("name=\"csrf-token\" content=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    let response = c
+        .post(format!("{base}/sign-out"))
+        .header(header::COOKIE, &cookie)
+        .form(&[("csrf_token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    let set = response.headers()[header::SET_COOKIE].to_str().unwrap();
+    assert!(
+        set.starts_with("xbhost_session=;") && set.contains("Max-Age=0"),
+        "{set}"
+    );
+    let json = c
+        .get(format!("{}?format=json", served.block_url("unit_1")))
+        .bearer_auth(&session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json.headers()[header::CACHE_CONTROL], "no-store");
+    // Without --dev-login there is no dev sign-in.
+    let response = c
+        .post(format!("{base}/dev-login"))
+        .form(&[("kind", "new")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    assert!(response.headers().get(header::SET_COOKIE).is_none());
 }

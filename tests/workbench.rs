@@ -402,5 +402,55 @@ async fn run(client: &Client, served: &Served) -> Result<(), String> {
         .unwrap();
     assert!(status.contains("Installed html"), "{status}");
     screenshot(client, "plugin-loaded").await;
+
+    // Course HTML is placed as is, but cannot run script with the viewer's session: the
+    // page's policy lets only xbhost's own script run. (The `html` block type is now the
+    // probe; this course uses a block type of its own name for authored HTML.)
+    let key = "course-v1:xbhost+hostile+1";
+    let course = json!({"course_key": key, "blocks": [
+        {"usage_id": "unit", "type": "vertical", "fields": {"display_name": "Hostile"}, "children": ["evil"]},
+        {"usage_id": "evil", "type": "authored_html", "fields": {"data":
+            "<p id=\"evil-text\">authored</p><script>window.__xbhostPwned = true;</script><img src=x onerror=\"window.__xbhostPwned = true\">"}}
+    ]});
+    let admin = xbhost_tests::served::admin_token("root");
+    let http = reqwest::Client::new();
+    let installed = http
+        .post(format!("{}/admin/plugins?name=authored_html", served.url))
+        .bearer_auth(&admin)
+        .body(std::fs::read(xbhost_tests::plugin_path("html")).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(installed.status(), 201);
+    let loaded = http
+        .post(format!("{}/admin/courses", served.url))
+        .bearer_auth(&admin)
+        .json(&course)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(loaded.status(), 201, "{}", loaded.text().await.unwrap());
+    client
+        .goto(&format!(
+            "{}/workbench?course={}&unit=unit",
+            served.url,
+            key.replace('+', "%2B")
+        ))
+        .await
+        .unwrap();
+    client
+        .wait()
+        .for_element(Locator::Id("evil-text"))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let pwned = js(client, "return window.__xbhostPwned === true;").await;
+    assert_eq!(pwned, false, "course HTML ran script in the workbench");
+    let scripts = js(
+        client,
+        "return document.querySelectorAll('#render script').length;",
+    )
+    .await;
+    assert_eq!(scripts, 1, "the authored script is in the DOM, inert");
     Ok(())
 }

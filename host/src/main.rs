@@ -365,10 +365,19 @@ fn run(cli: Cli) -> Result<()> {
     // server's key, checked before anything is opened.
     let keys = match &cli.command {
         Command::Token(args) => return sign_token(args),
-        Command::Serve(args) => Some(
-            xbhost::server::auth::TokenKeys::load(args.token_secret_file.as_deref())
-                .context("`xbhost serve` refuses to start")?,
-        ),
+        Command::Serve(args) => {
+            if args.dev_login && !args.listen.ip().is_loopback() {
+                bail!(
+                    "`xbhost serve` refuses to start: --dev-login lets anyone sign in as anyone, \
+                     so it listens only on a loopback address, not {}",
+                    args.listen
+                );
+            }
+            Some(
+                xbhost::server::auth::TokenKeys::load(args.token_secret_file.as_deref())
+                    .context("`xbhost serve` refuses to start")?,
+            )
+        }
         _ => None,
     };
     let mut config = HostConfig::from_env()?;

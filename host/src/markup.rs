@@ -25,7 +25,8 @@ impl ConditionMark {
     }
 }
 
-fn view_class(view: View) -> &'static str {
+/// The view's name in class names and labels: `student`, `staff`, `author`.
+pub fn view_class(view: View) -> &'static str {
     match view {
         View::Student => "student",
         View::Staff => "staff",

@@ -41,15 +41,14 @@ pub async fn upload_plugin(
     }
     let who = identity.user_id().to_string();
     let record = state
-        .run_blocking("installing a plugin", UPLOAD_LIMIT, move |host| {
+        .run_blocking_as("installing a plugin", UPLOAD_LIMIT, move |host| {
             let record = host
                 .add_plugin(&wasm, query.name.as_deref())
                 .context("the uploaded plugin was not installed")?;
             tracing::info!(plugin = %record.name, version = %record.version, by = %who, "plugin uploaded");
             Ok(record)
-        })
-        .await
-        .map_err(uploaders_fault)?;
+        }, ApiError::from_upload)
+        .await?;
     Ok(created(&record))
 }
 
@@ -98,25 +97,20 @@ pub async fn upload_course(
     let key = doc.course_key.clone();
     let who = identity.user_id().to_string();
     let report = state
-        .run_blocking("loading a course", UPLOAD_LIMIT, move |host| {
-            let report = host
-                .load_course(doc)
-                .with_context(|| format!("course {key:?} was not loaded"))?;
-            tracing::info!(course = %key, by = %who, "course uploaded");
-            Ok(report)
-        })
-        .await
-        .map_err(uploaders_fault)?;
+        .run_blocking_as(
+            "loading a course",
+            UPLOAD_LIMIT,
+            move |host| {
+                let report = host
+                    .load_course(doc)
+                    .with_context(|| format!("course {key:?} was not loaded"))?;
+                tracing::info!(course = %key, by = %who, "course uploaded");
+                Ok(report)
+            },
+            ApiError::from_upload,
+        )
+        .await?;
     Ok(created(&report))
-}
-
-/// An upload that fails to install (not a component, an invalid course) is the
-/// uploader's fault (422), not the server's.
-fn uploaders_fault(mut e: ApiError) -> ApiError {
-    if e.status == StatusCode::INTERNAL_SERVER_ERROR.as_u16() {
-        e.status = StatusCode::UNPROCESSABLE_ENTITY.as_u16();
-    }
-    e
 }
 
 fn created(value: &impl serde::Serialize) -> (StatusCode, Json<serde_json::Value>) {
@@ -125,20 +119,28 @@ fn created(value: &impl serde::Serialize) -> (StatusCode, Json<serde_json::Value
 }
 
 /// Reads an uploaded export: staged as a file in the data directory (the importer reads
-/// archives from disk), removed afterwards whatever happens.
+/// archives from disk), removed afterwards whatever happens. Staging failures are ours
+/// (500); an export that does not read is the uploader's (400).
 async fn read_olx(state: &AppState, body: &[u8]) -> Result<CourseDoc, ApiError> {
     let dir = state.config().data_dir.join("uploads");
     let path = dir.join(format!("{}.tar.gz", super::csrf::new_nonce()));
     let body = body.to_vec();
-    let staged = path.clone();
-    let result = tokio::task::spawn_blocking(move || {
-        std::fs::create_dir_all(&dir)?;
-        std::fs::write(&staged, &body)?;
-        let read = crate::olx::read_course(&staged, &crate::olx::ImportOptions::default());
-        let _ = std::fs::remove_file(&staged);
-        read.map(|(doc, _)| doc)
+    let staged = tokio::task::spawn_blocking(move || {
+        let result = std::fs::create_dir_all(&dir)
+            .and_then(|_| std::fs::write(&path, &body))
+            .with_context(|| format!("staging the upload as {}", path.display()));
+        let read =
+            result.map(|_| crate::olx::read_course(&path, &crate::olx::ImportOptions::default()));
+        let _ = std::fs::remove_file(&path);
+        read
     })
     .await
-    .map_err(|e| ApiError::bad_request(format!("reading the export failed: {e}")))?;
-    result.map_err(|e| ApiError::bad_request(format!("the uploaded export is invalid: {e:#}")))
+    .map_err(|e| ApiError::from_host(anyhow::anyhow!("reading the export failed: {e}")))?;
+    match staged {
+        Err(staging) => Err(ApiError::from_host(staging)),
+        Ok(Err(invalid)) => Err(ApiError::bad_request(format!(
+            "the uploaded export is invalid: {invalid:#}"
+        ))),
+        Ok(Ok((doc, _))) => Ok(doc),
+    }
 }

@@ -133,6 +133,8 @@ impl TokenKeys {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = LEEWAY_SECONDS;
         validation.set_required_spec_claims(&["exp", "sub"]);
+        // An LMS may put an audience in its tokens; xbhost has none of its own to demand.
+        validation.validate_aud = false;
         Ok(TokenKeys {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
@@ -149,8 +151,12 @@ impl TokenKeys {
                 let bytes = std::fs::read(path).with_context(|| {
                     format!("cannot read the token signing key file {}", path.display())
                 })?;
-                let text = String::from_utf8_lossy(&bytes);
-                text.trim_end_matches(['\n', '\r']).as_bytes().to_vec()
+                // The key is bytes, not text: only a trailing line break is dropped.
+                let mut key = bytes;
+                while key.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+                    key.pop();
+                }
+                key
             }
             None => match std::env::var(SECRET_ENV) {
                 Ok(value) if !value.is_empty() => value.into_bytes(),
@@ -217,8 +223,6 @@ pub enum Via {
 pub struct Identity {
     pub claims: Claims,
     pub via: Via,
-    /// The token itself (the CSRF token of a cookie session is bound to it).
-    pub token: String,
 }
 
 impl Identity {
@@ -284,7 +288,7 @@ impl FromRequestParts<AppState> for Identity {
             .keys()
             .verify(&token)
             .map_err(ApiError::unauthorized)?;
-        Ok(Identity { claims, via, token })
+        Ok(Identity { claims, via })
     }
 }
 

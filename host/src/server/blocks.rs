@@ -174,7 +174,9 @@ pub async fn render(
     .await;
     match result {
         Ok((identity, view, output)) if json => {
-            Json(output.summary(identity.user_id(), view)).into_response()
+            // A staff member viewing as a learner gets that learner's page, named so.
+            let shown = query.as_learner.as_deref().unwrap_or(identity.user_id());
+            Json(output.summary(shown, view)).into_response()
         }
         Ok((identity, view, output)) => {
             let csrf = super::csrf::expected(state.keys(), &headers);

@@ -66,7 +66,13 @@ fn session_token(keys: &TokenKeys, headers: &HeaderMap) -> Option<String> {
 /// The token of the sign-in forms: bound to the nonce cookie, whatever session cookie
 /// (perhaps an expired one) the browser also has.
 pub fn nonce_token(keys: &TokenKeys, headers: &HeaderMap) -> Option<String> {
-    cookie(headers, NONCE_COOKIE).map(|nonce| keys.csrf_token(&format!("nonce\0{nonce}")))
+    cookie(headers, NONCE_COOKIE).map(|nonce| token_for_nonce(keys, &nonce))
+}
+
+/// The sign-in forms' token for a nonce (the page that sets the nonce cookie needs it
+/// before the browser sends the cookie back).
+pub fn token_for_nonce(keys: &TokenKeys, nonce: &str) -> String {
+    keys.csrf_token(&format!("nonce\0{nonce}"))
 }
 
 /// Checks a state-changing request. `credential` is how the request is authenticated

@@ -79,10 +79,37 @@ impl ApiError {
         } else {
             StatusCode::INTERNAL_SERVER_ERROR
         };
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
+            // The chain may name files and storage internals: it goes to the log, and the
+            // client gets an incident id to find it there.
+            let incident = super::csrf::new_nonce()[..12].to_string();
+            tracing::error!(%incident, "{message}");
+            return ApiError::new(
+                status,
+                format!("internal error (incident {incident}; the server log has the details)"),
+            );
+        }
         if status.is_server_error() {
             tracing::error!(%status, "{message}");
         }
         ApiError::new(status, message)
+    }
+}
+
+impl ApiError {
+    /// An upload that did not install: the uploader's fault (422, with the whole message:
+    /// not a component, another contract, an invalid course), unless storage or the disk
+    /// failed underneath, which is ours (500).
+    pub fn from_upload(error: anyhow::Error) -> ApiError {
+        let ours = crate::errors::find::<std::io::Error>(&error).is_some()
+            || crate::errors::find::<sled::Error>(&error).is_some();
+        let kind_known = crate::errors::find::<InvalidId>(&error).is_some()
+            || crate::errors::find::<NotFound>(&error).is_some()
+            || crate::errors::find::<Forbidden>(&error).is_some();
+        if ours || kind_known {
+            return ApiError::from_host(error);
+        }
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("{error:#}"))
     }
 }
 

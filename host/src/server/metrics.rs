@@ -106,13 +106,6 @@ impl Default for Metrics {
     }
 }
 
-fn kind_label(kind: FailureKind) -> String {
-    serde_json::to_value(kind)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_else(|| format!("{kind:?}"))
-}
-
 impl Metrics {
     /// The text exposition (OpenMetrics).
     pub fn encode(&self) -> String {
@@ -132,7 +125,7 @@ impl Metrics {
     ) {
         self.render_seconds
             .get_or_create(&ViewLabels {
-                view: format!("{view:?}").to_lowercase(),
+                view: crate::markup::view_class(view).to_string(),
             })
             .observe(took.as_secs_f64());
         for failure in &output.failures {
@@ -160,7 +153,7 @@ impl Metrics {
         self.block_failures
             .get_or_create(&FailureLabels {
                 plugin: plugin.to_string(),
-                kind: kind_label(kind),
+                kind: super::page::serde_name(&kind),
             })
             .inc();
     }
@@ -183,7 +176,11 @@ impl Drop for InFlight {
 
 /// Middleware: one tracing span per request, and the request counter.
 pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let method = request.method().to_string();
+    // A fixed set: clients choose methods, and every new label value is a new series.
+    let method = match request.method().as_str() {
+        m @ ("GET" | "HEAD" | "POST" | "PUT" | "DELETE" | "PATCH" | "OPTIONS") => m.to_string(),
+        _ => "other".to_string(),
+    };
     let route = request
         .extensions()
         .get::<MatchedPath>()

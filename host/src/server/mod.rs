@@ -10,10 +10,16 @@
 //! - `metrics`: Prometheus metrics and the per-request span.
 //! - `error`: errors as statuses with messages that name what is at fault.
 //!
-//! Blocks run synchronously (wasmtime with epoch interruption), so every render or
-//! handler call runs on tokio's blocking pool, at most `max_concurrent_renders` at once
-//! (each holds a few instances of the pooling allocator), and is abandoned with 504 past
-//! the request deadline plus grace.
+//! Blocks run synchronously (wasmtime with epoch interruption), so every render, handler
+//! call or upload runs on tokio's blocking pool, at most `max_concurrent_renders` at once
+//! (each holds a few instances of the pooling allocator); a render or handler call is
+//! answered 504 past the request deadline plus grace (uploads get minutes), while its slot
+//! stays taken until the work really ends.
+//!
+//! Every answer carries `X-Content-Type-Options: nosniff`, `Referrer-Policy: same-origin`
+//! and, unless it says otherwise, `Cache-Control: no-store` (pages are per user); HTML
+//! pages carry a Content-Security-Policy that lets only xbhost's own script run, so the
+//! HTML a course carries (placed as is) cannot act with the viewer's session.
 
 pub mod admin;
 pub mod auth;
@@ -84,7 +90,7 @@ struct Inner {
     keys: TokenKeys,
     config: ServerConfig,
     metrics: Arc<Metrics>,
-    slots: Semaphore,
+    slots: Arc<Semaphore>,
 }
 
 /// What every handler shares. Cheap to clone.
@@ -93,7 +99,7 @@ pub struct AppState(Arc<Inner>);
 
 impl AppState {
     pub fn new(host: Host, keys: TokenKeys, config: ServerConfig) -> AppState {
-        let slots = Semaphore::new(config.max_concurrent_renders.max(1));
+        let slots = Arc::new(Semaphore::new(config.max_concurrent_renders.max(1)));
         AppState(Arc::new(Inner {
             host,
             keys,
@@ -119,8 +125,8 @@ impl AppState {
         &self.0.metrics
     }
 
-    /// Runs blocking host work (a render, a handler call, an upload) on the blocking pool
-    /// in one of the render slots, bounded by `limit`.
+    /// Runs blocking host work (a render, a handler call) on the blocking pool in one of
+    /// the render slots, bounded by `limit`; host errors become statuses by their kind.
     pub async fn run_blocking<T, F>(
         &self,
         what: &str,
@@ -131,32 +137,54 @@ impl AppState {
         T: Send + 'static,
         F: FnOnce(Host) -> Result<T> + Send + 'static,
     {
-        let permit = tokio::time::timeout(self.config().queue_timeout, self.0.slots.acquire())
+        self.run_blocking_as(what, limit, work, ApiError::from_host)
             .await
-            .map_err(|_| {
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    format!(
-                        "{what}: the server is busy ({} renders running, none free within \
-                         {} ms); try again",
-                        self.config().max_concurrent_renders,
-                        self.config().queue_timeout.as_millis()
-                    ),
-                )
-            })?
-            .expect("the semaphore is never closed");
-        let _in_flight = self.metrics().in_flight();
+    }
+
+    /// [`AppState::run_blocking`], with `classify` turning the work's errors into answers.
+    pub async fn run_blocking_as<T, F>(
+        &self,
+        what: &str,
+        limit: Duration,
+        work: F,
+        classify: fn(anyhow::Error) -> ApiError,
+    ) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(Host) -> Result<T> + Send + 'static,
+    {
+        let permit = tokio::time::timeout(
+            self.config().queue_timeout,
+            self.0.slots.clone().acquire_owned(),
+        )
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "{what}: the server is busy ({} renders running, none free within \
+                     {} ms); try again",
+                    self.config().max_concurrent_renders,
+                    self.config().queue_timeout.as_millis()
+                ),
+            )
+        })?
+        .expect("the semaphore is never closed");
+        let in_flight = self.metrics().in_flight();
         let host = self.host().clone();
         let span = tracing::Span::current();
+        // The slot and the in-flight mark go with the work, not with the request: a client
+        // that disconnects, or a request answered 504, does not free a slot while its
+        // render still runs.
         let task = tokio::task::spawn_blocking(move || {
             let _entered = span.enter();
+            let _slot = (permit, in_flight);
             work(host)
         });
         let result = tokio::time::timeout(limit, task).await;
-        drop(permit);
         match result {
             Ok(Ok(Ok(value))) => Ok(value),
-            Ok(Ok(Err(e))) => Err(ApiError::from_host(e)),
+            Ok(Ok(Err(e))) => Err(classify(e)),
             Ok(Err(join)) => Err(ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 format!("{what} failed: {join}"),
@@ -216,12 +244,55 @@ pub fn router(state: AppState) -> Router {
         .route("/sign-out", post(workbench::sign_out))
         .fallback(not_found)
         .layer(axum::middleware::from_fn(close_after_refused_body))
+        .layer(axum::middleware::from_fn(security_headers))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::track,
         ))
         .layer(DefaultBodyLimit::max(state.config().max_body_bytes))
         .with_state(state)
+}
+
+/// The Content-Security-Policy of HTML pages: scripts only from xbhost itself (no inline
+/// script, so none from course content), no plugins, forms and base URLs kept home.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
+    style-src 'self' 'unsafe-inline'; img-src 'self' data: https:; media-src 'self' https:; \
+    object-src 'none'; base-uri 'none'; form-action 'self'";
+
+async fn security_headers(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    let is_html = headers
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+    if is_html {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            header::HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        );
+    }
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        header::HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        header::HeaderValue::from_static("same-origin"),
+    );
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(
+            header::CACHE_CONTROL,
+            header::HeaderValue::from_static("no-store"),
+        );
+    }
+    headers.insert(
+        header::VARY,
+        header::HeaderValue::from_static("Accept, Authorization, Cookie"),
+    );
+    response
 }
 
 /// A request refused before its body was read (401, 403, 413, ...) leaves the unread body

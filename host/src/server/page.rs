@@ -107,18 +107,18 @@ pub fn block_page(
         csrf,
         Some(course_key),
         html! {
-            main.block-page data-usage-id=(usage_id) data-view=(view_name(view)) data-user=(identity.user_id()) {
+            main.block-page data-usage-id=(usage_id) data-view=(crate::markup::view_class(view)) data-user=(identity.user_id()) {
                 (block_html(output))
             }
         },
     )
 }
 
-pub fn view_name(view: View) -> &'static str {
-    match view {
-        View::Student => "student",
-        View::Staff => "staff",
-        View::Author => "author",
+/// An enum's serde name (`"timeout"`, `"would_be_assigned"`), for labels and tables.
+pub fn serde_name(value: &impl serde::Serialize) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(name)) => name,
+        _ => String::new(),
     }
 }
 
@@ -135,7 +135,7 @@ pub fn experiments_table(experiments: &[ExperimentView]) -> Markup {
                         tr data-partition-id=(e.partition_id) data-group-id=(e.group_id) {
                             td { (e.partition_name) " " small { "(id " (e.partition_id) ")" } }
                             td { (e.group_name) " " small { "(id " (e.group_id) ")" } }
-                            td { (serde_json::to_value(e.status).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()) }
+                            td { (serde_name(&e.status)) }
                         }
                     }
                 }

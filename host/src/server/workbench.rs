@@ -67,8 +67,12 @@ fn sign_in_page(
     let nonce = csrf::cookie(headers, NONCE_COOKIE);
     let new_nonce = nonce.is_none().then(csrf::new_nonce);
     let binding = nonce.or(new_nonce.clone()).expect("one of them is set");
-    let token = state.keys().csrf_token(&format!("nonce\0{binding}"));
-    let learners = known_learners(state);
+    let token = csrf::token_for_nonce(state.keys(), &binding);
+    let learners = if state.config().dev_login {
+        known_learners(state)
+    } else {
+        Vec::new()
+    };
     let course = query.course.clone().unwrap_or_default();
     let unit = query.unit.clone().unwrap_or_default();
     let body = html! {
@@ -140,7 +144,7 @@ fn sign_in_page(
 /// Learners with data in any course, for the sign-in's suggestions.
 fn known_learners(state: &AppState) -> Vec<String> {
     let mut learners = std::collections::BTreeSet::new();
-    for course in state.host().course_keys().unwrap_or_default() {
+    'courses: for course in state.host().course_keys().unwrap_or_default() {
         for user in state
             .host()
             .storage()
@@ -148,7 +152,7 @@ fn known_learners(state: &AppState) -> Vec<String> {
             .unwrap_or_default()
         {
             if learners.len() >= MAX_LEARNERS_LISTED {
-                break;
+                break 'courses;
             }
             learners.insert(user);
         }
@@ -269,7 +273,7 @@ async fn signed_in(
             nav {
                 form method="get" action="/workbench" id="picker" {
                     label for="course" { "Course" }
-                    select id="course" name="course" onchange="this.form.unit.value='';this.form.submit()" {
+                    select id="course" name="course" data-submit-on-change {
                         @for c in &courses {
                             option value=(c) selected[Some(c) == course_key.as_ref()] { (c) }
                         }
@@ -322,7 +326,7 @@ async fn signed_in(
                                 }
                             }
                         }
-                        div.unit data-view=(super::page::view_name(*view)) { (block_html(output)) }
+                        div.unit data-view=(crate::markup::view_class(*view)) { (block_html(output)) }
                     }
                     Some(Err(e)) => {
                         div.error-box role="alert" { (e.message) }
@@ -476,7 +480,7 @@ pub async fn lms_session(
     let now = jsonwebtoken::get_current_timestamp();
     let next = form
         .next
-        .filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'))
+        .filter(|n| is_local_path(n))
         .unwrap_or_else(|| "/workbench".to_string());
     Ok(with_session(
         &state,
@@ -484,6 +488,17 @@ pub async fn lms_session(
         claims.exp.saturating_sub(now),
         &next,
     ))
+}
+
+/// A path on this server, safe to redirect to: one leading `/` and only characters that
+/// cannot turn it into another origin (no `//`, backslash, whitespace or control
+/// characters, which browsers drop or reinterpret).
+pub fn is_local_path(next: &str) -> bool {
+    next.starts_with('/')
+        && !next.starts_with("//")
+        && next
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/-._~%?=&+:,;@!$'()*".contains(&b))
 }
 
 #[derive(Debug, Deserialize)]
@@ -512,4 +527,32 @@ pub async fn sign_out(
         csrf::set_cookie(SESSION_COOKIE, "", None, state.config().secure_cookies),
     );
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_local_path;
+
+    #[test]
+    fn only_local_paths_are_redirect_targets() {
+        for good in [
+            "/workbench",
+            "/workbench?course=course-v1%3Aa%2Bb%2Bc&unit=u1",
+            "/courses/c/blocks/b",
+        ] {
+            assert!(is_local_path(good), "{good}");
+        }
+        for bad in [
+            "//evil.example",
+            "/\t/evil.example",
+            "/\\evil.example",
+            "https://evil.example",
+            "evil",
+            "/\n/evil",
+            "/ /evil",
+            "",
+        ] {
+            assert!(!is_local_path(bad), "{bad:?}");
+        }
+    }
 }

@@ -50,6 +50,15 @@
     }
   });
 
+  // Workbench: a new course starts at its first unit.
+  document.querySelectorAll("select[data-submit-on-change]").forEach(function (select) {
+    select.addEventListener("change", function () {
+      const unit = select.form.querySelector("select[name=unit]");
+      if (unit) unit.value = "";
+      select.form.submit();
+    });
+  });
+
   // Workbench: install a plugin from a local file, then re-render the unit with it.
   const loader = document.getElementById("plugin-loader");
   if (loader) {
