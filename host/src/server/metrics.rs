@@ -196,7 +196,8 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
     let response = tracing::Instrument::instrument(next.run(request), span.clone()).await;
     let status = response.status().as_u16();
     span.record("status", status);
-    tracing::debug!(parent: &span, took_ms = started.elapsed().as_millis() as u64, "answered");
+    // The access log: one line per request at info (XBHOST_LOG=xbhost=info).
+    tracing::info!(parent: &span, status, took_ms = started.elapsed().as_millis() as u64, "answered");
     state
         .metrics()
         .requests
