@@ -102,6 +102,10 @@ async fn a_key_file_works_and_healthz_answers() {
     )
     .await;
     assert_eq!(status, 404, "{body}");
+    // The running server holds the store: the CLI says so instead of a raw lock error.
+    let (ok, _, err) = xbhost_tests::xbhost(served.data.path(), &["plugin", "list"]);
+    assert!(!ok);
+    assert!(err.contains("in use by another xbhost process"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

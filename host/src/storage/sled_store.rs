@@ -32,7 +32,22 @@ impl SledStorage {
             .path(dir)
             .cache_capacity(CACHE_BYTES)
             .open()
-            .with_context(|| format!("cannot open the store in {}", dir.display()))?;
+            .map_err(|e| {
+                // sled reports the lock as an I/O error whose message says so (its kind is Other).
+                let locked = matches!(&e, sled::Error::Io(io)
+                    if io.kind() == std::io::ErrorKind::WouldBlock
+                        || io.to_string().contains("could not acquire lock"));
+                let error = anyhow::Error::new(e);
+                if locked {
+                    error.context(format!(
+                        "the store in {} is in use by another xbhost process (a running \
+                         `xbhost serve` holds it: use its HTTP API, or stop it first)",
+                        dir.display()
+                    ))
+                } else {
+                    error.context(format!("cannot open the store in {}", dir.display()))
+                }
+            })?;
         Self::from_db(db)
     }
 
