@@ -256,6 +256,11 @@ async fn learners_get_403_for_staff_views_others_state_and_admin() {
                 .body(plugin_wasm("html")),
             "not an admin",
         ),
+        (
+            c.get(url(&format!("/courses/{DEMO_COURSE}/report?format=json")))
+                .bearer_auth(&alice),
+            "needs Staff",
+        ),
         // A learner of another course has no role in this one.
         (
             c.get(format!("{unit}?format=json"))
@@ -291,6 +296,31 @@ async fn learners_get_403_for_staff_views_others_state_and_admin() {
     .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body.as_array().unwrap().len(), 2);
+    let (status, body) = send(
+        c.get(url(&format!("/courses/{DEMO_COURSE}/report?format=json")))
+            .bearer_auth(staff_token("sam")),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["partitions"].as_array().map(Vec::len),
+        Some(2),
+        "{body}"
+    );
+    let report = c
+        .get(url(&format!("/courses/{DEMO_COURSE}/report")))
+        .bearer_auth(staff_token("sam"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(report.status(), 200);
+    assert!(
+        report
+            .text()
+            .await
+            .unwrap()
+            .contains("<h1>Experiment report</h1>")
+    );
     let (status, body) = send(
         c.get(format!("{unit}?view=staff&format=json"))
             .bearer_auth(staff_token("sam")),

@@ -349,6 +349,57 @@ async fn run(client: &Client, served: &Served) -> Result<(), String> {
         }
     }
     screenshot(client, "staff").await;
+
+    // Staff view the unit as the learner from before: exactly their page and groups.
+    type_into(client, "input#as_learner", &who).await;
+    click(client, "form#picker button[type='submit']").await;
+    client
+        .wait()
+        .for_element(Locator::Css(".masquerade-note"))
+        .await
+        .unwrap();
+    assert_eq!(panel_groups(client).await, groups, "the learner's groups");
+    for (split, mapping) in split_tests() {
+        let group = groups[&partition_of(&split)];
+        let expected: Vec<String> = mapping.get(&group).cloned().into_iter().collect();
+        assert_eq!(
+            rendered_inside(client, &split).await,
+            expected,
+            "as {who}: {split}"
+        );
+    }
+    let answered = client
+        .find(Locator::Css("[data-usage-id='check_sum'] .result"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        answered.contains("Correct"),
+        "the learner's own state: {answered}"
+    );
+    screenshot(client, "staff-as-learner").await;
+
+    // The experiment report, one link away.
+    click(client, "a#report-link").await;
+    let heading = client
+        .wait()
+        .for_element(Locator::Css("h1"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(heading, "Experiment report");
+    let sections = js(
+        client,
+        "return document.querySelectorAll('section.partition').length;",
+    )
+    .await;
+    assert_eq!(sections, 2, "both experiments of the demo course");
+    screenshot(client, "staff-report").await;
+    client.back().await.unwrap();
     sign_out(client).await;
 
     // An admin loads a plugin from a local file: installed as `html`, and the unit

@@ -632,7 +632,13 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Serve(args) => {
             drop(out);
-            serve(&cli.data, host, keys.expect("loaded above"), args)?;
+            serve(
+                &cli.data,
+                &events_path,
+                host,
+                keys.expect("loaded above"),
+                args,
+            )?;
             return Ok(());
         }
         Command::Token(_) => unreachable!("handled before the store is opened"),
@@ -650,12 +656,13 @@ fn run(cli: Cli) -> Result<()> {
 /// Runs the HTTP server until Ctrl-C or SIGTERM, then finishes the requests in flight.
 fn serve(
     data: &Path,
+    events: &Path,
     host: Host,
     keys: xbhost::server::auth::TokenKeys,
     args: ServeArgs,
 ) -> Result<()> {
     use xbhost::server::{AppState, Server, ServerConfig};
-    let mut config = ServerConfig::new(data.to_path_buf());
+    let mut config = ServerConfig::new(data.to_path_buf(), events.to_path_buf());
     config.dev_login = args.dev_login;
     config.max_body_bytes = args.max_body_bytes;
     config.max_upload_bytes = args.max_upload_bytes;

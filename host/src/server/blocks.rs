@@ -322,3 +322,40 @@ pub async fn user_state(
         "state": value,
     })))
 }
+
+/// The report reads the whole event log: minutes, not a render's deadline.
+const REPORT_LIMIT: std::time::Duration = std::time::Duration::from_secs(300);
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ReportQuery {
+    pub format: Option<String>,
+}
+
+/// `GET /courses/{course_key}/report`: the experiment report (staff): learners per
+/// group, the sample ratio test, goals per group; a page, or JSON when asked.
+pub async fn report(
+    State(state): State<AppState>,
+    Path(course_key): Path<String>,
+    Query(query): Query<ReportQuery>,
+    headers: HeaderMap,
+    identity: Result<Identity, ApiError>,
+) -> Response {
+    let json = wants_json(&headers, query.format.as_deref());
+    let result = async {
+        let identity = identity?;
+        course_for(&state, &course_key)?;
+        identity.require(&course_key, Role::Staff)?;
+        let events = state.config().events_file.clone();
+        let key = course_key.clone();
+        let what = format!("the experiment report of course {course_key:?}");
+        state
+            .run_blocking(&what, REPORT_LIMIT, move |host| host.report(&key, &events))
+            .await
+    }
+    .await;
+    match result {
+        Ok(report) if json => Json(report).into_response(),
+        Ok(report) => axum::response::Html(report.to_html()).into_response(),
+        Err(e) => e.html(!json).into_response(),
+    }
+}

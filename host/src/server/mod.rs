@@ -54,6 +54,8 @@ use crate::Host;
 pub struct ServerConfig {
     /// The data directory (uploads of course archives are staged in it).
     pub data_dir: PathBuf,
+    /// The event log the host appends to (the experiment report reads it).
+    pub events_file: PathBuf,
     /// Offer the development sign-in (anyone may sign in as anyone).
     pub dev_login: bool,
     /// Largest body of a handler call or form, in bytes.
@@ -71,9 +73,11 @@ pub struct ServerConfig {
 }
 
 impl ServerConfig {
-    pub fn new(data_dir: PathBuf) -> ServerConfig {
+    /// Defaults for a data directory whose event log is `events_file`.
+    pub fn new(data_dir: PathBuf, events_file: PathBuf) -> ServerConfig {
         ServerConfig {
             data_dir,
+            events_file,
             dev_login: false,
             max_body_bytes: 64 * 1024,
             max_upload_bytes: 64 * 1024 * 1024,
@@ -232,6 +236,7 @@ pub fn router(state: AppState) -> Router {
             "/courses/{course_key}/users/{user_id}/assignments",
             get(blocks::assignments),
         )
+        .route("/courses/{course_key}/report", get(blocks::report))
         .route(
             "/courses/{course_key}/users/{user_id}/state/{usage_id}",
             get(blocks::user_state),

@@ -32,6 +32,8 @@ pub struct WorkbenchQuery {
     pub unit: Option<String>,
     /// `learner` (default for learners) or `staff` / `author` (default for staff: staff).
     pub view: Option<String>,
+    /// Staff: the unit exactly as this learner sees it (nothing is recorded).
+    pub as_learner: Option<String>,
 }
 
 fn dev_banner(state: &AppState) -> Markup {
@@ -235,8 +237,15 @@ async fn signed_in(
         .unwrap_or_else(|| if is_staff { "staff" } else { "learner" }.to_string());
     let rendered = match (&course_key, &unit, &course_error) {
         (Some(course_key), Some(unit), None) => {
+            let as_learner = query.as_learner.clone().filter(|l| !l.trim().is_empty());
             let render_query = RenderQuery {
-                view: Some(view.clone()),
+                // Viewing as a learner is the learner's view.
+                view: Some(if as_learner.is_some() {
+                    "learner".into()
+                } else {
+                    view.clone()
+                }),
+                as_learner,
                 ..RenderQuery::default()
             };
             let result = async {
@@ -285,6 +294,9 @@ async fn signed_in(
                         }
                     }
                     @if is_staff {
+                        label for="as_learner" { "View as learner (optional)" }
+                        input type="text" id="as_learner" name="as_learner" placeholder="a learner's id"
+                            value=[query.as_learner.as_deref()];
                         label for="view" { "View" }
                         select id="view" name="view" {
                             @for (value, text) in [("staff", "Staff: every condition"), ("learner", "As a learner (my groups)"), ("author", "Author")] {
@@ -296,6 +308,9 @@ async fn signed_in(
                 }
                 @if courses.is_empty() {
                     p { "No course you have a role in is loaded." }
+                }
+                @if let (true, Some(key)) = (is_staff, &course_key) {
+                    p { a id="report-link" href=(format!("/courses/{}/report", encode_component(key))) { "Experiment report" } }
                 }
                 @if identity.claims.is_global_admin() {
                     form id="plugin-loader" {
@@ -316,6 +331,11 @@ async fn signed_in(
                 @match &rendered {
                     Some(Ok((view, output))) => {
                         h2 { (output.title.clone().unwrap_or_else(|| unit.clone().unwrap_or_default())) }
+                        @if let Some(learner) = query.as_learner.as_deref().filter(|l| !l.trim().is_empty()) {
+                            p.masquerade-note role="status" {
+                                "Viewing as learner " strong { (learner) } ": their groups and state; nothing is recorded."
+                            }
+                        }
                         @if *view == View::Staff {
                             p { small { "Staff view: every condition of each experiment side by side, labelled with its group; yours is highlighted." } }
                         }
@@ -335,7 +355,10 @@ async fn signed_in(
                 }
             }
             aside {
-                h3 { "Your experiment groups" }
+                h3 {
+                    @if query.as_learner.as_deref().is_some_and(|l| !l.trim().is_empty()) { "Their experiment groups" }
+                    @else { "Your experiment groups" }
+                }
                 @match &rendered {
                     Some(Ok((_, output))) => { (experiments_table(&output.experiments)) }
                     _ => { p { "Pick a unit." } }
