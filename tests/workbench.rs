@@ -379,6 +379,19 @@ async fn run(client: &Client, served: &Served) -> Result<(), String> {
         answered.contains("Correct"),
         "the learner's own state: {answered}"
     );
+    // Looking, not acting: submitting as the learner is refused on the page.
+    click(client, "[data-usage-id='check_sum'] button[type='submit']").await;
+    let refused = client
+        .wait()
+        .for_element(Locator::Css(
+            "[data-usage-id='check_sum'] .xbhost-status.error",
+        ))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(refused.contains("submissions are off"), "{refused}");
     screenshot(client, "staff-as-learner").await;
 
     // The experiment report, one link away.

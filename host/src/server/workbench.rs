@@ -260,6 +260,11 @@ async fn signed_in(
         _ => None,
     };
     let csrf = csrf::expected(state.keys(), headers);
+    let masquerading = is_staff
+        && query
+            .as_learner
+            .as_deref()
+            .is_some_and(|l| !l.trim().is_empty());
     let role_text = match role {
         Some(r) => format!("{r:?}").to_lowercase(),
         None => "no role here".to_string(),
@@ -346,7 +351,9 @@ async fn signed_in(
                                 }
                             }
                         }
-                        div.unit data-view=(crate::markup::view_class(*view)) { (block_html(output)) }
+                        // Viewing as a learner is looking, not acting: the page script does
+                        // not submit their forms (a submission would be the staff member's).
+                        div.unit data-view=(crate::markup::view_class(*view)) data-read-only[masquerading] { (block_html(output)) }
                     }
                     Some(Err(e)) => {
                         div.error-box role="alert" { (e.message) }

@@ -33,12 +33,16 @@
     const form = event.target.closest("form[data-handler]");
     if (!form) return;
     event.preventDefault();
+    let note = form.querySelector(".xbhost-status");
+    if (!note) { note = document.createElement("p"); note.className = "xbhost-status"; form.appendChild(note); }
+    if (form.closest("[data-read-only]")) {
+      status(note, "Viewing as a learner: submissions are off (they would be yours, not theirs).", true);
+      return;
+    }
     const usage = form.dataset.usageId;
     const handler = form.dataset.handler;
     const values = Array.from(form.querySelectorAll("input:checked, input[type=text], textarea"))
       .map(function (input) { const n = Number(input.value); return input.value !== "" && !isNaN(n) ? n : input.value; });
-    let note = form.querySelector(".xbhost-status");
-    if (!note) { note = document.createElement("p"); note.className = "xbhost-status"; form.appendChild(note); }
     status(note, "Submitting...");
     const url = "/courses/" + encodeURIComponent(course) + "/blocks/" + encodeURIComponent(usage) +
       "/handler/" + encodeURIComponent(handler);
