@@ -1241,3 +1241,136 @@ async fn lms_sessions_sign_out_and_the_headers_of_pages() {
     assert_eq!(response.status(), 404);
     assert!(response.headers().get(header::SET_COOKIE).is_none());
 }
+
+/// The Open edX test course export as a `.tar.gz`, in memory.
+fn test_course_archive() -> Vec<u8> {
+    let dir = xbhost_tests::workspace_root()
+        .parent()
+        .unwrap()
+        .join("shared/olx/openedx-test-course");
+    let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::fast(),
+    ));
+    tar.append_dir_all("course", &dir)
+        .unwrap_or_else(|e| panic!("packing {}: {e}", dir.display()));
+    tar.into_inner().unwrap().finish().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_edx_export_uploads_and_renders_and_staff_view_as_groups() {
+    let served = Served::demo(&[]);
+    let c = client();
+    let admin = admin_token("root");
+    let upload = format!("{}/admin/courses", served.url);
+    // Not a course at all, and not a format we read: named, nothing stored.
+    let (status, body) = send(
+        c.post(&upload)
+            .bearer_auth(&admin)
+            .header(header::CONTENT_TYPE, "application/gzip")
+            .body(b"\x1f\x8bnot really".to_vec()),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        error_of(&body).contains("the uploaded export is invalid"),
+        "{body}"
+    );
+    let (status, body) = send(
+        c.post(&upload)
+            .bearer_auth(&admin)
+            .header(header::CONTENT_TYPE, "text/plain")
+            .body("hello"),
+    )
+    .await;
+    assert_eq!(status, 415, "{body}");
+    assert!(error_of(&body).contains("application/gzip"), "{body}");
+    // The real export.
+    let (status, body) = send(
+        c.post(&upload)
+            .bearer_auth(&admin)
+            .header(header::CONTENT_TYPE, "application/gzip")
+            .body(test_course_archive()),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let key = body["course_key"].as_str().unwrap().to_string();
+    assert_eq!(key, "course-v1:TestX+Course+1");
+    assert!(
+        std::fs::read_dir(served.data.path().join("uploads"))
+            .unwrap()
+            .next()
+            .is_none(),
+        "the staged archive is removed"
+    );
+    let split_unit = "19bb0e826d014c15b3b4178ab9725c22";
+    let learner = token("olga", &[(&key, Role::Learner)]);
+    let (status, page) = send(
+        c.get(format!(
+            "{}/courses/{key}/blocks/{split_unit}?format=json",
+            served.url
+        ))
+        .bearer_auth(&learner),
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page["failures"].as_array().unwrap().is_empty(), "{page}");
+    assert_eq!(page["assignments"].as_object().unwrap().len(), 1, "{page}");
+
+    // Staff choose the groups to view as; nothing is stored for them.
+    let staff = staff_token("sam");
+    let unit = served.block_url("unit_1");
+    let (status, body) = send(
+        c.get(format!("{unit}?format=json&as_group=0:1,1:2"))
+            .bearer_auth(&staff),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["assignments"], json!({"0": 1, "1": 2}), "{body}");
+    assert!(
+        body["experiments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["status"] == "viewed_as"),
+        "{body}"
+    );
+    let html = body["html"].as_str().unwrap();
+    assert!(
+        html.contains("explanation_a_video") && html.contains("hints_examples"),
+        "{html}"
+    );
+    let (status, body) = send(
+        c.get(format!("{unit}?format=json&as_group=0-1"))
+            .bearer_auth(&staff),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(error_of(&body).contains("PARTITION:GROUP"), "{body}");
+    let (status, body) = send(
+        c.get(format!("{unit}?format=json&as_group=0:7"))
+            .bearer_auth(&staff),
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+    assert!(
+        error_of(&body).contains("no group \"7 (user partition 0)\""),
+        "{body}"
+    );
+    let (_, stored) = send(
+        c.get(format!(
+            "{}/courses/{DEMO_COURSE}/users/sam/assignments",
+            served.url
+        ))
+        .bearer_auth(&staff),
+    )
+    .await;
+    assert!(
+        stored
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|v| v["stored"] == false),
+        "{stored}"
+    );
+}

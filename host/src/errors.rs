@@ -18,9 +18,15 @@ pub struct NotFound {
 
 impl fmt::Display for NotFound {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Numeric ids (partitions, groups) read better bare; others are quoted, escaped.
+        let id = if !self.id.is_empty() && self.id.bytes().all(|b| b.is_ascii_digit()) {
+            self.id.clone()
+        } else {
+            format!("{:?}", self.id)
+        };
         match &self.within {
-            Some(within) => write!(f, "course {within:?} has no {} {:?}", self.what, self.id),
-            None => write!(f, "unknown {} {:?}", self.what, self.id),
+            Some(within) => write!(f, "course {within:?} has no {} {id}", self.what),
+            None => write!(f, "unknown {} {id}", self.what),
         }
     }
 }

@@ -418,10 +418,12 @@ impl Host {
                         .and_then(|p| p.group(*group))
                         .is_none()
                     {
-                        bail!(
-                            "course {:?} has no group {group} in user partition {partition}",
-                            request.course_key
-                        );
+                        return Err(crate::errors::NotFound {
+                            what: "group",
+                            id: format!("{group} (user partition {partition})"),
+                            within: Some(request.course_key.clone()),
+                        }
+                        .into());
                     }
                 }
                 (
@@ -514,7 +516,11 @@ impl Host {
         let course = self.course(course_key)?;
         let partition = course
             .partition(partition_id)
-            .ok_or_else(|| anyhow!("course {course_key:?} has no user partition {partition_id}"))?;
+            .ok_or_else(|| crate::errors::NotFound {
+                what: "user partition",
+                id: partition_id.to_string(),
+                within: Some(course_key.to_string()),
+            })?;
         let session = Session::for_experiments(
             self.inner.clone(),
             course.clone(),
@@ -602,7 +608,11 @@ impl Host {
             .user_partitions
             .iter_mut()
             .find(|p| p.id == partition_id)
-            .ok_or_else(|| anyhow!("course {course_key:?} has no user partition {partition_id}"))?;
+            .ok_or_else(|| crate::errors::NotFound {
+                what: "user partition",
+                id: partition_id.to_string(),
+                within: Some(course_key.to_string()),
+            })?;
         change(partition)?;
         let updated = partition.clone();
         self.load_course(doc)?;
@@ -956,7 +966,11 @@ impl Host {
         let course = self.course(course_key)?;
         let partition = course
             .partition(partition_id)
-            .ok_or_else(|| anyhow!("course {course_key:?} has no user partition {partition_id}"))?;
+            .ok_or_else(|| crate::errors::NotFound {
+                what: "user partition",
+                id: partition_id.to_string(),
+                within: Some(course_key.to_string()),
+            })?;
         if partition.is_random() {
             bail!(
                 "user partition {partition_id} ({:?}) is a random experiment: learners are assigned by the host, not by staff",
