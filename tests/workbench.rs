@@ -271,6 +271,15 @@ async fn run(client: &Client, served: &Served) -> Result<(), String> {
         text.contains("Correct") && text.contains("attempt 1"),
         "{text}"
     );
+    let score = client.find(Locator::Id("score")).await.unwrap();
+    assert_eq!(
+        score.attr("data-earned").await.unwrap().as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        score.attr("data-possible").await.unwrap().as_deref(),
+        Some("1")
+    );
     // Re-rendered for the same learner: same groups.
     assert_eq!(panel_groups(client).await, groups);
     screenshot(client, "learner-submitted").await;

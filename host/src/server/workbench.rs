@@ -260,6 +260,10 @@ async fn signed_in(
         _ => None,
     };
     let csrf = csrf::expected(state.keys(), headers);
+    let score = match (&course_key, &course_error) {
+        (Some(key), None) => learner_score(state, key, query, identity).await,
+        _ => None,
+    };
     let masquerading = is_staff
         && query
             .as_learner
@@ -370,6 +374,16 @@ async fn signed_in(
                     Some(Ok((_, output))) => { (experiments_table(&output.experiments)) }
                     _ => { p { "Pick a unit." } }
                 }
+                @if let Some((earned, possible)) = score {
+                    h3 { "Score in this course" }
+                    p id="score" data-earned=(earned) data-possible=(possible) {
+                        @if possible > 0.0 {
+                            (earned) " of " (possible) " points, over the problems shown to this learner"
+                        } @else {
+                            "No graded problem is shown to this learner."
+                        }
+                    }
+                }
             }
         }
     };
@@ -380,6 +394,31 @@ async fn signed_in(
         body,
     )
     .into_response()
+}
+
+/// The signed-in (or viewed-as) learner's points over the problems they see: what the
+/// grade export would say for them. `None` when grading fails (the page still renders).
+async fn learner_score(
+    state: &AppState,
+    course_key: &str,
+    query: &WorkbenchQuery,
+    identity: &Identity,
+) -> Option<(f64, f64)> {
+    let user = query
+        .as_learner
+        .clone()
+        .filter(|l| !l.trim().is_empty())
+        .unwrap_or_else(|| identity.user_id().to_string());
+    let key = course_key.to_string();
+    let what = format!("grading user {user:?} in course {course_key:?}");
+    let report = state
+        .run_blocking(&what, state.render_limit(), move |host| {
+            host.grades(&key, Some(&user))
+        })
+        .await
+        .ok()?;
+    let learner = report.learners.into_iter().next()?;
+    Some((learner.earned, learner.possible))
 }
 
 #[derive(Debug, Deserialize)]
