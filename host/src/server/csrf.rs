@@ -130,6 +130,7 @@ pub fn new_nonce() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::StatusCode;
 
     fn keys() -> TokenKeys {
         TokenKeys::from_secret(&[3u8; 32]).unwrap()
@@ -148,17 +149,20 @@ mod tests {
         let identity = Some(Via::Cookie);
         let good = expected(&k, &h).unwrap();
         assert!(check(&k, &h, identity, Some(&good)).is_ok());
-        assert_eq!(check(&k, &h, identity, None).unwrap_err().status, 403);
+        assert_eq!(
+            check(&k, &h, identity, None).unwrap_err().status,
+            StatusCode::FORBIDDEN
+        );
         let other = expected(&k, &headers("xbhost_session=tok2")).unwrap();
         assert_eq!(
             check(&k, &h, identity, Some(&other)).unwrap_err().status,
-            403
+            StatusCode::FORBIDDEN
         );
         let mut cross = h.clone();
         cross.insert("sec-fetch-site", HeaderValue::from_static("cross-site"));
         assert_eq!(
             check(&k, &cross, identity, Some(&good)).unwrap_err().status,
-            403
+            StatusCode::FORBIDDEN
         );
         assert!(check(&k, &HeaderMap::new(), Some(Via::Header), None).is_ok());
     }

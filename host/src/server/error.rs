@@ -18,7 +18,7 @@ pub enum Format {
 /// An error answer.
 #[derive(Debug, Clone)]
 pub struct ApiError {
-    pub status: u16,
+    pub status: StatusCode,
     pub message: String,
     pub format: Format,
 }
@@ -26,7 +26,7 @@ pub struct ApiError {
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
         ApiError {
-            status: status.as_u16(),
+            status,
             message: message.into(),
             format: Format::Json,
         }
@@ -115,11 +115,11 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status = self.status;
         let mut response = match self.format {
             Format::Json => (
                 status,
-                axum::Json(serde_json::json!({ "status": self.status, "error": self.message })),
+                axum::Json(serde_json::json!({ "status": status.as_u16(), "error": self.message })),
             )
                 .into_response(),
             Format::Html => {
