@@ -12,6 +12,42 @@ use crate::model::CourseDoc;
 /// Memory sled may use to cache pages of the store.
 pub const CACHE_BYTES: u64 = 64 << 20;
 
+/// Removes snapshot files sled was still writing when its process died.
+///
+/// sled 0.34 writes a snapshot to `snap.LSN.generating`, syncs it and renames it to
+/// `snap.LSN`; but on open it reads the newest file named `snap.*`, `.generating` ones
+/// included, so a process killed mid-write leaves a store that no longer opens
+/// ("Read corrupted data at file offset None"; sled issues #1527, #1533). Such a file is
+/// never one sled has relied on (the rename comes first), so removing it returns the store
+/// to the state of a process killed just before the snapshot began: the previous snapshot
+/// and the log. Found by the SIGKILL test in `tests/durability.rs`.
+fn remove_unfinished_snapshots(dir: &Path) -> Result<()> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(e)
+                .with_context(|| format!("cannot read the store directory {}", dir.display()));
+        }
+    };
+    for entry in entries {
+        let entry =
+            entry.with_context(|| format!("cannot read the store directory {}", dir.display()))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("snap.") && name.ends_with(".generating") {
+            tracing::warn!(file = %entry.path().display(), "removing a snapshot sled did not finish writing");
+            std::fs::remove_file(entry.path()).with_context(|| {
+                format!(
+                    "cannot remove the unfinished snapshot {}",
+                    entry.path().display()
+                )
+            })?;
+        }
+    }
+    Ok(())
+}
+
 /// sled-backed [`Storage`]. Keys join their parts with NUL, which ids never contain.
 pub struct SledStorage {
     db: sled::Db,
@@ -28,6 +64,7 @@ impl SledStorage {
     /// Opens (or creates) the store in `dir`, with a page cache of at most
     /// [`CACHE_BYTES`] (sled's default is 1 GiB).
     pub fn open(dir: &Path) -> Result<SledStorage> {
+        remove_unfinished_snapshots(dir)?;
         let db = sled::Config::new()
             .path(dir)
             .cache_capacity(CACHE_BYTES)
@@ -385,6 +422,28 @@ impl Storage for SledStorage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_snapshot_left_half_written_by_a_crash_does_not_stop_the_store_opening() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let s = SledStorage::open(dir.path()).unwrap();
+            s.set_course_tag_if_absent("c", "u", "k", "kept").unwrap();
+            s.flush().unwrap();
+        }
+        // What a process killed while sled wrote a snapshot leaves: a newer, partial file.
+        std::fs::write(
+            dir.path().join("snap.7FFFFFFFFFFFFFFF.generating"),
+            b"half a snapshot, no checksum",
+        )
+        .unwrap();
+        let s = SledStorage::open(dir.path()).unwrap();
+        assert_eq!(
+            s.course_tag("c", "u", "k").unwrap().as_deref(),
+            Some("kept")
+        );
+        assert!(!dir.path().join("snap.7FFFFFFFFFFFFFFF.generating").exists());
+    }
 
     #[test]
     fn first_writer_wins_and_replace_is_compare_and_swap() {
