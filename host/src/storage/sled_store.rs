@@ -423,14 +423,29 @@ impl Storage for SledStorage {
 mod tests {
     use super::*;
 
+    fn copy_dir(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_dir() {
+                copy_dir(&entry.path(), &to.join(entry.file_name()));
+            } else {
+                std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+            }
+        }
+    }
+
     #[test]
     fn a_snapshot_left_half_written_by_a_crash_does_not_stop_the_store_opening() {
+        // The store as a killed process leaves it: flushed, then copied (sled's background
+        // thread may hold the original's lock for a moment after the handle is dropped).
+        let original = tempfile::tempdir().unwrap();
+        let s = SledStorage::open(original.path()).unwrap();
+        s.set_course_tag_if_absent("c", "u", "k", "kept").unwrap();
+        s.flush().unwrap();
         let dir = tempfile::tempdir().unwrap();
-        {
-            let s = SledStorage::open(dir.path()).unwrap();
-            s.set_course_tag_if_absent("c", "u", "k", "kept").unwrap();
-            s.flush().unwrap();
-        }
+        copy_dir(original.path(), dir.path());
+        drop(s);
         // What a process killed while sled wrote a snapshot leaves: a newer, partial file.
         std::fs::write(
             dir.path().join("snap.7FFFFFFFFFFFFFFF.generating"),
