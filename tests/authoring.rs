@@ -10,16 +10,7 @@ use xbhost::olx::ImportOptions;
 use xbhost::{User, View};
 use xbhost_tests::{DEMO_COURSE, Fixture, copy_dir, demo_course, xbhost, xbhost_ok};
 
-const PLUGINS: &[&str] = &[
-    "course",
-    "chapter",
-    "sequential",
-    "vertical",
-    "split_test",
-    "html",
-    "problem",
-    "unsupported",
-];
+const PLUGINS: &[&str] = xbhost_tests::PRODUCT_PLUGINS;
 const TEST_COURSE: &str = "course-v1:TestX+Course+1";
 const EXPERIMENT: u64 = 1617092182;
 const CONTENT_GROUPS: u64 = 2084052488;

@@ -12,7 +12,7 @@ use xbhost::model::CourseDoc;
 use xbhost::report::ExperimentReport;
 use xbhost::storage::Storage;
 use xbhost::{Host, HostConfig};
-use xbhost_tests::{plugin_wasm, workspace_root, xbhost_ok};
+use xbhost_tests::{plugin_wasm, xbhost_ok};
 
 const COURSE: &str = "course-v1:xbhost+stats+2026";
 
@@ -206,33 +206,23 @@ fn report_figures_match_scipy_and_statsmodels() {
     assert_close(c.p_value, 0.04703388748847908, "Mann-Whitney p");
 }
 
-/// Debian's Chromium, which `.ci/run` installs.
-fn chromium() -> PathBuf {
-    for name in ["chromium", "chromium-browser"] {
-        for dir in std::env::var("PATH").unwrap_or_default().split(':') {
-            let path = Path::new(dir).join(name);
-            if path.is_file() {
-                return path;
-            }
-        }
-    }
-    panic!("headless Chromium is needed for this test: apt-get install chromium (.ci/run does)");
-}
-
 fn headless(args: &[&str]) -> std::process::Output {
     let profile = tempfile::tempdir().unwrap();
-    Command::new(chromium())
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-dev-shm-usage",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .args(args)
-        .output()
-        .expect("running chromium")
+    Command::new(xbhost_tests::find_program(&[
+        "chromium",
+        "chromium-browser",
+    ]))
+    .args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-dev-shm-usage",
+    ])
+    .arg(format!("--user-data-dir={}", profile.path().display()))
+    .args(args)
+    .output()
+    .expect("running chromium")
 }
 
 #[test]
@@ -271,9 +261,7 @@ fn the_html_report_renders_in_headless_chromium_offline() {
     // Bars: 2 groups x 3 partitions, 2 conversion bars, 2 numeric bars.
     assert_eq!(dom.matches("<rect class=\"bar\"").count(), 10, "{dom}");
 
-    let artifacts = workspace_root().join("target/test-artifacts");
-    std::fs::create_dir_all(&artifacts).unwrap();
-    let shot = artifacts.join("experiment-report.png");
+    let shot = xbhost_tests::artifacts_dir().join("experiment-report.png");
     let _ = std::fs::remove_file(&shot);
     let out = headless(&[
         &format!("--screenshot={}", shot.display()),

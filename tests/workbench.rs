@@ -5,29 +5,13 @@
 //! Screenshots go to `target/test-artifacts/workbench-*.png`.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
-use xbhost_tests::served::{Served, artifacts_dir};
-use xbhost_tests::{demo_course, plugin_path};
-
-fn find_program(names: &[&str]) -> PathBuf {
-    for name in names {
-        for dir in ["/usr/bin", "/usr/local/bin", "/usr/lib/chromium"] {
-            let path = PathBuf::from(dir).join(name);
-            if path.exists() {
-                return path;
-            }
-        }
-    }
-    panic!(
-        "{names:?} not found: the browser tests need Debian's chromium and chromium-driver \
-         (apt-get install chromium chromium-driver; .ci/run does)"
-    );
-}
+use xbhost_tests::served::Served;
+use xbhost_tests::{artifacts_dir, demo_course, find_program, plugin_path};
 
 /// chromedriver on a free port, killed on drop.
 struct Driver {

@@ -19,6 +19,43 @@ pub mod served;
 
 pub const DEMO_COURSE: &str = "course-v1:xbhost+demo+2026";
 
+/// The plugins shipped to course authors (what the demo and served data directories have).
+pub const PRODUCT_PLUGINS: &[&str] = &[
+    "course",
+    "chapter",
+    "sequential",
+    "vertical",
+    "split_test",
+    "html",
+    "problem",
+    "unsupported",
+];
+
+/// The first of `names` on the PATH: the browser tests' Debian `chromium` and
+/// `chromedriver`, which `.ci/run` installs.
+pub fn find_program(names: &[&str]) -> PathBuf {
+    let path = std::env::var("PATH").unwrap_or_default();
+    for name in names {
+        for dir in path.split(':') {
+            let candidate = Path::new(dir).join(name);
+            if candidate.is_file() {
+                return candidate;
+            }
+        }
+    }
+    panic!(
+        "{names:?} not found on the PATH: the browser tests need Debian's chromium and \
+         chromium-driver (apt-get install chromium chromium-driver; .ci/run does)"
+    );
+}
+
+/// Where tests put screenshots and other artifacts: `test-artifacts` in the target directory.
+pub fn artifacts_dir() -> PathBuf {
+    let dir = target_dir().join("test-artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 pub fn workspace_root() -> PathBuf {
     // Cargo sets CARGO_MANIFEST_DIR when it runs us too; prefer that over the path baked
     // in at compile time, which is stale when a clone shares this target directory.

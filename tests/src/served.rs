@@ -10,22 +10,12 @@ use std::time::Duration;
 
 use xbhost::server::auth::{Claims, Role, TokenKeys};
 
-use crate::{DEMO_COURSE, copy_dir, demo_course_path, plugin_path, xbhost_bin, xbhost_ok};
+use crate::{
+    DEMO_COURSE, PRODUCT_PLUGINS, copy_dir, demo_course_path, plugin_path, xbhost_bin, xbhost_ok,
+};
 
 /// The key the test servers run with.
 pub const TEST_SECRET: &str = "xbhost-integration-tests-0123456789abcdef";
-
-/// The plugins a served data directory has.
-pub const SERVED_PLUGINS: &[&str] = &[
-    "course",
-    "chapter",
-    "sequential",
-    "vertical",
-    "split_test",
-    "html",
-    "problem",
-    "unsupported",
-];
 
 pub fn keys() -> TokenKeys {
     TokenKeys::from_secret(TEST_SECRET.as_bytes()).unwrap()
@@ -63,7 +53,7 @@ pub fn demo_template() -> &'static Path {
             .tempdir()
             .unwrap()
             .keep();
-        for p in SERVED_PLUGINS {
+        for p in PRODUCT_PLUGINS {
             xbhost_ok(&dir, &["plugin", "add", plugin_path(p).to_str().unwrap()]);
         }
         xbhost_ok(
@@ -183,14 +173,4 @@ impl Drop for Served {
             let _ = child.wait();
         }
     }
-}
-
-/// The directory screenshots and other test artifacts go to.
-pub fn artifacts_dir() -> PathBuf {
-    let dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| crate::workspace_root().join("target"))
-        .join("test-artifacts");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }

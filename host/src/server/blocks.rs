@@ -224,17 +224,16 @@ pub async fn handle(
         user.id
     );
     let metrics = state.metrics().clone();
+    let block_type = course
+        .block(&usage_id)
+        .map(|b| b.def.block_type.clone())
+        .unwrap_or_default();
     let answer = state
         .run_blocking(&what, state.render_limit(), move |host| {
             let result = host.handle(&course_key, &usage_id, &user, &handler, &payload);
             if let Err(e) = &result
                 && let Some(failed) = crate::errors::find::<crate::errors::HandlerFailed>(e)
             {
-                let block_type = host
-                    .course(&course_key)
-                    .ok()
-                    .and_then(|c| c.block(&usage_id).map(|b| b.def.block_type.clone()))
-                    .unwrap_or_default();
                 metrics.record_failure(&block_type, failed.kind);
             }
             result
