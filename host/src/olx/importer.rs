@@ -1,0 +1,307 @@
+//! The [`Importer`]: walks the course tree from `<course>` down, following pointers to
+//! block files, and turns each element into a [`BlockDef`] (containers, split tests, html,
+//! problems, and `unsupported` stand-ins), noting what it met in the [`ImportReport`].
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use anyhow::{Context as _, Result, anyhow, bail};
+use roxmltree::{Document, Node};
+use serde_json::{Value, json};
+
+use super::keys::url_name_of;
+use super::problems::problem_fields;
+use super::report::{ImportReport, SplitTestSummary};
+use super::source::Source;
+use super::xml::{at, inner_source, parse_xml};
+use crate::ids::check_id;
+use crate::model::BlockDef;
+
+/// OLX tags imported as blocks of the same type.
+const CONTAINERS: &[&str] = &["course", "chapter", "sequential", "vertical"];
+
+/// The type that stands in for blocks we have no plugin for.
+pub const UNSUPPORTED_TYPE: &str = "unsupported";
+
+/// Deepest nesting of blocks an import accepts (rendering stops far earlier).
+const MAX_NESTING: usize = 100;
+
+pub(super) struct Importer<'s> {
+    pub(super) src: &'s Source,
+    pub(super) blocks: Vec<BlockDef>,
+    /// usage id -> where it was defined.
+    pub(super) seen: HashMap<String, String>,
+    /// Files read as block definitions.
+    pub(super) read: HashSet<String>,
+    /// Per-block policy (`type/url_name` -> metadata).
+    pub(super) policy: serde_json::Map<String, Value>,
+    /// How deep in the outline the current element is.
+    pub(super) depth: usize,
+    pub(super) report: ImportReport,
+}
+
+impl<'s> Importer<'s> {
+    pub(super) fn warn(&mut self, message: String) {
+        self.report.warnings.push(message);
+    }
+
+    /// Imports one element (a pointer or an inline definition); returns its usage id.
+    fn import(&mut self, doc: &Document, file: &str, node: Node) -> Result<String> {
+        if self.depth >= MAX_NESTING {
+            bail!(
+                "{}: blocks are nested more than {MAX_NESTING} deep",
+                at(doc, file, node)
+            );
+        }
+        self.depth += 1;
+        let result = self.import_element(doc, file, node);
+        self.depth -= 1;
+        result
+    }
+
+    fn import_element(&mut self, doc: &Document, file: &str, node: Node) -> Result<String> {
+        let tag = node.tag_name().name().to_string();
+        let here = at(doc, file, node);
+        let url_name = node.attribute("url_name");
+        let is_pointer = url_name.is_some()
+            && node.attributes().len() == 1
+            && !node.children().any(|c| c.is_element());
+        if let (true, Some(url)) = (is_pointer, url_name) {
+            check_id("url_name", url).with_context(|| here.clone())?;
+            check_id("element name", &tag).with_context(|| here.clone())?;
+            let path = format!("{tag}/{url}.xml");
+            if let Some(text) = self.src.read(&path) {
+                let text = text?;
+                self.read.insert(path.clone());
+                let pointed = parse_xml(&path, &text)?;
+                let root = pointed.root_element();
+                if root.tag_name().name() != tag {
+                    bail!(
+                        "{path}: the root element is <{}>, but {here} points to it as <{tag}>",
+                        root.tag_name().name()
+                    );
+                }
+                return self.define(&pointed, &path, root, url, Some(node));
+            }
+            self.warn(format!(
+                "{here}: <{tag} url_name=\"{url}\"/> points to {path}, which does not exist: imported as an empty {tag}"
+            ));
+        }
+        let usage = match url_name {
+            Some(u) => u.to_string(),
+            None => {
+                let pos = doc.text_pos_at(node.range().start);
+                let digest =
+                    blake3::hash(format!("{file}:{}:{}", pos.row, pos.col).as_bytes()).to_hex();
+                format!("{tag}_{}", &digest[..12])
+            }
+        };
+        self.define(doc, file, node, &usage, None)
+    }
+
+    /// Imports a block definition under `usage`. `pointer` is the element that pointed to it.
+    pub(super) fn define(
+        &mut self,
+        doc: &Document,
+        file: &str,
+        node: Node,
+        usage: &str,
+        pointer: Option<Node>,
+    ) -> Result<String> {
+        let here = at(doc, file, node);
+        let tag = node.tag_name().name().to_string();
+        check_id("url_name", usage).with_context(|| here.clone())?;
+        if let Some(first) = self.seen.insert(usage.to_string(), here.clone()) {
+            bail!(
+                "{here}: url_name {usage:?} is used again (first at {first}): every block needs its own url_name"
+            );
+        }
+        *self.report.blocks_by_type.entry(tag.clone()).or_default() += 1;
+        let attr = |name: &str| {
+            node.attribute(name)
+                .or_else(|| pointer.and_then(|p| p.attribute(name)))
+                .map(str::to_string)
+        };
+        let policy = self
+            .policy
+            .get(&format!("{tag}/{usage}"))
+            .cloned()
+            .unwrap_or(Value::Null);
+        let display_name =
+            attr("display_name").or_else(|| policy["display_name"].as_str().map(str::to_string));
+        let mut group_access = BTreeMap::new();
+        let access = attr("group_access").or_else(|| {
+            policy
+                .get("group_access")
+                .filter(|v| !v.is_null())
+                .map(|v| v.to_string())
+        });
+        if let Some(text) = access {
+            // Fail closed: importing restricted content without its restriction would show
+            // it to everyone.
+            group_access = serde_json::from_str::<BTreeMap<String, Vec<u64>>>(&text)
+                .map_err(|e| anyhow!("{here}: group_access {text:?} does not parse: {e}"))?;
+        }
+        // Reserve the block's place so parents come before children, in document order.
+        let slot = self.blocks.len();
+        self.blocks.push(BlockDef {
+            usage_id: usage.to_string(),
+            block_type: String::new(),
+            fields: json!({}),
+            children: vec![],
+            group_access,
+        });
+        let (block_type, fields, children) = match tag.as_str() {
+            t if CONTAINERS.contains(&t) => {
+                let children = self.children(doc, file, node)?;
+                (
+                    t.to_string(),
+                    json!({ "display_name": display_name }),
+                    children,
+                )
+            }
+            "split_test" => self.split_test(doc, file, node, usage, display_name, &attr)?,
+            "html" => (
+                "html".to_string(),
+                json!({ "display_name": display_name, "data": self.html_body(doc, file, node)? }),
+                vec![],
+            ),
+            "problem" => match problem_fields(doc, file, node)? {
+                Ok(mut fields) => {
+                    fields["display_name"] = json!(display_name);
+                    for (name, key) in [("weight", "weight"), ("max_attempts", "max_attempts")] {
+                        if let Some(v) = attr(name).and_then(|v| v.parse::<f64>().ok()) {
+                            fields[key] = json!(v);
+                        }
+                    }
+                    if let Some(v) = fields.get("max_attempts").and_then(Value::as_f64) {
+                        fields["max_attempts"] = json!(v as u32);
+                    }
+                    ("problem".to_string(), fields, vec![])
+                }
+                Err(reason) => {
+                    self.warn(format!(
+                        "{here}: problem {usage:?} imported as unsupported: {reason}"
+                    ));
+                    self.unsupported("problem", display_name, Some(reason))
+                }
+            },
+            other => {
+                let nested = node.children().filter(|c| c.is_element()).count();
+                if nested > 0 {
+                    self.warn(format!(
+                        "{here}: {other} {usage:?} is not supported; its {nested} child elements were not imported"
+                    ));
+                }
+                self.unsupported(other, display_name, None)
+            }
+        };
+        let block = &mut self.blocks[slot];
+        block.block_type = block_type;
+        block.fields = strip_nulls(fields);
+        block.children = children;
+        Ok(usage.to_string())
+    }
+
+    fn unsupported(
+        &mut self,
+        original: &str,
+        display_name: Option<String>,
+        reason: Option<String>,
+    ) -> (String, Value, Vec<String>) {
+        *self
+            .report
+            .unsupported
+            .entry(original.to_string())
+            .or_default() += 1;
+        (
+            UNSUPPORTED_TYPE.to_string(),
+            json!({ "original_type": original, "display_name": display_name, "reason": reason }),
+            vec![],
+        )
+    }
+
+    fn children(&mut self, doc: &Document, file: &str, node: Node) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for child in node.children().filter(|c| c.is_element()) {
+            out.push(self.import(doc, file, child)?);
+        }
+        Ok(out)
+    }
+
+    fn split_test(
+        &mut self,
+        doc: &Document,
+        file: &str,
+        node: Node,
+        usage: &str,
+        display_name: Option<String>,
+        attr: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<(String, Value, Vec<String>)> {
+        let here = at(doc, file, node);
+        let children = self.children(doc, file, node)?;
+        let partition: i64 = match attr("user_partition_id") {
+            None => -1,
+            Some(v) => v
+                .trim()
+                .parse()
+                .map_err(|_| anyhow!("{here}: split_test {usage:?} has user_partition_id {v:?}, which is not a number"))?,
+        };
+        let mut mapping = BTreeMap::new();
+        if let Some(text) = attr("group_id_to_child") {
+            let raw: BTreeMap<String, String> = serde_json::from_str(&text).map_err(|e| {
+                anyhow!(
+                    "{here}: split_test {usage:?} has a group_id_to_child that does not parse: {e}"
+                )
+            })?;
+            for (group, location) in raw {
+                let child = url_name_of(&location).to_string();
+                if children.contains(&child) {
+                    mapping.insert(group, child);
+                } else {
+                    self.warn(format!(
+                        "{here}: split_test {usage:?} maps group {group} to {location:?}, which is not one of its children; mapping dropped"
+                    ));
+                }
+            }
+        }
+        self.report.split_tests.push(SplitTestSummary {
+            usage_id: usage.to_string(),
+            partition_id: u64::try_from(partition).ok(),
+            group_id_to_child: mapping.clone(),
+        });
+        Ok((
+            "split_test".to_string(),
+            json!({ "display_name": display_name, "user_partition_id": partition, "group_id_to_child": mapping }),
+            children,
+        ))
+    }
+
+    /// An html block's HTML: from `html/{filename}.html`, or the element's own content.
+    fn html_body(&mut self, doc: &Document, file: &str, node: Node) -> Result<String> {
+        if let Some(name) = node.attribute("filename") {
+            check_id("html filename", name).with_context(|| at(doc, file, node))?;
+            let path = format!("html/{name}.html");
+            return match self.src.read(&path) {
+                Some(text) => {
+                    self.read.insert(path);
+                    text
+                }
+                None => {
+                    self.warn(format!(
+                        "{}: html file {path} does not exist: imported empty",
+                        at(doc, file, node)
+                    ));
+                    Ok(String::new())
+                }
+            };
+        }
+        Ok(inner_source(doc, node, &[]))
+    }
+}
+
+fn strip_nulls(mut v: Value) -> Value {
+    if let Some(map) = v.as_object_mut() {
+        map.retain(|_, v| !v.is_null());
+    }
+    v
+}
