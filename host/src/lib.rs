@@ -3,6 +3,7 @@
 
 pub mod assignment;
 pub mod bots;
+pub mod controls;
 pub mod errors;
 pub mod events;
 pub mod experiment;
@@ -22,9 +23,10 @@ pub mod session;
 pub mod stats;
 pub mod storage;
 
-pub use host::{
-    AssignmentView, BlockMessage, CarriedOver, Host, HostConfig, LoadReport, PartitionChange,
-};
+pub use host::courses::{BlockMessage, LoadReport, PartitionChange};
+pub use host::experiments::AssignmentView;
+pub use host::learners::CarriedOver;
+pub use host::{Host, HostConfig};
 pub use request::{
     BlockFailure, ExperimentStatus, ExperimentView, FailureKind, Masquerade, RenderOutput,
     RenderRequest, User, View,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::{Context as _, Result, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::experiment::{Bucketing, ExperimentState, Goal};
+use crate::controls::{Bucketing, ExperimentState, Goal, course_family, parse_date};
 use crate::ids::check_id;
 
 /// One group (experimental condition) of a user partition.
@@ -196,7 +196,7 @@ impl Course {
                     );
                 }
             }
-            crate::experiment::validate(&doc.course_key, p)?;
+            validate_controls(&doc.course_key, p)?;
             if !p.groups.is_empty() && p.groups.iter().all(|g| g.weight == 0) {
                 bail!(
                     "user partition {} ({:?}): every group has weight 0",
@@ -315,6 +315,50 @@ impl Course {
     pub fn block_types(&self) -> &[String] {
         &self.block_types
     }
+}
+
+/// Checks a partition's experiment controls when its course is loaded, so that nothing
+/// is found wrong (and silently ignored) at render time.
+fn validate_controls(course_key: &str, p: &UserPartition) -> Result<()> {
+    let name = || format!("user partition {} ({:?})", p.id, p.name);
+    let start = match &p.enrollment_start {
+        Some(d) => Some(parse_date(d).with_context(|| format!("{}: enrollment_start", name()))?),
+        None => None,
+    };
+    let end = match &p.enrollment_end {
+        Some(d) => Some(parse_date(d).with_context(|| format!("{}: enrollment_end", name()))?),
+        None => None,
+    };
+    if let (Some(s), Some(e)) = (start, end)
+        && s >= e
+    {
+        bail!("{}: enrollment_start is not before enrollment_end", name());
+    }
+    for (user, group) in &p.forced {
+        crate::ids::check_id("user id", user).with_context(|| format!("{}: forced", name()))?;
+        if p.group(*group).is_none() {
+            bail!(
+                "{}: user {user:?} is forced into group {group}, which the partition does not have",
+                name()
+            );
+        }
+    }
+    if p.bucketing == Bucketing::CourseUnaware && course_family(course_key).is_none() {
+        bail!(
+            "{}: course-unaware bucketing needs a course key of the form course-v1:ORG+COURSE+RUN, not {course_key:?}",
+            name()
+        );
+    }
+    let mut goal_names = std::collections::HashSet::new();
+    for goal in &p.goals {
+        if goal.name.trim().is_empty() || goal.event.trim().is_empty() {
+            bail!("{}: a goal needs a name and an event", name());
+        }
+        if !goal_names.insert(goal.name.as_str()) {
+            bail!("{}: goal {:?} is defined twice", name(), goal.name);
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! The host's services for native blocks (see `xbhost_sdk::native`): the SDK's `HostApi`
-//! over a request's session, the same calls the sandboxed imports make.
+//! over the request's [`BlockHost`], the same calls the sandboxed imports make.
 
 use std::sync::Arc;
 
@@ -8,11 +8,11 @@ use xbhost_sdk::{
 };
 
 use crate::runtime::bindings::types::HostError as WitHostError;
-use crate::session::{self, Session};
+use crate::runtime::{self, BlockHost};
 
 /// One native block call's view of its request.
 pub struct NativeApi {
-    pub(crate) session: Arc<Session>,
+    pub(crate) host: Arc<dyn BlockHost>,
     pub(crate) block: usize,
     pub(crate) depth: u32,
 }
@@ -26,10 +26,10 @@ fn error(e: WitHostError) -> HostError {
     }
 }
 
-fn scope(s: TagScope) -> session::TagScope {
+fn scope(s: TagScope) -> runtime::TagScope {
     match s {
-        TagScope::Course => session::TagScope::Course,
-        TagScope::User => session::TagScope::User,
+        TagScope::Course => runtime::TagScope::Course,
+        TagScope::User => runtime::TagScope::User,
     }
 }
 
@@ -43,7 +43,7 @@ fn view(v: View) -> crate::View {
 
 impl HostApi for NativeApi {
     fn current_user(&self) -> User {
-        let u = self.session.user();
+        let u = self.host.user();
         User {
             id: u.id.clone(),
             username: u.username.clone(),
@@ -52,28 +52,28 @@ impl HostApi for NativeApi {
         }
     }
     fn course_key(&self) -> String {
-        self.session.course().key().to_string()
+        self.host.course().key().to_string()
     }
     fn usage_id(&self) -> String {
-        self.session.block(self.block).def.usage_id.clone()
+        self.host.course().block_at(self.block).def.usage_id.clone()
     }
     fn block_type(&self) -> String {
-        self.session.block(self.block).def.block_type.clone()
+        self.host.course().block_at(self.block).def.block_type.clone()
     }
     fn fields_json(&self) -> String {
-        self.session.block(self.block).fields_json.to_string()
+        self.host.course().block_at(self.block).fields_json.to_string()
     }
     fn children(&self) -> Vec<String> {
-        self.session.block(self.block).def.children.clone()
+        self.host.course().block_at(self.block).def.children.clone()
     }
     fn get_tag(&self, s: TagScope, key: &str) -> Result<Option<String>, HostError> {
-        self.session.get_tag(scope(s), key).map_err(error)
+        self.host.get_tag(scope(s), key).map_err(error)
     }
     fn set_tag(&self, s: TagScope, key: &str, value: &str) -> Result<(), HostError> {
-        self.session.set_tag(scope(s), key, value).map_err(error)
+        self.host.set_tag(scope(s), key, value).map_err(error)
     }
     fn partitions(&self) -> Vec<UserPartition> {
-        self.session
+        self.host
             .course()
             .partitions()
             .iter()
@@ -96,7 +96,7 @@ impl HostApi for NativeApi {
     }
     fn group_for(&self, partition_id: u64) -> Result<Option<Group>, HostError> {
         Ok(self
-            .session
+            .host
             .group_for(partition_id)
             .map_err(error)?
             .map(|g| Group {
@@ -111,7 +111,8 @@ impl HostApi for NativeApi {
         condition: Option<Condition>,
     ) -> Result<Fragment, HostError> {
         let f = self
-            .session
+            .host
+            .clone()
             .render_child(
                 self.block,
                 self.depth,
@@ -129,13 +130,13 @@ impl HostApi for NativeApi {
         })
     }
     fn get_state(&self) -> Result<Option<String>, HostError> {
-        self.session.user_state(self.block).map_err(error)
+        self.host.user_state(self.block).map_err(error)
     }
     fn set_state(&self, json: &str) -> Result<(), HostError> {
-        self.session.set_user_state(self.block, json).map_err(error)
+        self.host.set_user_state(self.block, json).map_err(error)
     }
     fn publish(&self, name: &str, json: &str) -> Result<(), HostError> {
-        self.session.publish(self.block, name, json).map_err(error)
+        self.host.publish(self.block, name, json).map_err(error)
     }
 }
 

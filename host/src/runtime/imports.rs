@@ -1,18 +1,19 @@
-//! The `xbhost:block` imports, implemented over the request's session. Every call answers
-//! for the instance's own user, course and block; bad input is an error value, never a trap.
+//! The `xbhost:block` imports, thin calls into the request's [`BlockHost`]. Every call
+//! answers for the instance's own user, course and block; bad input is an error value,
+//! never a trap.
 
 use super::bindings::types::{self as wit, HostError};
 use super::bindings::xbhost::block::{
     children, context, events, partitions, user_state, user_tags,
 };
 use super::state::BlockState;
-use crate::session::TagScope;
+use super::host_api::TagScope;
 
 impl wit::Host for BlockState {}
 
 impl context::Host for BlockState {
     fn current_user(&mut self) -> wit::User {
-        let session = self.session();
+        let session = self.host();
         let u = session.user();
         wit::User {
             id: u.id.clone(),
@@ -23,23 +24,23 @@ impl context::Host for BlockState {
     }
 
     fn course_key(&mut self) -> String {
-        self.session().course().key().to_string()
+        self.host().course().key().to_string()
     }
 
     fn usage_id(&mut self) -> String {
-        self.session().block(self.block).def.usage_id.clone()
+        self.host().course().block_at(self.block).def.usage_id.clone()
     }
 
     fn block_type(&mut self) -> String {
-        self.session().block(self.block).def.block_type.clone()
+        self.host().course().block_at(self.block).def.block_type.clone()
     }
 
     fn fields(&mut self) -> String {
-        self.session().block(self.block).fields_json.to_string()
+        self.host().course().block_at(self.block).fields_json.to_string()
     }
 
     fn children(&mut self) -> Vec<String> {
-        self.session().block(self.block).def.children.clone()
+        self.host().course().block_at(self.block).def.children.clone()
     }
 }
 
@@ -52,17 +53,17 @@ fn scope(s: user_tags::Scope) -> TagScope {
 
 impl user_tags::Host for BlockState {
     fn get(&mut self, s: user_tags::Scope, key: String) -> Result<Option<String>, HostError> {
-        self.session().get_tag(scope(s), &key)
+        self.host().get_tag(scope(s), &key)
     }
 
     fn set(&mut self, s: user_tags::Scope, key: String, value: String) -> Result<(), HostError> {
-        self.session().set_tag(scope(s), &key, &value)
+        self.host().set_tag(scope(s), &key, &value)
     }
 }
 
 impl partitions::Host for BlockState {
     fn all(&mut self) -> Vec<wit::UserPartition> {
-        self.session()
+        self.host()
             .course()
             .partitions()
             .iter()
@@ -85,7 +86,7 @@ impl partitions::Host for BlockState {
     }
 
     fn group_for(&mut self, partition_id: u64) -> Result<Option<wit::Group>, HostError> {
-        Ok(self.session().group_for(partition_id)?.map(|g| wit::Group {
+        Ok(self.host().group_for(partition_id)?.map(|g| wit::Group {
             id: g.id,
             name: g.name,
         }))
@@ -101,8 +102,7 @@ impl children::Host for BlockState {
     ) -> Result<wit::Fragment, HostError> {
         // Time spent in the child is not this block's own time.
         let started = std::time::Instant::now();
-        let session = self.session();
-        let result = session.render_child(
+        let result = self.host().render_child(
             self.block,
             self.depth,
             &usage_id,
@@ -110,29 +110,22 @@ impl children::Host for BlockState {
             condition.map(|c| (c.partition_id, c.group_id)),
         );
         self.child_time += started.elapsed();
-        let f = result?;
-        Ok(wit::Fragment {
-            html: f.html,
-            hidden: f.hidden,
-            title: f.title,
-            icon: f.icon,
-            tooltip: f.tooltip,
-        })
+        result
     }
 }
 
 impl user_state::Host for BlockState {
     fn get(&mut self) -> Result<Option<String>, HostError> {
-        self.session().user_state(self.block)
+        self.host().user_state(self.block)
     }
 
     fn set(&mut self, json: String) -> Result<(), HostError> {
-        self.session().set_user_state(self.block, &json)
+        self.host().set_user_state(self.block, &json)
     }
 }
 
 impl events::Host for BlockState {
     fn publish(&mut self, name: String, json: String) -> Result<(), HostError> {
-        self.session().publish(self.block, &name, &json)
+        self.host().publish(self.block, &name, &json)
     }
 }

@@ -4,8 +4,10 @@
 
 pub mod bindings;
 pub mod cache;
+pub mod host_api;
 mod imports;
 pub mod plugin;
+pub mod registry;
 pub mod sandbox;
 pub mod state;
 
@@ -14,7 +16,9 @@ use wasmtime::Engine;
 use wasmtime::component::{HasSelf, Linker};
 
 use bindings::BlockPlugin;
+pub use host_api::{BlockHost, TagScope};
 pub use plugin::{LoadedPlugin, PluginMetadata};
+pub use registry::PluginRegistry;
 pub use sandbox::{Pooling, SandboxLimits};
 pub use state::BlockState;
 

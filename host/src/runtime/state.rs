@@ -1,20 +1,21 @@
 //! What one block instance's store holds: its WASI context (which grants nothing), its
-//! limits and what tripped them, its time accounting, and the request's session.
+//! limits and what tripped them, its time accounting, and the request it serves (as the
+//! [`BlockHost`] trait: the runtime does not know the session type).
 
 use std::sync::{Arc, Weak};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use super::sandbox::{self, GuestOutput};
-use crate::session::Session;
+use super::host_api::BlockHost;
+use super::sandbox::{self, GuestOutput, SandboxLimits};
 
 /// Store data of one block instance.
 pub struct BlockState {
     /// Weak, because a session keeps idle instances (and so their stores) for reuse.
-    session: Weak<Session>,
+    host: Weak<dyn BlockHost>,
     /// Index of the block in the course.
     pub(crate) block: usize,
     /// How deep in child rendering this instance is (the requested block is 0).
@@ -33,17 +34,22 @@ pub struct BlockState {
 }
 
 impl BlockState {
-    pub(crate) fn new(session: &Arc<Session>, block: usize, depth: u32) -> Self {
-        let limits = session.limits();
+    pub(crate) fn new(
+        host: Weak<dyn BlockHost>,
+        limits: &SandboxLimits,
+        request_started: (SystemTime, Instant),
+        block: usize,
+        depth: u32,
+    ) -> Self {
         let stdout = GuestOutput::new(limits.max_output_bytes);
         let stderr = GuestOutput::new(limits.max_output_bytes);
-        let wasi = sandbox::wasi_context(session.started(), &stdout, &stderr);
+        let wasi = sandbox::wasi_context(request_started, &stdout, &stderr);
         BlockState {
             limiter: Limiter {
                 max_memory: limits.max_memory_bytes,
                 refused: None,
             },
-            session: Arc::downgrade(session),
+            host,
             block,
             depth,
             started: Instant::now(),
@@ -57,8 +63,8 @@ impl BlockState {
     }
 
     /// The request this instance serves. Instances never outlive their request's calls.
-    pub(crate) fn session(&self) -> Arc<Session> {
-        self.session
+    pub(crate) fn host(&self) -> Arc<dyn BlockHost> {
+        self.host
             .upgrade()
             .expect("a block runs only while its request is alive")
     }

@@ -1,0 +1,303 @@
+//! Courses: loading a course document (validated, plugins present, every block's
+//! `validate` run read-only, then stored), importing an Open edX export, previewing what a
+//! new version would do to partitions, and adding missing split-test children.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context as _, Result, anyhow, bail};
+use serde::Serialize;
+use tracing::info;
+
+use super::Host;
+use crate::assignment;
+use crate::model::{Course, CourseDoc};
+use crate::request::User;
+use crate::runtime::bindings::types::Severity;
+use crate::session::{Mode, Session};
+
+/// A validation message of one block, from `course load`.
+#[derive(Debug, Clone, Serialize)]
+pub struct BlockMessage {
+    pub usage_id: String,
+    pub block_type: String,
+    pub severity: String,
+    pub text: String,
+}
+
+/// What loading a course did.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadReport {
+    pub course_key: String,
+    /// Whether an earlier version of the course was replaced.
+    pub replaced: bool,
+    pub blocks: usize,
+    pub partitions: usize,
+    pub messages: Vec<BlockMessage>,
+    /// Learners whose stored group was deleted, reassigned by this load.
+    pub reassigned: usize,
+}
+
+/// How a partition would change if a course document replaced the stored one.
+#[derive(Debug, Clone, Serialize)]
+pub struct PartitionChange {
+    pub partition_id: u64,
+    pub name: String,
+    /// `added`, `removed`, `changed` or `unchanged`.
+    pub status: &'static str,
+    pub groups_added: Vec<u64>,
+    pub groups_removed: Vec<u64>,
+    /// (group id, old name, new name).
+    pub groups_renamed: Vec<(u64, String, String)>,
+    /// Learners with a stored group in this partition.
+    pub learners_assigned: usize,
+    /// Learners whose stored group would no longer exist: they would be reassigned among
+    /// the remaining groups (random partitions) or lose their group (other schemes).
+    pub learners_to_reassign: usize,
+}
+
+impl Host {
+    /// Validates and stores a course, replacing its earlier version (structure and
+    /// partitions). Nothing is stored if anything is wrong.
+    pub fn load_course(&self, doc: CourseDoc) -> Result<LoadReport> {
+        let key = doc.course_key.clone();
+        let course = Course::new(doc).with_context(|| format!("course {key:?}"))?;
+        for block_type in course.block_types() {
+            if self.inner.handle.storage.plugin(block_type)?.is_none() {
+                let user = course
+                    .doc
+                    .blocks
+                    .iter()
+                    .find(|b| &b.block_type == block_type)
+                    .map(|b| b.usage_id.as_str())
+                    .unwrap_or_default();
+                bail!(
+                    "course {key:?}: block {user:?} has type {block_type:?}, but no plugin named {block_type:?} \
+                     is installed (xbhost plugin add {block_type}.wasm)"
+                );
+            }
+        }
+        let messages = self.validate_all(&course)?;
+        let replaced = self.inner.handle.storage.course(&key)?.is_some();
+        self.inner.handle.storage.put_course(&course.doc)?;
+        self.inner.handle.storage.flush()?;
+        self.inner.courses.replace(&key, course.clone());
+        // Learners of deleted groups move now (with an event each), not on their next
+        // visit, so reports and grades never see a group that no longer exists.
+        let reassigned = if replaced {
+            self.reassign_deleted_groups(&course)?
+        } else {
+            0
+        };
+        info!(course = %key, replaced, reassigned, "course loaded");
+        Ok(LoadReport {
+            course_key: key,
+            replaced,
+            blocks: course.doc.blocks.len(),
+            partitions: course.partitions().len(),
+            messages,
+            reassigned,
+        })
+    }
+
+    /// Every block's validation messages, from a read-only session.
+    fn validate_all(&self, course: &Arc<Course>) -> Result<Vec<BlockMessage>> {
+        let session = Session::new(
+            &self.inner.handle,
+            course.clone(),
+            User::staff("xbhost-author"),
+            Mode::ReadOnly,
+        );
+        let mut messages = Vec::new();
+        for (index, block) in course.doc.blocks.iter().enumerate() {
+            let found = session
+                .call(
+                    index,
+                    0,
+                    |guest, store| guest.call_validate(store).map(Ok),
+                    |_| Ok(()),
+                )
+                .map_err(|f| anyhow!("validating block {:?} failed: {}", f.usage_id, f.error))?;
+            messages.extend(found.into_iter().map(|m| {
+                BlockMessage {
+                    usage_id: block.usage_id.clone(),
+                    block_type: block.block_type.clone(),
+                    severity: match m.severity {
+                        Severity::Info => "info",
+                        Severity::Warning => "warning",
+                        Severity::Error => "error",
+                    }
+                    .to_string(),
+                    text: m.text,
+                }
+            }));
+        }
+        Ok(messages)
+    }
+
+    /// Imports an Open edX course export (a directory or a `.tar.gz`) and loads it. Nothing
+    /// is stored unless the whole course imports and loads.
+    pub fn import_course(
+        &self,
+        path: &Path,
+        options: &crate::olx::ImportOptions,
+    ) -> Result<(crate::olx::ImportReport, LoadReport)> {
+        let (doc, report) = crate::olx::read_course(path, options)
+            .with_context(|| format!("importing {}", path.display()))?;
+        let loaded = self.load_course(doc)?;
+        Ok((report, loaded))
+    }
+
+    /// What replacing a course's partitions with `doc`'s would do, without doing it.
+    pub fn preview_course_change(&self, doc: &CourseDoc) -> Result<Vec<PartitionChange>> {
+        let key = &doc.course_key;
+        let old = self
+            .storage()
+            .course(key)?
+            .map(|d| d.user_partitions)
+            .unwrap_or_default();
+        let mut changes = Vec::new();
+        let assigned = |id: u64| {
+            self.storage()
+                .users_with_course_tag(key, &assignment::partition_tag_key(id))
+        };
+        for new in &doc.user_partitions {
+            let users = assigned(new.id)?;
+            let Some(before) = old.iter().find(|p| p.id == new.id) else {
+                changes.push(PartitionChange {
+                    partition_id: new.id,
+                    name: new.name.clone(),
+                    status: "added",
+                    groups_added: new.groups.iter().map(|g| g.id).collect(),
+                    groups_removed: vec![],
+                    groups_renamed: vec![],
+                    learners_assigned: users.len(),
+                    learners_to_reassign: 0,
+                });
+                continue;
+            };
+            let groups_added: Vec<u64> = new
+                .groups
+                .iter()
+                .filter(|g| before.group(g.id).is_none())
+                .map(|g| g.id)
+                .collect();
+            let groups_removed: Vec<u64> = before
+                .groups
+                .iter()
+                .filter(|g| new.group(g.id).is_none())
+                .map(|g| g.id)
+                .collect();
+            let groups_renamed: Vec<(u64, String, String)> = new
+                .groups
+                .iter()
+                .filter_map(|g| {
+                    let old = before.group(g.id)?;
+                    (old.name != g.name).then(|| (g.id, old.name.clone(), g.name.clone()))
+                })
+                .collect();
+            // As a load does: only active random partitions reassign.
+            let to_reassign = if new.is_random() && new.active {
+                users
+                    .iter()
+                    .filter(|(_, v)| v.parse::<u64>().ok().is_none_or(|g| new.group(g).is_none()))
+                    .count()
+            } else {
+                0
+            };
+            let unchanged = groups_added.is_empty()
+                && groups_removed.is_empty()
+                && groups_renamed.is_empty()
+                && before == new;
+            changes.push(PartitionChange {
+                partition_id: new.id,
+                name: new.name.clone(),
+                status: if unchanged { "unchanged" } else { "changed" },
+                groups_added,
+                groups_removed,
+                groups_renamed,
+                learners_assigned: users.len(),
+                learners_to_reassign: to_reassign,
+            });
+        }
+        for before in old
+            .iter()
+            .filter(|p| doc.user_partitions.iter().all(|n| n.id != p.id))
+        {
+            let users = assigned(before.id)?;
+            changes.push(PartitionChange {
+                partition_id: before.id,
+                name: before.name.clone(),
+                status: "removed",
+                groups_added: vec![],
+                groups_removed: before.groups.iter().map(|g| g.id).collect(),
+                groups_renamed: vec![],
+                learners_assigned: users.len(),
+                learners_to_reassign: 0,
+            });
+        }
+        Ok(changes)
+    }
+
+    /// Adds an empty vertical for every group of a split test's partition that has no
+    /// child, mapped to that group, and stores the course. Returns the new usage ids.
+    pub fn add_missing_group_children(
+        &self,
+        course_key: &str,
+        split_test: &str,
+    ) -> Result<Vec<String>> {
+        let course = self.course(course_key)?;
+        let mut doc = course.doc.clone();
+        let at = doc
+            .blocks
+            .iter()
+            .position(|b| b.usage_id == split_test)
+            .ok_or_else(|| anyhow!("course {course_key:?} has no block {split_test:?}"))?;
+        if doc.blocks[at].block_type != "split_test" {
+            bail!(
+                "block {split_test:?} is a {}, not a split_test",
+                doc.blocks[at].block_type
+            );
+        }
+        let partition_id = doc.blocks[at].fields["user_partition_id"]
+            .as_i64()
+            .and_then(|id| u64::try_from(id).ok())
+            .ok_or_else(|| anyhow!("split test {split_test:?} has no user partition selected"))?;
+        let partition = course
+            .partition(partition_id)
+            .ok_or_else(|| anyhow!("split test {split_test:?} uses user partition {partition_id}, which the course does not have"))?
+            .clone();
+        let mut added = Vec::new();
+        for group in &partition.groups {
+            let key = group.id.to_string();
+            if doc.blocks[at].fields["group_id_to_child"]
+                .get(&key)
+                .is_some()
+            {
+                continue;
+            }
+            let mut id = format!("{split_test}_group_{}", group.id);
+            while course.block(&id).is_some() || added.contains(&id) {
+                id.push('_');
+            }
+            let split = &mut doc.blocks[at];
+            if !split.fields["group_id_to_child"].is_object() {
+                split.fields["group_id_to_child"] = serde_json::json!({});
+            }
+            split.fields["group_id_to_child"][&key] = serde_json::Value::String(id.clone());
+            split.children.push(id.clone());
+            doc.blocks.push(crate::model::BlockDef {
+                usage_id: id.clone(),
+                block_type: "vertical".into(),
+                fields: serde_json::json!({ "display_name": format!("Group {}", group.name) }),
+                children: vec![],
+                group_access: Default::default(),
+            });
+            added.push(id);
+        }
+        if !added.is_empty() {
+            self.load_course(doc)?;
+        }
+        Ok(added)
+    }
+}

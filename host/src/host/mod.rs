@@ -1,0 +1,160 @@
+//! The host: the facade the CLI and the server use, by subject. This file holds the host
+//! itself (storage, the plugin registry, the event sink, the course cache, bot detection)
+//! and what every subject needs (opening, course lookup); each subject is an `impl Host`
+//! of its own file:
+//!
+//! - `plugins`: adding and loading plugins.
+//! - `courses`: loading, validating, importing and previewing courses; missing groups.
+//! - `learners`: rendering, handlers, grades, cohorts, enrollments, identifiers.
+//! - `experiments`: a learner's assignment, experiment controls, reassignment, the report.
+//!
+//! A request reaches the session through [`HostHandle`], never through this type.
+
+pub mod courses;
+pub mod experiments;
+pub mod learners;
+pub mod plugins;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context as _, Result};
+
+use crate::bots::BotFilter;
+use crate::events::{EventSink, JsonlSink};
+use crate::ids::check_id;
+use crate::memo::Memo;
+use crate::model::Course;
+use crate::runtime::cache::CompiledCache;
+use crate::runtime::{PluginRegistry, Pooling, Runtime, SandboxLimits};
+use crate::session::HostHandle;
+use crate::storage::{SledStorage, Storage};
+
+/// Settings of a host.
+#[derive(Debug, Clone, Default)]
+pub struct HostConfig {
+    pub limits: SandboxLimits,
+    pub pooling: Pooling,
+    /// Where compiled components are cached; `None` compiles every time.
+    pub cache_dir: Option<PathBuf>,
+    /// Block types run natively instead of in the sandbox (trusted code only; the
+    /// benchmark uses it to measure the sandbox's cost). Empty by default.
+    pub native_blocks: BTreeMap<String, xbhost_sdk::native::NativeBlock>,
+    /// User agents taken for bots (see [`BotFilter`]).
+    pub bots: BotFilter,
+    /// The event log [`Host::open`] appends to; `None` means `events.jsonl` in the data
+    /// directory.
+    pub events_file: Option<PathBuf>,
+}
+
+impl HostConfig {
+    /// Defaults with the `XBHOST_*` environment overrides (see [`SandboxLimits::from_env`]).
+    pub fn from_env() -> Result<HostConfig> {
+        Ok(HostConfig {
+            limits: SandboxLimits::from_env()?,
+            pooling: Pooling::from_env()?,
+            cache_dir: None,
+            native_blocks: BTreeMap::new(),
+            bots: BotFilter::default(),
+            events_file: None,
+        })
+    }
+}
+
+struct HostInner {
+    /// What sessions get: storage, sink, plugins, native blocks.
+    handle: HostHandle,
+    bots: BotFilter,
+    courses: Memo<Course>,
+}
+
+/// An xbhost host. Cheap to clone; safe to share between threads.
+#[derive(Clone)]
+pub struct Host {
+    inner: Arc<HostInner>,
+}
+
+impl Host {
+    /// Opens the host whose data lives in `data_dir` (created if missing): the store in
+    /// `data_dir/db`, events appended to `data_dir/events.jsonl`, compiled components in
+    /// `data_dir/cache` (unless the config names other places).
+    pub fn open(data_dir: &Path, mut config: HostConfig) -> Result<Host> {
+        std::fs::create_dir_all(data_dir)
+            .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
+        let storage = SledStorage::open(&data_dir.join("db"))?;
+        let events = Host::events_path(data_dir, &config);
+        let sink = JsonlSink::open(&events)?;
+        config
+            .cache_dir
+            .get_or_insert_with(|| data_dir.join("cache"));
+        Host::new(Arc::new(storage), Arc::new(sink), config)
+    }
+
+    pub fn new(
+        storage: Arc<dyn Storage>,
+        sink: Arc<dyn EventSink>,
+        config: HostConfig,
+    ) -> Result<Host> {
+        let runtime = Runtime::new(config.limits, config.pooling)?;
+        let cache = match &config.cache_dir {
+            Some(dir) => Some(CompiledCache::new(dir, &runtime.engine)?),
+            None => None,
+        };
+        let plugins = Arc::new(PluginRegistry::new(runtime, cache, storage.clone()));
+        Ok(Host {
+            inner: Arc::new(HostInner {
+                handle: HostHandle {
+                    storage,
+                    sink,
+                    plugins,
+                    native: Arc::new(config.native_blocks),
+                },
+                bots: config.bots,
+                courses: Memo::default(),
+            }),
+        })
+    }
+
+    /// Where [`Host::open`] writes events for this data directory and config.
+    pub fn events_path(data_dir: &Path, config: &HostConfig) -> PathBuf {
+        config
+            .events_file
+            .clone()
+            .unwrap_or_else(|| data_dir.join("events.jsonl"))
+    }
+
+    pub fn storage(&self) -> &dyn Storage {
+        self.inner.handle.storage.as_ref()
+    }
+
+    /// The course, from memory or storage.
+    pub fn course(&self, key: &str) -> Result<Arc<Course>> {
+        self.inner.courses.get_or_load(key, || {
+            check_id("course key", key)?;
+            let doc = self
+                .storage()
+                .course(key)?
+                .ok_or_else(|| crate::errors::NotFound {
+                    what: "course",
+                    id: key.to_string(),
+                    within: None,
+                })?;
+            Course::new(doc).with_context(|| format!("stored course {key:?} is invalid"))
+        })
+    }
+
+    pub fn course_keys(&self) -> Result<Vec<String>> {
+        self.storage().course_keys()
+    }
+
+    /// Whether the pooling instance allocator is in use.
+    pub fn pooling(&self) -> bool {
+        self.inner.handle.plugins.runtime().pooling
+    }
+
+    /// The limits blocks run under.
+    pub fn limits(&self) -> &SandboxLimits {
+        self.inner.handle.limits()
+    }
+}

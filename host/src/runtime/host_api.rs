@@ -1,0 +1,42 @@
+//! What a block instance may ask of the request it serves: the host side of the
+//! `xbhost:block` imports as a trait. The render session implements it; the runtime knows
+//! only this trait, so the wasmtime layer never depends on the session (and native blocks
+//! use the same surface through `crate::native`).
+
+use std::sync::Arc;
+
+use super::bindings::types::{Fragment, HostError};
+use crate::model::{Course, Group};
+use crate::request::{User, View};
+
+/// Where a tag lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TagScope {
+    /// Per user, per course.
+    Course,
+    /// Per user, across courses.
+    User,
+}
+
+/// The request as a block sees it. Every call answers for the request's own user and
+/// course; `block` is the calling block's index in the course. Bad input is an error value.
+pub trait BlockHost: Send + Sync {
+    fn user(&self) -> &User;
+    fn course(&self) -> &Course;
+    fn get_tag(&self, scope: TagScope, key: &str) -> Result<Option<String>, HostError>;
+    fn set_tag(&self, scope: TagScope, key: &str, value: &str) -> Result<(), HostError>;
+    fn group_for(&self, partition_id: u64) -> Result<Option<Group>, HostError>;
+    /// Renders `usage_id`, a child of `parent` (which is `depth` deep), optionally marked
+    /// as the condition `(partition, group)` of an experiment.
+    fn render_child(
+        self: Arc<Self>,
+        parent: usize,
+        depth: u32,
+        usage_id: &str,
+        view: View,
+        condition: Option<(u64, Option<u64>)>,
+    ) -> Result<Fragment, HostError>;
+    fn user_state(&self, block: usize) -> Result<Option<String>, HostError>;
+    fn set_user_state(&self, block: usize, json: &str) -> Result<(), HostError>;
+    fn publish(&self, block: usize, name: &str, json: &str) -> Result<(), HostError>;
+}

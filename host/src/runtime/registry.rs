@@ -1,0 +1,74 @@
+//! Installed plugins, compiled on first use: the stored record and wasm, checked against
+//! their hash, compiled (or read from the compiled cache) into a pre-linked component and
+//! kept in memory for every later request. Owns the compiled-plugin memo; the checks of
+//! what may be installed (metadata, contract) belong to the host's plugin facade.
+
+use std::sync::Arc;
+
+use anyhow::{Result, anyhow, bail};
+
+use super::Runtime;
+use super::cache::CompiledCache;
+use super::plugin::LoadedPlugin;
+use crate::memo::Memo;
+use crate::storage::{PluginRecord, Storage};
+
+pub struct PluginRegistry {
+    runtime: Runtime,
+    cache: Option<CompiledCache>,
+    storage: Arc<dyn Storage>,
+    loaded: Memo<LoadedPlugin>,
+}
+
+impl PluginRegistry {
+    pub fn new(
+        runtime: Runtime,
+        cache: Option<CompiledCache>,
+        storage: Arc<dyn Storage>,
+    ) -> PluginRegistry {
+        PluginRegistry {
+            runtime,
+            cache,
+            storage,
+            loaded: Memo::default(),
+        }
+    }
+
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
+    /// The compiled plugin, compiling (or loading from the compiled cache) on first use.
+    pub fn get(&self, name: &str) -> Result<Arc<LoadedPlugin>> {
+        self.loaded.get_or_load(name, || {
+            let record = self
+                .storage
+                .plugin(name)?
+                .ok_or_else(|| anyhow!("no plugin named {name:?} is installed"))?;
+            let wasm = self
+                .storage
+                .plugin_wasm(&record.hash)?
+                .ok_or_else(|| anyhow!("the stored wasm of plugin {name:?} is missing"))?;
+            if blake3::hash(&wasm).to_hex().as_str() != record.hash {
+                bail!("the stored wasm of plugin {name:?} is corrupt (its blake3 does not match)");
+            }
+            Ok(Arc::new(self.runtime.load(
+                record,
+                &wasm,
+                self.cache.as_ref(),
+            )?))
+        })
+    }
+
+    /// Compiles and links a checked plugin, then stores it (record and bytes in one
+    /// transaction, flushed) and puts it in force. Nothing is stored if it does not compile.
+    pub fn install(&self, record: PluginRecord, wasm: &[u8]) -> Result<()> {
+        let loaded = self
+            .runtime
+            .load(record.clone(), wasm, self.cache.as_ref())?;
+        self.storage.put_plugin(&record, wasm)?;
+        self.storage.flush()?;
+        self.loaded.replace(&record.name, Arc::new(loaded));
+        Ok(())
+    }
+}

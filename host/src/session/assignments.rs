@@ -1,0 +1,282 @@
+//! The learner's experiment groups: the facts a decision needs (their stored partition tag,
+//! their enrollment date, bot, masquerade), [`experiment::decide`], storing a new member's
+//! group first-writer-wins with its assignment event, carrying an anonymous visitor's
+//! groups over, and the membership every event of the request carries. Owns the
+//! enrollment-date cache and the host's own partition-tag writes. May not touch block
+//! writes or render anything.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::OnceLock;
+use std::time::SystemTime;
+
+use anyhow::{Context as _, Result};
+use tracing::info;
+
+use super::events::EventBuffer;
+use super::frames::{Frames, PendingEvent};
+use super::request::{Request, internal};
+use super::tags::Tags;
+use crate::assignment::partition_tag_key;
+use crate::events::{self, Experiments};
+use crate::experiment::{self, Decision, Facts};
+use crate::model::{Group, UserPartition};
+use crate::request::{ExperimentStatus, ExperimentView};
+use crate::runtime::bindings::types::HostError;
+use crate::storage::{CarriedTag, FirstWrite, Storage};
+
+#[derive(Default)]
+pub struct Assignments {
+    /// The learner's course enrollment date, read on first need.
+    enrolled_at: OnceLock<Option<SystemTime>>,
+}
+
+/// The learner's membership as this request decided it, for the answer and for events.
+#[derive(Default)]
+pub struct Membership {
+    /// Partition id to the group shown, where the learner is not in control by rule.
+    pub assignments: BTreeMap<u64, u64>,
+    pub views: Vec<ExperimentView>,
+    /// What every event carries.
+    pub experiments: Experiments,
+    /// Partitions the learner is enrolled in (stored or forced).
+    pub enrolled: HashSet<u64>,
+}
+
+impl Assignments {
+    /// The learner's course enrollment date, or the request's start when none is stored
+    /// (as edX does: a visitor who enrolled now would see the same). Read once.
+    fn enrollment_date(&self, request: &Request, storage: &dyn Storage) -> Result<SystemTime> {
+        if let Some(date) = self.enrolled_at.get() {
+            return Ok(date.unwrap_or(request.started.0));
+        }
+        let (course, user) = (request.course.key(), &request.user.id);
+        let stored = storage
+            .enrollment(course, user)?
+            .map(|d| {
+                experiment::parse_date(&d).with_context(|| {
+                    format!("stored enrollment date of user {user:?} in {course:?}")
+                })
+            })
+            .transpose()?;
+        let _ = self.enrolled_at.set(stored);
+        Ok(stored.unwrap_or(request.started.0))
+    }
+
+    /// What the learner sees in a partition and what is recorded about it, from this
+    /// request's view of their tags (read once, including its own assignments).
+    pub fn decision(
+        &self,
+        request: &Request,
+        storage: &dyn Storage,
+        tags: &Tags,
+        partition: &UserPartition,
+    ) -> Result<Decision> {
+        let stored = tags.stored_course_tag(request, storage, &partition_tag_key(partition.id))?;
+        let has_window = partition.enrollment_start.is_some() || partition.enrollment_end.is_some();
+        let enrolled_at = if has_window {
+            self.enrollment_date(request, storage)?
+        } else {
+            request.started.0
+        };
+        Ok(experiment::decide(
+            partition,
+            &Facts {
+                course_key: request.course.key(),
+                identifier: &request.user.id,
+                stored: stored.as_deref(),
+                enrolled_at,
+                is_bot: request.audience.is_bot,
+                viewed_as: request.audience.viewed_as.get(&partition.id).copied(),
+            },
+        ))
+    }
+
+    /// The group the learner sees in a partition; a new member's group is stored now
+    /// (sticky, first writer wins) with an assignment event. See [`experiment::decide`].
+    pub fn group_for(
+        &self,
+        request: &Request,
+        storage: &dyn Storage,
+        tags: &Tags,
+        frames: &Frames,
+        events: &EventBuffer,
+        partition_id: u64,
+    ) -> Result<Option<Group>, HostError> {
+        let partition = request.course.partition(partition_id).ok_or_else(|| {
+            HostError::NotFound(format!(
+                "course {:?} has no user partition {partition_id}",
+                request.course.key()
+            ))
+        })?;
+        request.check_deadline()?;
+        let decision = self
+            .decision(request, storage, tags, partition)
+            .map_err(internal)?;
+        let group = match decision {
+            Decision::Assign { group, replacing } if request.is_live() => {
+                let stored = Stored {
+                    request,
+                    storage,
+                    tags,
+                    frames,
+                    events,
+                };
+                stored.assign(partition, group, replacing)?
+            }
+            other => other.group(),
+        };
+        Ok(group.and_then(|id| partition.group(id).cloned()))
+    }
+
+    /// Moves an anonymous visitor's assignments in this course over to the request's
+    /// (signed-in) user, where the user has none; the user's own groups win. Each group
+    /// carried over is the user's first assignment, so it sends the assignment event.
+    pub fn carry_over_from(
+        &self,
+        request: &Request,
+        storage: &dyn Storage,
+        tags: &Tags,
+        frames: &Frames,
+        events: &EventBuffer,
+        from: &str,
+    ) -> Result<Vec<CarriedTag>> {
+        let course = &request.course;
+        let keys: Vec<String> = course
+            .partitions()
+            .iter()
+            .map(|p| partition_tag_key(p.id))
+            .collect();
+        let carried =
+            storage.carry_over_course_tags(course.key(), from, &request.user.id, &keys)?;
+        tags.forget_course_tags(); // read again: the request's view must include these
+        // Carried or not, the visitor's tags were removed: flush at the end.
+        if !carried.is_empty() {
+            frames.mark_written();
+        }
+        for tag in carried.iter().filter(|t| t.carried) {
+            let Some(partition) =
+                crate::assignment::partition_of_tag(&tag.key).and_then(|id| course.partition(id))
+            else {
+                continue;
+            };
+            let group = tag.to_value.parse::<u64>().ok();
+            events.push_host(PendingEvent {
+                name: events::ASSIGNED_EVENT.into(),
+                usage_id: None,
+                data: serde_json::json!({
+                    "group_id": group,
+                    "group_name": group.and_then(|g| partition.group(g)).map(|g| g.name.clone()),
+                    "partition_id": partition.id,
+                    "partition_name": partition.name,
+                    "carried_over_from": from,
+                }),
+            });
+        }
+        Ok(carried)
+    }
+
+    /// The learner's membership in every partition of the course, as decided now.
+    pub fn membership(
+        &self,
+        request: &Request,
+        storage: &dyn Storage,
+        tags: &Tags,
+    ) -> Result<Membership> {
+        let mut out = Membership::default();
+        for partition in request.course.partitions() {
+            let decision = self.decision(request, storage, tags, partition)?;
+            let (Some(group_id), Some(status)) =
+                (decision.group(), ExperimentStatus::of(&decision))
+            else {
+                continue;
+            };
+            let group_name = partition.group(group_id).map(|g| g.name.clone());
+            out.views.push(ExperimentView {
+                partition_id: partition.id,
+                partition_name: partition.name.clone(),
+                group_id,
+                group_name: group_name.clone().unwrap_or_default(),
+                status,
+            });
+            if matches!(decision, Decision::Control(..)) {
+                continue;
+            }
+            out.assignments.insert(partition.id, group_id);
+            // Enrolled: stored or forced. (A would-be group of a read-only request is shown
+            // but not enrolled; such requests send no events anyway.)
+            if matches!(decision, Decision::Stored(_) | Decision::Forced(_)) {
+                out.enrolled.insert(partition.id);
+                out.experiments.enrolled.push(partition.name.clone());
+                out.experiments
+                    .assigned
+                    .insert(partition.name.clone(), group_name.unwrap_or_default());
+                if matches!(decision, Decision::Forced(_)) {
+                    out.experiments.forced.insert(partition.name.clone(), true);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// What storing an assignment touches.
+struct Stored<'a> {
+    request: &'a Request,
+    storage: &'a dyn Storage,
+    tags: &'a Tags,
+    frames: &'a Frames,
+    events: &'a EventBuffer,
+}
+
+impl Stored<'_> {
+    /// Stores a new member's group: first assignment (first writer wins) or the
+    /// replacement of a deleted group (only if nobody replaced it meanwhile). Returns the
+    /// group storage holds afterwards, which is final.
+    fn assign(
+        &self,
+        partition: &UserPartition,
+        new_id: u64,
+        stored: Option<String>,
+    ) -> Result<Option<u64>, HostError> {
+        let key = partition_tag_key(partition.id);
+        let new_value = new_id.to_string();
+        let (course, user) = (self.request.course.key(), self.request.user.id.as_str());
+        let written = match &stored {
+            None => self
+                .storage
+                .set_course_tag_if_absent(course, user, &key, &new_value),
+            Some(old) => self
+                .storage
+                .replace_course_tag(course, user, &key, old, &new_value),
+        };
+        let (final_value, won) = match written {
+            Ok(FirstWrite::Written) => (new_value.clone(), true),
+            Ok(FirstWrite::Existing(v)) => (v, false),
+            Err(e) => return Err(internal(e)),
+        };
+        let group = final_value.parse::<u64>().ok();
+        self.tags.stored(key, final_value);
+        if won {
+            let new = partition.group(new_id).map(|g| g.name.clone());
+            let mut data = serde_json::json!({
+                "group_id": new_id,
+                "group_name": new,
+                "partition_id": partition.id,
+                "partition_name": partition.name,
+            });
+            if let Some(old) = &stored {
+                data["reassigned_from_group_id"] = serde_json::Value::String(old.clone());
+                info!(user = %user, partition = partition.id, from = %old, to = new_id, "learner reassigned: stored group was deleted");
+            } else {
+                info!(user = %user, partition = partition.id, group = new_id, "learner assigned");
+            }
+            self.frames.mark_written();
+            self.events.push_host(PendingEvent {
+                name: events::ASSIGNED_EVENT.into(),
+                usage_id: None,
+                data,
+            });
+        }
+        Ok(group)
+    }
+}

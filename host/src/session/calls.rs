@@ -1,0 +1,257 @@
+//! Sandbox calls: the instances of this request (a fresh store and instance from the
+//! plugin's `InstancePre`, or one an earlier call of the same request left healthy), the
+//! epoch callback that stops a block past its own time or the request's deadline, running
+//! one export, classifying what went wrong, and recording failures (log line, event,
+//! list). Owns the request's idle instances and its failures. May not commit writes or
+//! touch tags, state or groups: the session does, around each call.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, Weak};
+use std::time::Instant;
+
+use tracing::{info, warn};
+use wasmtime::{Store, UpdateDeadline};
+
+use super::events::{BLOCK_FAILED_EVENT, EventBuffer};
+use super::frames::PendingEvent;
+use super::request::Request;
+use crate::request::{BlockFailure, FailureKind};
+use crate::runtime::bindings::BlockPlugin;
+use crate::runtime::bindings::exported::Guest;
+use crate::runtime::{BlockHost, BlockState, LoadedPlugin, SandboxLimits};
+
+/// What a call came to when it did not succeed.
+pub type Failed = (FailureKind, String);
+
+/// A healthy instance from an earlier call of this request, kept for the next block of
+/// the same plugin.
+struct Idle {
+    store: Store<BlockState>,
+    instance: BlockPlugin,
+}
+
+/// Instances of one request. They never cross requests, and one that trapped is never
+/// reused.
+#[derive(Default)]
+pub struct Instances {
+    idle: Mutex<HashMap<String, Vec<Idle>>>,
+}
+
+impl Instances {
+    fn take(&self, plugin: &str) -> Option<Idle> {
+        self.idle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_mut(plugin)
+            .and_then(Vec::pop)
+    }
+
+    fn keep(&self, plugin: &str, idle: Idle) {
+        self.idle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(plugin.to_string())
+            .or_default()
+            .push(idle);
+    }
+
+    /// Runs one export of `plugin` for the block `index` at `depth`, in an idle instance
+    /// of this request or a new one. `accept` may still refuse the result (an output
+    /// limit).
+    #[allow(clippy::too_many_arguments)]
+    pub fn run<R>(
+        &self,
+        host: Weak<dyn BlockHost>,
+        request: &Request,
+        limits: &SandboxLimits,
+        plugin: &LoadedPlugin,
+        index: usize,
+        depth: u32,
+        call: impl FnOnce(&Guest, &mut Store<BlockState>) -> wasmtime::Result<Result<R, String>>,
+        accept: impl FnOnce(&R) -> Result<(), String>,
+    ) -> Result<R, Failed> {
+        let (mut store, instance) = match self.take(&plugin.record.name) {
+            Some(Idle {
+                mut store,
+                instance,
+            }) => {
+                store.data_mut().reuse_for(index, depth);
+                store.set_epoch_deadline(1);
+                (store, Ok(instance))
+            }
+            None => {
+                let mut store = new_store(plugin, host, request, limits, index, depth);
+                let instance = plugin.pre.instantiate(&mut store);
+                (store, instance)
+            }
+        };
+        let mut healthy = false;
+        let outcome = match &instance {
+            // Start functions run during instantiation, under the same limits.
+            Err(e)
+                if store.data().interrupted.is_some() || store.data().limiter.refused.is_some() =>
+            {
+                Err(classify_trap(store.data(), e))
+            }
+            Err(e) => Err((
+                FailureKind::Unavailable,
+                format!("instantiation failed: {e:#}"),
+            )),
+            Ok(instance) => match call(instance.xbhost_block_block(), &mut store) {
+                Ok(result) => {
+                    healthy = true;
+                    match result {
+                        Ok(r) => accept(&r)
+                            .map(|()| r)
+                            .map_err(|e| (FailureKind::OutputTooLarge, e)),
+                        Err(message) => Err((
+                            FailureKind::BlockError,
+                            format!("the block returned an error: {message}"),
+                        )),
+                    }
+                }
+                Err(trap) => Err(classify_trap(store.data(), &trap)),
+            },
+        };
+        log_guest_output(request, store.data(), plugin);
+        if let (true, Ok(instance)) = (healthy, instance) {
+            self.keep(&plugin.record.name, Idle { store, instance });
+        }
+        outcome
+    }
+}
+
+/// A new store for one block instance: its limiter, and an epoch callback that
+/// interrupts it past its own time limit (children excluded) or the request deadline.
+fn new_store(
+    plugin: &LoadedPlugin,
+    host: Weak<dyn BlockHost>,
+    request: &Request,
+    limits: &SandboxLimits,
+    index: usize,
+    depth: u32,
+) -> Store<BlockState> {
+    let mut store = Store::new(
+        plugin.pre.engine(),
+        BlockState::new(host, limits, request.started, index, depth),
+    );
+    store.limiter(|s| &mut s.limiter);
+    let deadline = request.deadline;
+    let block_time = limits.block_time;
+    let request_ms = limits.request_deadline.as_millis();
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |mut cx| {
+        let s = cx.data_mut();
+        let why = if Instant::now() >= deadline {
+            format!("interrupted: the request's deadline of {request_ms} ms passed")
+        } else if s.own_time() >= block_time {
+            format!(
+                "interrupted: it ran for more than its limit of {} ms",
+                block_time.as_millis()
+            )
+        } else {
+            return Ok(UpdateDeadline::Continue(1));
+        };
+        s.interrupted = Some(why.clone());
+        Err(wasmtime::Error::msg(why))
+    });
+    store
+}
+
+/// Why a block trapped: interrupted, out of memory, panicked, or another trap.
+fn classify_trap(state: &BlockState, trap: &wasmtime::Error) -> Failed {
+    if let Some(why) = &state.interrupted {
+        return (FailureKind::Timeout, why.clone());
+    }
+    if let Some(why) = &state.limiter.refused {
+        return (FailureKind::Memory, why.clone());
+    }
+    // Rust guests print their panic message to stderr before trapping.
+    let stderr = state.stderr.peek();
+    if let Some(at) = stderr.find("panicked at") {
+        let message: String = stderr[at..].lines().take(2).collect::<Vec<_>>().join(" ");
+        return (FailureKind::Panic, message);
+    }
+    let root = trap.root_cause().to_string();
+    (FailureKind::Trap, format!("it trapped: {root}"))
+}
+
+/// Guest stdout and stderr go to `tracing`, named by plugin and block.
+fn log_guest_output(request: &Request, state: &BlockState, plugin: &LoadedPlugin) {
+    let usage_id = &request.block(state.block).def.usage_id;
+    for (stream, output) in [("stdout", &state.stdout), ("stderr", &state.stderr)] {
+        let (text, dropped) = output.take();
+        if !text.is_empty() || dropped > 0 {
+            info!(
+                target: "xbhost::guest",
+                plugin = %plugin.record.name,
+                version = %plugin.record.version,
+                %usage_id,
+                stream,
+                dropped_bytes = dropped,
+                "{}",
+                text.trim_end()
+            );
+        }
+    }
+}
+
+/// The blocks of this request that failed.
+#[derive(Default)]
+pub struct Failures {
+    list: Mutex<Vec<BlockFailure>>,
+}
+
+impl Failures {
+    /// Records a failure: a log line and an event naming the plugin, its version, the
+    /// block, the course and the user.
+    pub fn record(
+        &self,
+        request: &Request,
+        events: &EventBuffer,
+        index: usize,
+        plugin: Option<&LoadedPlugin>,
+        (kind, error): Failed,
+    ) -> BlockFailure {
+        let block = request.block(index);
+        let version = plugin.map(|p| p.record.version.clone());
+        warn!(
+            plugin = %block.def.block_type,
+            version = version.as_deref().unwrap_or("-"),
+            usage_id = %block.def.usage_id,
+            course = %request.course.key(),
+            user = %request.user.id,
+            ?kind,
+            %error,
+            "block failed"
+        );
+        let failure = BlockFailure {
+            usage_id: block.def.usage_id.clone(),
+            block_type: block.def.block_type.clone(),
+            plugin_version: version,
+            kind,
+            error,
+        };
+        if request.is_live() {
+            events.push_host(PendingEvent {
+                name: BLOCK_FAILED_EVENT.into(),
+                usage_id: Some(failure.usage_id.clone()),
+                data: serde_json::json!({
+                    "plugin": failure.block_type,
+                    "plugin_version": failure.plugin_version,
+                    "kind": failure.kind,
+                    "error": failure.error,
+                }),
+            });
+        }
+        self.list
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(failure.clone());
+        failure
+    }
+
+    pub fn take(&self) -> Vec<BlockFailure> {
+        std::mem::take(&mut *self.list.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}

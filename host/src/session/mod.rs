@@ -1,0 +1,40 @@
+//! One request, by capability (in the spirit of Spin's host factors): each file owns one
+//! part of what a request holds and says what it may not touch.
+//!
+//! - `request`: who, which course, mode, audience, deadline (fixed facts).
+//! - `handle`: the narrow handle on the host (storage, sink, plugins, limits).
+//! - `frames`: each block call's pending writes and events, kept until it succeeds.
+//! - `tags`: the user's course and global tags, read once, consistent with own writes.
+//! - `assignments`: experiment decisions, first-writer-wins storage, carry-over, membership.
+//! - `user_state`: each block's per-user state.
+//! - `events`: the request's events, their decoration and exposure filtering.
+//! - `children`: which child a block may render, condition marks, the render tree.
+//! - `access`: content-group restrictions and reachability.
+//! - `calls`: instances of this request, limits, failure classification.
+//! - `render`: the [`Session`] that holds them all, renders, commits and finishes.
+//!
+//! Writes a block makes (tags, its state) are kept in a frame for its call and stored
+//! atomically when the call succeeds; a block that fails leaves nothing behind. Events of
+//! a successful call join its parent's frame, so content that never reached the page (its
+//! parent failed) sends no exposure. Assignments are the host's own writes and are stored
+//! at once, first writer wins.
+
+mod access;
+mod assignments;
+mod calls;
+mod children;
+mod events;
+mod frames;
+mod handle;
+mod render;
+mod request;
+mod tags;
+mod user_state;
+
+pub use crate::runtime::TagScope;
+pub use access::Access;
+pub use events::BLOCK_FAILED_EVENT;
+pub use handle::HostHandle;
+pub use render::{Finished, HostFragment, Session};
+pub use request::{Audience, Mode};
+pub use user_state::MAX_USER_STATE_BYTES;

@@ -1,0 +1,558 @@
+//! The session: one request's capabilities together. It renders blocks (access, then a
+//! sandboxed or native call, then the host's wrapper or a placeholder), runs every block
+//! call inside a frame whose writes are committed only when the call succeeds, implements
+//! [`BlockHost`] for the imports as thin calls into the capabilities, and finishes the
+//! request (durable writes first, then decorated events). The only file that knows every
+//! capability; none of them knows it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+use tracing::info;
+use wasmtime::Store;
+
+use super::access::{self, Access};
+use super::assignments::Assignments;
+use super::calls::{Failed, Failures, Instances};
+use super::children::{self, RenderTree};
+use super::events::EventBuffer;
+use super::frames::Frames;
+use super::handle::HostHandle;
+use super::request::{Audience, Mode, Request, internal};
+use super::tags::Tags;
+use super::user_state;
+use crate::events::Event;
+use crate::experiment::Decision;
+use crate::markup::{self, ConditionMark};
+use crate::model::{Course, CourseBlock, Group, UserPartition};
+use crate::native::NativeApi;
+use crate::request::{BlockFailure, ExperimentView, FailureKind, User, View};
+use crate::runtime::bindings::exported::Guest;
+use crate::runtime::bindings::types::{Fragment, HostError};
+use crate::runtime::{BlockHost, BlockState, LoadedPlugin, SandboxLimits, TagScope};
+use crate::storage::CarriedTag;
+
+/// A fragment as the host passes it between blocks (already wrapped).
+#[derive(Debug, Clone, Default)]
+pub struct HostFragment {
+    pub html: String,
+    pub hidden: bool,
+    /// The block failed and this is its placeholder.
+    pub failed: bool,
+    pub title: Option<String>,
+    pub icon: Option<String>,
+    pub tooltip: Option<String>,
+}
+
+/// What a finished session reports.
+pub struct Finished {
+    pub visible_blocks: Vec<String>,
+    pub assignments: std::collections::BTreeMap<u64, u64>,
+    pub experiments: Vec<ExperimentView>,
+    pub failures: Vec<BlockFailure>,
+    pub events: Vec<Event>,
+}
+
+pub struct Session {
+    request: Request,
+    host: HostHandle,
+    tags: Tags,
+    assignments: Assignments,
+    frames: Frames,
+    events: EventBuffer,
+    tree: RenderTree,
+    instances: Instances,
+    failures: Failures,
+}
+
+impl Session {
+    /// Starts a request that calls blocks (plugins are loaded first, see
+    /// [`HostHandle::preload_plugins`]).
+    pub(crate) fn new(
+        host: &HostHandle,
+        course: Arc<Course>,
+        user: User,
+        mode: Mode,
+    ) -> Arc<Session> {
+        Session::for_audience(host, course, user, mode, Audience::default())
+    }
+
+    /// A page request with what is known about who is looking.
+    pub(crate) fn for_audience(
+        host: &HostHandle,
+        course: Arc<Course>,
+        user: User,
+        mode: Mode,
+        audience: Audience,
+    ) -> Arc<Session> {
+        host.preload_plugins(&course);
+        let budget = host.limits().request_deadline;
+        Session::build(host, course, user, mode, audience, budget)
+    }
+
+    /// A session that calls no block: experiment decisions, carrying an anonymous
+    /// visitor's groups over, reassignment. Plugins are not loaded (nothing runs them).
+    pub(crate) fn for_experiments(
+        host: &HostHandle,
+        course: Arc<Course>,
+        user: User,
+        mode: Mode,
+    ) -> Arc<Session> {
+        let budget = host.limits().request_deadline;
+        Session::build(host, course, user, mode, Audience::default(), budget)
+    }
+
+    /// A session with its own deadline, for work that is not a page request (grading a
+    /// learner walks the whole course).
+    pub(crate) fn with_deadline(
+        host: &HostHandle,
+        course: Arc<Course>,
+        user: User,
+        mode: Mode,
+        budget: Duration,
+    ) -> Arc<Session> {
+        host.preload_plugins(&course);
+        Session::build(host, course, user, mode, Audience::default(), budget)
+    }
+
+    fn build(
+        host: &HostHandle,
+        course: Arc<Course>,
+        user: User,
+        mode: Mode,
+        audience: Audience,
+        budget: Duration,
+    ) -> Arc<Session> {
+        let page_deadline = host.limits().request_deadline;
+        Arc::new(Session {
+            request: Request::new(user, course, mode, audience, budget, page_deadline),
+            host: host.clone(),
+            tags: Tags::default(),
+            assignments: Assignments::default(),
+            frames: Frames::default(),
+            events: EventBuffer::default(),
+            tree: RenderTree::default(),
+            instances: Instances::default(),
+            failures: Failures::default(),
+        })
+    }
+
+    pub fn user(&self) -> &User {
+        &self.request.user
+    }
+
+    pub fn course(&self) -> &Course {
+        &self.request.course
+    }
+
+    pub fn block(&self, index: usize) -> CourseBlock<'_> {
+        self.request.block(index)
+    }
+
+    pub fn limits(&self) -> &SandboxLimits {
+        self.host.limits()
+    }
+
+    /// How long the request has left.
+    pub fn remaining(&self) -> Duration {
+        self.request.remaining()
+    }
+
+    /// What the learner sees in a partition (see [`Assignments::decision`]).
+    pub fn decision(&self, partition: &UserPartition) -> Result<Decision> {
+        self.assignments.decision(
+            &self.request,
+            self.host.storage.as_ref(),
+            &self.tags,
+            partition,
+        )
+    }
+
+    /// The group the learner sees in a partition, stored now for a new member.
+    pub fn group_for(&self, partition_id: u64) -> Result<Option<Group>, HostError> {
+        self.assignments.group_for(
+            &self.request,
+            self.host.storage.as_ref(),
+            &self.tags,
+            &self.frames,
+            &self.events,
+            partition_id,
+        )
+    }
+
+    /// Carries an anonymous visitor's groups over to this request's user.
+    pub fn carry_over_from(&self, from: &str) -> Result<Vec<CarriedTag>> {
+        self.assignments.carry_over_from(
+            &self.request,
+            self.host.storage.as_ref(),
+            &self.tags,
+            &self.frames,
+            &self.events,
+            from,
+        )
+    }
+
+    /// Content-group restrictions on a block for this user (see [`access::access`]).
+    pub fn access(&self, index: usize) -> Result<Access, HostError> {
+        access::access(&self.request, index, |p| self.group_for(p))
+    }
+
+    /// Whether the user can reach the block from the top of the course (see
+    /// [`access::reachable`]).
+    pub fn reachable(self: &Arc<Self>, index: usize) -> Result<bool> {
+        access::reachable(
+            &self.request,
+            index,
+            |i| self.access(i),
+            |parent| {
+                self.call(
+                    parent,
+                    0,
+                    |guest, store| guest.call_visible_children(store),
+                    |_| Ok(()),
+                )
+                .map_err(|f| {
+                    anyhow::anyhow!(
+                        "block {:?} could not list its visible children: {}",
+                        f.usage_id,
+                        f.error
+                    )
+                })
+            },
+        )
+    }
+
+    /// Renders a block. Never fails: a failing block becomes a placeholder.
+    pub fn render_block(
+        self: &Arc<Self>,
+        index: usize,
+        depth: u32,
+        view: View,
+        mark: Option<&ConditionMark>,
+    ) -> HostFragment {
+        let block = self.block(index);
+        let span = tracing::info_span!(
+            "render_block",
+            usage_id = %block.def.usage_id,
+            block_type = %block.def.block_type,
+            depth
+        );
+        let _entered = span.enter();
+        let node = self.tree.open(&block.def.usage_id);
+        let fragment = match self.access(index) {
+            // A learner outside the block's content groups: the block is not even called.
+            Ok(Access::Denied) if view == View::Student => HostFragment {
+                hidden: true,
+                ..HostFragment::default()
+            },
+            Ok(access) => {
+                let restriction = match access {
+                    Access::Restricted(label) | Access::DeniedStaff(label) => Some(label),
+                    _ => None,
+                };
+                self.render_called_block(index, depth, view, mark, restriction.as_deref())
+            }
+            Err(e) => {
+                let failure = self.fail(
+                    index,
+                    None,
+                    (
+                        FailureKind::Unavailable,
+                        format!("checking access failed: {e}"),
+                    ),
+                );
+                placeholder(view, &failure)
+            }
+        };
+        self.tree.close(node, fragment.hidden, fragment.failed);
+        fragment
+    }
+
+    /// Calls a block's `render` and wraps what it returns (or its placeholder).
+    fn render_called_block(
+        self: &Arc<Self>,
+        index: usize,
+        depth: u32,
+        view: View,
+        mark: Option<&ConditionMark>,
+        restriction: Option<&str>,
+    ) -> HostFragment {
+        let block = self.block(index);
+        let max_html = self.limits().max_html_bytes;
+        let result = match self.host.native.get(&block.def.block_type) {
+            Some(native) => self
+                .call_native(index, depth, |api| (native.render)(api, view.into()))
+                .map(|f| Fragment {
+                    html: f.html,
+                    hidden: f.hidden,
+                    title: f.title,
+                    icon: f.icon,
+                    tooltip: f.tooltip,
+                }),
+            None => {
+                let wit_view = view.into();
+                self.call(
+                    index,
+                    depth,
+                    |guest, store| guest.call_render(store, wit_view),
+                    |f| {
+                        if f.html.len() > max_html {
+                            return Err(format!(
+                                "its HTML is {} bytes, over the limit of {max_html}",
+                                f.html.len()
+                            ));
+                        }
+                        Ok(())
+                    },
+                )
+            }
+        };
+        match result {
+            Ok(f) => HostFragment {
+                html: markup::wrap_block(
+                    &f.html,
+                    &block.def.usage_id,
+                    &block.def.block_type,
+                    view,
+                    mark,
+                    restriction,
+                ),
+                hidden: f.hidden,
+                failed: false,
+                title: f.title,
+                icon: f.icon,
+                tooltip: f.tooltip,
+            },
+            Err(failure) => placeholder(view, &failure),
+        }
+    }
+
+    /// Calls one export of the block's plugin in an instance of this request (see
+    /// [`Instances::run`]). The call's writes are stored, and its events handed to its
+    /// parent, only if it succeeds.
+    pub fn call<R>(
+        self: &Arc<Self>,
+        index: usize,
+        depth: u32,
+        call: impl FnOnce(&Guest, &mut Store<BlockState>) -> wasmtime::Result<Result<R, String>>,
+        accept: impl FnOnce(&R) -> Result<(), String>,
+    ) -> Result<R, BlockFailure> {
+        let block = self.block(index);
+        let plugin = match self.host.plugin(&block.def.block_type) {
+            Ok(plugin) => plugin,
+            Err(e) => {
+                return Err(self.fail(
+                    index,
+                    None,
+                    (FailureKind::Unavailable, format!("{e:#}")),
+                ));
+            }
+        };
+        self.frames.push();
+        let me: Arc<dyn BlockHost> = self.clone();
+        let outcome = self.instances.run(
+            Arc::downgrade(&me),
+            &self.request,
+            self.limits(),
+            &plugin,
+            index,
+            depth,
+            call,
+            accept,
+        );
+        self.end_call(index, Some(&plugin), outcome)
+    }
+
+    /// Calls a native block (compiled into the host: see `xbhost_sdk::native`). Same
+    /// frames, commits and failures as a sandboxed call, without the sandbox.
+    pub fn call_native<R>(
+        self: &Arc<Self>,
+        index: usize,
+        depth: u32,
+        call: impl FnOnce(&NativeApi) -> Result<R, String>,
+    ) -> Result<R, BlockFailure> {
+        self.frames.push();
+        let api = NativeApi {
+            host: self.clone(),
+            block: index,
+            depth,
+        };
+        let outcome = call(&api).map_err(|e| {
+            (
+                FailureKind::BlockError,
+                format!("the block returned an error: {e}"),
+            )
+        });
+        self.end_call(index, None, outcome)
+    }
+
+    /// Ends a call: commits its frame if it succeeded, else records the failure.
+    fn end_call<R>(
+        &self,
+        index: usize,
+        plugin: Option<&LoadedPlugin>,
+        outcome: Result<R, Failed>,
+    ) -> Result<R, BlockFailure> {
+        let frame = self.frames.pop();
+        match outcome {
+            Ok(r) => match self.commit(frame) {
+                Ok(()) => Ok(r),
+                Err(e) => Err(self.fail(
+                    index,
+                    plugin,
+                    (
+                        FailureKind::Unavailable,
+                        format!("storing its writes failed: {e:#}"),
+                    ),
+                )),
+            },
+            Err(failed) => Err(self.fail(index, plugin, failed)),
+        }
+    }
+
+    /// Stores a successful call's writes atomically, then hands its events up.
+    fn commit(&self, frame: super::frames::Frame) -> Result<()> {
+        if !frame.writes.is_empty() {
+            let request = &self.request;
+            self.host
+                .storage
+                .commit(request.course.key(), &request.user.id, &frame.writes)?;
+            self.frames.mark_written();
+            self.tags.committed(frame.writes);
+        }
+        if let Some(events) = self.frames.hand_up(frame.events) {
+            self.events.extend(events);
+        }
+        Ok(())
+    }
+
+    fn fail(&self, index: usize, plugin: Option<&LoadedPlugin>, failed: Failed) -> BlockFailure {
+        self.failures
+            .record(&self.request, &self.events, index, plugin, failed)
+    }
+
+    /// Ends the request: makes its writes durable, then decorates and sends its events
+    /// (see [`EventBuffer::decorate`]), and reports what was rendered.
+    pub fn finish(&self) -> Result<Finished> {
+        let storage = self.host.storage.as_ref();
+        let tags = self.tags.course_tags(&self.request, storage)?;
+        let membership = self.assignments.membership(&self.request, storage, &self.tags)?;
+        let events = self
+            .events
+            .decorate(&self.request, &membership, &self.tree.failed(), &tags);
+        // Writes first: an event must never describe an assignment that was not stored.
+        if self.frames.written() {
+            storage.flush()?;
+        }
+        for e in &events {
+            info!(target: "xbhost::events", event = %e.name, user = %e.user_id, course = %e.course_key, usage_id = e.usage_id.as_deref().unwrap_or(""), data = %e.data, "event");
+        }
+        self.host.sink.emit(&events)?;
+        Ok(Finished {
+            visible_blocks: self.tree.visible_blocks(),
+            assignments: membership.assignments,
+            experiments: membership.views,
+            failures: self.failures.take(),
+            events,
+        })
+    }
+}
+
+/// The placeholder of a failed block.
+fn placeholder(view: View, failure: &BlockFailure) -> HostFragment {
+    HostFragment {
+        html: markup::placeholder(
+            view,
+            &failure.usage_id,
+            &failure.block_type,
+            failure.plugin_version.as_deref(),
+            &failure.error,
+        ),
+        failed: true,
+        ..HostFragment::default()
+    }
+}
+
+/// The imports, as thin calls into the capabilities.
+impl BlockHost for Session {
+    fn user(&self) -> &User {
+        &self.request.user
+    }
+
+    fn course(&self) -> &Course {
+        &self.request.course
+    }
+
+    fn get_tag(&self, scope: TagScope, key: &str) -> Result<Option<String>, HostError> {
+        self.tags.get(
+            &self.request,
+            self.host.storage.as_ref(),
+            &self.frames,
+            scope,
+            key,
+        )
+    }
+
+    fn set_tag(&self, scope: TagScope, key: &str, value: &str) -> Result<(), HostError> {
+        self.tags
+            .set(&self.request, self.limits(), &self.frames, scope, key, value)
+    }
+
+    fn group_for(&self, partition_id: u64) -> Result<Option<Group>, HostError> {
+        Session::group_for(self, partition_id)
+    }
+
+    fn render_child(
+        self: Arc<Self>,
+        parent: usize,
+        depth: u32,
+        usage_id: &str,
+        view: View,
+        condition: Option<(u64, Option<u64>)>,
+    ) -> Result<Fragment, HostError> {
+        let child =
+            children::check_child(&self.request, self.limits(), parent, depth, usage_id, view)?;
+        let mark = match condition {
+            Some((partition, group)) => Some(
+                children::condition_mark(&self.request, partition, group, |p| {
+                    Ok(self.decision(p)?.group())
+                })
+                .map_err(internal)?,
+            ),
+            None => None,
+        };
+        let f = self.render_block(child.index, child.depth, child.view, mark.as_ref());
+        Ok(Fragment {
+            html: f.html,
+            hidden: f.hidden,
+            title: f.title,
+            icon: f.icon,
+            tooltip: f.tooltip,
+        })
+    }
+
+    fn user_state(&self, block: usize) -> Result<Option<String>, HostError> {
+        user_state::get(
+            &self.request,
+            self.host.storage.as_ref(),
+            &self.frames,
+            block,
+        )
+    }
+
+    fn set_user_state(&self, block: usize, json: &str) -> Result<(), HostError> {
+        user_state::set(&self.request, &self.frames, block, json)
+    }
+
+    fn publish(&self, block: usize, name: &str, json: &str) -> Result<(), HostError> {
+        self.events.publish(
+            &self.request,
+            self.limits(),
+            &self.frames,
+            block,
+            name,
+            json,
+        )
+    }
+}
