@@ -1,6 +1,8 @@
 //! Hostile and broken plugins cannot hurt the host, the page or other learners. Each
 //! hostile plugin is a real guest crate (`plugins/testing/*`), built to wasm and loaded into
 //! the real host inside a page next to healthy blocks.
+//! Installing and compiling plugins (other contracts, malformed files, the compiled cache,
+//! pooling) is in `plugin_loading.rs`.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -10,10 +12,8 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use xbhost::events::MemorySink;
 use xbhost::model::CourseDoc;
-use xbhost::runtime::cache::Origin;
-use xbhost::runtime::{Pooling, SandboxLimits};
+use xbhost::runtime::SandboxLimits;
 use xbhost::session::BLOCK_FAILED_EVENT;
-use xbhost::storage::SledStorage;
 use xbhost::{FailureKind, Host, HostConfig, RenderRequest, User, View};
 use xbhost_tests::{
     Fixture, InstrumentedStorage, demo_course, plugin_path, plugin_wasm, probe_report,
@@ -500,217 +500,6 @@ fn memory_limit_from_the_environment_reaches_the_blocks() {
             .unwrap()
             .contains("the limit is 8 MiB")
     );
-}
-
-#[test]
-fn plugins_for_another_contract_and_malformed_files_are_refused_and_nothing_is_stored() {
-    let f = Fixture::with_plugins(&["html"]);
-    let before = f.host.plugins().unwrap();
-    let err = format!(
-        "{:#}",
-        f.host
-            .add_plugin(&plugin_wasm("old_contract"), None)
-            .unwrap_err()
-    );
-    assert!(
-        err.contains("built for contract 0.0.1") && err.contains("implements contract 0.1.0"),
-        "{err}"
-    );
-    let err = format!(
-        "{:#}",
-        f.host
-            .add_plugin(&plugin_wasm("imposter"), None)
-            .unwrap_err()
-    );
-    assert!(
-        err.contains("\"imposter\"") && err.contains("xbhost:block/block@0.1.0"),
-        "{err}"
-    );
-    let html = plugin_wasm("html");
-    for (bytes, expect) in [
-        (b"\0asm\x01\0\0\0".to_vec(), "core WebAssembly module"),
-        (b"not wasm at all".to_vec(), "not a WebAssembly component"),
-        (html[..html.len() / 3].to_vec(), "truncated or malformed"),
-        (Vec::new(), "not a WebAssembly component"),
-    ] {
-        let err = format!(
-            "{:#}",
-            f.host.add_plugin(&bytes, Some("broken")).unwrap_err()
-        );
-        assert!(err.contains(expect), "{expect}: {err}");
-    }
-    assert_eq!(f.host.plugins().unwrap(), before, "nothing stored");
-    assert!(f.host.storage().plugin("broken").unwrap().is_none());
-    assert!(f.host.storage().plugin("old_contract").unwrap().is_none());
-}
-
-#[test]
-fn compiled_components_are_cached_checked_and_recompiled_when_bad() {
-    let data = tempfile::tempdir().unwrap();
-    let open = || Host::open(data.path(), HostConfig::default()).unwrap();
-    let host = open();
-    let record = host.add_plugin(&plugin_wasm("html"), None).unwrap();
-    host.load_course(
-        serde_json::from_value(json!({"course_key": "course-v1:x+c+1",
-        "blocks": [{"usage_id": "h", "type": "html", "fields": {"data": "<p>cached</p>"}}]}))
-        .unwrap(),
-    )
-    .unwrap();
-    drop(host);
-
-    let cache_file = || {
-        let files: Vec<_> = std::fs::read_dir(data.path().join("cache"))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        assert_eq!(files.len(), 1, "{files:?}");
-        assert!(
-            files[0]
-                .file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with(&record.hash)
-        );
-        files[0].clone()
-    };
-    let renders = |host: &Host| {
-        let out = host
-            .render(&RenderRequest {
-                course_key: "course-v1:x+c+1".into(),
-                usage_id: "h".into(),
-                user: User::learner("u"),
-                view: View::Student,
-                user_agent: None,
-                masquerade: None,
-            })
-            .unwrap();
-        assert!(out.html.contains("<p>cached</p>"), "{:?}", out.failures);
-    };
-
-    // A restart loads from the cache.
-    let host = open();
-    assert_eq!(host.load_plugin("html").unwrap(), Origin::Cache);
-    renders(&host);
-    drop(host);
-
-    // Corrupted, truncated and foreign files are detected, recompiled and rewritten.
-    let good = std::fs::read(cache_file()).unwrap();
-    let mut flipped = good.clone();
-    let mid = flipped.len() / 2;
-    flipped[mid] ^= 0xff;
-    let mut foreign = b"xbhost-cwasm-v1\n".to_vec();
-    let junk = vec![7u8; 4096];
-    foreign.extend_from_slice(blake3::hash(&junk).as_bytes());
-    foreign.extend_from_slice(&junk);
-    for bad in [
-        flipped,
-        good[..good.len() / 2].to_vec(),
-        foreign,
-        b"garbage".to_vec(),
-    ] {
-        std::fs::write(cache_file(), &bad).unwrap();
-        let host = open();
-        assert_eq!(host.load_plugin("html").unwrap(), Origin::Compiled);
-        renders(&host);
-        drop(host);
-        assert_eq!(
-            std::fs::read(cache_file()).unwrap().len(),
-            good.len(),
-            "cache rewritten"
-        );
-        assert_eq!(open().load_plugin("html").unwrap(), Origin::Cache);
-    }
-}
-
-#[test]
-fn pooling_is_used_where_possible_and_can_be_turned_off() {
-    let with = |pooling, limits| {
-        let f = Fixture::with_config(
-            &["html"],
-            HostConfig {
-                pooling,
-                limits,
-                ..HostConfig::default()
-            },
-        );
-        f.host
-            .load_course(
-                serde_json::from_value(json!({"course_key": "course-v1:x+p+1",
-            "blocks": [{"usage_id": "h", "type": "html", "fields": {"data": "<p>p</p>"}}]}))
-                .unwrap(),
-            )
-            .unwrap();
-        let out = f.render("course-v1:x+p+1", "h", User::learner("u"), View::Student);
-        assert!(out.html.contains("<p>p</p>"));
-        f.host.pooling()
-    };
-    assert!(
-        with(Pooling::On, SandboxLimits::default()),
-        "this machine supports pooling"
-    );
-    assert!(!with(Pooling::Off, SandboxLimits::default()));
-    // A pool too large to reserve: auto falls back (with a warning), on refuses to start.
-    let huge = SandboxLimits {
-        max_memory_bytes: 1 << 46,
-        ..SandboxLimits::default()
-    };
-    assert!(!with(Pooling::Auto, huge.clone()));
-    let storage = Arc::new(SledStorage::temporary().unwrap());
-    let err = Host::new(
-        storage,
-        Arc::new(MemorySink::default()),
-        HostConfig {
-            pooling: Pooling::On,
-            limits: huge,
-            ..HostConfig::default()
-        },
-    )
-    .err()
-    .expect("pooling=on must fail");
-    assert!(format!("{err:#}").contains("XBHOST_POOLING=on"), "{err:#}");
-}
-
-#[test]
-fn compiling_a_plugin_is_not_charged_to_a_request_deadline() {
-    // Host A stores the plugins and the course; host B, on the same storage with no compiled
-    // cache, must compile every plugin on its first request, under a deadline far shorter
-    // than compilation takes.
-    let storage = Arc::new(SledStorage::temporary().unwrap());
-    let a = Host::new(
-        storage.clone(),
-        Arc::new(MemorySink::default()),
-        HostConfig::default(),
-    )
-    .unwrap();
-    for p in ["html", "vertical", "split_test", "problem"] {
-        a.add_plugin(&plugin_wasm(p), None).unwrap();
-    }
-    a.load_course(demo_course()).unwrap();
-    let limits = SandboxLimits {
-        request_deadline: Duration::from_millis(30),
-        ..SandboxLimits::default()
-    };
-    let b = Host::new(
-        storage,
-        Arc::new(MemorySink::default()),
-        HostConfig {
-            limits,
-            ..HostConfig::default()
-        },
-    )
-    .unwrap();
-    let out = b
-        .render(&RenderRequest {
-            course_key: xbhost_tests::DEMO_COURSE.into(),
-            usage_id: "unit_1".into(),
-            user: User::learner("first"),
-            view: View::Student,
-            user_agent: None,
-            masquerade: None,
-        })
-        .unwrap();
-    assert!(out.failures.is_empty(), "{:?}", out.failures);
-    assert!(out.visible_blocks.contains(&"outro".to_string()));
 }
 
 #[test]

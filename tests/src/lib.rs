@@ -15,6 +15,9 @@ use xbhost::model::CourseDoc;
 use xbhost::storage::{BlockWrites, CarriedTag, FirstWrite, PluginRecord, SledStorage, Storage};
 use xbhost::{Host, HostConfig, RenderOutput, RenderRequest, User, View};
 
+pub mod authoring;
+pub mod http;
+pub mod olx;
 pub mod served;
 
 pub const DEMO_COURSE: &str = "course-v1:xbhost+demo+2026";
