@@ -1,7 +1,8 @@
-//! The experiment commands of the `xbhost` CLI: controls, enrollment dates, identifiers,
-//! batch assignment and the report.
+//! The experiment commands: `experiment state|force|unforce|window|show` (an experiment's
+//! controls), `enrollment set|import` (learners' enrollment dates, for enrollment windows)
+//! and `report` (per experiment: groups, sample ratio test, goals).
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
@@ -209,37 +210,34 @@ fn read_enrollment_csv(path: &Path) -> Result<Vec<(String, String)>> {
     Ok(dates)
 }
 
-/// `assign --batch`: identifiers from stdin, one JSON line each. A bad identifier gets an
-/// error line and the batch goes on; the command fails at the end if any line failed.
-pub fn assign_batch(
-    host: &Host,
-    course: &str,
-    partition: u64,
-    input: impl BufRead,
-    out: &mut impl Write,
-) -> Result<()> {
-    host.course(course)?;
-    let mut failed = 0;
-    for (i, line) in input.lines().enumerate() {
-        let line = line.with_context(|| format!("reading standard input, line {}", i + 1))?;
-        let id = line.trim();
-        if id.is_empty() {
-            continue;
-        }
-        match host.assignment(course, partition, id) {
-            Ok(view) => serde_json::to_writer(&mut *out, &view)?,
-            Err(e) => {
-                failed += 1;
-                serde_json::to_writer(
-                    &mut *out,
-                    &serde_json::json!({"user": id, "line": i + 1, "error": format!("{e:#}")}),
-                )?;
-            }
-        }
-        writeln!(out)?;
+#[derive(Args)]
+pub struct ReportArgs {
+    #[arg(long)]
+    course: String,
+    /// Also write the report as a self-contained HTML page.
+    #[arg(long)]
+    html: Option<PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `report`: the experiment report over the event log, as text or JSON (and HTML).
+pub fn report(host: &Host, events: &Path, args: ReportArgs, out: &mut impl Write) -> Result<()> {
+    let ReportArgs { course, html, json } = args;
+    let report = host.report(&course, events)?;
+    if let Some(file) = &html {
+        std::fs::write(file, report.to_html())
+            .with_context(|| format!("cannot write {}", file.display()))?;
     }
-    if failed > 0 {
-        bail!("{failed} identifiers could not be assigned (see their error lines)");
+    if json {
+        serde_json::to_writer(&mut *out, &report)?;
+        writeln!(out)?;
+    } else {
+        write!(out, "{}", report.to_text())?;
+        if let Some(file) = &html {
+            writeln!(out, "\nwrote {}", file.display())?;
+        }
     }
     Ok(())
 }

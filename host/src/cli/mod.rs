@@ -1,0 +1,137 @@
+//! The `xbhost` command line: the clap `Cli` with its global options, the `Command` enum,
+//! and `run`, which opens the host and hands each command to its group's file. The
+//! children import nothing from here (nor from each other): what they need, they are given.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+use xbhost::{Host, HostConfig};
+
+mod courses;
+mod experiments;
+mod groups;
+mod learners;
+mod plugins;
+mod serve;
+
+/// A host for XBlock-style course content; every block a sandboxed WebAssembly component.
+#[derive(Parser)]
+#[command(name = "xbhost", version)]
+struct Cli {
+    /// Data directory (store and event log); created if missing.
+    #[arg(
+        long,
+        global = true,
+        env = "XBHOST_DATA",
+        default_value = "xbhost-data"
+    )]
+    data: PathBuf,
+    /// The event log (newline-delimited JSON); default `events.jsonl` in the data directory.
+    #[arg(long, global = true, env = "XBHOST_EVENTS")]
+    events: Option<PathBuf>,
+    /// A file of bot user-agent patterns, one regular expression per line (default: a
+    /// built-in list of crawlers).
+    #[arg(long, global = true, env = "XBHOST_BOTS")]
+    bots: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Install and list block plugins.
+    #[command(subcommand)]
+    Plugin(plugins::PluginCommand),
+    /// Load and inspect courses.
+    #[command(subcommand)]
+    Course(courses::CourseCommand),
+    /// Render a block for one or more users.
+    Render(learners::RenderArgs),
+    /// A learner's group in a partition (stored, or what they would get). Writes nothing.
+    Assign(groups::AssignArgs),
+    /// Read and write user tags.
+    #[command(subcommand)]
+    Tags(learners::TagsCommand),
+    /// Call a block's handler for a user (for example a problem's `submit`).
+    Handle(learners::HandleArgs),
+    /// Grade learners over the problems each of them sees; `grades export` writes CSV.
+    Grades(learners::GradesArgs),
+    /// Put learners in cohort (content) groups.
+    #[command(subcommand)]
+    Cohort(groups::CohortCommand),
+    /// Experiment controls: state, forced users, enrollment window.
+    #[command(subcommand)]
+    Experiment(experiments::ExperimentCommand),
+    /// Record learners' course enrollment dates (for enrollment windows).
+    #[command(subcommand)]
+    Enrollment(experiments::EnrollmentCommand),
+    /// On sign-in: carry an anonymous session's groups over to the user (the user's own
+    /// groups win).
+    RefreshIdentifier(groups::RefreshArgs),
+    /// Serve over HTTP: block pages and JSON for the LMS, handler calls, admin uploads,
+    /// /healthz, /metrics, and the workbench. Needs the token signing key.
+    Serve(serve::ServeArgs),
+    /// Sign a token (as the LMS would) with the serve key: for scripts and trying things.
+    Token(serve::TokenArgs),
+    /// Per experiment: learners per group, sample ratio test, goals per group with tests.
+    Report(experiments::ReportArgs),
+}
+
+pub fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("XBHOST_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    // Commands that must not open the store (a running server holds its lock), and the
+    // server's key, checked before anything is opened.
+    let keys = match &cli.command {
+        Command::Token(args) => return serve::sign_token(args),
+        Command::Serve(args) => Some(serve::keys(args)?),
+        _ => None,
+    };
+    let mut config = HostConfig::from_env()?;
+    config.events_file = cli.events.clone();
+    if let Some(bots) = &cli.bots {
+        config.bots = xbhost::bots::BotFilter::from_file(bots)?;
+    }
+    let events_path = Host::events_path(&cli.data, &config);
+    let host = Host::open(&cli.data, config)?;
+    let mut out = std::io::stdout().lock();
+    match cli.command {
+        Command::Plugin(cmd) => plugins::run(&host, cmd, &mut out),
+        Command::Course(cmd) => courses::run(&host, cmd, &mut out),
+        Command::Render(args) => learners::render(&host, args, &mut out),
+        Command::Assign(args) => groups::assign(&host, args, &mut out),
+        Command::Tags(cmd) => learners::tags(&host, cmd, &mut out),
+        Command::Handle(args) => learners::handle(&host, args, &mut out),
+        Command::Grades(args) => learners::grades(&host, args, &mut out),
+        Command::Cohort(cmd) => groups::cohort(&host, cmd, &mut out),
+        Command::Experiment(cmd) => experiments::experiment(&host, cmd, &mut out),
+        Command::Enrollment(cmd) => experiments::enrollment(&host, cmd, &mut out),
+        Command::RefreshIdentifier(args) => groups::refresh_identifier(&host, args, &mut out),
+        Command::Report(args) => experiments::report(&host, &events_path, args, &mut out),
+        Command::Serve(args) => {
+            drop(out);
+            let keys = keys.expect("loaded above");
+            serve::serve(&cli.data, &events_path, host, keys, args)
+        }
+        Command::Token(_) => unreachable!("handled before the store is opened"),
+    }
+}
