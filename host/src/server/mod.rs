@@ -5,7 +5,8 @@
 //! - `csrf`: cross-site request forgery protection for browser posts.
 //! - `blocks`: render, handler calls, a learner's assignments and state.
 //! - `admin`: plugin and course uploads.
-//! - `workbench`: the page for authors and block developers, and sign-in.
+//! - `workbench`: the page for authors and block developers.
+//! - `sign_in`: signing in (the LMS's token, `--dev-login`) and out.
 //! - `page`: the HTML around it all (maud: every interpolated string is escaped).
 //! - `metrics`: Prometheus metrics and the per-request span.
 //! - `error`: errors as statuses with messages that name what is at fault.
@@ -28,6 +29,7 @@ pub mod csrf;
 pub mod error;
 pub mod metrics;
 pub mod page;
+pub mod sign_in;
 pub mod workbench;
 
 use std::net::SocketAddr;
@@ -244,9 +246,9 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/plugins", post(admin::upload_plugin))
         .route("/admin/courses", post(admin::upload_course))
         .route("/workbench", get(workbench::page))
-        .route("/session", post(workbench::lms_session))
-        .route("/dev-login", post(workbench::dev_login))
-        .route("/sign-out", post(workbench::sign_out))
+        .route("/session", post(sign_in::lms_session))
+        .route("/dev-login", post(sign_in::dev_login))
+        .route("/sign-out", post(sign_in::sign_out))
         .fallback(not_found)
         .layer(axum::middleware::from_fn(close_after_refused_body))
         .layer(axum::middleware::from_fn(security_headers))

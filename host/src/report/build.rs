@@ -1,0 +1,213 @@
+//! Building the report: members and their groups from storage, goal events from the
+//! event log, and the figures and tests computed from them.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use anyhow::Result;
+
+use super::types::{
+    CONFIDENCE, Comparison, ExperimentReport, GoalGroup, GoalReport, GroupRow, PartitionReport,
+    SRM_THRESHOLD,
+};
+use crate::assignment::partition_tag_key;
+use crate::events::{Event, JsonlSink};
+use crate::experiment::Goal;
+use crate::model::{Course, UserPartition};
+use crate::stats;
+use crate::storage::Storage;
+
+/// Builds the report of a course from storage and the event log at `events`.
+pub fn build(storage: &dyn Storage, course: &Course, events: &Path) -> Result<ExperimentReport> {
+    let all = JsonlSink::read_all(events)?;
+    let course_events: Vec<&Event> = all
+        .iter()
+        .filter(|e| e.course_key == course.key())
+        .collect();
+    let partitions = course
+        .partitions()
+        .iter()
+        .filter(|p| p.is_random())
+        .map(|p| partition_report(storage, course.key(), p, &course_events))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(ExperimentReport {
+        course_key: course.key().to_string(),
+        generated_at: crate::events::now(),
+        events_read: course_events.len(),
+        events_source: events.display().to_string(),
+        partitions,
+    })
+}
+
+fn partition_report(
+    storage: &dyn Storage,
+    course_key: &str,
+    p: &UserPartition,
+    events: &[&Event],
+) -> Result<PartitionReport> {
+    let mut members: HashMap<String, u64> = HashMap::new();
+    let mut forced_excluded = 0;
+    for (user, value) in storage.users_with_course_tag(course_key, &partition_tag_key(p.id))? {
+        let Some(group) = value.parse::<u64>().ok().filter(|g| p.group(*g).is_some()) else {
+            continue;
+        };
+        if p.forced.contains_key(&user) {
+            forced_excluded += 1;
+            continue;
+        }
+        members.insert(user, group);
+    }
+    let count = |g: u64| members.values().filter(|&&m| m == g).count() as u64;
+    let total_weight: f64 = p.groups.iter().map(|g| f64::from(g.weight)).sum();
+    let learners = members.len() as u64;
+    let groups: Vec<GroupRow> = p
+        .groups
+        .iter()
+        .map(|g| {
+            let n = count(g.id);
+            GroupRow {
+                id: g.id,
+                name: g.name.clone(),
+                weight: g.weight,
+                learners: n,
+                expected_share: if total_weight > 0.0 {
+                    f64::from(g.weight) / total_weight
+                } else {
+                    0.0
+                },
+                observed_share: if learners > 0 {
+                    n as f64 / learners as f64
+                } else {
+                    0.0
+                },
+            }
+        })
+        .collect();
+    let observed: Vec<u64> = groups.iter().map(|g| g.learners).collect();
+    let shares: Vec<f64> = groups.iter().map(|g| g.expected_share).collect();
+    let srm = stats::goodness_of_fit(&observed, &shares);
+    let srm_flagged = srm.as_ref().is_some_and(|s| s.p_value < SRM_THRESHOLD);
+    let goals = p
+        .goals
+        .iter()
+        .map(|goal| goal_report(p, goal, &members, events))
+        .collect();
+    Ok(PartitionReport {
+        id: p.id,
+        name: p.name.clone(),
+        state: p.state,
+        active: p.active,
+        groups,
+        learners,
+        forced_excluded,
+        srm,
+        srm_flagged,
+        goals,
+    })
+}
+
+fn goal_report(
+    p: &UserPartition,
+    goal: &Goal,
+    members: &HashMap<String, u64>,
+    events: &[&Event],
+) -> GoalReport {
+    // Per member: the largest value of the goal's field (1 for a conversion).
+    let mut best: HashMap<&str, f64> = HashMap::new();
+    for e in events {
+        let counts = members.contains_key(&e.user_id)
+            && e.experiments.enrolled.iter().any(|n| n == &p.name)
+            && !e.experiments.forced.contains_key(&p.name)
+            && goal.matches(&e.name, &e.data);
+        if !counts {
+            continue;
+        }
+        let value = match &goal.value {
+            None => 1.0,
+            Some(field) => match e.data.get(field).and_then(serde_json::Value::as_f64) {
+                Some(v) if v.is_finite() => v,
+                _ => continue,
+            },
+        };
+        let slot = best.entry(e.user_id.as_str()).or_insert(f64::NEG_INFINITY);
+        *slot = slot.max(value);
+    }
+    let values_of = |group: u64| -> Vec<f64> {
+        let mut v: Vec<f64> = members
+            .iter()
+            .filter(|(_, g)| **g == group)
+            .map(|(u, _)| best.get(u.as_str()).copied().unwrap_or(0.0))
+            .collect();
+        v.sort_by(f64::total_cmp);
+        v
+    };
+    let groups: Vec<GoalGroup> = p
+        .groups
+        .iter()
+        .map(|g| {
+            let values = values_of(g.id);
+            let learners = values.len() as u64;
+            let conversions = members
+                .iter()
+                .filter(|(u, m)| **m == g.id && best.contains_key(u.as_str()))
+                .count() as u64;
+            GoalGroup {
+                group_id: g.id,
+                group_name: g.name.clone(),
+                learners,
+                conversions,
+                rate: if learners > 0 {
+                    conversions as f64 / learners as f64
+                } else {
+                    0.0
+                },
+                interval: stats::wilson_interval(conversions, learners, CONFIDENCE),
+                mean: if learners > 0 {
+                    values.iter().sum::<f64>() / learners as f64
+                } else {
+                    0.0
+                },
+            }
+        })
+        .collect();
+    match &goal.value {
+        None => {
+            let table: Vec<Vec<u64>> = groups
+                .iter()
+                .map(|g| vec![g.conversions, g.learners - g.conversions])
+                .collect();
+            GoalReport {
+                name: goal.name.clone(),
+                event: goal.event.clone(),
+                kind: "conversion",
+                test: stats::independence(&table),
+                groups,
+                comparisons: Vec::new(),
+            }
+        }
+        Some(_) => {
+            let control = p.groups[0].id;
+            let control_values = values_of(control);
+            let comparisons = p.groups[1..]
+                .iter()
+                .filter_map(|g| {
+                    let r = stats::mann_whitney_u(&values_of(g.id), &control_values)?;
+                    Some(Comparison {
+                        group_id: g.id,
+                        control_id: control,
+                        u: r.u,
+                        p_value: r.p_value,
+                    })
+                })
+                .collect();
+            GoalReport {
+                name: goal.name.clone(),
+                event: goal.event.clone(),
+                kind: "numeric",
+                test: None,
+                groups,
+                comparisons,
+            }
+        }
+    }
+}

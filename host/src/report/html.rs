@@ -1,0 +1,212 @@
+//! The report as a self-contained HTML page: inline CSS and SVG bar charts.
+
+use super::text::p_text;
+use super::types::ExperimentReport;
+use crate::markup::escape;
+
+impl ExperimentReport {
+    /// A self-contained HTML page: inline CSS and SVG bar charts, no script and nothing
+    /// fetched, so it opens from a file without a network. Every name is escaped.
+    pub fn to_html(&self) -> String {
+        use std::fmt::Write as _;
+        let mut h = String::new();
+        let _ = write!(
+            h,
+            "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+             <title>Experiment report: {key}</title><style>{STYLE}</style></head><body>\
+             <h1>Experiment report</h1><p class=\"meta\">{key} &middot; generated {at} \
+             &middot; {n} events from {src}</p>",
+            key = escape(&self.course_key),
+            at = escape(&self.generated_at),
+            n = self.events_read,
+            src = escape(&self.events_source),
+        );
+        for p in &self.partitions {
+            let _ = write!(
+                h,
+                "<section class=\"partition\" data-partition-id=\"{}\"><h2>{} \
+                 <span class=\"state state-{state}\">{state}</span></h2><p>{} learners{}</p>",
+                p.id,
+                escape(&p.name),
+                p.learners,
+                if p.forced_excluded > 0 {
+                    format!(" ({} forced users left out)", p.forced_excluded)
+                } else {
+                    String::new()
+                },
+                state = format!("{:?}", p.state).to_lowercase(),
+            );
+            let bars: Vec<Bar> = p
+                .groups
+                .iter()
+                .map(|g| Bar {
+                    label: format!("{} ({})", g.name, g.learners),
+                    value: g.observed_share,
+                    marker: Some(g.expected_share),
+                    range: None,
+                })
+                .collect();
+            h.push_str("<h3>Learners per group (bar: observed share, line: expected)</h3>");
+            h.push_str(&bar_chart(&bars, 1.0, "share"));
+            match &p.srm {
+                Some(srm) if p.srm_flagged => {
+                    let _ = write!(
+                        h,
+                        "<p class=\"srm flagged\">Sample ratio mismatch: chi-square {:.3}, \
+                         p = {}. Check assignment before reading any result.</p>",
+                        srm.statistic,
+                        p_text(srm.p_value)
+                    );
+                }
+                Some(srm) => {
+                    let _ = write!(
+                        h,
+                        "<p class=\"srm\">Sample ratio as expected: chi-square {:.3}, p = {}.</p>",
+                        srm.statistic,
+                        p_text(srm.p_value)
+                    );
+                }
+                None => {
+                    h.push_str("<p class=\"srm\">Not enough learners to test the sample ratio.</p>")
+                }
+            }
+            for goal in &p.goals {
+                let _ = write!(
+                    h,
+                    "<div class=\"goal\"><h3>Goal: {} <small>({} of <code>{}</code>)</small></h3>",
+                    escape(&goal.name),
+                    goal.kind,
+                    escape(&goal.event)
+                );
+                if goal.kind == "conversion" {
+                    let bars: Vec<Bar> = goal
+                        .groups
+                        .iter()
+                        .map(|g| Bar {
+                            label: format!("{} ({}/{})", g.group_name, g.conversions, g.learners),
+                            value: g.rate,
+                            marker: None,
+                            range: g.interval.as_ref().map(|i| (i.low, i.high)),
+                        })
+                        .collect();
+                    h.push_str(&bar_chart(&bars, 1.0, "rate"));
+                } else {
+                    let max = goal
+                        .groups
+                        .iter()
+                        .map(|g| g.mean)
+                        .fold(0.0_f64, f64::max)
+                        .max(f64::MIN_POSITIVE);
+                    let bars: Vec<Bar> = goal
+                        .groups
+                        .iter()
+                        .map(|g| Bar {
+                            label: format!("{} (mean {:.3})", g.group_name, g.mean),
+                            value: g.mean,
+                            marker: None,
+                            range: None,
+                        })
+                        .collect();
+                    h.push_str(&bar_chart(&bars, max, "mean"));
+                }
+                if let Some(t) = &goal.test {
+                    let _ = write!(
+                        h,
+                        "<p>Chi-square {:.3}, df {}, p = {} (95% Wilson intervals shown).</p>",
+                        t.statistic,
+                        t.df,
+                        p_text(t.p_value)
+                    );
+                }
+                for c in &goal.comparisons {
+                    let _ = write!(
+                        h,
+                        "<p>Group {} against control {}: Mann-Whitney U {:.1}, p = {}.</p>",
+                        c.group_id,
+                        c.control_id,
+                        c.u,
+                        p_text(c.p_value)
+                    );
+                }
+                h.push_str("</div>");
+            }
+            h.push_str("</section>");
+        }
+        h.push_str("</body></html>\n");
+        h
+    }
+}
+
+const STYLE: &str = "body{font:15px/1.4 system-ui,sans-serif;margin:2em;color:#222;max-width:60em}\
+h1{margin-bottom:0}.meta{color:#666}section{border-top:1px solid #ccc;margin-top:2em}\
+.state{font-size:.6em;padding:.1em .5em;border-radius:.3em;background:#e0e8f0}\
+.state-off{background:#f5d0d0}.state-paused{background:#f5ecc0}\
+.srm.flagged{background:#fbe3e3;border-left:4px solid #c00;padding:.5em;font-weight:bold}\
+svg text{font:12px system-ui,sans-serif}";
+
+struct Bar {
+    label: String,
+    value: f64,
+    /// A vertical line, for example the expected share.
+    marker: Option<f64>,
+    /// A whisker, for example a confidence interval.
+    range: Option<(f64, f64)>,
+}
+
+/// A horizontal bar chart as inline SVG: one row per bar, scaled to `max`.
+fn bar_chart(bars: &[Bar], max: f64, what: &str) -> String {
+    use std::fmt::Write as _;
+    const LABEL: f64 = 220.0;
+    const WIDTH: f64 = 360.0;
+    const ROW: f64 = 28.0;
+    let height = ROW * bars.len() as f64 + 8.0;
+    let x = |v: f64| LABEL + (v / max).clamp(0.0, 1.0) * WIDTH;
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        "<svg class=\"chart\" role=\"img\" aria-label=\"{what} per group\" width=\"{w}\" \
+         height=\"{height}\" viewBox=\"0 0 {w} {height}\" xmlns=\"http://www.w3.org/2000/svg\">",
+        w = LABEL + WIDTH + 70.0
+    );
+    for (i, bar) in bars.iter().enumerate() {
+        let y = 4.0 + ROW * i as f64;
+        let _ = write!(
+            s,
+            "<text x=\"{tx}\" y=\"{ty}\" text-anchor=\"end\">{label}</text>\
+             <rect class=\"bar\" x=\"{LABEL}\" y=\"{y}\" width=\"{bw:.1}\" height=\"18\" fill=\"#4a7ab5\"/>\
+             <text x=\"{vx:.1}\" y=\"{ty}\">{value}</text>",
+            tx = LABEL - 8.0,
+            ty = y + 14.0,
+            label = escape(&bar.label),
+            bw = x(bar.value) - LABEL,
+            vx = x(bar.value) + 6.0,
+            value = if max == 1.0 {
+                format!("{:.1}%", bar.value * 100.0)
+            } else {
+                format!("{:.3}", bar.value)
+            },
+        );
+        if let Some(m) = bar.marker {
+            let _ = write!(
+                s,
+                "<line class=\"expected\" x1=\"{mx:.1}\" x2=\"{mx:.1}\" y1=\"{y1}\" y2=\"{y2}\" \
+                 stroke=\"#c00\" stroke-width=\"2\"/>",
+                mx = x(m),
+                y1 = y - 2.0,
+                y2 = y + 20.0
+            );
+        }
+        if let Some((lo, hi)) = bar.range {
+            let _ = write!(
+                s,
+                "<line class=\"interval\" x1=\"{:.1}\" x2=\"{:.1}\" y1=\"{my}\" y2=\"{my}\" \
+                 stroke=\"#222\" stroke-width=\"2\"/>",
+                x(lo),
+                x(hi),
+                my = y + 9.0
+            );
+        }
+    }
+    s.push_str("</svg>");
+    s
+}

@@ -1,0 +1,23 @@
+//! The experiment report: per partition, who is in which group against what the weights
+//! promise (a sample-ratio-mismatch test), and each goal per group with its test.
+//!
+//! Members are the learners with a stored group (forced QA users left out). A goal event
+//! counts for a member when the event itself says they were enrolled in the partition at
+//! the time, and not forced: the membership every event carries is what makes the
+//! analysis possible without joining anything else.
+//!
+//! - `types`: the report as data (what `--json` prints) and the thresholds it uses.
+//! - `build`: the report from storage and the event log.
+//! - `text`: the plain-text form.
+//! - `html`: the self-contained HTML page with its SVG charts.
+
+mod build;
+mod html;
+mod text;
+mod types;
+
+pub use build::build;
+pub use types::{
+    CONFIDENCE, Comparison, ExperimentReport, GoalGroup, GoalReport, GroupRow, PartitionReport,
+    SRM_THRESHOLD,
+};
