@@ -21,7 +21,11 @@ fn host_modules_import_no_cycle() {
     // The graph is read, not assumed: the session depends on storage, the runtime not on
     // the session.
     assert!(graph.edges["session::render"].contains("session::tags"));
-    assert!(!graph.edges["runtime::state"].iter().any(|m| m.starts_with("session")));
+    assert!(
+        !graph.edges["runtime::state"]
+            .iter()
+            .any(|m| m.starts_with("session"))
+    );
     if let Some(cycle) = graph.find_cycle() {
         panic!("import cycle among host modules: {}", cycle.join(" -> "));
     }

@@ -5,6 +5,8 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
 /// A course, block, plugin or user that does not exist.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NotFound {
@@ -46,6 +48,26 @@ impl fmt::Display for InvalidId {
 
 impl std::error::Error for InvalidId {}
 
+/// Why a block failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// It ran past its time limit or the request's deadline, and was interrupted.
+    Timeout,
+    /// It asked for more memory (or table space) than it may have.
+    Memory,
+    /// It panicked.
+    Panic,
+    /// It trapped for another reason.
+    Trap,
+    /// It returned an error.
+    BlockError,
+    /// Its output was over the size limit.
+    OutputTooLarge,
+    /// Its plugin is not installed, does not compile or could not be instantiated.
+    Unavailable,
+}
+
 /// The first error of type `E` anywhere in `error`'s chain.
 pub fn find<E: std::error::Error + 'static>(error: &anyhow::Error) -> Option<&E> {
     error.chain().find_map(|cause| cause.downcast_ref::<E>())
@@ -66,7 +88,7 @@ impl std::error::Error for Forbidden {}
 /// A block's handler failed; `kind` says how (its own error, a trap, its time limit).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HandlerFailed {
-    pub kind: crate::request::FailureKind,
+    pub kind: FailureKind,
     pub message: String,
 }
 

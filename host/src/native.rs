@@ -33,11 +33,11 @@ fn scope(s: TagScope) -> runtime::TagScope {
     }
 }
 
-fn view(v: View) -> crate::View {
+fn view(v: View) -> crate::request::View {
     match v {
-        View::Student => crate::View::Student,
-        View::Staff => crate::View::Staff,
-        View::Author => crate::View::Author,
+        View::Student => crate::request::View::Student,
+        View::Staff => crate::request::View::Staff,
+        View::Author => crate::request::View::Author,
     }
 }
 
@@ -58,10 +58,19 @@ impl HostApi for NativeApi {
         self.host.course().block_at(self.block).def.usage_id.clone()
     }
     fn block_type(&self) -> String {
-        self.host.course().block_at(self.block).def.block_type.clone()
+        self.host
+            .course()
+            .block_at(self.block)
+            .def
+            .block_type
+            .clone()
     }
     fn fields_json(&self) -> String {
-        self.host.course().block_at(self.block).fields_json.to_string()
+        self.host
+            .course()
+            .block_at(self.block)
+            .fields_json
+            .to_string()
     }
     fn children(&self) -> Vec<String> {
         self.host.course().block_at(self.block).def.children.clone()
@@ -140,12 +149,12 @@ impl HostApi for NativeApi {
     }
 }
 
-impl From<crate::View> for View {
-    fn from(v: crate::View) -> View {
+impl From<crate::request::View> for View {
+    fn from(v: crate::request::View) -> View {
         match v {
-            crate::View::Student => View::Student,
-            crate::View::Staff => View::Staff,
-            crate::View::Author => View::Author,
+            crate::request::View::Student => View::Student,
+            crate::request::View::Staff => View::Staff,
+            crate::request::View::Author => View::Author,
         }
     }
 }

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::errors::FailureKind;
 use crate::events::Event;
 
 /// Which audience to render for.
@@ -156,26 +157,6 @@ impl ExperimentStatus {
             Decision::Control(_, NotEnrolled::Bot) => ExperimentStatus::Bot,
         })
     }
-}
-
-/// Why a block failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FailureKind {
-    /// It ran past its time limit or the request's deadline, and was interrupted.
-    Timeout,
-    /// It asked for more memory (or table space) than it may have.
-    Memory,
-    /// It panicked.
-    Panic,
-    /// It trapped for another reason.
-    Trap,
-    /// It returned an error.
-    BlockError,
-    /// Its output was over the size limit.
-    OutputTooLarge,
-    /// Its plugin is not installed, does not compile or could not be instantiated.
-    Unavailable,
 }
 
 /// A block that failed during a request and was replaced by a placeholder.

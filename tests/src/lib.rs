@@ -17,8 +17,8 @@ use xbhost::{Host, HostConfig, RenderOutput, RenderRequest, User, View};
 
 pub mod authoring;
 pub mod http;
-pub mod olx;
 pub mod modules;
+pub mod olx;
 pub mod served;
 
 pub const DEMO_COURSE: &str = "course-v1:xbhost+demo+2026";

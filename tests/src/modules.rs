@@ -40,7 +40,10 @@ fn module_name(rel: &Path) -> String {
 }
 
 fn collect(dir: &Path, root: &Path, out: &mut Vec<(String, String, String)>) {
-    let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     entries.sort();
     for path in entries {
         if path.is_dir() {
@@ -48,20 +51,14 @@ fn collect(dir: &Path, root: &Path, out: &mut Vec<(String, String, String)>) {
         } else if path.extension().is_some_and(|e| e == "rs") {
             let rel = path.strip_prefix(root).unwrap();
             let text = std::fs::read_to_string(&path).unwrap();
-            out.push((
-                module_name(rel),
-                rel.to_string_lossy().into_owned(),
-                text,
-            ));
+            out.push((module_name(rel), rel.to_string_lossy().into_owned(), text));
         }
     }
 }
 
 /// The code of a file without comments, string literals and its trailing test module.
 fn code_of(text: &str) -> String {
-    let cut = text
-        .find("\n#[cfg(test)]\nmod ")
-        .unwrap_or(text.len());
+    let cut = text.find("\n#[cfg(test)]\nmod ").unwrap_or(text.len());
     let text = &text[..cut];
     let mut out = String::with_capacity(text.len());
     let b = text.as_bytes();
@@ -143,7 +140,9 @@ fn paths_in(code: &str) -> Vec<String> {
             rest = &rest[stmt_start..];
             continue;
         }
-        let end = rest[stmt_start..].find(';').map_or(rest.len(), |e| stmt_start + e);
+        let end = rest[stmt_start..]
+            .find(';')
+            .map_or(rest.len(), |e| stmt_start + e);
         expand("", &rest[stmt_start..end], &mut out);
         rest = &rest[end.min(rest.len())..];
     }
@@ -154,7 +153,11 @@ fn paths_in(code: &str) -> Vec<String> {
         while let Some(at) = code[from..].find(start) {
             let at = from + at;
             from = at + start.len();
-            if code[..at].chars().last().is_some_and(|c| is_ident(c) || c == ':') {
+            if code[..at]
+                .chars()
+                .last()
+                .is_some_and(|c| is_ident(c) || c == ':')
+            {
                 continue;
             }
             let tail: String = code[at..]
@@ -306,7 +309,11 @@ impl ModuleGraph {
             out.push_str(&format!(
                 "{module} ({} lines) -> {}\n",
                 self.lines[module],
-                if list.is_empty() { "-".to_string() } else { list.join(", ") }
+                if list.is_empty() {
+                    "-".to_string()
+                } else {
+                    list.join(", ")
+                }
             ));
         }
         out
@@ -321,12 +328,27 @@ mod tests {
     fn use_groups_expand_and_paths_resolve() {
         let mut out = Vec::new();
         expand("", "crate::a::{B, c::{D, e as F}, self}", &mut out);
-        assert_eq!(out, ["crate::a::B", "crate::a::c::D", "crate::a::c::e", "crate::a::self"]);
-        let code = code_of("use super::x::Y; // crate::fake::Z\nfn f() { crate::real::g(\"crate::no\") }\n#[cfg(test)]\nmod tests { use crate::t; }");
+        assert_eq!(
+            out,
+            [
+                "crate::a::B",
+                "crate::a::c::D",
+                "crate::a::c::e",
+                "crate::a::self"
+            ]
+        );
+        let code = code_of(
+            "use super::x::Y; // crate::fake::Z\nfn f() { crate::real::g(\"crate::no\") }\n#[cfg(test)]\nmod tests { use crate::t; }",
+        );
         let paths = paths_in(&code);
         assert!(paths.contains(&"super::x::Y".to_string()), "{paths:?}");
         assert!(paths.contains(&"crate::real::g".to_string()), "{paths:?}");
-        assert!(!paths.iter().any(|p| p.contains("fake") || p.contains("no") || p.contains("crate::t")), "{paths:?}");
+        assert!(
+            !paths
+                .iter()
+                .any(|p| p.contains("fake") || p.contains("no") || p.contains("crate::t")),
+            "{paths:?}"
+        );
     }
 
     #[test]
@@ -342,9 +364,17 @@ mod tests {
         assert_eq!(graph.edges["b"], BTreeSet::from(["a::c".to_string()]));
         let cycle = graph.find_cycle().expect("a -> a::c -> a");
         assert!(cycle.contains(&"a".to_string()) && cycle.contains(&"a::c".to_string()));
-        std::fs::write(src.join("a/mod.rs"), "mod c;\nmod sibling;\npub use c::C;\n").unwrap();
+        std::fs::write(
+            src.join("a/mod.rs"),
+            "mod c;\nmod sibling;\npub use c::C;\n",
+        )
+        .unwrap();
         std::fs::write(src.join("a/sibling.rs"), "pub struct Shared;\n").unwrap();
-        std::fs::write(src.join("a/c.rs"), "use super::sibling::Shared;\npub struct C;\n").unwrap();
+        std::fs::write(
+            src.join("a/c.rs"),
+            "use super::sibling::Shared;\npub struct C;\n",
+        )
+        .unwrap();
         assert_eq!(ModuleGraph::read(src).find_cycle(), None);
     }
 }

@@ -111,10 +111,7 @@ impl Host {
             .filter(|p| p.is_random() && p.active && p.state == ExperimentState::Enabled)
         {
             let tag = assignment::partition_tag_key(partition.id);
-            for (user, value) in self
-                .storage()
-                .users_with_course_tag(course.key(), &tag)?
-            {
+            for (user, value) in self.storage().users_with_course_tag(course.key(), &tag)? {
                 if value
                     .parse::<u64>()
                     .ok()

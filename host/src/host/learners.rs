@@ -418,11 +418,13 @@ impl Host {
                 .with_context(|| format!("enrollment date of user {user:?}"))?;
             canonical.push((user.clone(), crate::experiment::format_date(time)));
         }
-        self.inner.handle.storage.set_enrollments(course_key, &canonical)?;
+        self.inner
+            .handle
+            .storage
+            .set_enrollments(course_key, &canonical)?;
         self.inner.handle.storage.flush()?;
         Ok(canonical.len())
     }
-
 }
 
 /// Every graded block of the course, in course order (depth first from the roots).

@@ -42,10 +42,8 @@ impl Host {
         Ok(record)
     }
 
-
     /// Loads (compiling, or from the compiled cache) a plugin now, and says from where.
     pub fn load_plugin(&self, name: &str) -> Result<Origin> {
         Ok(self.inner.handle.plugin(name)?.origin)
     }
-
 }

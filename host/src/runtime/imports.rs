@@ -6,8 +6,8 @@ use super::bindings::types::{self as wit, HostError};
 use super::bindings::xbhost::block::{
     children, context, events, partitions, user_state, user_tags,
 };
-use super::state::BlockState;
 use super::host_api::TagScope;
+use super::state::BlockState;
 
 impl wit::Host for BlockState {}
 
@@ -28,19 +28,38 @@ impl context::Host for BlockState {
     }
 
     fn usage_id(&mut self) -> String {
-        self.host().course().block_at(self.block).def.usage_id.clone()
+        self.host()
+            .course()
+            .block_at(self.block)
+            .def
+            .usage_id
+            .clone()
     }
 
     fn block_type(&mut self) -> String {
-        self.host().course().block_at(self.block).def.block_type.clone()
+        self.host()
+            .course()
+            .block_at(self.block)
+            .def
+            .block_type
+            .clone()
     }
 
     fn fields(&mut self) -> String {
-        self.host().course().block_at(self.block).fields_json.to_string()
+        self.host()
+            .course()
+            .block_at(self.block)
+            .fields_json
+            .to_string()
     }
 
     fn children(&mut self) -> Vec<String> {
-        self.host().course().block_at(self.block).def.children.clone()
+        self.host()
+            .course()
+            .block_at(self.block)
+            .def
+            .children
+            .clone()
     }
 }
 

@@ -6,9 +6,9 @@ use serde::Deserialize;
 use wasmparser::{Parser, Payload};
 use wasmtime::component::Component;
 
-use super::Runtime;
 use super::bindings::BlockPluginPre;
 use super::cache::{CompiledCache, Origin};
+use super::engine::Runtime;
 use super::state::BlockState;
 use crate::storage::PluginRecord;
 

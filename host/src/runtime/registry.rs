@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use anyhow::{Result, anyhow, bail};
 
-use super::Runtime;
 use super::cache::CompiledCache;
+use super::engine::Runtime;
 use super::plugin::LoadedPlugin;
 use crate::memo::Memo;
 use crate::storage::{PluginRecord, Storage};

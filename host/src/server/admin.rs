@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::auth::{Identity, Role};
 use super::error::ApiError;
-use super::{AppState, read_body};
+use super::state::{AppState, read_body};
 use crate::model::CourseDoc;
 
 /// Compiling a large plugin or importing a large course takes a while.

@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use super::auth::{Identity, Role};
 use super::error::ApiError;
-use super::{AppState, read_body, wants_json};
+use super::state::{AppState, read_body, wants_json};
 use crate::ids::check_id;
 use crate::model::Course;
 use crate::request::{Masquerade, RenderOutput, RenderRequest, User, View};
@@ -184,7 +184,7 @@ pub async fn render(
                 &course_key,
                 &usage_id,
                 view,
-                &identity,
+                identity.user_id(),
                 csrf.as_deref(),
                 &output,
             )

@@ -8,11 +8,12 @@
 //! Requests authenticated by an `Authorization` header are not ambient and need none.
 //! Browsers that say a request is cross-site (`Sec-Fetch-Site`) are refused outright.
 
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue};
 use cookie::{Cookie, SameSite};
 
-use super::auth::{SESSION_COOKIE, TokenKeys, Via};
+pub use super::cookies::{cookie, new_nonce};
 use super::error::ApiError;
+use super::tokens::{SESSION_COOKIE, TokenKeys, Via};
 
 /// The nonce cookie that binds the sign-in forms' CSRF token.
 pub const NONCE_COOKIE: &str = "xbhost_csrf";
@@ -20,18 +21,6 @@ pub const NONCE_COOKIE: &str = "xbhost_csrf";
 pub const HEADER: &str = "x-csrf-token";
 /// The form field forms send the token in.
 pub const FIELD: &str = "csrf_token";
-
-/// A cookie's value from the request's `Cookie` headers.
-pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(Cookie::split_parse)
-        .filter_map(Result::ok)
-        .find(|c| c.name() == name)
-        .map(|c| c.value().to_string())
-}
 
 /// A `Set-Cookie` value: HttpOnly, SameSite=Lax, path `/`, `Secure` when the server is
 /// reached over HTTPS (`--secure-cookies`); `max_age` None deletes it.
@@ -118,13 +107,6 @@ pub fn check(
         ));
     }
     Ok(())
-}
-
-/// A fresh random nonce (hex).
-pub fn new_nonce() -> String {
-    let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).expect("the OS random source works");
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

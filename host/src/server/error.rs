@@ -82,7 +82,7 @@ impl ApiError {
         if status == StatusCode::INTERNAL_SERVER_ERROR {
             // The chain may name files and storage internals: it goes to the log, and the
             // client gets an incident id to find it there.
-            let incident = super::csrf::new_nonce()[..12].to_string();
+            let incident = super::cookies::new_nonce()[..12].to_string();
             tracing::error!(%incident, "{message}");
             return ApiError::new(
                 status,

@@ -14,7 +14,6 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use super::AppState;
 use crate::events::ASSIGNED_EVENT;
 use crate::request::{FailureKind, RenderOutput, View};
 
@@ -175,7 +174,7 @@ impl Drop for InFlight {
 }
 
 /// Middleware: one tracing span per request, and the request counter.
-pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
     // A fixed set: clients choose methods, and every new label value is a new series.
     let method = match request.method().as_str() {
         m @ ("GET" | "HEAD" | "POST" | "PUT" | "DELETE" | "PATCH" | "OPTIONS") => m.to_string(),
@@ -198,8 +197,7 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
     span.record("status", status);
     // The access log: one line per request at info (XBHOST_LOG=xbhost=info).
     tracing::info!(parent: &span, status, took_ms = started.elapsed().as_millis() as u64, "answered");
-    state
-        .metrics()
+    metrics
         .requests
         .get_or_create(&RequestLabels {
             method,

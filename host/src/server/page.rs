@@ -5,7 +5,6 @@ use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
-use super::auth::Identity;
 use crate::request::{ExperimentView, RenderOutput, View};
 
 const SCRIPT: &str = include_str!("assets/xbhost.js");
@@ -97,7 +96,7 @@ pub fn block_page(
     course_key: &str,
     usage_id: &str,
     view: View,
-    identity: &Identity,
+    user_id: &str,
     csrf: Option<&str>,
     output: &RenderOutput,
 ) -> Html<String> {
@@ -107,7 +106,7 @@ pub fn block_page(
         csrf,
         Some(course_key),
         html! {
-            main.block-page data-usage-id=(usage_id) data-view=(crate::markup::view_class(view)) data-user=(identity.user_id()) {
+            main.block-page data-usage-id=(usage_id) data-view=(crate::markup::view_class(view)) data-user=(user_id) {
                 (block_html(output))
             }
         },

@@ -13,11 +13,11 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::AppState;
 use super::auth::{ALL_COURSES, Claims, Role, SESSION_COOKIE, Via};
 use super::csrf::{self, NONCE_COOKIE};
 use super::error::ApiError;
 use super::page::layout;
+use super::state::AppState;
 use crate::ids::check_id;
 
 /// Most existing learners offered by the dev sign-in.

@@ -10,7 +10,6 @@ use axum::response::{IntoResponse, Response};
 use maud::html;
 use serde::Deserialize;
 
-use super::AppState;
 use super::auth::{Identity, MaybeIdentity, Role};
 use super::blocks::{RenderQuery, check_render, run_render};
 use super::csrf;
@@ -20,6 +19,7 @@ pub use super::sign_in::{
     DevLoginForm, SessionForm, SignOutForm, dev_login, is_local_path, lms_session, sign_out,
 };
 use super::sign_in::{dev_banner, encode_component, sign_in_page};
+use super::state::AppState;
 use crate::request::View;
 
 #[derive(Debug, Default, Deserialize)]

@@ -9,10 +9,9 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use super::assignments::Membership;
 use super::frames::{Frames, PendingEvent};
 use super::request::Request;
-use crate::events::{self, Event};
+use crate::events::{self, Event, Experiments};
 use crate::runtime::SandboxLimits;
 use crate::runtime::bindings::types::HostError;
 
@@ -94,7 +93,8 @@ impl EventBuffer {
     pub fn decorate(
         &self,
         request: &Request,
-        membership: &Membership,
+        experiments: &Experiments,
+        enrolled: &HashSet<u64>,
         failed: &HashSet<String>,
         course_tags: &BTreeMap<String, String>,
     ) -> Vec<Event> {
@@ -107,7 +107,7 @@ impl EventBuffer {
             }
             let enrolled = e.data["user_partition_id"]
                 .as_u64()
-                .is_none_or(|p| membership.enrolled.contains(&p));
+                .is_none_or(|p| enrolled.contains(&p));
             let rendered = e.data["child_id"]
                 .as_str()
                 .is_none_or(|c| !failed.contains(c));
@@ -126,7 +126,7 @@ impl EventBuffer {
                 username: request.user.username.clone(),
                 usage_id: e.usage_id,
                 data: e.data,
-                experiments: membership.experiments.clone(),
+                experiments: experiments.clone(),
                 course_tags: course_tags.clone(),
             })
             .collect()

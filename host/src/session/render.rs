@@ -342,11 +342,7 @@ impl Session {
         let plugin = match self.host.plugin(&block.def.block_type) {
             Ok(plugin) => plugin,
             Err(e) => {
-                return Err(self.fail(
-                    index,
-                    None,
-                    (FailureKind::Unavailable, format!("{e:#}")),
-                ));
+                return Err(self.fail(index, None, (FailureKind::Unavailable, format!("{e:#}"))));
             }
         };
         self.frames.push();
@@ -437,10 +433,16 @@ impl Session {
     pub fn finish(&self) -> Result<Finished> {
         let storage = self.host.storage.as_ref();
         let tags = self.tags.course_tags(&self.request, storage)?;
-        let membership = self.assignments.membership(&self.request, storage, &self.tags)?;
-        let events = self
-            .events
-            .decorate(&self.request, &membership, &self.tree.failed(), &tags);
+        let membership = self
+            .assignments
+            .membership(&self.request, storage, &self.tags)?;
+        let events = self.events.decorate(
+            &self.request,
+            &membership.experiments,
+            &membership.enrolled,
+            &self.tree.failed(),
+            &tags,
+        );
         // Writes first: an event must never describe an assignment that was not stored.
         if self.frames.written() {
             storage.flush()?;
@@ -495,8 +497,14 @@ impl BlockHost for Session {
     }
 
     fn set_tag(&self, scope: TagScope, key: &str, value: &str) -> Result<(), HostError> {
-        self.tags
-            .set(&self.request, self.limits(), &self.frames, scope, key, value)
+        self.tags.set(
+            &self.request,
+            self.limits(),
+            &self.frames,
+            scope,
+            key,
+            value,
+        )
     }
 
     fn group_for(&self, partition_id: u64) -> Result<Option<Group>, HostError> {

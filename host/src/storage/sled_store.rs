@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{Context as _, Result, bail};
 use sled::Transactional;
 
-use super::{BlockWrites, CarriedTag, FirstWrite, PluginRecord, Storage};
+use super::contract::{BlockWrites, CarriedTag, FirstWrite, PluginRecord, Storage};
 use crate::model::CourseDoc;
 
 /// Memory sled may use to cache pages of the store.

@@ -1,0 +1,209 @@
+//! What every handler shares: the host, the token keys, the server's settings, the
+//! metrics and the render slots (`AppState`), running blocking host work in a slot with a
+//! time bound, and reading request bodies and `Accept` within limits.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+use axum::body::Body;
+use axum::http::{HeaderMap, StatusCode, header};
+use tokio::sync::Semaphore;
+
+use super::error::ApiError;
+use super::metrics::Metrics;
+use super::tokens::TokenKeys;
+use crate::host::Host;
+
+/// Settings of `xbhost serve`.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// The data directory (uploads of course archives are staged in it).
+    pub data_dir: PathBuf,
+    /// The event log the host appends to (the experiment report reads it).
+    pub events_file: PathBuf,
+    /// Offer the development sign-in (anyone may sign in as anyone).
+    pub dev_login: bool,
+    /// Largest body of a handler call or form, in bytes.
+    pub max_body_bytes: usize,
+    /// Largest plugin or course upload, in bytes.
+    pub max_upload_bytes: usize,
+    /// Renders and handler calls running at once; more wait for a slot.
+    pub max_concurrent_renders: usize,
+    /// How long a request may wait for a render slot before it gets 503.
+    pub queue_timeout: Duration,
+    /// Mark cookies `Secure` (the server is reached over HTTPS, through a proxy).
+    pub secure_cookies: bool,
+    /// Lifetime of the sessions the dev sign-in issues.
+    pub dev_session_ttl: Duration,
+}
+
+impl ServerConfig {
+    /// Defaults for a data directory whose event log is `events_file`.
+    pub fn new(data_dir: PathBuf, events_file: PathBuf) -> ServerConfig {
+        ServerConfig {
+            data_dir,
+            events_file,
+            dev_login: false,
+            max_body_bytes: 64 * 1024,
+            max_upload_bytes: 64 * 1024 * 1024,
+            max_concurrent_renders: 32,
+            queue_timeout: Duration::from_secs(10),
+            secure_cookies: false,
+            dev_session_ttl: Duration::from_secs(8 * 3600),
+        }
+    }
+}
+
+struct Inner {
+    host: Host,
+    keys: TokenKeys,
+    config: ServerConfig,
+    metrics: Arc<Metrics>,
+    slots: Arc<Semaphore>,
+}
+
+/// What every handler shares. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+impl AppState {
+    pub fn new(host: Host, keys: TokenKeys, config: ServerConfig) -> AppState {
+        let slots = Arc::new(Semaphore::new(config.max_concurrent_renders.max(1)));
+        AppState(Arc::new(Inner {
+            host,
+            keys,
+            config,
+            metrics: Arc::new(Metrics::default()),
+            slots,
+        }))
+    }
+
+    pub fn host(&self) -> &Host {
+        &self.0.host
+    }
+
+    pub fn keys(&self) -> &TokenKeys {
+        &self.0.keys
+    }
+
+    pub fn config(&self) -> &ServerConfig {
+        &self.0.config
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.0.metrics
+    }
+
+    /// Runs blocking host work (a render, a handler call) on the blocking pool in one of
+    /// the render slots, bounded by `limit`; host errors become statuses by their kind.
+    pub async fn run_blocking<T, F>(
+        &self,
+        what: &str,
+        limit: Duration,
+        work: F,
+    ) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(Host) -> Result<T> + Send + 'static,
+    {
+        self.run_blocking_as(what, limit, work, ApiError::from_host)
+            .await
+    }
+
+    /// [`AppState::run_blocking`], with `classify` turning the work's errors into answers.
+    pub async fn run_blocking_as<T, F>(
+        &self,
+        what: &str,
+        limit: Duration,
+        work: F,
+        classify: fn(anyhow::Error) -> ApiError,
+    ) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(Host) -> Result<T> + Send + 'static,
+    {
+        let permit = tokio::time::timeout(
+            self.config().queue_timeout,
+            self.0.slots.clone().acquire_owned(),
+        )
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "{what}: the server is busy ({} renders running, none free within \
+                     {} ms); try again",
+                    self.config().max_concurrent_renders,
+                    self.config().queue_timeout.as_millis()
+                ),
+            )
+        })?
+        .expect("the semaphore is never closed");
+        let in_flight = self.metrics().in_flight();
+        let host = self.host().clone();
+        let span = tracing::Span::current();
+        // The slot and the in-flight mark go with the work, not with the request: a client
+        // that disconnects, or a request answered 504, does not free a slot while its
+        // render still runs.
+        let task = tokio::task::spawn_blocking(move || {
+            let _entered = span.enter();
+            let _slot = (permit, in_flight);
+            work(host)
+        });
+        let result = tokio::time::timeout(limit, task).await;
+        match result {
+            Ok(Ok(Ok(value))) => Ok(value),
+            Ok(Ok(Err(e))) => Err(classify(e)),
+            Ok(Err(join)) => Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("{what} failed: {join}"),
+            )),
+            Err(_) => {
+                tracing::error!(
+                    "{what} did not finish within {} ms; abandoned",
+                    limit.as_millis()
+                );
+                Err(ApiError::new(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    format!("{what} did not finish within {} ms", limit.as_millis()),
+                ))
+            }
+        }
+    }
+
+    /// The longest a render or handler call may take before the client gets 504.
+    pub fn render_limit(&self) -> Duration {
+        let limits = self.host().limits();
+        limits.request_deadline + limits.outer_grace
+    }
+}
+
+/// Reads a body up to `limit` bytes; over it, 413 naming the limit and its flag.
+pub async fn read_body(body: Body, limit: usize, flag: &str) -> Result<bytes::Bytes, ApiError> {
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let inner = e.into_inner();
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(inner.as_ref());
+        while let Some(c) = cause {
+            if c.is::<http_body_util::LengthLimitError>() {
+                return ApiError::too_large(format!(
+                    "the request body is over the limit of {limit} bytes ({flag})"
+                ));
+            }
+            cause = c.source();
+        }
+        ApiError::bad_request(format!("cannot read the request body: {inner}"))
+    })
+}
+
+/// Whether the caller asked for JSON (`Accept: application/json` or `?format=json`).
+pub fn wants_json(headers: &HeaderMap, format: Option<&str>) -> bool {
+    if let Some(format) = format {
+        return format == "json";
+    }
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("application/json") && !accept.contains("text/html"))
+}

@@ -1,0 +1,130 @@
+//! The storage contract: the `Storage` trait every backend implements and the values it
+//! takes and answers with, so the embedded store (sled) can be joined by a server
+//! database for deployments of several hosts.
+//!
+//! Every method names whose data it touches: a course tag is always (course, user, key), so
+//! nothing above this layer can reach another user's data by accident.
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+
+use crate::model::CourseDoc;
+
+/// A plugin as stored: its name, the versions it declares, and the blake3 of its wasm.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PluginRecord {
+    pub name: String,
+    pub version: String,
+    /// The contract (WIT package) version the plugin was built against.
+    pub contract: String,
+    /// blake3 of the wasm bytes, hex: the key of the stored component.
+    pub hash: String,
+    pub size: u64,
+}
+
+/// What one block call wrote, stored all together or not at all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BlockWrites {
+    pub course_tags: BTreeMap<String, String>,
+    pub user_tags: BTreeMap<String, String>,
+    /// (usage id, JSON) of the block's own state.
+    pub state: Option<(String, String)>,
+}
+
+impl BlockWrites {
+    pub fn is_empty(&self) -> bool {
+        self.course_tags.is_empty() && self.user_tags.is_empty() && self.state.is_none()
+    }
+}
+
+/// The outcome of a first-writer-wins write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FirstWrite {
+    /// This write stored the value.
+    Written,
+    /// Another writer got there first; this is the value it stored.
+    Existing(String),
+}
+
+/// One tag [`Storage::carry_over_course_tags`] moved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CarriedTag {
+    pub key: String,
+    /// What the old identifier held.
+    pub from_value: String,
+    /// What the new identifier holds afterwards.
+    pub to_value: String,
+    /// True when the new identifier had no value and got `from_value`.
+    pub carried: bool,
+}
+
+pub trait Storage: Send + Sync {
+    /// Every course tag of a user in a course.
+    fn course_tags(&self, course: &str, user: &str) -> Result<BTreeMap<String, String>>;
+    fn course_tag(&self, course: &str, user: &str, key: &str) -> Result<Option<String>>;
+    fn set_course_tag(&self, course: &str, user: &str, key: &str, value: &str) -> Result<()>;
+    /// Stores the tag only if it is absent (atomically): the first writer wins.
+    fn set_course_tag_if_absent(
+        &self,
+        course: &str,
+        user: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<FirstWrite>;
+    /// Replaces the tag only if it still holds `expected` (atomically): `Written` if this
+    /// call replaced it, else what it holds now (another writer got there first).
+    fn replace_course_tag(
+        &self,
+        course: &str,
+        user: &str,
+        key: &str,
+        expected: &str,
+        value: &str,
+    ) -> Result<FirstWrite>;
+    /// Every (user, value) with this course tag, for reports and partition changes.
+    fn users_with_course_tag(&self, course: &str, key: &str) -> Result<Vec<(String, String)>>;
+
+    /// Every user with a course tag or block state in the course.
+    fn course_users(&self, course: &str) -> Result<Vec<String>>;
+
+    fn user_tags(&self, user: &str) -> Result<BTreeMap<String, String>>;
+    fn user_tag(&self, user: &str, key: &str) -> Result<Option<String>>;
+    fn set_user_tag(&self, user: &str, key: &str, value: &str) -> Result<()>;
+
+    fn user_state(&self, course: &str, user: &str, usage: &str) -> Result<Option<String>>;
+    fn set_user_state(&self, course: &str, user: &str, usage: &str, json: &str) -> Result<()>;
+
+    fn course(&self, key: &str) -> Result<Option<CourseDoc>>;
+    fn put_course(&self, doc: &CourseDoc) -> Result<()>;
+    fn course_keys(&self) -> Result<Vec<String>>;
+
+    fn plugin(&self, name: &str) -> Result<Option<PluginRecord>>;
+    fn plugins(&self) -> Result<Vec<PluginRecord>>;
+    fn plugin_wasm(&self, hash: &str) -> Result<Option<Vec<u8>>>;
+    /// Stores the wasm (content-addressed) and the record that names it, together.
+    fn put_plugin(&self, record: &PluginRecord, wasm: &[u8]) -> Result<()>;
+
+    /// A learner's course enrollment date (RFC 3339), if one was recorded.
+    fn enrollment(&self, course: &str, user: &str) -> Result<Option<String>>;
+    /// Records enrollment dates (user, RFC 3339 date) atomically: all of them or none.
+    fn set_enrollments(&self, course: &str, dates: &[(String, String)]) -> Result<()>;
+
+    /// Moves the course tags `keys` from identifier `from` to `to` in one transaction:
+    /// each is copied where `to` has none (`to`'s own value wins) and removed from `from`.
+    /// Returns, for each key `from` held, its value and what `to` holds now.
+    fn carry_over_course_tags(
+        &self,
+        course: &str,
+        from: &str,
+        to: &str,
+        keys: &[String],
+    ) -> Result<Vec<CarriedTag>>;
+
+    /// Stores one block call's writes atomically: all of them or none.
+    fn commit(&self, course: &str, user: &str, writes: &BlockWrites) -> Result<()>;
+
+    /// Makes every write so far durable: it survives a crash of the process.
+    fn flush(&self) -> Result<()>;
+}
