@@ -163,6 +163,7 @@ pub fn decide(partition: &UserPartition, facts: &Facts<'_>) -> Decision {
 mod tests {
     use super::*;
     use crate::model::Group;
+    use crate::model::validate_controls as validate;
 
     fn partition() -> UserPartition {
         UserPartition {

@@ -319,7 +319,7 @@ impl Course {
 
 /// Checks a partition's experiment controls when its course is loaded, so that nothing
 /// is found wrong (and silently ignored) at render time.
-fn validate_controls(course_key: &str, p: &UserPartition) -> Result<()> {
+pub(crate) fn validate_controls(course_key: &str, p: &UserPartition) -> Result<()> {
     let name = || format!("user partition {} ({:?})", p.id, p.name);
     let start = match &p.enrollment_start {
         Some(d) => Some(parse_date(d).with_context(|| format!("{}: enrollment_start", name()))?),

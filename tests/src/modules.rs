@@ -245,6 +245,32 @@ impl ModuleGraph {
                     targets.insert(best);
                 }
             }
+            // Children named by a relative path in the code (`blocks::render`).
+            let code = code_of(text);
+            let here = if module == "crate" || module == "main" {
+                String::new()
+            } else {
+                format!("{module}::")
+            };
+            for child in modules.iter().filter_map(|m| {
+                let rest = m.strip_prefix(&here)?;
+                (!rest.contains("::") && m != module).then_some((m, rest))
+            }) {
+                let (full, name) = child;
+                if module == "main" {
+                    break;
+                }
+                let needle = format!("{name}::");
+                let named = code.match_indices(&needle).any(|(at, _)| {
+                    !code[..at]
+                        .chars()
+                        .last()
+                        .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':')
+                });
+                if named {
+                    targets.insert(full.clone());
+                }
+            }
             graph.edges.insert(module.clone(), targets);
         }
         graph

@@ -78,6 +78,7 @@ impl FromRequestParts<AppState> for MaybeIdentity {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
 
     fn keys() -> TokenKeys {
         TokenKeys::from_secret(b"0123456789abcdef0123456789abcdef").unwrap()

@@ -113,6 +113,7 @@ pub fn check(
 mod tests {
     use super::*;
     use axum::http::StatusCode;
+    use axum::http::header;
 
     fn keys() -> TokenKeys {
         TokenKeys::from_secret(&[3u8; 32]).unwrap()
