@@ -397,6 +397,9 @@ impl Storage for InstrumentedStorage {
     fn commit(&self, c: &str, u: &str, w: &BlockWrites) -> anyhow::Result<()> {
         self.inner.commit(c, u, w)
     }
+    fn meta_or_insert(&self, n: &str, v: &[u8]) -> anyhow::Result<Vec<u8>> {
+        self.inner.meta_or_insert(n, v)
+    }
     fn flush(&self) -> anyhow::Result<()> {
         self.inner.flush()
     }

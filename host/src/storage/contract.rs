@@ -125,6 +125,14 @@ pub trait Storage: Send + Sync {
     /// Stores one block call's writes atomically: all of them or none.
     fn commit(&self, course: &str, user: &str, writes: &BlockWrites) -> Result<()>;
 
+    /// The store's own metadata `name`: a store-wide value that is no user's data, such as
+    /// the key that MACs the compiled-component cache (`runtime::cache`). If the store has
+    /// none, `value` is stored first: atomically, the first writer wins, so every caller,
+    /// concurrent or later, in this process or another, gets the value stored first. A
+    /// value this call stored is durable before it returns. Values may be secrets: never
+    /// log them.
+    fn meta_or_insert(&self, name: &str, value: &[u8]) -> Result<Vec<u8>>;
+
     /// Makes every write so far durable: it survives a crash of the process.
     fn flush(&self) -> Result<()>;
 }

@@ -58,6 +58,8 @@ pub struct SledStorage {
     plugins: sled::Tree,
     plugin_wasm: sled::Tree,
     enrollments: sled::Tree,
+    /// The store's own metadata ([`Storage::meta_or_insert`]).
+    meta: sled::Tree,
 }
 
 impl SledStorage {
@@ -102,6 +104,7 @@ impl SledStorage {
             plugins: db.open_tree("plugins")?,
             plugin_wasm: db.open_tree("plugin_wasm")?,
             enrollments: db.open_tree("enrollments")?,
+            meta: db.open_tree("meta")?,
             db,
         })
     }
@@ -413,6 +416,24 @@ impl Storage for SledStorage {
             })
     }
 
+    fn meta_or_insert(&self, name: &str, value: &[u8]) -> Result<Vec<u8>> {
+        match self
+            .meta
+            .compare_and_swap(key(&[name])?, None as Option<&[u8]>, Some(value))?
+        {
+            Ok(()) => {
+                self.db
+                    .flush()
+                    .with_context(|| format!("flushing the store's new {name:?}"))?;
+                Ok(value.to_vec())
+            }
+            Err(e) => Ok(e
+                .current
+                .with_context(|| format!("the store's {name:?} vanished during a first write"))?
+                .to_vec()),
+        }
+    }
+
     fn flush(&self) -> Result<()> {
         self.db.flush().context("flushing the store to disk")?;
         Ok(())
@@ -458,6 +479,23 @@ mod tests {
             Some("kept")
         );
         assert!(!dir.path().join("snap.7FFFFFFFFFFFFFFF.generating").exists());
+    }
+
+    #[test]
+    fn metadata_is_written_once_and_survives_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SledStorage::open(dir.path()).unwrap();
+        assert_eq!(s.meta_or_insert("k", b"first").unwrap(), b"first");
+        assert_eq!(s.meta_or_insert("k", b"second").unwrap(), b"first");
+        assert_eq!(s.meta_or_insert("other", b"x").unwrap(), b"x");
+        assert!(s.meta_or_insert("k\0", b"x").is_err());
+        // A new value is durable at once: no flush here. The store is copied, as a killed
+        // process leaves it (sled's background thread may hold the original's lock).
+        let copy = tempfile::tempdir().unwrap();
+        copy_dir(dir.path(), copy.path());
+        drop(s);
+        let s = SledStorage::open(copy.path()).unwrap();
+        assert_eq!(s.meta_or_insert("k", b"third").unwrap(), b"first");
     }
 
     #[test]
