@@ -1,7 +1,9 @@
 //! Installed plugins, compiled on first use: the stored record and wasm, checked against
 //! their hash, compiled (or read from the compiled cache) into a pre-linked component and
-//! kept in memory for every later request. Owns the compiled-plugin memo; the checks of
-//! what may be installed (metadata, contract) belong to the host's plugin facade.
+//! kept in memory for every later request. Owns the compiled-plugin memo, and keys the
+//! compiled cache with the store's key, so only what this store compiled is loaded from it;
+//! the checks of what may be installed (metadata, contract) belong to the host's plugin
+//! facade.
 
 use std::sync::Arc;
 
@@ -21,6 +23,8 @@ pub struct PluginRegistry {
 }
 
 impl PluginRegistry {
+    /// The registry of the plugins in `storage`. The cache, if any, is keyed by the store
+    /// (its key is read, or made, when a plugin is first compiled or loaded).
     pub fn new(
         runtime: Runtime,
         cache: Option<CompiledCache>,
@@ -28,7 +32,7 @@ impl PluginRegistry {
     ) -> PluginRegistry {
         PluginRegistry {
             runtime,
-            cache,
+            cache: cache.map(|cache| cache.keyed_by(storage.clone())),
             storage,
             loaded: Memo::default(),
         }
