@@ -1,6 +1,8 @@
 //! Installing and loading plugins: components for another contract and malformed files are
 //! refused with nothing stored, the compiled-component cache is used, checked and rebuilt
-//! when bad, pooling is used where possible, and compiling is not charged to a request.
+//! when bad (only what this store compiled is ever loaded from it: not a file forged behind
+//! the old unkeyed checksum, nor one copied from another store), pooling is used where
+//! possible, and compiling is not charged to a request.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -131,6 +133,203 @@ fn compiled_components_are_cached_checked_and_recompiled_when_bad() {
         );
         assert_eq!(open().load_plugin("html").unwrap(), Origin::Cache);
     }
+}
+
+/// A cache file, in the old format and the new: a 16-byte header, a 32-byte check (an
+/// unkeyed blake3 of the payload before, a MAC now), then the payload
+/// (`Component::serialize`). What an attacker who knows the old format would write.
+const CHECK_AT: usize = 16;
+const PAYLOAD_AT: usize = CHECK_AT + 32;
+
+const CACHED_COURSE: &str = "course-v1:x+cache+1";
+
+/// A data directory whose store has the `html` plugin and a course of one html block, and
+/// whose compiled cache holds the plugin's file (written when the plugin was added).
+fn data_dir_with_html() -> tempfile::TempDir {
+    let data = tempfile::tempdir().unwrap();
+    let host = open(data.path());
+    host.add_plugin(&plugin_wasm("html"), None).unwrap();
+    host.load_course(
+        serde_json::from_value(json!({"course_key": CACHED_COURSE,
+        "blocks": [{"usage_id": "h", "type": "html", "fields": {"data": "<p>cached</p>"}}]}))
+        .unwrap(),
+    )
+    .unwrap();
+    data
+}
+
+fn open(data: &std::path::Path) -> Host {
+    Host::open(data, HostConfig::default()).unwrap()
+}
+
+/// The one file in a data directory's compiled cache.
+fn cache_file(data: &std::path::Path) -> std::path::PathBuf {
+    let files: Vec<_> = std::fs::read_dir(data.join("cache"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    files[0].clone()
+}
+
+/// Renders the html block: the page shows what the course says, not what a forger wanted.
+fn assert_renders_html(host: &Host) {
+    let out = host
+        .render(&RenderRequest {
+            course_key: CACHED_COURSE.into(),
+            usage_id: "h".into(),
+            user: User::learner("u"),
+            view: View::Student,
+            user_agent: None,
+            masquerade: None,
+        })
+        .unwrap();
+    assert!(out.failures.is_empty(), "{:?}", out.failures);
+    assert!(out.html.contains("<p>cached</p>"), "{}", out.html);
+}
+
+/// `header`, then the unkeyed blake3 of `payload` the old format checked, then `payload`.
+fn with_unkeyed_checksum(header: &[u8], payload: &[u8]) -> Vec<u8> {
+    let mut file = header[..CHECK_AT].to_vec();
+    file.extend_from_slice(blake3::hash(payload).as_bytes());
+    file.extend_from_slice(payload);
+    file
+}
+
+#[test]
+fn a_cache_file_altered_behind_a_valid_unkeyed_checksum_is_not_loaded() {
+    let data = data_dir_with_html();
+    let file = cache_file(data.path());
+    let good = std::fs::read(&file).unwrap();
+
+    // The forger's native code: another plugin, compiled by an engine like ours (in a data
+    // directory of the forger's own), put in place of html's.
+    let forger = tempfile::tempdir().unwrap();
+    let host = open(forger.path());
+    host.add_plugin(&plugin_wasm("unsupported"), None).unwrap();
+    drop(host);
+    let foreign_code = std::fs::read(cache_file(forger.path())).unwrap()[PAYLOAD_AT..].to_vec();
+    // html's own artifact with bytes changed here and there.
+    let mut altered = good[PAYLOAD_AT..].to_vec();
+    for at in [altered.len() / 3, altered.len() / 2, altered.len() - 1] {
+        altered[at] ^= 0x01;
+    }
+
+    for (what, payload) in [
+        ("another plugin's code", foreign_code),
+        ("altered bytes", altered),
+    ] {
+        let forged = with_unkeyed_checksum(&good, &payload);
+        std::fs::write(&file, &forged).unwrap();
+        let host = open(data.path());
+        assert_eq!(
+            host.load_plugin("html").unwrap(),
+            Origin::Compiled,
+            "{what} behind a valid unkeyed checksum must not be loaded"
+        );
+        assert_renders_html(&host);
+        drop(host);
+        let rewritten = std::fs::read(&file).unwrap();
+        assert_ne!(rewritten, forged, "{what}: the cache file is rewritten");
+        assert_eq!(
+            rewritten.len(),
+            good.len(),
+            "{what}: the cache file is rewritten"
+        );
+        let host = open(data.path());
+        assert_eq!(host.load_plugin("html").unwrap(), Origin::Cache, "{what}");
+        assert_renders_html(&host);
+    }
+}
+
+#[test]
+fn a_cache_copied_from_another_store_is_recompiled_not_loaded() {
+    let ours = data_dir_with_html();
+    let theirs = data_dir_with_html();
+    // The same wasm for the same engine: the same file name in both caches.
+    let file = cache_file(ours.path());
+    assert_eq!(
+        file.file_name(),
+        cache_file(theirs.path()).file_name(),
+        "same name"
+    );
+    let their_bytes = std::fs::read(cache_file(theirs.path())).unwrap();
+    std::fs::remove_dir_all(ours.path().join("cache")).unwrap();
+    xbhost_tests::copy_dir(&theirs.path().join("cache"), &ours.path().join("cache"));
+
+    let host = open(ours.path());
+    assert_eq!(
+        host.load_plugin("html").unwrap(),
+        Origin::Compiled,
+        "a file another store compiled must not be loaded"
+    );
+    assert_renders_html(&host);
+    drop(host);
+    assert_ne!(
+        std::fs::read(&file).unwrap(),
+        their_bytes,
+        "rewritten under this store's key"
+    );
+    assert_eq!(
+        open(ours.path()).load_plugin("html").unwrap(),
+        Origin::Cache
+    );
+    // Theirs is untouched and still theirs.
+    assert_eq!(
+        open(theirs.path()).load_plugin("html").unwrap(),
+        Origin::Cache
+    );
+}
+
+#[test]
+fn an_untouched_cache_is_used_across_restarts_and_not_rewritten() {
+    let data = data_dir_with_html();
+    let file = cache_file(data.path());
+    let written = std::fs::read(&file).unwrap();
+    for restart in 0..3 {
+        let host = open(data.path());
+        assert_eq!(
+            host.load_plugin("html").unwrap(),
+            Origin::Cache,
+            "restart {restart}"
+        );
+        assert_renders_html(&host);
+        drop(host);
+        assert_eq!(std::fs::read(&file).unwrap(), written, "restart {restart}");
+    }
+}
+
+#[test]
+fn a_cache_file_of_the_old_unkeyed_format_is_stale_and_recompiled() {
+    let data = data_dir_with_html();
+    let file = cache_file(data.path());
+    let good = std::fs::read(&file).unwrap();
+    // The genuine artifact, as the previous version of the host wrote it.
+    let old = with_unkeyed_checksum(b"xbhost-cwasm-v1\n", &good[PAYLOAD_AT..]);
+    std::fs::write(&file, &old).unwrap();
+    let host = open(data.path());
+    assert_eq!(
+        host.load_plugin("html").unwrap(),
+        Origin::Compiled,
+        "a file with no MAC must not be loaded"
+    );
+    assert_ne!(
+        old[..CHECK_AT],
+        good[..CHECK_AT],
+        "the format version was bumped"
+    );
+    assert_renders_html(&host);
+    drop(host);
+    let rewritten = std::fs::read(&file).unwrap();
+    assert_eq!(
+        rewritten[..CHECK_AT],
+        good[..CHECK_AT],
+        "in the current format"
+    );
+    assert_eq!(
+        open(data.path()).load_plugin("html").unwrap(),
+        Origin::Cache
+    );
 }
 
 #[test]
