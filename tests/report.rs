@@ -32,9 +32,9 @@ fn course() -> CourseDoc {
             {"id": 1, "name": "Ratio", "groups": [{"id": 0, "name": "Control"}, {"id": 1, "name": "Treatment"}]},
             {"id": 2, "name": "Solving", "groups": [{"id": 0, "name": "Control <A>"}, {"id": 1, "name": "Treatment"}],
              "forced": {"qa-tester": 1},
-             "goals": [{"name": "solved", "event": "problem_check", "match": {"correct": true}}]},
+             "goals": [{"name": "solved", "event": "problem_check", "match": {"correct": true}, "block_types": ["problem"]}]},
             {"id": 3, "name": "Scores", "groups": [{"id": 0, "name": "Control"}, {"id": 1, "name": "Treatment"}],
-             "goals": [{"name": "score", "event": "problem_check", "value": "score"}]}
+             "goals": [{"name": "score", "event": "problem_check", "value": "score", "block_types": ["problem"]}]}
         ],
         "blocks": [{"usage_id": "page", "type": "html", "fields": {"data": "<p>hi</p>"}}]
     }))
@@ -49,6 +49,7 @@ fn event(user: &str, enrolled: &[&str], forced: &[&str], data: serde_json::Value
         user_id: user.into(),
         username: user.into(),
         usage_id: Some("p1".into()),
+        plugin: Some("problem".into()),
         data,
         experiments: Experiments {
             enrolled: enrolled.iter().map(|s| s.to_string()).collect(),

@@ -148,7 +148,9 @@ fn hostile_blocks_become_placeholders_and_their_neighbours_render() {
     // Staff see the plugin, its version, the block and the error.
     let staff = f.render(HOSTILE, "page", User::staff("sam"), View::Staff);
     for (usage, plugin, error) in [
-        ("loop", "looper", "ran for more than its limit of 500 ms"),
+        // 13 blocks share the 2000 ms page: the looper's share runs out before its own
+        // 500 ms do (the own-time limit is in `limits_are_configurable`).
+        ("loop", "looper", "its share of the request"),
         ("bomb", "memory_bomb", "the limit is 64 MiB"),
         ("panic", "panicker", "boom: internal secret 42"),
         ("huge", "huge_output", "over the limit of 1048576"),
@@ -305,7 +307,7 @@ fn child_rendering_is_bounded_in_depth_and_cycles_do_not_load() {
 }
 
 #[test]
-fn the_request_deadline_bounds_a_page_of_loopers_and_the_host_goes_on() {
+fn a_page_of_loopers_shares_the_deadline_and_the_rest_of_the_page_renders() {
     let f = Fixture::with_config(
         &["html", "vertical", "looper", "split_test", "problem"],
         deadline_config(),
@@ -321,25 +323,40 @@ fn the_request_deadline_bounds_a_page_of_loopers_and_the_host_goes_on() {
             .unwrap();
     f.host.load_course(doc).unwrap();
     f.host.load_course(demo_course()).unwrap();
+    let started = Instant::now();
     let out = f.render(
         "course-v1:x+loops+1",
         "page",
         User::learner("t"),
         View::Student,
     );
-    // Six loopers at 500 ms each outlast the 2000 ms request: the page itself is interrupted.
-    let page = out
-        .failures
-        .iter()
-        .find(|x| x.usage_id == "page")
-        .expect("the page hit the deadline");
-    assert_eq!(page.kind, FailureKind::Timeout);
+    // Six loopers at 500 ms each would outlast the 2000 ms request; each gets its fair
+    // share of what the page has left (about 285 ms), fails within it, and the block
+    // after them still renders: the page itself does not fail.
     assert!(
-        page.error.contains("request's deadline of 2000 ms"),
-        "{}",
-        page.error
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
     );
-    assert!(out.html.contains("This content is unavailable."));
+    assert!(
+        out.failures.iter().all(|x| x.usage_id != "page"),
+        "{:#?}",
+        out.failures
+    );
+    for i in 1..=6 {
+        let looper = out
+            .failures
+            .iter()
+            .find(|x| x.usage_id == format!("l{i}"))
+            .expect("each looper was interrupted");
+        assert_eq!(looper.kind, FailureKind::Timeout);
+        assert!(
+            looper.error.contains("share of the request's time"),
+            "{}",
+            looper.error
+        );
+    }
+    assert!(out.html.contains("<p>ok</p>"), "{}", out.html);
     // The next request is served normally.
     assert!(f.learner_unit("after").failures.is_empty());
 }
@@ -391,6 +408,8 @@ fn limits_are_configurable() {
         max_memory_bytes: 16 << 20,
         block_time: Duration::from_millis(20),
         max_html_bytes: 64,
+        // Long enough that each block's share of the page exceeds its own 20 ms.
+        request_deadline: Duration::from_secs(20),
         ..SandboxLimits::default()
     };
     let f = Fixture::with_config(

@@ -1,6 +1,7 @@
 //! `xbhost serve` over real HTTP, pages and handlers: 200 concurrent first visits of one
 //! learner, handler calls and bad payloads, a JSON render matching `render --json`, and
-//! looping blocks as timeouts in the metrics while a full server answers 503.
+//! looping blocks as timeouts in the metrics while a full server answers 503, sleeping
+//! blocks that hold no slot, and a stop in bounded time whatever clients do.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -10,6 +11,25 @@ use xbhost::server::auth::Role;
 use xbhost_tests::http::{client, error_of, send};
 use xbhost_tests::served::{Served, admin_token, learner_token, token};
 use xbhost_tests::{DEMO_COURSE, plugin_wasm};
+
+/// Uploads a test plugin and a course through the admin routes.
+async fn install(served: &Served, plugin: &str, course: Value) {
+    let (c, admin) = (client(), admin_token("root"));
+    let (status, body) = send(
+        c.post(format!("{}/admin/plugins", served.url))
+            .bearer_auth(&admin)
+            .body(plugin_wasm(plugin)),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = send(
+        c.post(format!("{}/admin/courses", served.url))
+            .bearer_auth(&admin)
+            .json(&course),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_concurrent_first_requests_leave_one_stored_group() {
@@ -218,27 +238,17 @@ async fn looping_blocks_are_timeouts_in_the_metrics_and_a_full_server_answers_50
         &["--max-concurrent-renders", "1", "--queue-timeout-ms", "50"],
     );
     let c = client();
-    let admin = admin_token("root");
-    let (status, body) = send(
-        c.post(format!("{}/admin/plugins", served.url))
-            .bearer_auth(&admin)
-            .body(plugin_wasm("looper")),
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
     let key = "course-v1:xbhost+loops+1";
-    let course = json!({"course_key": key, "blocks": [
-        {"usage_id": "unit", "type": "vertical", "children": ["spin", "ok"]},
-        {"usage_id": "spin", "type": "looper"},
-        {"usage_id": "ok", "type": "html", "fields": {"data": "<p>still here</p>"}}
-    ]});
-    let (status, body) = send(
-        c.post(format!("{}/admin/courses", served.url))
-            .bearer_auth(&admin)
-            .json(&course),
+    install(
+        &served,
+        "looper",
+        json!({"course_key": key, "blocks": [
+            {"usage_id": "unit", "type": "vertical", "children": ["spin", "ok"]},
+            {"usage_id": "spin", "type": "looper"},
+            {"usage_id": "ok", "type": "html", "fields": {"data": "<p>still here</p>"}}
+        ]}),
     )
     .await;
-    assert_eq!(status, 201, "{body}");
     let url = format!("{}/courses/{key}/blocks/unit?format=json", served.url);
     let requests: Vec<_> = (0..6)
         .map(|i| {
@@ -297,4 +307,75 @@ async fn looping_blocks_are_timeouts_in_the_metrics_and_a_full_server_answers_50
         metrics.contains(&format!("status=\"503\"}} {busy}")),
         "{metrics}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sleeping_block_holds_no_slot_and_sigterm_stops_the_server_in_bounded_time() {
+    // One render slot: if a sleeping block held it, the next request would get 503.
+    let served = Served::demo_with_env(
+        &[
+            ("XBHOST_BLOCK_TIME_MS", "300"),
+            ("XBHOST_REQUEST_DEADLINE_MS", "5000"),
+        ],
+        &[
+            "--max-concurrent-renders",
+            "1",
+            "--queue-timeout-ms",
+            "2000",
+            "--shutdown-grace-ms",
+            "1000",
+        ],
+    );
+    let c = client();
+    let key = "course-v1:xbhost+sleep+1";
+    install(
+        &served,
+        "sleeper",
+        json!({"course_key": key, "blocks": [
+            {"usage_id": "unit", "type": "vertical", "children": ["nap", "ok"]},
+            {"usage_id": "nap", "type": "sleeper", "fields": {"ms": 600000}},
+            {"usage_id": "ok", "type": "html", "fields": {"data": "<p>still here</p>"}}
+        ]}),
+    )
+    .await;
+    let url = format!("{}/courses/{key}/blocks/unit?format=json", served.url);
+    let started = std::time::Instant::now();
+    for i in 0..4 {
+        let token = token(&format!("sleepy-{i}"), &[(key, Role::Learner)]);
+        let (status, body) = send(c.get(&url).bearer_auth(token)).await;
+        assert_eq!(status, 200, "request {i}: {body}");
+        assert_eq!(body["failures"][0]["block_type"], "sleeper", "{body}");
+        assert_eq!(body["failures"][0]["kind"], "timeout", "{body}");
+        assert!(
+            body["html"].as_str().unwrap().contains("still here"),
+            "{body}"
+        );
+    }
+    // Four pages whose block asks to sleep ten minutes, one after another, on one slot.
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    // A client that sends its body a byte at a time keeps a request open; SIGTERM still
+    // stops the server within the shutdown grace.
+    let addr = served.url.trim_start_matches("http://").to_string();
+    let slow = std::thread::spawn(move || {
+        use std::io::Write;
+        let mut socket = std::net::TcpStream::connect(addr).unwrap();
+        let head = "POST /admin/plugins HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n";
+        let _ = socket.write_all(head.as_bytes());
+        for _ in 0..300 {
+            if socket.write_all(b"x").is_err() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let took = served
+        .terminate_within(std::time::Duration::from_secs(15))
+        .expect("the server stopped after SIGTERM");
+    assert!(took < std::time::Duration::from_secs(8), "{took:?}");
+    let _ = slow.join();
 }

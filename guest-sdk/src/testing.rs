@@ -243,6 +243,16 @@ impl HostApi for TestHost {
         Ok(())
     }
     fn publish(&self, name: &str, json: &str) -> Result<(), HostError> {
+        // As the real host: assignments, exposures and failures are the host's to send.
+        let host_owned = name == "xmodule.partitions.assigned_user_to_partition"
+            || name == "xblock.split_test.child_render"
+            || name.starts_with("xbhost.")
+            || name.starts_with("xmodule.partitions.");
+        if host_owned {
+            return Err(HostError::InvalidInput(format!(
+                "event {name:?} is the host's own: blocks may not send it"
+            )));
+        }
         let data = serde_json::from_str(json)
             .map_err(|e| HostError::InvalidInput(format!("event {name:?} is not JSON: {e}")))?;
         self.events.borrow_mut().push((name.into(), data));

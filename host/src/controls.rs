@@ -66,12 +66,33 @@ pub struct Goal {
     /// largest seen; learners without a matching event count as 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
+    /// Only events published by blocks of these types count (for example `["problem"]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub block_types: Vec<String>,
+    /// Only events published by these blocks (usage ids) count.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blocks: Vec<String>,
 }
 
 impl Goal {
-    /// Whether an event (name and data) counts for this goal.
-    pub fn matches(&self, name: &str, data: &serde_json::Value) -> bool {
-        name == self.event && self.matches.iter().all(|(k, v)| data.get(k) == Some(v))
+    /// Whether an event counts for this goal: its name and data match, and a block this
+    /// goal names (by type or usage id) published it. A goal that names no source counts
+    /// nothing: any block could publish any name.
+    pub fn counts(
+        &self,
+        name: &str,
+        data: &serde_json::Value,
+        plugin: Option<&str>,
+        usage_id: Option<&str>,
+    ) -> bool {
+        let from_named = plugin.is_some_and(|p| self.block_types.iter().any(|t| t == p))
+            || usage_id.is_some_and(|u| self.blocks.iter().any(|b| b == u));
+        from_named && name == self.event && self.matches.iter().all(|(k, v)| data.get(k) == Some(v))
+    }
+
+    /// Whether it names the blocks whose events count.
+    pub fn has_sources(&self) -> bool {
+        !self.block_types.is_empty() || !self.blocks.is_empty()
     }
 }
 

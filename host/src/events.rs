@@ -14,8 +14,22 @@ use serde::{Deserialize, Serialize};
 /// The assignment event, as Open edX names it.
 pub const ASSIGNED_EVENT: &str = "xmodule.partitions.assigned_user_to_partition";
 
-/// The exposure event split tests publish on each render of a condition.
+/// The exposure event: the host sends it when a condition of an experiment reached a
+/// learner's page (blocks cannot).
 pub const CHILD_RENDER_EVENT: &str = "xblock.split_test.child_render";
+
+/// The event the host sends when a block fails.
+pub const BLOCK_FAILED_EVENT: &str = "xbhost.block.failed";
+
+/// Whether only the host may send events of this name: assignments, exposures, block
+/// failures and anything in the host's own namespaces (`xbhost.`, `xmodule.partitions.`).
+/// Analyses trust these, so a block's say-so must never produce one.
+pub fn is_host_event(name: &str) -> bool {
+    name == ASSIGNED_EVENT
+        || name == CHILD_RENDER_EVENT
+        || name.starts_with("xbhost.")
+        || name.starts_with("xmodule.partitions.")
+}
 
 /// A learner's experiment membership, carried by every event.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,8 +53,14 @@ pub struct Event {
     pub course_key: String,
     pub user_id: String,
     pub username: String,
-    /// The block that published it, if a block did.
+    /// The block the event is about: the one that published it, or for the host's own
+    /// events the block concerned (a failed block, the split test of an exposure). Set by
+    /// the host.
     pub usage_id: Option<String>,
+    /// The plugin (block type) that published it; absent for the host's own events. Set
+    /// by the host, so goals can count only the blocks they name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin: Option<String>,
     pub data: serde_json::Value,
     pub experiments: Experiments,
     pub course_tags: BTreeMap<String, String>,

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use anyhow::{Result, anyhow};
 use serde::Serialize;
 
+use crate::model::Course;
 use crate::session::{Access, Session};
 
 /// The block type whose blocks are graded (through their `grade` handler).
@@ -23,6 +24,17 @@ pub struct Score {
     pub possible: f64,
 }
 
+/// A block that could not be graded for a learner (it failed, or listing its visible
+/// children failed), and the problems whose scores are therefore unknown.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Ungradable {
+    pub usage_id: String,
+    pub block_type: String,
+    pub error: String,
+    /// The problems at or under the block (usage ids): not counted, shown as `error`.
+    pub problems: Vec<String>,
+}
+
 /// One learner's grade.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LearnerGrade {
@@ -31,6 +43,9 @@ pub struct LearnerGrade {
     pub problems: BTreeMap<String, Score>,
     pub earned: f64,
     pub possible: f64,
+    /// Blocks that failed for this learner; the rest of the course is still graded.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ungradable: Vec<Ungradable>,
 }
 
 /// Grades for a course.
@@ -42,42 +57,93 @@ pub struct GradeReport {
     pub learners: Vec<LearnerGrade>,
 }
 
-/// The indexes of the problems the session's user sees, in course order.
-pub(crate) fn visible_problems(session: &Arc<Session>) -> Result<Vec<usize>> {
+/// Every problem at or under `index`, in course order.
+pub(crate) fn problems_under(course: &Course, index: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![index];
+    while let Some(i) = stack.pop() {
+        let block = course.block_at(i);
+        if block.def.block_type == GRADED_TYPE {
+            out.push(block.def.usage_id.clone());
+        }
+        stack.extend(
+            block
+                .def
+                .children
+                .iter()
+                .rev()
+                .filter_map(|c| course.block(c).map(|b| b.index)),
+        );
+    }
+    out
+}
+
+fn ungradable(course: &Course, index: usize, error: String) -> Ungradable {
+    let block = course.block_at(index);
+    Ungradable {
+        usage_id: block.def.usage_id.clone(),
+        block_type: block.def.block_type.clone(),
+        error,
+        problems: problems_under(course, index),
+    }
+}
+
+/// Grades the session's user: every problem they see, found by walking the course, each
+/// scored by its `grade` handler. A block that fails (each call is bounded by one page's
+/// time) makes only itself and what is under it ungradable.
+pub(crate) fn grade_learner(session: &Arc<Session>) -> LearnerGrade {
     let course = session.course();
-    let mut found = Vec::new();
+    let mut grade = LearnerGrade {
+        user: session.user().id.clone(),
+        problems: BTreeMap::new(),
+        earned: 0.0,
+        possible: 0.0,
+        ungradable: Vec::new(),
+    };
     let mut stack: Vec<usize> = course.roots().collect();
     stack.reverse();
     while let Some(index) = stack.pop() {
         let block = course.block_at(index);
-        let access = session
-            .access(index)
-            .map_err(|e| anyhow!("checking access to {:?}: {e:?}", block.def.usage_id))?;
+        let access = match session.access(index) {
+            Ok(access) => access,
+            Err(e) => {
+                let why = format!("checking access failed: {e:?}");
+                grade.ungradable.push(ungradable(course, index, why));
+                continue;
+            }
+        };
         if access == Access::Denied {
             continue;
         }
         if block.def.block_type == GRADED_TYPE {
-            found.push(index);
+            match score(session, index) {
+                Ok(score) => {
+                    grade.earned += score.earned;
+                    grade.possible += score.possible;
+                    grade.problems.insert(block.def.usage_id.clone(), score);
+                }
+                Err(e) => grade
+                    .ungradable
+                    .push(ungradable(course, index, format!("{e:#}"))),
+            }
             continue;
         }
         if block.def.children.is_empty() {
             continue;
         }
-        let children = session
-            .call(
-                index,
-                0,
-                |guest, store| guest.call_visible_children(store),
-                |_| Ok(()),
-            )
-            .map_err(|f| {
-                anyhow!(
-                    "block {:?} ({}) could not list its visible children: {}",
-                    f.usage_id,
-                    f.block_type,
-                    f.error
-                )
-            })?;
+        let children = match session.call(
+            index,
+            0,
+            |guest, store| guest.call_visible_children(store),
+            |_| Ok(()),
+        ) {
+            Ok(children) => children,
+            Err(f) => {
+                let why = format!("it could not list its visible children: {}", f.error);
+                grade.ungradable.push(ungradable(course, index, why));
+                continue;
+            }
+        };
         // Only real children count, in the block's own order.
         let own = &block.def.children;
         let mut next: Vec<usize> = own
@@ -88,7 +154,7 @@ pub(crate) fn visible_problems(session: &Arc<Session>) -> Result<Vec<usize>> {
         next.reverse();
         stack.extend(next);
     }
-    Ok(found)
+    grade
 }
 
 /// A problem's score for the session's user, from its `grade` handler.
@@ -118,8 +184,9 @@ pub(crate) fn score(session: &Arc<Session>, index: usize) -> Result<Score> {
 
 impl GradeReport {
     /// CSV: a `user` column, one column per problem headed by its usage id (`n/a` where the
-    /// learner does not see the problem, never 0), then `total` (points earned over what the
-    /// learner sees) and `possible`.
+    /// learner does not see the problem, never 0; `error` where it could not be graded),
+    /// then `total` (points earned over what the learner sees and could be graded) and
+    /// `possible`.
     pub fn to_csv(&self) -> String {
         let mut out = String::new();
         let header: Vec<String> = std::iter::once("user".to_string())
@@ -130,8 +197,13 @@ impl GradeReport {
         for learner in &self.learners {
             let mut row = vec![learner.user.clone()];
             for problem in &self.problems {
+                let unknown = learner
+                    .ungradable
+                    .iter()
+                    .any(|u| u.problems.contains(problem));
                 row.push(match learner.problems.get(problem) {
                     Some(score) => number(score.earned),
+                    None if unknown => "error".to_string(),
                     None => "n/a".to_string(),
                 });
             }
@@ -183,6 +255,7 @@ mod tests {
                 )]),
                 earned: 1.0,
                 possible: 1.0,
+                ungradable: Vec::new(),
             }],
         };
         assert_eq!(

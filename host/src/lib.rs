@@ -31,3 +31,4 @@ pub use request::{
     BlockFailure, ExperimentStatus, ExperimentView, FailureKind, Masquerade, RenderOutput,
     RenderRequest, User, View,
 };
+pub use runtime::limits::RENDER_STACK_BYTES;

@@ -162,6 +162,70 @@ pub struct Course {
     block_types: Vec<String>,
     index: HashMap<String, usize>,
     parents: HashMap<String, String>,
+    /// Children that are an experiment's conditions by the course's authored structure
+    /// (a `split_test`'s children), by index: only these ever get condition marks.
+    conditions: HashMap<usize, AuthoredCondition>,
+}
+
+/// The block type whose children are experiment conditions (Open edX's `split_test`,
+/// with its `user_partition_id` and `group_id_to_child` fields).
+pub const SPLIT_TEST_TYPE: &str = "split_test";
+
+/// A child that is a condition of an experiment, as the course document authors it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuthoredCondition {
+    pub partition_id: u64,
+    /// The group whose condition it is (a current group of the partition when one maps
+    /// to the child, else a deleted one it was mapped to); `None` when mapped to none.
+    pub group_id: Option<u64>,
+}
+
+/// The conditions of a split test's children, from its fields. A split test without a
+/// (non-negative) partition id is not configured and has none.
+fn split_test_conditions(
+    block: &BlockDef,
+    partitions: &[UserPartition],
+) -> Vec<(String, AuthoredCondition)> {
+    let Some(partition_id) = block.fields["user_partition_id"]
+        .as_i64()
+        .and_then(|id| u64::try_from(id).ok())
+    else {
+        return Vec::new();
+    };
+    let partition = partitions.iter().find(|p| p.id == partition_id);
+    let mapping: Vec<(u64, &str)> = block.fields["group_id_to_child"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter_map(|(g, c)| Some((g.parse().ok()?, c.as_str()?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    block
+        .children
+        .iter()
+        .map(|child| {
+            // A current group mapped to the child; else a group it was mapped to that the
+            // partition no longer has (shown as such); else none.
+            let mapped: Vec<u64> = mapping
+                .iter()
+                .filter(|(_, c)| c == child)
+                .map(|(g, _)| *g)
+                .collect();
+            let group_id = mapped
+                .iter()
+                .copied()
+                .find(|g| partition.is_some_and(|p| p.group(*g).is_some()))
+                .or_else(|| mapped.first().copied());
+            (
+                child.clone(),
+                AuthoredCondition {
+                    partition_id,
+                    group_id,
+                },
+            )
+        })
+        .collect()
 }
 
 /// One block of a validated course.
@@ -184,6 +248,19 @@ impl Course {
             }
             if p.name.trim().is_empty() {
                 bail!("user partition {} has an empty name", p.id);
+            }
+            if let Some(other) = doc
+                .user_partitions
+                .iter()
+                .find(|o| o.id != p.id && o.name == p.name)
+            {
+                // Events and reports name partitions: two of one name would merge.
+                bail!(
+                    "user partitions {} and {} are both named {:?}: partition names must differ",
+                    other.id.min(p.id),
+                    other.id.max(p.id),
+                    p.name
+                );
             }
             let mut group_ids = HashSet::new();
             for g in &p.groups {
@@ -253,6 +330,16 @@ impl Course {
                 at = parent;
             }
         }
+        let mut conditions = HashMap::new();
+        for b in doc
+            .blocks
+            .iter()
+            .filter(|b| b.block_type == SPLIT_TEST_TYPE)
+        {
+            for (child, condition) in split_test_conditions(b, &doc.user_partitions) {
+                conditions.insert(blocks[&child], condition);
+            }
+        }
         let fields_json = doc.blocks.iter().map(|b| b.fields.to_string()).collect();
         let mut block_types: Vec<String> =
             doc.blocks.iter().map(|b| b.block_type.clone()).collect();
@@ -264,6 +351,7 @@ impl Course {
             block_types,
             index: blocks,
             parents,
+            conditions,
         }))
     }
 
@@ -282,6 +370,11 @@ impl Course {
             def: &self.doc.blocks[index],
             fields_json: &self.fields_json[index],
         }
+    }
+
+    /// The experiment condition the block is by the authored structure, if any.
+    pub fn condition(&self, index: usize) -> Option<AuthoredCondition> {
+        self.conditions.get(&index).copied()
     }
 
     pub fn parent(&self, usage_id: &str) -> Option<&str> {

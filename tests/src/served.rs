@@ -166,6 +166,27 @@ impl Served {
     }
 }
 
+impl Served {
+    /// Sends SIGTERM and waits at most `limit` for the server to exit; returns how long it
+    /// took, or `None` if it was still running (it is then killed).
+    pub fn terminate_within(mut self, limit: Duration) -> Option<Duration> {
+        let mut child = self.child.take().unwrap();
+        let started = std::time::Instant::now();
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        while started.elapsed() < limit {
+            if child.try_wait().unwrap().is_some() {
+                return Some(started.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        None
+    }
+}
+
 impl Drop for Served {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -39,6 +39,9 @@ pub struct ServeArgs {
     /// Mark cookies Secure: set it when browsers reach the server over HTTPS (a proxy).
     #[arg(long)]
     secure_cookies: bool,
+    /// On SIGTERM or Ctrl-C, how long to wait for the requests in flight before exiting.
+    #[arg(long, default_value_t = 10_000)]
+    shutdown_grace_ms: u64,
 }
 
 /// The checks `serve` makes before the store is opened; the token signing key.
@@ -69,12 +72,16 @@ pub fn serve(
     config.max_concurrent_renders = args.max_concurrent_renders;
     config.queue_timeout = std::time::Duration::from_millis(args.queue_timeout_ms);
     config.secure_cookies = args.secure_cookies;
+    config.shutdown_grace = std::time::Duration::from_millis(args.shutdown_grace_ms);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("xbhost-http")
+        // Renders run on the blocking pool: nested blocks recurse through host frames and
+        // wasm stacks, so give them room (only touched pages are used).
+        .thread_stack_size(xbhost::RENDER_STACK_BYTES)
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(async move {
+    let served = runtime.block_on(async move {
         let dev_login = config.dev_login;
         let server = Server::bind(args.listen, AppState::new(host, keys, config)).await?;
         let addr = server.local_addr()?;
@@ -91,7 +98,11 @@ pub fn serve(
         drop(out);
         tracing::info!(%addr, dev_login, "serving");
         server.run(shutdown_signal()).await
-    })
+    });
+    // Renders abandoned at the shutdown grace are bounded by their deadlines; do not wait
+    // for them longer than that.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    served
 }
 
 /// Completes on Ctrl-C or SIGTERM.

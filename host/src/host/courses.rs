@@ -56,11 +56,45 @@ pub struct PartitionChange {
     pub learners_to_reassign: usize,
 }
 
+/// A block's validation messages within the limits on their number and size.
+fn check_messages(
+    found: &[crate::runtime::bindings::types::ValidationMessage],
+    max_count: usize,
+    max_bytes: usize,
+) -> Result<(), crate::session::Failed> {
+    let too_large = |m| Err((crate::request::FailureKind::OutputTooLarge, m));
+    if found.len() > max_count {
+        return too_large(format!(
+            "it gave {} validation messages, over the limit of {max_count}",
+            found.len()
+        ));
+    }
+    if let Some(m) = found.iter().find(|m| m.text.len() > max_bytes) {
+        return too_large(format!(
+            "a validation message of {} bytes is over the limit of {max_bytes}",
+            m.text.len()
+        ));
+    }
+    Ok(())
+}
+
 impl Host {
     /// Validates and stores a course, replacing its earlier version (structure and
     /// partitions). Nothing is stored if anything is wrong.
     pub fn load_course(&self, doc: CourseDoc) -> Result<LoadReport> {
         let key = doc.course_key.clone();
+        for partition in &doc.user_partitions {
+            if let Some(goal) = partition.goals.iter().find(|g| !g.has_sources()) {
+                bail!(
+                    "course {key:?}: user partition {} ({:?}): goal {:?} names no blocks whose \
+                     events count: give it \"block_types\" (for example [\"problem\"]) or \
+                     \"blocks\" (usage ids), since any block may send any event name",
+                    partition.id,
+                    partition.name,
+                    goal.name
+                );
+            }
+        }
         let course = Course::new(doc).with_context(|| format!("course {key:?}"))?;
         for block_type in course.block_types() {
             if self.inner.handle.storage.plugin(block_type)?.is_none() {
@@ -108,6 +142,7 @@ impl Host {
             User::staff("xbhost-author"),
             Mode::ReadOnly,
         );
+        let (max_count, max_bytes) = (self.limits().max_messages, self.limits().max_message_bytes);
         let mut messages = Vec::new();
         for (index, block) in course.doc.blocks.iter().enumerate() {
             let found = session
@@ -115,7 +150,7 @@ impl Host {
                     index,
                     0,
                     |guest, store| guest.call_validate(store).map(Ok),
-                    |_| Ok(()),
+                    |found: &Vec<_>| check_messages(found, max_count, max_bytes),
                 )
                 .map_err(|f| anyhow!("validating block {:?} failed: {}", f.usage_id, f.error))?;
             messages.extend(found.into_iter().map(|m| {

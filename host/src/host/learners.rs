@@ -2,7 +2,6 @@
 //! visible children, grades, cohorts, enrollment dates and carrying an anonymous visitor's
 //! groups over on sign-in.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,10 +11,10 @@ use tracing::info;
 
 use super::Host;
 use crate::assignment;
-use crate::grading::{self, GradeReport, LearnerGrade};
+use crate::grading::{self, GradeReport};
 use crate::ids::check_id;
 use crate::model::{Course, Group};
-use crate::request::{Masquerade, RenderOutput, RenderRequest, User, View};
+use crate::request::{FailureKind, Masquerade, RenderOutput, RenderRequest, User, View};
 use crate::session::{Audience, Mode, Session};
 
 /// One partition of an anonymous visitor carried over to a user.
@@ -65,6 +64,7 @@ impl Host {
         let current = tracing::Span::current();
         std::thread::Builder::new()
             .name("xbhost-render".into())
+            .stack_size(crate::runtime::limits::RENDER_STACK_BYTES)
             .spawn(move || {
                 let _entered = current.enter();
                 let _ = tx.send(host.render(&req));
@@ -248,11 +248,32 @@ impl Host {
         let answer = match reachable {
             Ok(true) => {
                 let payload = payload.to_string();
+                let max = self.limits().max_answer_bytes;
+                // An answer the host refuses fails the call: none of its writes or events
+                // are kept, as for a trap.
                 Some(session.call(
                     block,
                     0,
                     |guest, store| guest.call_handle(store, handler, &payload),
-                    |_| Ok(()),
+                    |answer: &String| {
+                        if answer.len() > max {
+                            return Err((
+                                FailureKind::OutputTooLarge,
+                                format!(
+                                    "its answer is {} bytes, over the limit of {max}",
+                                    answer.len()
+                                ),
+                            ));
+                        }
+                        serde_json::from_str::<serde::de::IgnoredAny>(answer)
+                            .map(|_| ())
+                            .map_err(|e| {
+                                (
+                                    FailureKind::BlockError,
+                                    format!("its answer is not JSON: {e}"),
+                                )
+                            })
+                    },
                 ))
             }
             _ => None,
@@ -299,22 +320,9 @@ impl Host {
                 Mode::ReadOnly,
                 GRADING_BUDGET,
             );
-            let mut grade = LearnerGrade {
-                user: id.clone(),
-                problems: BTreeMap::new(),
-                earned: 0.0,
-                possible: 0.0,
-            };
-            for index in grading::visible_problems(&session)
-                .with_context(|| format!("grading user {id:?}"))?
-            {
-                let score = grading::score(&session, index)
-                    .with_context(|| format!("grading user {id:?}"))?;
-                grade.earned += score.earned;
-                grade.possible += score.possible;
-                grade
-                    .problems
-                    .insert(course.block_at(index).def.usage_id.clone(), score);
+            let grade = grading::grade_learner(&session);
+            if !grade.ungradable.is_empty() {
+                tracing::warn!(course = %course_key, user = %id, blocks = grade.ungradable.len(), "some blocks could not be graded");
             }
             learners.push(grade);
         }
@@ -429,24 +437,10 @@ impl Host {
 
 /// Every graded block of the course, in course order (depth first from the roots).
 fn course_problems(course: &Course) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack: Vec<usize> = course.roots().collect();
-    stack.reverse();
-    while let Some(i) = stack.pop() {
-        let block = course.block_at(i);
-        if block.def.block_type == grading::GRADED_TYPE {
-            out.push(block.def.usage_id.clone());
-        }
-        stack.extend(
-            block
-                .def
-                .children
-                .iter()
-                .rev()
-                .filter_map(|c| course.block(c).map(|b| b.index)),
-        );
-    }
-    out
+    course
+        .roots()
+        .flat_map(|root| grading::problems_under(course, root))
+        .collect()
 }
 
 /// How long grading one learner may take (it walks the whole course).

@@ -118,7 +118,7 @@ fn goal_report(
         let counts = members.contains_key(&e.user_id)
             && e.experiments.enrolled.iter().any(|n| n == &p.name)
             && !e.experiments.forced.contains_key(&p.name)
-            && goal.matches(&e.name, &e.data);
+            && goal.counts(&e.name, &e.data, e.plugin.as_deref(), e.usage_id.as_deref());
         if !counts {
             continue;
         }

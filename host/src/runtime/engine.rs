@@ -7,7 +7,8 @@ use wasmtime::Engine;
 use wasmtime::component::{HasSelf, Linker};
 
 use super::bindings::BlockPlugin;
-use super::sandbox::{self, Pooling, SandboxLimits};
+use super::limits::SandboxLimits;
+use super::sandbox::{self, Pooling};
 use super::state::BlockState;
 
 /// The engine and the linker, shared by every plugin and request.
@@ -34,6 +35,7 @@ impl Runtime {
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .map_err(anyhow::Error::from)
             .context("linking WASI")?;
+        super::waits::bound_clock_waits(&mut linker)?;
         BlockPlugin::add_to_linker::<BlockState, HasSelf<BlockState>>(&mut linker, |s| s)
             .map_err(anyhow::Error::from)
             .context("linking the xbhost:block imports")?;

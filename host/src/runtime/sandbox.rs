@@ -11,110 +11,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context as _, Result, bail};
 use bytes::Bytes;
 use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use super::limits::SandboxLimits;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx};
-
-/// Every limit a block runs under. Each has a default and an environment override.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SandboxLimits {
-    /// Wall-clock budget of a whole request (`XBHOST_REQUEST_DEADLINE_MS`, default 200).
-    pub request_deadline: Duration,
-    /// A block's own running time per call, its children's time excluded
-    /// (`XBHOST_BLOCK_TIME_MS`, default 50), so one stuck block leaves time for the rest.
-    pub block_time: Duration,
-    /// How long a caller waits for a request whose host calls are stuck, beyond the deadline
-    /// (`XBHOST_OUTER_GRACE_MS`, default 1000).
-    pub outer_grace: Duration,
-    /// Linear memory of one block instance (`XBHOST_MEMORY_MIB`, default 64).
-    pub max_memory_bytes: usize,
-    /// HTML of one block's fragment (`XBHOST_MAX_HTML_KIB`, default 1024).
-    pub max_html_bytes: usize,
-    /// Events one request may publish (`XBHOST_MAX_EVENTS`, default 100).
-    pub max_events: u32,
-    /// Tag writes one request may make (`XBHOST_MAX_TAG_WRITES`, default 100).
-    pub max_tag_writes: u32,
-    /// Bytes of one tag value (`XBHOST_MAX_TAG_VALUE_BYTES`, default 1024).
-    pub max_tag_value_bytes: usize,
-    /// Nesting of child rendering (`XBHOST_MAX_DEPTH`, default 32).
-    pub max_render_depth: u32,
-    /// Bytes of stdout and of stderr kept per block call (`XBHOST_MAX_OUTPUT_KIB`, default 16).
-    pub max_output_bytes: usize,
-}
-
-impl Default for SandboxLimits {
-    fn default() -> Self {
-        SandboxLimits {
-            request_deadline: Duration::from_millis(200),
-            block_time: Duration::from_millis(50),
-            outer_grace: Duration::from_millis(1000),
-            max_memory_bytes: 64 << 20,
-            max_html_bytes: 1 << 20,
-            max_events: 100,
-            max_tag_writes: 100,
-            max_tag_value_bytes: 1024,
-            max_render_depth: 32,
-            max_output_bytes: 16 << 10,
-        }
-    }
-}
-
-fn env_number(name: &str) -> Result<Option<u64>> {
-    match std::env::var(name) {
-        Ok(v) => v
-            .trim()
-            .parse::<u64>()
-            .map(Some)
-            .with_context(|| format!("environment variable {name}={v:?} is not a whole number")),
-        Err(std::env::VarError::NotPresent) => Ok(None),
-        Err(e) => bail!("environment variable {name}: {e}"),
-    }
-}
-
-impl SandboxLimits {
-    /// The defaults, with any `XBHOST_*` overrides from the environment applied. An
-    /// override that is not a positive whole number is an error naming the variable.
-    pub fn from_env() -> Result<SandboxLimits> {
-        let mut l = SandboxLimits::default();
-        let ms = |v: u64| Duration::from_millis(v);
-        let set = |name: &str, apply: &mut dyn FnMut(u64)| -> Result<()> {
-            if let Some(v) = env_number(name)? {
-                if v == 0 {
-                    bail!("environment variable {name} must be above 0");
-                }
-                apply(v);
-            }
-            Ok(())
-        };
-        set("XBHOST_REQUEST_DEADLINE_MS", &mut |v| {
-            l.request_deadline = ms(v)
-        })?;
-        set("XBHOST_BLOCK_TIME_MS", &mut |v| l.block_time = ms(v))?;
-        set("XBHOST_OUTER_GRACE_MS", &mut |v| l.outer_grace = ms(v))?;
-        set("XBHOST_MEMORY_MIB", &mut |v| {
-            l.max_memory_bytes = (v as usize) << 20
-        })?;
-        set("XBHOST_MAX_HTML_KIB", &mut |v| {
-            l.max_html_bytes = (v as usize) << 10
-        })?;
-        set("XBHOST_MAX_EVENTS", &mut |v| {
-            l.max_events = v.min(u32::MAX.into()) as u32
-        })?;
-        set("XBHOST_MAX_TAG_WRITES", &mut |v| {
-            l.max_tag_writes = v.min(u32::MAX.into()) as u32
-        })?;
-        set("XBHOST_MAX_TAG_VALUE_BYTES", &mut |v| {
-            l.max_tag_value_bytes = v as usize
-        })?;
-        set("XBHOST_MAX_DEPTH", &mut |v| {
-            l.max_render_depth = v.min(u32::MAX.into()) as u32
-        })?;
-        set("XBHOST_MAX_OUTPUT_KIB", &mut |v| {
-            l.max_output_bytes = (v as usize) << 10
-        })?;
-        Ok(l)
-    }
-}
 
 /// Which instance allocator to use (`XBHOST_POOLING`: `auto`, `on` or `off`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

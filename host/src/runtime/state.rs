@@ -10,7 +10,8 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::host_api::BlockHost;
-use super::sandbox::{self, GuestOutput, SandboxLimits};
+use super::limits::SandboxLimits;
+use super::sandbox::{self, GuestOutput};
 
 /// Store data of one block instance.
 pub struct BlockState {
@@ -25,6 +26,12 @@ pub struct BlockState {
     /// block's own time is the difference.
     pub(crate) started: Instant,
     pub(crate) child_time: Duration,
+    /// The block's own-time limit per call.
+    pub(crate) block_time: Duration,
+    /// When this call (with its children and waits) must be done, and why that moment:
+    /// what an interruption says.
+    pub(crate) deadline: Instant,
+    pub(crate) deadline_reason: String,
     /// Set by the epoch callback when it interrupts the block, saying why.
     pub(crate) interrupted: Option<String>,
     pub(crate) stdout: GuestOutput,
@@ -38,8 +45,7 @@ impl BlockState {
         host: Weak<dyn BlockHost>,
         limits: &SandboxLimits,
         request_started: (SystemTime, Instant),
-        block: usize,
-        depth: u32,
+        call: CallLimits,
     ) -> Self {
         let stdout = GuestOutput::new(limits.max_output_bytes);
         let stderr = GuestOutput::new(limits.max_output_bytes);
@@ -50,10 +56,13 @@ impl BlockState {
                 refused: None,
             },
             host,
-            block,
-            depth,
+            block: call.block,
+            depth: call.depth,
             started: Instant::now(),
             child_time: Duration::ZERO,
+            block_time: limits.block_time,
+            deadline: call.deadline,
+            deadline_reason: call.deadline_reason,
             interrupted: None,
             stdout,
             stderr,
@@ -70,19 +79,53 @@ impl BlockState {
     }
 
     /// Prepares a healthy instance from an earlier call of this request for another block.
-    pub(crate) fn reuse_for(&mut self, block: usize, depth: u32) {
-        self.block = block;
-        self.depth = depth;
+    pub(crate) fn reuse_for(&mut self, call: CallLimits) {
+        self.block = call.block;
+        self.depth = call.depth;
+        self.deadline = call.deadline;
+        self.deadline_reason = call.deadline_reason;
         self.started = Instant::now();
         self.child_time = Duration::ZERO;
         self.interrupted = None;
         self.limiter.refused = None;
     }
 
-    /// Time this block has run itself, its children's time excluded.
+    /// Time this block has run itself (waits included), its children's time excluded.
     pub(crate) fn own_time(&self) -> Duration {
         self.started.elapsed().saturating_sub(self.child_time)
     }
+
+    /// How long this block may still wait: what is left of its own time and of its
+    /// call's deadline, whichever is less.
+    pub(crate) fn wait_allowance(&self) -> Duration {
+        self.block_time
+            .saturating_sub(self.own_time())
+            .min(self.deadline.saturating_duration_since(Instant::now()))
+    }
+
+    /// Why the block must stop now, if it must: past its own time or its call's deadline.
+    pub(crate) fn overrun(&self) -> Option<String> {
+        if Instant::now() >= self.deadline {
+            Some(format!("interrupted: {}", self.deadline_reason))
+        } else if self.own_time() >= self.block_time {
+            Some(format!(
+                "interrupted: it ran for more than its limit of {} ms",
+                self.block_time.as_millis()
+            ))
+        } else {
+            None
+        }
+    }
+}
+
+/// Which block a call is for, how deep, and until when.
+pub struct CallLimits {
+    pub block: usize,
+    pub depth: u32,
+    pub deadline: Instant,
+    /// Said when the deadline interrupts the block, e.g. "the request's deadline of
+    /// 200 ms passed".
+    pub deadline_reason: String,
 }
 
 impl WasiView for BlockState {

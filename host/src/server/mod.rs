@@ -207,12 +207,33 @@ impl Server {
         Ok(self.listener.local_addr()?)
     }
 
-    /// Serves until `shutdown` completes, then finishes the requests in flight.
+    /// Serves until `shutdown` completes, then finishes the requests in flight, waiting
+    /// for them at most the configured shutdown grace: whatever clients or blocks do, the
+    /// server stops in bounded time. Storage is flushed either way.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
-        axum::serve(self.listener, router(self.state.clone()))
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("serving HTTP")?;
+        let (signalled, on_signal) = tokio::sync::oneshot::channel::<()>();
+        let signal = async move {
+            shutdown.await;
+            let _ = signalled.send(());
+        };
+        let serve = axum::serve(self.listener, router(self.state.clone()))
+            .with_graceful_shutdown(signal)
+            .into_future();
+        let grace = self.state.config().shutdown_grace;
+        let deadline = async move {
+            if on_signal.await.is_ok() {
+                tokio::time::sleep(grace).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            served = serve => served.context("serving HTTP")?,
+            () = deadline => tracing::warn!(
+                grace_ms = grace.as_millis() as u64,
+                "requests still in flight after the shutdown grace; stopping anyway"
+            ),
+        }
         self.state.host().storage().flush()?;
         Ok(())
     }

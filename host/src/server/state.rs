@@ -37,6 +37,8 @@ pub struct ServerConfig {
     pub secure_cookies: bool,
     /// Lifetime of the sessions the dev sign-in issues.
     pub dev_session_ttl: Duration,
+    /// How long a stopping server waits for the requests in flight.
+    pub shutdown_grace: Duration,
 }
 
 impl ServerConfig {
@@ -52,6 +54,7 @@ impl ServerConfig {
             queue_timeout: Duration::from_secs(10),
             secure_cookies: false,
             dev_session_ttl: Duration::from_secs(8 * 3600),
+            shutdown_grace: Duration::from_secs(10),
         }
     }
 }

@@ -108,12 +108,16 @@ impl Assignments {
                 request.course.key()
             ))
         })?;
-        request.check_deadline()?;
+        frames.check_deadline(request)?;
         let decision = self
             .decision(request, storage, tags, partition)
             .map_err(internal)?;
+        // Staff (and admins) see the group they would get, but are never enrolled: their
+        // views are for checking content, not part of any experiment's figures.
         let group = match decision {
-            Decision::Assign { group, replacing } if request.is_live() => {
+            Decision::Assign { group, replacing }
+                if request.is_live() && !request.user.is_staff =>
+            {
                 let stored = Stored {
                     request,
                     storage,
@@ -163,6 +167,7 @@ impl Assignments {
             events.push_host(PendingEvent {
                 name: events::ASSIGNED_EVENT.into(),
                 usage_id: None,
+                plugin: None,
                 data: serde_json::json!({
                     "group_id": group,
                     "group_name": group.and_then(|g| partition.group(g)).map(|g| g.name.clone()),
@@ -274,6 +279,7 @@ impl Stored<'_> {
             self.events.push_host(PendingEvent {
                 name: events::ASSIGNED_EVENT.into(),
                 usage_id: None,
+                plugin: None,
                 data,
             });
         }

@@ -7,7 +7,6 @@
 
 use std::collections::HashMap;
 use std::sync::{Mutex, Weak};
-use std::time::Instant;
 
 use tracing::{info, warn};
 use wasmtime::{Store, UpdateDeadline};
@@ -18,7 +17,7 @@ use super::request::Request;
 use crate::request::{BlockFailure, FailureKind};
 use crate::runtime::bindings::BlockPlugin;
 use crate::runtime::bindings::exported::Guest;
-use crate::runtime::{BlockHost, BlockState, LoadedPlugin, SandboxLimits};
+use crate::runtime::{BlockHost, BlockState, CallLimits, LoadedPlugin, SandboxLimits};
 
 /// What a call came to when it did not succeed.
 pub type Failed = (FailureKind, String);
@@ -55,9 +54,9 @@ impl Instances {
             .push(idle);
     }
 
-    /// Runs one export of `plugin` for the block `index` at `depth`, in an idle instance
-    /// of this request or a new one. `accept` may still refuse the result (an output
-    /// limit).
+    /// Runs one export of `plugin` for the call `limits` describes (block, depth,
+    /// deadline), in an idle instance of this request or a new one. `accept` may still
+    /// refuse the result (an output limit, an answer that is not JSON).
     #[allow(clippy::too_many_arguments)]
     pub fn run<R>(
         &self,
@@ -65,22 +64,21 @@ impl Instances {
         request: &Request,
         limits: &SandboxLimits,
         plugin: &LoadedPlugin,
-        index: usize,
-        depth: u32,
+        call_limits: CallLimits,
         call: impl FnOnce(&Guest, &mut Store<BlockState>) -> wasmtime::Result<Result<R, String>>,
-        accept: impl FnOnce(&R) -> Result<(), String>,
+        accept: impl FnOnce(&R) -> Result<(), Failed>,
     ) -> Result<R, Failed> {
         let (mut store, instance) = match self.take(&plugin.record.name) {
             Some(Idle {
                 mut store,
                 instance,
             }) => {
-                store.data_mut().reuse_for(index, depth);
+                store.data_mut().reuse_for(call_limits);
                 store.set_epoch_deadline(1);
                 (store, Ok(instance))
             }
             None => {
-                let mut store = new_store(plugin, host, request, limits, index, depth);
+                let mut store = new_store(plugin, host, request, limits, call_limits);
                 let instance = plugin.pre.instantiate(&mut store);
                 (store, instance)
             }
@@ -101,9 +99,7 @@ impl Instances {
                 Ok(result) => {
                     healthy = true;
                     match result {
-                        Ok(r) => accept(&r)
-                            .map(|()| r)
-                            .map_err(|e| (FailureKind::OutputTooLarge, e)),
+                        Ok(r) => accept(&r).map(|()| r),
                         Err(message) => Err((
                             FailureKind::BlockError,
                             format!("the block returned an error: {message}"),
@@ -122,34 +118,24 @@ impl Instances {
 }
 
 /// A new store for one block instance: its limiter, and an epoch callback that
-/// interrupts it past its own time limit (children excluded) or the request deadline.
+/// interrupts it past its own time limit (children excluded) or its call's deadline (its
+/// share of the request's time, children included).
 fn new_store(
     plugin: &LoadedPlugin,
     host: Weak<dyn BlockHost>,
     request: &Request,
     limits: &SandboxLimits,
-    index: usize,
-    depth: u32,
+    call_limits: CallLimits,
 ) -> Store<BlockState> {
     let mut store = Store::new(
         plugin.pre.engine(),
-        BlockState::new(host, limits, request.started, index, depth),
+        BlockState::new(host, limits, request.started, call_limits),
     );
     store.limiter(|s| &mut s.limiter);
-    let deadline = request.deadline;
-    let block_time = limits.block_time;
-    let request_ms = limits.request_deadline.as_millis();
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(move |mut cx| {
         let s = cx.data_mut();
-        let why = if Instant::now() >= deadline {
-            format!("interrupted: the request's deadline of {request_ms} ms passed")
-        } else if s.own_time() >= block_time {
-            format!(
-                "interrupted: it ran for more than its limit of {} ms",
-                block_time.as_millis()
-            )
-        } else {
+        let Some(why) = s.overrun() else {
             return Ok(UpdateDeadline::Continue(1));
         };
         s.interrupted = Some(why.clone());
@@ -236,6 +222,7 @@ impl Failures {
             events.push_host(PendingEvent {
                 name: BLOCK_FAILED_EVENT.into(),
                 usage_id: Some(failure.usage_id.clone()),
+                plugin: None,
                 data: serde_json::json!({
                     "plugin": failure.block_type,
                     "plugin_version": failure.plugin_version,

@@ -1,16 +1,19 @@
-//! Child rendering: which child a block may render and in which view, the condition marks
-//! the host writes on a child that is an experiment's condition, and the render tree that
-//! says what reached the page (and what failed). Owns the render tree. May not call blocks
-//! (the session does) or decide groups (the caller passes the decision in).
+//! Child rendering: which child a block may render (its own, once per call, within the
+//! nesting limit) and in which view, the condition marks the host writes where the
+//! course's authored structure makes a child an experiment's condition (staff and author
+//! views only, whatever a block claims), and the render tree that says what reached the
+//! page (and what failed). Owns the render tree. May not call blocks (the session does) or
+//! decide groups (the caller passes the decision in).
 
 use std::collections::HashSet;
 use std::sync::Mutex;
 
 use anyhow::Result;
 
+use super::frames::Frames;
 use super::request::Request;
 use crate::markup::ConditionMark;
-use crate::model::UserPartition;
+use crate::model::{AuthoredCondition, UserPartition};
 use crate::request::View;
 use crate::runtime::SandboxLimits;
 use crate::runtime::bindings::types::HostError;
@@ -23,9 +26,11 @@ pub struct ChildCall {
 }
 
 /// Checks a block's request to render a child: it must own the child, stay within the
-/// nesting limit and the deadline; only staff may ask for views other than the student's.
+/// nesting limit and its deadline, and not have rendered it already in this call; only
+/// staff may ask for views other than the student's.
 pub fn check_child(
     request: &Request,
+    frames: &Frames,
     limits: &SandboxLimits,
     parent: usize,
     depth: u32,
@@ -45,17 +50,18 @@ pub fn check_child(
             "child rendering is nested deeper than {max_depth} blocks"
         )));
     }
-    request.check_deadline()?;
-    let view = if view != View::Student && request.user.is_staff {
-        view
-    } else {
-        View::Student
-    };
+    frames.check_deadline(request)?;
     let index = request
         .course
         .block(usage_id)
         .expect("children of a validated course exist")
         .index;
+    frames.mark_rendered(index, usage_id)?;
+    let view = if view != View::Student && request.user.is_staff {
+        view
+    } else {
+        View::Student
+    };
     Ok(ChildCall {
         index,
         depth: depth + 1,
@@ -63,27 +69,39 @@ pub fn check_child(
     })
 }
 
-/// The mark the host writes on a condition: partition and group with the group's name as
-/// the course has it, and whether it is the viewer's own group (`own_group` answers what
-/// the viewer would see in a partition).
+/// The mark the host writes on a child rendered in `view`: only in staff and author
+/// views, and only on a child the course's authored structure makes a condition
+/// (`model::Course::condition`). Partition and group with the group's name as the course
+/// has it, and whether it is the viewer's own group (`own_group` answers what the viewer
+/// would see in a partition).
 pub fn condition_mark(
     request: &Request,
-    partition_id: u64,
-    group_id: Option<u64>,
+    view: View,
+    child: usize,
     own_group: impl FnOnce(&UserPartition) -> Result<Option<u64>>,
-) -> Result<ConditionMark> {
+) -> Result<Option<ConditionMark>> {
+    if view == View::Student {
+        return Ok(None);
+    }
+    let Some(AuthoredCondition {
+        partition_id,
+        group_id,
+    }) = request.course.condition(child)
+    else {
+        return Ok(None);
+    };
     let partition = request.course.partition(partition_id);
     let group_name = group_id.and_then(|g| partition?.group(g).map(|g| g.name.clone()));
     let own = match (group_id, partition) {
         (Some(g), Some(p)) if group_name.is_some() => own_group(p)? == Some(g),
         _ => false,
     };
-    Ok(ConditionMark {
+    Ok(Some(ConditionMark {
         partition_id,
         group_id,
         group_name,
         own,
-    })
+    }))
 }
 
 struct Node {

@@ -7,21 +7,23 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 use super::frames::{Frames, PendingEvent};
 use super::request::Request;
 use crate::events::{self, Event, Experiments};
+use crate::model::AuthoredCondition;
 use crate::runtime::SandboxLimits;
 use crate::runtime::bindings::types::HostError;
 
-/// The event the host sends when a block fails.
-pub const BLOCK_FAILED_EVENT: &str = "xbhost.block.failed";
+pub use crate::events::BLOCK_FAILED_EVENT;
 
 #[derive(Default)]
 pub struct EventBuffer {
     events: Mutex<Vec<PendingEvent>>,
     published: AtomicU32,
+    /// Bytes of event data blocks published in this request.
+    published_bytes: AtomicUsize,
 }
 
 impl EventBuffer {
@@ -30,7 +32,8 @@ impl EventBuffer {
     }
 
     /// A block publishes an event: kept in its call's frame until the call succeeds.
-    /// A read-only request accepts and drops it.
+    /// Names the host owns are refused; data is capped per event and per request. A
+    /// read-only request accepts and drops it.
     pub fn publish(
         &self,
         request: &Request,
@@ -46,11 +49,36 @@ impl EventBuffer {
                 name.len()
             )));
         }
+        if events::is_host_event(name) {
+            return Err(HostError::InvalidInput(format!(
+                "event {name:?} is the host's own: blocks may not send it"
+            )));
+        }
+        let max_bytes = limits.max_event_bytes;
+        if json.len() > max_bytes {
+            return Err(HostError::LimitExceeded(format!(
+                "event {name:?} data is {} bytes, over the limit of {max_bytes}",
+                json.len()
+            )));
+        }
         let data: serde_json::Value = serde_json::from_str(json).map_err(|e| {
             HostError::InvalidInput(format!("event {name:?} data is not JSON: {e}"))
         })?;
         if !request.is_live() {
             return Ok(());
+        }
+        let max_total = limits.max_request_event_bytes;
+        let size = json.len() + name.len();
+        if self
+            .published_bytes
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n + size <= max_total).then_some(n + size)
+            })
+            .is_err()
+        {
+            return Err(HostError::LimitExceeded(format!(
+                "a request may publish at most {max_total} bytes of events"
+            )));
         }
         let max = limits.max_events;
         if self
@@ -64,15 +92,44 @@ impl EventBuffer {
                 "a request may publish at most {max} events"
             )));
         }
-        let usage_id = Some(request.block(block).def.usage_id.clone());
+        let def = request.block(block).def;
+        let (usage_id, plugin) = (Some(def.usage_id.clone()), Some(def.block_type.clone()));
         frames.with_current(|frame| {
             frame.events.push(PendingEvent {
                 name: name.into(),
                 usage_id,
+                plugin,
                 data,
             })
         });
         Ok(())
+    }
+
+    /// The host's exposure event: a condition of an experiment reached the learner's
+    /// page inside `parent`'s call. Kept in that call's frame, so it is dropped when the
+    /// parent fails (the condition never reached the page).
+    pub fn exposure(
+        &self,
+        frames: &Frames,
+        request: &Request,
+        parent: usize,
+        child_id: &str,
+        condition: AuthoredCondition,
+    ) {
+        if !request.is_live() {
+            return;
+        }
+        let event = PendingEvent {
+            name: events::CHILD_RENDER_EVENT.into(),
+            usage_id: Some(request.block(parent).def.usage_id.clone()),
+            plugin: None,
+            data: serde_json::json!({
+                "child_id": child_id,
+                "user_partition_id": condition.partition_id,
+                "group_id": condition.group_id,
+            }),
+        };
+        frames.with_current(|frame| frame.events.push(event));
     }
 
     /// One of the host's own events, or the events of a finished outermost call.
@@ -125,6 +182,7 @@ impl EventBuffer {
                 user_id: request.user.id.clone(),
                 username: request.user.username.clone(),
                 usage_id: e.usage_id,
+                plugin: e.plugin,
                 data: e.data,
                 experiments: experiments.clone(),
                 course_tags: course_tags.clone(),

@@ -33,6 +33,7 @@ mod user_state;
 
 pub use crate::runtime::TagScope;
 pub use access::Access;
+pub use calls::Failed;
 pub use events::BLOCK_FAILED_EVENT;
 pub use handle::HostHandle;
 pub use render::{Finished, HostFragment, Session};

@@ -30,7 +30,7 @@ use crate::native::NativeApi;
 use crate::request::{BlockFailure, ExperimentView, FailureKind, User, View};
 use crate::runtime::bindings::exported::Guest;
 use crate::runtime::bindings::types::{Fragment, HostError};
-use crate::runtime::{BlockHost, BlockState, LoadedPlugin, SandboxLimits, TagScope};
+use crate::runtime::{BlockHost, BlockState, CallLimits, LoadedPlugin, SandboxLimits, TagScope};
 use crate::storage::CarriedTag;
 
 /// A fragment as the host passes it between blocks (already wrapped).
@@ -280,6 +280,7 @@ impl Session {
     ) -> HostFragment {
         let block = self.block(index);
         let max_html = self.limits().max_html_bytes;
+        let max_field = self.limits().max_fragment_field_bytes;
         let result = match self.host.native.get(&block.def.block_type) {
             Some(native) => self
                 .call_native(index, depth, |api| (native.render)(api, view.into()))
@@ -297,11 +298,24 @@ impl Session {
                     depth,
                     |guest, store| guest.call_render(store, wit_view),
                     |f| {
+                        let too_large = |m| Err((FailureKind::OutputTooLarge, m));
                         if f.html.len() > max_html {
-                            return Err(format!(
+                            return too_large(format!(
                                 "its HTML is {} bytes, over the limit of {max_html}",
                                 f.html.len()
                             ));
+                        }
+                        for (what, value) in [
+                            ("title", &f.title),
+                            ("icon", &f.icon),
+                            ("tooltip", &f.tooltip),
+                        ] {
+                            let len = value.as_deref().map_or(0, str::len);
+                            if len > max_field {
+                                return too_large(format!(
+                                    "its {what} is {len} bytes, over the limit of {max_field}"
+                                ));
+                            }
                         }
                         Ok(())
                     },
@@ -336,7 +350,7 @@ impl Session {
         index: usize,
         depth: u32,
         call: impl FnOnce(&Guest, &mut Store<BlockState>) -> wasmtime::Result<Result<R, String>>,
-        accept: impl FnOnce(&R) -> Result<(), String>,
+        accept: impl FnOnce(&R) -> Result<(), Failed>,
     ) -> Result<R, BlockFailure> {
         let block = self.block(index);
         let plugin = match self.host.plugin(&block.def.block_type) {
@@ -345,15 +359,14 @@ impl Session {
                 return Err(self.fail(index, None, (FailureKind::Unavailable, format!("{e:#}"))));
             }
         };
-        self.frames.push();
+        let call_limits = self.start_call(index, depth);
         let me: Arc<dyn BlockHost> = self.clone();
         let outcome = self.instances.run(
             Arc::downgrade(&me),
             &self.request,
             self.limits(),
             &plugin,
-            index,
-            depth,
+            call_limits,
             call,
             accept,
         );
@@ -368,7 +381,7 @@ impl Session {
         depth: u32,
         call: impl FnOnce(&NativeApi) -> Result<R, String>,
     ) -> Result<R, BlockFailure> {
-        self.frames.push();
+        self.start_call(index, depth);
         let api = NativeApi {
             host: self.clone(),
             block: index,
@@ -381,6 +394,32 @@ impl Session {
             )
         });
         self.end_call(index, None, outcome)
+    }
+
+    /// Starts a call: its deadline (see [`Frames::next_deadline`]) and its frame.
+    fn start_call(&self, index: usize, depth: u32) -> CallLimits {
+        let now = std::time::Instant::now();
+        let deadline = self
+            .frames
+            .next_deadline(&self.request, self.limits().block_time);
+        self.frames.push(index, deadline);
+        let deadline_reason = if deadline >= self.request.deadline {
+            format!(
+                "the request's deadline of {} ms passed",
+                self.request.budget.as_millis()
+            )
+        } else {
+            format!(
+                "its share of the request's time ({} ms, its children included) ran out",
+                deadline.saturating_duration_since(now).as_millis()
+            )
+        };
+        CallLimits {
+            block: index,
+            depth,
+            deadline,
+            deadline_reason,
+        }
     }
 
     /// Ends a call: commits its frame if it succeeded, else records the failure.
@@ -499,6 +538,7 @@ impl BlockHost for Session {
     fn set_tag(&self, scope: TagScope, key: &str, value: &str) -> Result<(), HostError> {
         self.tags.set(
             &self.request,
+            self.host.storage.as_ref(),
             self.limits(),
             &self.frames,
             scope,
@@ -519,18 +559,41 @@ impl BlockHost for Session {
         view: View,
         condition: Option<(u64, Option<u64>)>,
     ) -> Result<Fragment, HostError> {
-        let child =
-            children::check_child(&self.request, self.limits(), parent, depth, usage_id, view)?;
-        let mark = match condition {
-            Some((partition, group)) => Some(
-                children::condition_mark(&self.request, partition, group, |p| {
-                    Ok(self.decision(p)?.group())
-                })
-                .map_err(internal)?,
-            ),
-            None => None,
-        };
+        let child = children::check_child(
+            &self.request,
+            &self.frames,
+            self.limits(),
+            parent,
+            depth,
+            usage_id,
+            view,
+        )?;
+        // A block's claim that a child is a condition is not trusted: marks and exposures
+        // come from the course's authored structure.
+        let _ = condition;
+        let mark = children::condition_mark(&self.request, child.view, child.index, |p| {
+            Ok(self.decision(p)?.group())
+        })
+        .map_err(internal)?;
+        let authored = self.request.course.condition(child.index);
+        if let (View::Student, Some(c)) = (child.view, authored) {
+            // A learner sees only their own group's condition, whatever the block asks.
+            let mine = self.group_for(c.partition_id)?.map(|g| g.id);
+            if c.group_id.is_none() || mine != c.group_id {
+                return Ok(Fragment {
+                    html: String::new(),
+                    hidden: true,
+                    title: None,
+                    icon: None,
+                    tooltip: None,
+                });
+            }
+        }
         let f = self.render_block(child.index, child.depth, child.view, mark.as_ref());
+        if let (View::Student, Some(c), false, false) = (child.view, authored, f.hidden, f.failed) {
+            self.events
+                .exposure(&self.frames, &self.request, parent, usage_id, c);
+        }
         Ok(Fragment {
             html: f.html,
             hidden: f.hidden,

@@ -38,7 +38,10 @@ pub struct Request {
     /// When the request started (wall clock, monotonic).
     pub started: (SystemTime, Instant),
     pub deadline: Instant,
-    /// The configured page deadline, as errors name it.
+    /// The request's whole budget (a page's, or grading one learner's), as errors name it.
+    pub budget: Duration,
+    /// One page's time (the configured request deadline): a call the host makes gets at
+    /// most this, even in a longer request.
     pub page_deadline: Duration,
 }
 
@@ -59,6 +62,7 @@ impl Request {
             audience,
             started: (SystemTime::now(), now),
             deadline: now + budget,
+            budget,
             page_deadline,
         }
     }
@@ -76,7 +80,7 @@ impl Request {
         if Instant::now() >= self.deadline {
             return Err(HostError::LimitExceeded(format!(
                 "the request's deadline of {} ms has passed",
-                self.page_deadline.as_millis()
+                self.budget.as_millis()
             )));
         }
         Ok(())

@@ -67,7 +67,7 @@ impl Tags {
         key: &str,
     ) -> Result<Option<String>, HostError> {
         check_tag_key(key).map_err(HostError::InvalidInput)?;
-        request.check_deadline()?;
+        frames.check_deadline(request)?;
         let stored = self
             .with_stored(request, storage, scope, |tags| tags.get(key).cloned())
             .map_err(internal)?;
@@ -78,10 +78,13 @@ impl Tags {
         Ok(pending.or(stored))
     }
 
-    /// A block writes a tag into its call's frame.
+    /// A block writes a tag into its call's frame. A key the user does not have yet counts
+    /// against the per-user number of keys in its scope.
+    #[allow(clippy::too_many_arguments)]
     pub fn set(
         &self,
         request: &Request,
+        storage: &dyn Storage,
         limits: &SandboxLimits,
         frames: &Frames,
         scope: TagScope,
@@ -102,7 +105,27 @@ impl Tags {
             )));
         }
         request.check_writable("a tag")?;
-        request.check_deadline()?;
+        frames.check_deadline(request)?;
+        let pending_keys = frames.pending_tag_keys(scope);
+        let (stored, count) = self
+            .with_stored(request, storage, scope, |tags| {
+                let new_pending = pending_keys
+                    .iter()
+                    .filter(|k| !tags.contains_key(*k))
+                    .count();
+                (tags.contains_key(key), tags.len() + new_pending)
+            })
+            .map_err(internal)?;
+        let max_keys = limits.max_tag_keys;
+        if !stored && !pending_keys.contains(key) && count >= max_keys {
+            return Err(HostError::LimitExceeded(format!(
+                "a user may have at most {max_keys} {} tag keys",
+                match scope {
+                    TagScope::Course => "course",
+                    TagScope::User => "global",
+                }
+            )));
+        }
         let max_writes = limits.max_tag_writes;
         {
             let mut cache = self.lock();

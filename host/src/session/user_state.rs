@@ -16,7 +16,7 @@ pub fn get(
     frames: &Frames,
     block: usize,
 ) -> Result<Option<String>, HostError> {
-    request.check_deadline()?;
+    frames.check_deadline(request)?;
     let usage = &request.block(block).def.usage_id;
     let pending = frames.find_pending(|f| {
         f.writes
@@ -43,7 +43,7 @@ pub fn set(request: &Request, frames: &Frames, block: usize, json: &str) -> Resu
     serde_json::from_str::<serde_json::Value>(json)
         .map_err(|e| HostError::InvalidInput(format!("user state is not JSON: {e}")))?;
     request.check_writable("user state")?;
-    request.check_deadline()?;
+    frames.check_deadline(request)?;
     let usage = request.block(block).def.usage_id.clone();
     frames.with_current(|frame| frame.writes.state = Some((usage, json.to_string())));
     Ok(())

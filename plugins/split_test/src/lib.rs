@@ -5,8 +5,8 @@
 //! and `group_id_to_child` (group id, as a string, to the child's usage id).
 //!
 //! - student view: the learner's group's child, or a hidden fragment when the learner has no
-//!   group or the group has no child. Each render of a condition publishes
-//!   `xblock.split_test.child_render`.
+//!   group or the group has no child. The host sends `xblock.split_test.child_render`
+//!   when the condition reaches the page (blocks may not send it).
 //! - staff view: every child, each marked as its condition (the host writes the group id and
 //!   name, and marks children mapped to no current group inactive), in the partition's group
 //!   order, then the inactive ones.
@@ -98,24 +98,12 @@ fn learner_child(cx: &Context<'_, Fields>) -> BlockResult<Option<(String, u64, u
 }
 
 fn student_view(cx: &Context<'_, Fields>) -> BlockResult<Fragment> {
-    let Some((child, partition_id, group_id)) = learner_child(cx)? else {
+    let Some((child, _, _)) = learner_child(cx)? else {
         return Ok(Fragment::hidden());
     };
-    let fragment = cx.render_child(&child, View::Student)?;
-    // Exposure only when the condition shows something: a hidden condition (all its
-    // content hidden for this learner) was not seen. The partition and group let the
-    // host keep exposures only for enrolled learners and analyses join without lookups.
-    if !fragment.hidden {
-        cx.publish(
-            "xblock.split_test.child_render",
-            &serde_json::json!({
-                "child_id": child,
-                "user_partition_id": partition_id,
-                "group_id": group_id,
-            }),
-        )?;
-    }
-    Ok(fragment)
+    // The host sends the exposure (`xblock.split_test.child_render`) itself when the
+    // condition reaches the page and shows something; blocks may not send it.
+    Ok(cx.render_child(&child, View::Student)?)
 }
 
 /// Staff and author views: every condition, marked, plus messages for authors.
@@ -308,17 +296,15 @@ mod tests {
     }
 
     #[test]
-    fn student_sees_only_their_group_child_and_an_exposure_event() {
+    fn student_sees_only_their_group_child_and_leaves_the_exposure_to_the_host() {
         let host = host().group(7, 1);
         let f = host.render::<SplitTest>(View::Student).unwrap();
         assert_eq!(f.html, "<p>video</p>");
         let rendered = host.rendered_children();
         assert_eq!(rendered.len(), 1);
         assert_eq!(rendered[0].usage_id, "video");
-        let events = host.events();
-        assert_eq!(events.len(), 1);
-        assert_eq!(events[0].0, "xblock.split_test.child_render");
-        assert_eq!(events[0].1["child_id"], "video");
+        // The host derives exposures from what it placed on the page.
+        assert!(host.events().is_empty());
         assert_eq!(host.visible_children::<SplitTest>().unwrap(), vec!["video"]);
     }
 
