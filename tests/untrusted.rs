@@ -497,3 +497,96 @@ fn patient_budgets_do_not_change_what_healthy_pages_do() {
         assert!(out.failures.is_empty(), "{:#?}", out.failures);
     }
 }
+
+/// A chain of `depth` fanout blocks, each the only child of the one above.
+fn chain(key: &str, depth: usize, fields: Value) -> CourseDoc {
+    let blocks: Vec<Value> = (0..depth)
+        .map(|i| {
+            let children: Vec<String> = if i + 1 < depth {
+                vec![format!("c{}", i + 1)]
+            } else {
+                vec![]
+            };
+            json!({"usage_id": format!("c{i}"), "type": "fanout",
+                "fields": fields, "children": children})
+        })
+        .collect();
+    serde_json::from_value(json!({"course_key": key, "blocks": blocks})).unwrap()
+}
+
+#[test]
+fn deep_chains_at_full_concurrency_leave_instances_for_every_other_course() {
+    let f = Fixture::with_plugins(&["html", "vertical", "split_test", "problem", "fanout"]);
+    f.host.load_course(demo_course()).unwrap();
+    // 31 levels, each holding its instance 20 ms after its child rendered.
+    f.host
+        .load_course(chain(KEY, 31, json!({"repeat": 1, "sleep_ms": 20})))
+        .unwrap();
+    let concurrent = f.host.limits().concurrent_requests;
+    std::thread::scope(|s| {
+        let chains: Vec<_> = (0..concurrent - 1)
+            .map(|i| {
+                let f = &f;
+                s.spawn(move || {
+                    f.render(
+                        KEY,
+                        "c0",
+                        User::learner(&format!("deep-{i}")),
+                        View::Student,
+                    )
+                })
+            })
+            .collect();
+        // Meanwhile another course renders, as it would for other learners.
+        let other = s.spawn(|| {
+            for i in 0..20 {
+                f.learner_unit(&format!("other-{i}"));
+            }
+        });
+        for chain in chains {
+            let out = chain.join().unwrap();
+            assert!(out.failures.is_empty(), "{:#?}", out.failures);
+            assert_eq!(out.visible_blocks.len(), 31);
+        }
+        other.join().unwrap();
+    });
+}
+
+#[test]
+fn a_request_holds_a_bounded_number_of_instances_and_deep_stacks_do_not_abort() {
+    let mut config = patient_config();
+    config.limits.max_instances = 8;
+    let f = Fixture::with_config(&["fanout"], config);
+    f.host
+        .load_course(chain(KEY, 31, json!({"repeat": 1})))
+        .unwrap();
+    let out = f.render(KEY, "c0", User::learner("lea"), View::Student);
+    let c8 = failure_of(&out, "c8");
+    assert_eq!(c8.kind, FailureKind::Memory);
+    assert!(c8.error.contains("8 sandbox instances"), "{}", c8.error);
+    assert!(out.visible_blocks.contains(&"c7".to_string()));
+
+    // Every level of a 32-deep chain recursing through 200 KiB of wasm stack, on a thread
+    // with the 2 MiB stack of tokio's blocking pool: levels past wasmtime's stack limit
+    // trap and become placeholders; the process goes on.
+    let f = Fixture::with_plugins(&["fanout"]);
+    f.host
+        .load_course(chain(KEY, 32, json!({"repeat": 1, "burn_stack_kib": 200})))
+        .unwrap();
+    let out = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || f.render(KEY, "c0", User::learner("lea"), View::Student))
+        .unwrap()
+        .join()
+        .expect("the render returned");
+    assert!(
+        out.visible_blocks.contains(&"c0".to_string()),
+        "{:#?}",
+        out.failures
+    );
+    assert!(
+        out.failures.iter().any(|x| x.kind == FailureKind::Trap),
+        "{:#?}",
+        out.failures
+    );
+}

@@ -107,6 +107,10 @@ fn run(cli: Cli) -> Result<()> {
         _ => None,
     };
     let mut config = HostConfig::from_env()?;
+    if let Command::Serve(args) = &cli.command {
+        // The instance pool is sized for the renders the server runs at once.
+        config.limits.concurrent_requests = args.max_concurrent_renders;
+    }
     config.events_file = cli.events.clone();
     if let Some(bots) = &cli.bots {
         config.bots = xbhost::bots::BotFilter::from_file(bots)?;

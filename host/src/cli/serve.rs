@@ -32,7 +32,7 @@ pub struct ServeArgs {
     max_upload_bytes: usize,
     /// Renders and handler calls running at once (each holds a few sandbox instances).
     #[arg(long, default_value_t = 32)]
-    max_concurrent_renders: usize,
+    pub max_concurrent_renders: usize,
     /// How long a request waits for a free render slot before it is answered 503.
     #[arg(long, default_value_t = 10_000)]
     queue_timeout_ms: u64,

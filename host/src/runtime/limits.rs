@@ -49,6 +49,13 @@ pub struct SandboxLimits {
     pub max_tag_keys: usize,
     /// Nesting of child rendering (`XBHOST_MAX_DEPTH`, default 32).
     pub max_render_depth: u32,
+    /// Sandbox instances one request may hold at once (`XBHOST_MAX_INSTANCES`, default
+    /// 64): a nested chain holds one per level.
+    pub max_instances: usize,
+    /// Requests that render at once (the server's `--max-concurrent-renders`; default
+    /// 32). The pooling allocator is sized for this many requests at their instance
+    /// limit, so no course can take the instances another request needs.
+    pub concurrent_requests: usize,
     /// Bytes of stdout and of stderr kept per block call (`XBHOST_MAX_OUTPUT_KIB`, default 16).
     pub max_output_bytes: usize,
 }
@@ -72,6 +79,8 @@ impl Default for SandboxLimits {
             max_tag_value_bytes: 1024,
             max_tag_keys: 256,
             max_render_depth: 32,
+            max_instances: 64,
+            concurrent_requests: 32,
             max_output_bytes: 16 << 10,
         }
     }
@@ -142,6 +151,7 @@ impl SandboxLimits {
         })?;
         set("XBHOST_MAX_TAG_KEYS", &mut |v| l.max_tag_keys = size(v))?;
         set("XBHOST_MAX_DEPTH", &mut |v| l.max_render_depth = count(v))?;
+        set("XBHOST_MAX_INSTANCES", &mut |v| l.max_instances = size(v))?;
         set("XBHOST_MAX_OUTPUT_KIB", &mut |v| {
             l.max_output_bytes = size(v) << 10
         })?;

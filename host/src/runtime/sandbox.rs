@@ -43,6 +43,12 @@ impl Pooling {
 /// How much of a freed instance's memory stays mapped and is cleared by hand.
 const KEEP_RESIDENT_BYTES: usize = 1 << 20;
 
+/// Core module instances, memories and tables one block component may have (a
+/// `wasm32-wasip2` component carries WASI adapters and shims beside its own module).
+const CORE_INSTANCES_PER_COMPONENT: u32 = 32;
+const MEMORIES_PER_COMPONENT: u32 = 2;
+const TABLES_PER_COMPONENT: u32 = 4;
+
 /// Builds the engine: component model, epoch interruption, and the chosen allocator.
 /// Returns whether the pooling allocator is in use.
 pub fn engine(limits: &SandboxLimits, pooling: Pooling) -> Result<(Engine, bool)> {
@@ -55,6 +61,17 @@ pub fn engine(limits: &SandboxLimits, pooling: Pooling) -> Result<(Engine, bool)
     if pooling != Pooling::Off {
         let mut pool = PoolingAllocationConfig::default();
         pool.max_memory_size(limits.max_memory_bytes);
+        // Room for every request that may run at once at its instance limit.
+        let components = u32::try_from(limits.concurrent_requests.max(1) * limits.max_instances)
+            .unwrap_or(u32::MAX / CORE_INSTANCES_PER_COMPONENT)
+            .min(u32::MAX / CORE_INSTANCES_PER_COMPONENT);
+        pool.total_component_instances(components);
+        pool.total_core_instances(components * CORE_INSTANCES_PER_COMPONENT);
+        pool.total_memories(components * MEMORIES_PER_COMPONENT);
+        pool.total_tables(components * TABLES_PER_COMPONENT);
+        pool.max_core_instances_per_component(CORE_INSTANCES_PER_COMPONENT);
+        pool.max_memories_per_component(MEMORIES_PER_COMPONENT);
+        pool.max_tables_per_component(TABLES_PER_COMPONENT);
         // Reset the first pages of a freed slot with memset instead of madvise: a block's
         // instance is small and short-lived, and the syscall (and the kernel lock it takes)
         // would otherwise dominate, and serialize, concurrent requests.

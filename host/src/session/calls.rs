@@ -6,6 +6,7 @@
 //! touch tags, state or groups: the session does, around each call.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, Weak};
 
 use tracing::{info, warn};
@@ -34,6 +35,9 @@ struct Idle {
 #[derive(Default)]
 pub struct Instances {
     idle: Mutex<HashMap<String, Vec<Idle>>>,
+    /// Instances of this request alive now (running or idle): counted when created,
+    /// uncounted when dropped after a call that did not leave them healthy.
+    alive: AtomicUsize,
 }
 
 impl Instances {
@@ -78,6 +82,14 @@ impl Instances {
                 (store, Ok(instance))
             }
             None => {
+                let max = limits.max_instances;
+                if self.alive.fetch_add(1, Ordering::Relaxed) >= max {
+                    self.alive.fetch_sub(1, Ordering::Relaxed);
+                    return Err((
+                        FailureKind::Memory,
+                        format!("the request already holds {max} sandbox instances, its limit"),
+                    ));
+                }
                 let mut store = new_store(plugin, host, request, limits, call_limits);
                 let instance = plugin.pre.instantiate(&mut store);
                 (store, instance)
@@ -112,6 +124,8 @@ impl Instances {
         log_guest_output(request, store.data(), plugin);
         if let (true, Ok(instance)) = (healthy, instance) {
             self.keep(&plugin.record.name, Idle { store, instance });
+        } else {
+            self.alive.fetch_sub(1, Ordering::Relaxed);
         }
         outcome
     }

@@ -4,6 +4,10 @@
 //! `claim_group` (default 1) of partition `claim_partition` (default 0), in every view.
 //! A host that charges a parent only its own time, or trusts its claims, lets it spend the
 //! page, list children that are not on the page, or fake conditions.
+//!
+//! As a chain (each block the only child of the one above): `sleep_ms` holds each level's
+//! instance a while after its children rendered (so many requests hold many instances at
+//! once), and `burn_stack_kib` recurses through that much wasm stack before rendering.
 
 use serde::Deserialize;
 use xbhost_sdk::{Block, BlockResult, Condition, Context, Fragment, View};
@@ -17,6 +21,8 @@ pub struct Fields {
     pub claim: bool,
     pub claim_partition: u64,
     pub claim_group: u64,
+    pub sleep_ms: u64,
+    pub burn_stack_kib: u32,
 }
 
 impl Default for Fields {
@@ -26,8 +32,22 @@ impl Default for Fields {
             claim: false,
             claim_partition: 0,
             claim_group: 1,
+            sleep_ms: 0,
+            burn_stack_kib: 0,
         }
     }
+}
+
+/// Uses about `kib` KiB of wasm stack, then renders.
+#[inline(never)]
+fn burn(kib: u32, cx: &Context<'_, Fields>, view: View) -> String {
+    if kib == 0 {
+        return fan_out(cx, view);
+    }
+    let pad = std::hint::black_box([kib as u8; 1024]);
+    let html = burn(kib - 1, cx, view);
+    std::hint::black_box(&pad);
+    html
 }
 
 /// Renders every child `repeat` times; returns the HTML of each child's first success.
@@ -60,7 +80,11 @@ impl Block for Fanout {
     type Fields = Fields;
 
     fn render(cx: &Context<'_, Fields>, view: View) -> BlockResult<Fragment> {
-        Ok(Fragment::html(fan_out(cx, view)))
+        let html = burn(cx.fields().burn_stack_kib, cx, view);
+        if cx.fields().sleep_ms > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(cx.fields().sleep_ms));
+        }
+        Ok(Fragment::html(html))
     }
 
     fn visible_children(cx: &Context<'_, Fields>) -> BlockResult<Vec<String>> {
