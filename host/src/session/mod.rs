@@ -12,6 +12,8 @@
 //! - `access`: content-group restrictions and reachability.
 //! - `calls`: instances of this request, limits, failure classification.
 //! - `render`: the [`Session`] that holds them all, renders, commits and finishes.
+//! - `block_host`: the imports' side of the session (`BlockHost`), thin calls into the
+//!   capabilities.
 //!
 //! Writes a block makes (tags, its state) are kept in a frame for its call and stored
 //! atomically when the call succeeds; a block that fails leaves nothing behind. Events of
@@ -21,6 +23,7 @@
 
 mod access;
 mod assignments;
+mod block_host;
 mod calls;
 mod children;
 mod events;

@@ -15,13 +15,12 @@ use wasmtime::Store;
 use super::access::{self, Access};
 use super::assignments::Assignments;
 use super::calls::{Failed, Failures, Instances};
-use super::children::{self, RenderTree};
+use super::children::RenderTree;
 use super::events::EventBuffer;
 use super::frames::Frames;
 use super::handle::HostHandle;
-use super::request::{Audience, Mode, Request, internal};
+use super::request::{Audience, Mode, Request};
 use super::tags::Tags;
-use super::user_state;
 use crate::events::Event;
 use crate::experiment::Decision;
 use crate::markup::{self, ConditionMark};
@@ -30,7 +29,7 @@ use crate::native::NativeApi;
 use crate::request::{BlockFailure, ExperimentView, FailureKind, User, View};
 use crate::runtime::bindings::exported::Guest;
 use crate::runtime::bindings::types::{Fragment, HostError};
-use crate::runtime::{BlockHost, BlockState, CallLimits, LoadedPlugin, SandboxLimits, TagScope};
+use crate::runtime::{BlockHost, BlockState, CallLimits, LoadedPlugin, SandboxLimits};
 use crate::storage::CarriedTag;
 
 /// A fragment as the host passes it between blocks (already wrapped).
@@ -55,12 +54,12 @@ pub struct Finished {
 }
 
 pub struct Session {
-    request: Request,
-    host: HostHandle,
-    tags: Tags,
+    pub(super) request: Request,
+    pub(super) host: HostHandle,
+    pub(super) tags: Tags,
     assignments: Assignments,
-    frames: Frames,
-    events: EventBuffer,
+    pub(super) frames: Frames,
+    pub(super) events: EventBuffer,
     tree: RenderTree,
     instances: Instances,
     failures: Failures,
@@ -512,118 +511,5 @@ fn placeholder(view: View, failure: &BlockFailure) -> HostFragment {
         ),
         failed: true,
         ..HostFragment::default()
-    }
-}
-
-/// The imports, as thin calls into the capabilities.
-impl BlockHost for Session {
-    fn user(&self) -> &User {
-        &self.request.user
-    }
-
-    fn course(&self) -> &Course {
-        &self.request.course
-    }
-
-    fn get_tag(&self, scope: TagScope, key: &str) -> Result<Option<String>, HostError> {
-        self.tags.get(
-            &self.request,
-            self.host.storage.as_ref(),
-            &self.frames,
-            scope,
-            key,
-        )
-    }
-
-    fn set_tag(&self, scope: TagScope, key: &str, value: &str) -> Result<(), HostError> {
-        self.tags.set(
-            &self.request,
-            self.host.storage.as_ref(),
-            self.limits(),
-            &self.frames,
-            scope,
-            key,
-            value,
-        )
-    }
-
-    fn group_for(&self, partition_id: u64) -> Result<Option<Group>, HostError> {
-        Session::group_for(self, partition_id)
-    }
-
-    fn render_child(
-        self: Arc<Self>,
-        parent: usize,
-        depth: u32,
-        usage_id: &str,
-        view: View,
-        condition: Option<(u64, Option<u64>)>,
-    ) -> Result<Fragment, HostError> {
-        let child = children::check_child(
-            &self.request,
-            &self.frames,
-            self.limits(),
-            parent,
-            depth,
-            usage_id,
-            view,
-        )?;
-        // A block's claim that a child is a condition is not trusted: marks and exposures
-        // come from the course's authored structure.
-        let _ = condition;
-        let mark = children::condition_mark(&self.request, child.view, child.index, |p| {
-            Ok(self.decision(p)?.group())
-        })
-        .map_err(internal)?;
-        let authored = self.request.course.condition(child.index);
-        if let (View::Student, Some(c)) = (child.view, authored) {
-            // A learner sees only their own group's condition, whatever the block asks.
-            let mine = self.group_for(c.partition_id)?.map(|g| g.id);
-            if c.group_id.is_none() || mine != c.group_id {
-                return Ok(Fragment {
-                    html: String::new(),
-                    hidden: true,
-                    title: None,
-                    icon: None,
-                    tooltip: None,
-                });
-            }
-        }
-        let f = self.render_block(child.index, child.depth, child.view, mark.as_ref());
-        if let (View::Student, Some(c), false, false) = (child.view, authored, f.hidden, f.failed) {
-            self.events
-                .exposure(&self.frames, &self.request, parent, usage_id, c);
-        }
-        Ok(Fragment {
-            html: f.html,
-            hidden: f.hidden,
-            title: f.title,
-            icon: f.icon,
-            tooltip: f.tooltip,
-        })
-    }
-
-    fn user_state(&self, block: usize) -> Result<Option<String>, HostError> {
-        user_state::get(
-            &self.request,
-            self.host.storage.as_ref(),
-            &self.frames,
-            block,
-        )
-    }
-
-    fn set_user_state(&self, block: usize, json: &str) -> Result<(), HostError> {
-        user_state::set(&self.request, &self.frames, block, json)
-    }
-
-    fn publish(&self, block: usize, name: &str, json: &str) -> Result<(), HostError> {
-        self.events.publish(
-            &self.request,
-            self.limits(),
-            &self.frames,
-            block,
-            name,
-            json,
-        )
     }
 }
