@@ -422,3 +422,31 @@ fn compiling_a_plugin_is_not_charged_to_a_request_deadline() {
     assert!(out.failures.is_empty(), "{:?}", out.failures);
     assert!(out.visible_blocks.contains(&"outro".to_string()));
 }
+
+#[test]
+fn a_fifo_planted_in_the_cache_is_not_read_and_the_plugin_is_recompiled() {
+    let data = data_dir_with_html();
+    let file = cache_file(data.path());
+    std::fs::remove_file(&file).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(&file)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    // Reading a FIFO with no writer blocks forever; the host must not even open it.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let dir = data.path().to_path_buf();
+    std::thread::spawn(move || {
+        let host = open(&dir);
+        let origin = host.load_plugin("html").map_err(|e| format!("{e:#}"));
+        drop(host);
+        let _ = tx.send(origin);
+    });
+    let origin = rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("loading the plugin did not hang on the FIFO")
+        .unwrap();
+    assert_eq!(origin, Origin::Compiled);
+    assert!(std::fs::symlink_metadata(&file).unwrap().is_file());
+    assert_renders_html(&open(data.path()));
+}

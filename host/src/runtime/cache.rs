@@ -169,6 +169,17 @@ impl CompiledCache {
     /// other file is removed (and the caller recompiles and rewrites it).
     pub fn load(&self, engine: &Engine, plugin: &str, wasm_hash: &str) -> Option<Component> {
         let path = self.path(wasm_hash);
+        // Only a regular file is read: a FIFO or device planted in the cache directory
+        // would otherwise block or feed the host (a link is not followed either).
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) if meta.is_file() => {}
+            Ok(_) => {
+                warn!(plugin, path = %path.display(), "the compiled cache entry is not a regular file; removing it and recompiling");
+                let _ = std::fs::remove_file(&path);
+                return None;
+            }
+            Err(_) => return None,
+        }
         let bytes = match std::fs::read(&path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
