@@ -305,7 +305,7 @@ async fn run(client: &Client, served: &Served) -> Result<(), String> {
         let empty_own = js(
             client,
             &format!(
-                "return document.querySelectorAll('#render [data-usage-id=\"{split}\"] .split-test-empty-group.own-group[data-group-id=\"{own_group}\"]').length;"
+                "return document.querySelectorAll('#render [data-usage-id=\"{split}\"] .split-test-empty-group.own-group[data-empty-group=\"{own_group}\"]').length;"
             ),
         )
         .await;
