@@ -24,7 +24,7 @@ use super::tags::Tags;
 use super::user_state;
 use crate::events::Event;
 use crate::experiment::Decision;
-use crate::markup::{self, ConditionMark};
+use crate::markup::{self, ChildSlots, ConditionMark};
 use crate::model::{Course, CourseBlock, Group, UserPartition};
 use crate::native::NativeApi;
 use crate::request::{BlockFailure, ExperimentView, FailureKind, User, View};
@@ -33,7 +33,7 @@ use crate::runtime::bindings::types::{Fragment, HostError};
 use crate::runtime::{BlockHost, BlockState, LoadedPlugin, SandboxLimits, TagScope};
 use crate::storage::CarriedTag;
 
-/// A fragment as the host passes it between blocks (already wrapped).
+/// A fragment as the host passes it between blocks (already contained and wrapped).
 #[derive(Debug, Clone, Default)]
 pub struct HostFragment {
     pub html: String,
@@ -64,6 +64,8 @@ pub struct Session {
     tree: RenderTree,
     instances: Instances,
     failures: Failures,
+    /// Children's finished HTML, held for their parents (see `markup`'s module doc).
+    slots: ChildSlots,
 }
 
 impl Session {
@@ -135,6 +137,7 @@ impl Session {
             tree: RenderTree::default(),
             instances: Instances::default(),
             failures: Failures::default(),
+            slots: ChildSlots::default(),
         })
     }
 
@@ -308,10 +311,13 @@ impl Session {
                 )
             }
         };
+        // The children it rendered, for its placeholders (dropped if it failed).
+        let children = self.slots.take(index);
         match result {
             Ok(f) => HostFragment {
                 html: markup::wrap_block(
                     &f.html,
+                    children,
                     &block.def.usage_id,
                     &block.def.block_type,
                     view,
@@ -532,7 +538,8 @@ impl BlockHost for Session {
         };
         let f = self.render_block(child.index, child.depth, child.view, mark.as_ref());
         Ok(Fragment {
-            html: f.html,
+            // The parent gets a placeholder the host fills in (see `markup`).
+            html: self.slots.hold(parent, f.html),
             hidden: f.hidden,
             title: f.title,
             icon: f.icon,
