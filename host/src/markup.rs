@@ -60,7 +60,11 @@
 //! alone, and a parent can still place, order and omit its children as before. A side
 //! effect: children's HTML no longer crosses into the parent's sandbox, and the HTML size
 //! limit bounds each block's own HTML.
+//!
+//! Parsing is most of what containment costs; the contained HTML of a block that rendered
+//! no children depends on its HTML and the view alone, and is cached (`cache.rs`).
 
+mod cache;
 mod contain;
 mod dom;
 #[cfg(test)]
@@ -261,8 +265,14 @@ pub fn wrap_block(
     mark: Option<&ConditionMark>,
     restriction: Option<&str>,
 ) -> String {
-    let contained = contain::contain(html, view, &mut children);
-    if contained.cut {
+    // A block that rendered no children: its HTML alone decides (and is often the same).
+    let (contained, cut) = if children.is_empty() {
+        cache::contain_leaf(html, view)
+    } else {
+        let c = contain::contain(html, view, &mut children);
+        (c.html.into(), c.cut)
+    };
+    if cut {
         tracing::warn!(
             usage_id,
             block_type,
@@ -270,7 +280,7 @@ pub fn wrap_block(
             "block HTML cut where it nests too deep or makes the parser work too hard"
         );
     }
-    let html = contained.html;
+    let html = &*contained;
     let mut out = String::with_capacity(html.len() + 160);
     open_wrapper(&mut out, usage_id, block_type, view);
     if let Some(restriction) = restriction {
@@ -315,7 +325,7 @@ pub fn wrap_block(
             escape(restriction)
         );
     }
-    out.push_str(&html);
+    out.push_str(html);
     out.push_str("</div>");
     out
 }

@@ -466,6 +466,26 @@ fn html_nested_too_deep_is_cut_there_and_balanced() {
 }
 
 #[test]
+fn contained_html_of_blocks_without_children_is_cached_per_view() {
+    let html = "<style>p { color: red }</style><p data-group-id=\"1\">cached</p></div>";
+    let (student, staff) = (wrap(html, View::Student), wrap(html, View::Staff));
+    assert_eq!(wrap(html, View::Student), student);
+    assert_eq!(wrap(html, View::Staff), staff);
+    assert!(
+        student.contains("<style>") && !staff.contains("<style>"),
+        "{staff}"
+    );
+    let (hit, cut) = cache::contain_leaf(html, View::Staff);
+    assert!(!cut && staff.contains(&*hit));
+    // What the cache does not keep is contained all the same.
+    let big = format!(
+        "{}</div><p>after</p>",
+        "<p>x</p>".repeat(cache::MAX_ENTRY / 8 + 1)
+    );
+    assert_eq!(top_level(&wrap(&big, View::Student)), STAND_ALONE);
+}
+
+#[test]
 fn placeholders_hide_internals_from_learners() {
     let learner = placeholder(View::Student, "b", "bad", Some("1.0"), "trap: <secret>");
     assert!(learner.contains("This content is unavailable."));
