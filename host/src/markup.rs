@@ -22,8 +22,10 @@
 //!   `[data-group-id]`, `[data-own-group]` or `.xbhost-condition-label` on a page always
 //!   mean what the host wrote. The wrapper code writes the same constants.
 //! - **Host marks look as the host styles them.** In staff and author views `<style>` (also
-//!   inside SVG), `<link>` and `style` attributes are removed, so no block can hide,
-//!   restyle or cover a label. Learners keep the authors' styling.
+//!   inside SVG), `<link>`, `style` and `popover` attributes are removed, so no block can
+//!   hide, restyle or cover a label (the page's CSS clips what is left, SVG's presentation
+//!   attributes, to the wrapper and keeps labels on top). Learners keep the authors'
+//!   styling.
 //! - **Scripts are dropped, in every view**, except JSON data blocks (`type` of
 //!   `application/json` or `*+json`), which browsers neither run nor fetch (the test
 //!   plugins report through them). The page's Content-Security-Policy already makes inline

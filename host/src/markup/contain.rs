@@ -43,7 +43,7 @@ pub(super) fn contain(html: &str, view: View, children: &mut ChildHtml) -> Conta
 }
 
 /// Removes host-reserved attributes and classes, shadow-root attributes and (staff and
-/// author views) style attributes; turns the elements whose text would swallow markup
+/// author views) `style` and `popover` (the top layer covers everything); turns the elements whose text would swallow markup
 /// (`xmp`, `plaintext`) into `pre`.
 fn clean_element(name: &mut QualName, attrs: &mut Vec<Attribute>, strict: bool) {
     if name.ns == ns!(html) {
@@ -56,7 +56,10 @@ fn clean_element(name: &mut QualName, attrs: &mut Vec<Attribute>, strict: bool) 
     }
     attrs.retain_mut(|a| {
         let n = &*a.name.local;
-        if reserved_attribute(n) || n.starts_with("shadowroot") || (strict && n == "style") {
+        if reserved_attribute(n)
+            || n.starts_with("shadowroot")
+            || (strict && matches!(n, "style" | "popover"))
+        {
             return false;
         }
         if n == "class" && a.value.split_ascii_whitespace().any(reserved_class) {

@@ -244,12 +244,12 @@ fn host_attributes_and_classes_are_removed_from_block_html() {
 #[test]
 fn staff_and_author_views_drop_block_styling_and_learners_keep_it() {
     let html = "<style>.xbhost-condition-label { display: none } p::before { content: \"</p>\" }</style>\
-        <link rel=\"stylesheet\" href=\"/evil.css\"><p style=\"position: fixed; inset: 0\">p</p>\
+        <link rel=\"stylesheet\" href=\"/evil.css\"><p style=\"position: fixed; inset: 0\" popover>p</p>\
         <svg><style>.xblock { display: none }</style></svg>";
     for view in [View::Staff, View::Author] {
         let page = wrap(html, view);
         assert_eq!(top_level(&page), STAND_ALONE);
-        for gone in ["<style", "<link", "style=", "display"] {
+        for gone in ["<style", "<link", "style=", "display", "popover"] {
             assert!(!page.contains(gone), "{gone} in {page}");
         }
         assert!(page.contains("<p>p</p>"), "{page}");
@@ -260,7 +260,7 @@ fn staff_and_author_views_drop_block_styling_and_learners_keep_it() {
         "{page}"
     );
     assert!(
-        page.contains("<p style=\"position: fixed; inset: 0\">"),
+        page.contains("<p style=\"position: fixed; inset: 0\" popover=\"\">"),
         "{page}"
     );
     // Style sheets keep their meaning, with no `<` for a second parse to read.
