@@ -183,7 +183,7 @@ fn author_view_shows_children_and_validation_messages() {
     );
     assert!(
         out.html
-            .contains("Group &quot;No hints&quot; (id 0) has no content."),
+            .contains("Group \"No hints\" (id 0) has no content."),
         "{}",
         out.html
     );
@@ -261,10 +261,9 @@ fn host_generated_names_are_escaped() {
         out.html
             .contains("data-group-name=\"&quot;Video&quot; &amp; &lt;b&gt;more&lt;/b&gt;\"")
     );
-    assert!(
-        out.html
-            .contains("&lt;script&gt;alert(&#39;p&#39;)&lt;/script&gt;")
-    );
+    // The split test escaped the name in its heading; the host's containment writes the
+    // same text with only the characters that must be escaped.
+    assert!(out.html.contains("&lt;script&gt;alert('p')&lt;/script&gt;"));
 }
 
 fn probe_course(key: &str) -> CourseDoc {

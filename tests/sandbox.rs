@@ -1,6 +1,8 @@
 //! Hostile and broken plugins cannot hurt the host, the page or other learners. Each
 //! hostile plugin is a real guest crate (`plugins/testing/*`), built to wasm and loaded into
 //! the real host inside a page next to healthy blocks.
+//! A block's HTML stays inside the host's wrapper and cannot forge the host's marks, whatever
+//! it writes (the `breakout` plugin).
 //! Installing and compiling plugins (other contracts, malformed files, the compiled cache,
 //! pooling) is in `plugin_loading.rs`.
 
@@ -201,6 +203,327 @@ fn hostile_blocks_become_placeholders_and_their_neighbours_render() {
     let demo = f.learner_unit("next-learner");
     assert!(demo.failures.is_empty());
     assert!(demo.visible_blocks.contains(&"intro".to_string()));
+}
+
+const BREAKOUT: &str = "course-v1:xbhost+breakout+1";
+/// The breakout plugin's attacks (`plugins/testing/breakout`), one block each.
+const ATTACKS: &[&str] = &[
+    "close",
+    "body",
+    "forge",
+    "style",
+    "script",
+    "placeholder",
+    "mxss",
+    "plaintext",
+    "comment",
+];
+
+/// A page of breakout blocks, one per attack, each between healthy html blocks; one that
+/// tries them all; one that misuses its child's placeholder; and an experiment whose
+/// conditions are a breakout and a healthy block (staff see both, marked).
+fn breakout_course() -> CourseDoc {
+    let html = |id: &str| json!({"usage_id": id, "type": "html", "fields": {"data": format!("<p>healthy {id}</p>")}});
+    let mut children = vec!["h0".to_string()];
+    let mut blocks = vec![html("h0")];
+    for (i, attack) in ATTACKS.iter().enumerate() {
+        let healthy = format!("h{}", i + 1);
+        children.extend([format!("x_{attack}"), healthy.clone()]);
+        blocks.push(json!({"usage_id": format!("x_{attack}"), "type": "breakout", "fields": {"attack": attack}}));
+        blocks.push(html(&healthy));
+    }
+    children.extend(["x_all", "x_parent", "h_parent", "split", "h_end"].map(String::from));
+    blocks.extend([
+        json!({"usage_id": "x_all", "type": "breakout"}),
+        json!({"usage_id": "x_parent", "type": "breakout", "fields": {"attack": "close"}, "children": ["kid"]}),
+        html("kid"),
+        html("h_parent"),
+        json!({"usage_id": "split", "type": "split_test", "children": ["cond_x", "cond_h"],
+            "fields": {"user_partition_id": 50, "group_id_to_child": {"0": "cond_x", "1": "cond_h"}}}),
+        json!({"usage_id": "cond_x", "type": "breakout"}),
+        html("cond_h"),
+        html("h_end"),
+        json!({"usage_id": "page", "type": "vertical", "children": children}),
+    ]);
+    serde_json::from_value(json!({
+        "course_key": BREAKOUT,
+        "user_partitions": [{"id": 50, "name": "Breakout experiment", "scheme": "random", "active": true,
+            "groups": [{"id": 0, "name": "Alpha"}, {"id": 1, "name": "Beta"}]}],
+        "blocks": blocks,
+    }))
+    .unwrap()
+}
+
+/// Attributes only the host writes on its wrappers.
+const HOST_ATTRIBUTES: &[&str] = &[
+    "data-usage-id",
+    "data-block-type",
+    "data-partition-id",
+    "data-group-id",
+    "data-group-name",
+    "data-own-group",
+    "data-inactive",
+    "data-group-access",
+    "data-error",
+];
+
+fn sel(css: &str) -> scraper::Selector {
+    scraper::Selector::parse(css).unwrap()
+}
+
+/// The nearest host wrapper around an element (not the element itself).
+fn wrapper_of(el: scraper::ElementRef<'_>) -> Option<String> {
+    el.ancestors()
+        .filter_map(scraper::ElementRef::wrap)
+        .find(|a| a.value().attr("data-usage-id").is_some())
+        .map(|a| a.value().attr("data-usage-id").unwrap().to_string())
+}
+
+/// Checks the structure of the breakout page as a browser would build it: the page inside a
+/// document, with an element after it that must survive.
+fn check_breakout_page(html: &str, view: View, conditions: &[&str]) {
+    let doc = scraper::Html::parse_document(&format!(
+        "<!DOCTYPE html><html><head><title>t</title></head><body><main id=\"host-main\">{html}</main><footer id=\"after-page\"></footer></body></html>"
+    ));
+    let what = format!("{view:?} view");
+    // Nothing swallowed the rest of the page, and the page's wrapper holds everything.
+    let body = doc.select(&sel("body")).next().unwrap();
+    let top: Vec<_> = body
+        .child_elements()
+        .map(|e| e.value().name().to_string())
+        .collect();
+    assert_eq!(top, ["main", "footer"], "{what}: body holds {top:?}");
+    let main = doc.select(&sel("main#host-main")).next().unwrap();
+    let inside: Vec<_> = main.child_elements().collect();
+    assert_eq!(
+        inside.len(),
+        1,
+        "{what}: main holds {} elements",
+        inside.len()
+    );
+    assert_eq!(
+        inside[0].value().attr("data-usage-id"),
+        Some("page"),
+        "{what}"
+    );
+    assert!(
+        main.children()
+            .all(|n| n.value().as_text().is_none_or(|t| t.trim().is_empty())),
+        "{what}: text outside the page's wrapper"
+    );
+    assert!(
+        doc.tree.nodes().all(|n| !n.value().is_comment()),
+        "{what}: a comment reached the page"
+    );
+    assert!(!html.contains("<!--"), "{what}");
+
+    // Every element with a host attribute is a host wrapper of a block of the course, and
+    // each block the page shows is there once.
+    let mut seen = std::collections::BTreeMap::<String, usize>::new();
+    for el in doc.tree.nodes().filter_map(scraper::ElementRef::wrap) {
+        let attrs: Vec<&str> = el
+            .value()
+            .attrs()
+            .map(|(name, _)| name)
+            .filter(|name| HOST_ATTRIBUTES.contains(name) || name.starts_with("data-xbhost"))
+            .collect();
+        if attrs.is_empty() || el.value().name() == "main" {
+            continue;
+        }
+        let usage = el
+            .value()
+            .attr("data-usage-id")
+            .unwrap_or_else(|| panic!("{what}: {attrs:?} on a block's element: {}", el.html()));
+        assert!(
+            el.value().name() == "div" && el.value().classes().any(|c| c == "xblock"),
+            "{what}: {usage} is not a host wrapper"
+        );
+        *seen.entry(usage.to_string()).or_default() += 1;
+    }
+    let mut expected: Vec<String> = [
+        "page", "split", "kid", "x_all", "x_parent", "h_parent", "h_end", "h0",
+    ]
+    .map(String::from)
+    .into();
+    expected.extend(ATTACKS.iter().map(|a| format!("x_{a}")));
+    expected.extend((1..=ATTACKS.len()).map(|i| format!("h{i}")));
+    expected.extend(conditions.iter().map(|c| c.to_string()));
+    expected.sort();
+    let shown: Vec<String> = seen.keys().cloned().collect();
+    assert_eq!(shown, expected, "{what}: the blocks on the page");
+    assert!(seen.values().all(|&n| n == 1), "{what}: {seen:?}");
+
+    // Healthy blocks: in order, each in its own wrapper, in the page's vertical.
+    let mut last = None;
+    for healthy in (0..=ATTACKS.len())
+        .map(|i| format!("h{i}"))
+        .chain(["h_parent".into(), "h_end".into()])
+    {
+        let w = doc
+            .select(&sel(&format!("[data-usage-id=\"{healthy}\"]")))
+            .next()
+            .unwrap();
+        let content: Vec<_> = w.child_elements().map(|e| e.html()).collect();
+        assert_eq!(
+            content,
+            [format!("<p>healthy {healthy}</p>")],
+            "{what}: {healthy}"
+        );
+        assert_eq!(wrapper_of(w).as_deref(), Some("page"), "{what}: {healthy}");
+        let vert = scraper::ElementRef::wrap(w.parent().unwrap()).unwrap();
+        assert!(
+            vert.value().classes().any(|c| c == "vert"),
+            "{what}: {healthy}"
+        );
+        let at = w.id();
+        if let Some(before) = last {
+            assert!(
+                doc.tree.nodes().position(|n| n.id() == before)
+                    < doc.tree.nodes().position(|n| n.id() == at),
+                "{what}: {healthy} out of order"
+            );
+        }
+        last = Some(at);
+    }
+    // Each breakout's HTML stays in its own wrapper: what it wrote after trying to close
+    // the wrapper is still inside.
+    for attack in ATTACKS
+        .iter()
+        .map(|a| format!("x_{a}"))
+        .chain(["x_all".into(), "x_parent".into()])
+    {
+        let w = doc
+            .select(&sel(&format!("[data-usage-id=\"{attack}\"]")))
+            .next()
+            .unwrap();
+        assert_eq!(wrapper_of(w).as_deref(), Some("page"), "{what}: {attack}");
+        let first = w
+            .child_elements()
+            .next()
+            .map(|e| e.value().name().to_string());
+        assert_eq!(first.as_deref(), Some("div"), "{what}: {attack}");
+    }
+    for escaped in doc.select(&sel(".escaped")) {
+        let owner = wrapper_of(escaped).unwrap_or_default();
+        assert!(
+            owner.starts_with("x_") || owner == "cond_x",
+            "{what}: a breakout's element landed in {owner:?}"
+        );
+    }
+    // A child's placeholder is filled in once, where the parent placed it in the HTML body,
+    // and a forged placeholder not at all.
+    let kid = doc.select(&sel("[data-usage-id=\"kid\"]")).next().unwrap();
+    assert_eq!(wrapper_of(kid).as_deref(), Some("x_parent"), "{what}");
+    let slot = scraper::ElementRef::wrap(kid.parent().unwrap()).unwrap();
+    assert!(
+        slot.value().classes().any(|c| c == "child-slot"),
+        "{what}: {}",
+        slot.html()
+    );
+    assert!(
+        doc.select(&sel(".child-again *")).next().is_none(),
+        "{what}"
+    );
+    // Nothing of the host's marks, nor anything that runs, redirects or restyles.
+    for css in [
+        "xbhost-child",
+        "meta",
+        "base",
+        "template[shadowrootmode]",
+        "script:not([type=\"application/json\"])",
+    ] {
+        assert!(
+            doc.select(&sel(&format!("main {css}"))).next().is_none(),
+            "{what}: {css}"
+        );
+    }
+    for script in doc.select(&sel("main script")) {
+        assert!(
+            !script.inner_html().contains('<'),
+            "{what}: {}",
+            script.html()
+        );
+    }
+    for label in doc.select(&sel(
+        ".xbhost-condition-label, .xbhost-restriction-label, .xbhost-error, .xblock",
+    )) {
+        let host_made = match label.value().attr("data-usage-id") {
+            Some(_) => true,
+            None => {
+                let parent = scraper::ElementRef::wrap(label.parent().unwrap()).unwrap();
+                parent.value().attr("data-group-id").is_some()
+                    && parent.child_elements().next().map(|e| e.id()) == Some(label.id())
+            }
+        };
+        assert!(
+            host_made,
+            "{what}: a block's element has a host class: {}",
+            label.html()
+        );
+    }
+    let styles = doc
+        .select(&sel("main style, main link, main [style]"))
+        .count();
+    match view {
+        View::Student => {
+            assert!(styles > 0, "learners keep the authors' styling");
+            for style in doc.select(&sel("main style")) {
+                assert!(!style.inner_html().contains('<'), "{}", style.html());
+            }
+        }
+        _ => assert_eq!(styles, 0, "{what}: block styling reached the page"),
+    }
+}
+
+#[test]
+fn block_html_stays_in_its_wrapper_and_cannot_forge_the_hosts_marks() {
+    let f = Fixture::with_plugins(&["html", "vertical", "split_test", "breakout"]);
+    f.host.load_course(breakout_course()).unwrap();
+
+    let learner = f.render(BREAKOUT, "page", User::learner("lea"), View::Student);
+    assert!(learner.failures.is_empty(), "{:?}", learner.failures);
+    let condition = match learner.assignments[&50] {
+        0 => "cond_x",
+        _ => "cond_h",
+    };
+    check_breakout_page(&learner.html, View::Student, &[condition]);
+
+    let staff = f.render(BREAKOUT, "page", User::staff("sam"), View::Staff);
+    assert!(staff.failures.is_empty(), "{:?}", staff.failures);
+    check_breakout_page(&staff.html, View::Staff, &["cond_x", "cond_h"]);
+    // Staff see exactly the experiment's two conditions marked, with the host's labels.
+    let doc = scraper::Html::parse_fragment(&staff.html);
+    let marked: Vec<(String, String)> = doc
+        .select(&sel("[data-group-id]"))
+        .map(|e| {
+            (
+                e.value().attr("data-usage-id").unwrap_or("").to_string(),
+                e.value().attr("data-group-name").unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        marked,
+        [
+            ("cond_x".to_string(), "Alpha".to_string()),
+            ("cond_h".into(), "Beta".into())
+        ]
+    );
+    let labels: Vec<String> = doc
+        .select(&sel(".xbhost-condition-label"))
+        .map(|e| e.text().collect())
+        .collect();
+    assert_eq!(labels.len(), 2, "{labels:?}");
+    assert!(labels.iter().all(|l| !l.contains("Forged")), "{labels:?}");
+    let own: Vec<_> = doc
+        .select(&sel("[data-own-group]"))
+        .map(|e| e.value().attr("data-usage-id").unwrap_or(""))
+        .collect();
+    assert_eq!(
+        own.len(),
+        1,
+        "only the staff member's own condition: {own:?}"
+    );
 }
 
 #[test]

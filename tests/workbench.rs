@@ -305,7 +305,7 @@ async fn run(client: &Client, served: &Served) -> Result<(), String> {
         let empty_own = js(
             client,
             &format!(
-                "return document.querySelectorAll('#render [data-usage-id=\"{split}\"] .split-test-empty-group.own-group[data-group-id=\"{own_group}\"]').length;"
+                "return document.querySelectorAll('#render [data-usage-id=\"{split}\"] .split-test-empty-group.own-group[data-empty-group=\"{own_group}\"]').length;"
             ),
         )
         .await;
@@ -460,8 +460,9 @@ async fn run(client: &Client, served: &Served) -> Result<(), String> {
     assert!(status.contains("Installed html"), "{status}");
     screenshot(client, "plugin-loaded").await;
 
-    // Course HTML is placed as is, but cannot run script with the viewer's session: the
-    // page's policy lets only xbhost's own script run. (The `html` block type is now the
+    // Course HTML cannot run script with the viewer's session: the host drops its
+    // `<script>` elements, and the page's policy keeps what is left inert (the `onerror`
+    // attribute): only xbhost's own script runs. (The `html` block type is now the
     // probe; this course uses a block type of its own name for authored HTML.)
     let key = "course-v1:xbhost+hostile+1";
     let course = json!({"course_key": key, "blocks": [
@@ -503,6 +504,12 @@ async fn run(client: &Client, served: &Served) -> Result<(), String> {
         "return document.querySelectorAll('#render script').length;",
     )
     .await;
-    assert_eq!(scripts, 1, "the authored script is in the DOM, inert");
+    assert_eq!(scripts, 0, "the authored script reached the page");
+    let handlers = js(
+        client,
+        "return document.querySelectorAll('#render img[onerror]').length;",
+    )
+    .await;
+    assert_eq!(handlers, 1, "the authored handler is in the DOM, inert");
     Ok(())
 }

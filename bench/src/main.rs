@@ -304,6 +304,38 @@ fn main() -> Result<()> {
         ),
     );
 
+    // Containment (markup::contain): every page parses each block's own HTML once and
+    // writes it out again. Measured here on the whole rendered unit as one fragment, which
+    // is more than a render parses (it includes the host's wrappers and labels).
+    let mut contained = Vec::new();
+    for (user, view) in [
+        (User::learner(&learners[0]), View::Student),
+        (User::staff("bench-staff"), View::Staff),
+    ] {
+        let page = host.render(&RenderRequest {
+            user,
+            view,
+            ..request(&learners[0])
+        })?;
+        let rounds = if quick { 2_000 } else { 20_000 };
+        let mut times = Vec::with_capacity(rounds);
+        for _ in 0..rounds {
+            let t = Instant::now();
+            std::hint::black_box(xbhost::markup::contain_block_html(&page.html, view));
+            times.push(t.elapsed());
+        }
+        times.sort();
+        contained.push(format!(
+            "{} ({} bytes)",
+            us(percentile(&times, 0.5)),
+            page.html.len()
+        ));
+    }
+    table.add(
+        "containment of unit_1's HTML p50, student / staff",
+        contained.join(" / "),
+    );
+
     http::figures(&host, dir.path(), &learners, quick, &mut table)?;
 
     // Plugin cold start: compiling versus loading from the compiled cache.

@@ -88,7 +88,9 @@ impl<F> Context<'_, F> {
         self.host.group_for(partition_id)
     }
 
-    /// Renders one of this block's children.
+    /// Renders one of this block's children. In the host its HTML is a placeholder that the
+    /// host fills in with the child's HTML after containing this block's (see the README):
+    /// place it as it is.
     pub fn render_child(&self, usage_id: &str, view: View) -> Result<Fragment, HostError> {
         self.host.render_child(usage_id, view, None)
     }

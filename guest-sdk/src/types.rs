@@ -150,7 +150,8 @@ impl ValidationMessage {
 }
 
 /// Marks a child as one condition of an experiment when rendering it; the host writes the
-/// group markers (`data-group-id`, `data-group-name`, `data-inactive`).
+/// group markers (`data-group-id`, `data-group-name`, `data-inactive`), which it removes
+/// from every block's own HTML.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Condition {
     pub partition_id: u64,

@@ -1,11 +1,232 @@
-//! The markup the host puts around every block. Everything the host writes from data
-//! (ids, group and plugin names, error text) is escaped.
+//! The markup the host puts around every block, and the containment of what blocks write.
+//! Everything the host writes from data (ids, group and plugin names, error text) is
+//! escaped.
+//!
+//! # Containment
+//!
+//! A block's HTML goes on a page the host owns, and staff judge an experiment by the marks
+//! the host writes on its wrappers. So [`wrap_block`] contains every block's HTML before it
+//! wraps it (`contain.rs`; the tree is html5ever's, built in `dom.rs`):
+//!
+//! - **Balanced.** The HTML is parsed as a fragment in a `div` (the wrapper), as the browser
+//!   will parse it there, and html5ever's serializer writes the tree out again: every
+//!   element the block opens is closed inside the wrapper, and nothing it writes (`</div>`,
+//!   `</body>`, an open `<!--`, `<plaintext>`) can end the wrapper or swallow what follows.
+//!   Comments are dropped (nothing on the page needs them). Parsing is bounded (see
+//!   `dom.rs`): HTML nested deeper than 128 elements, or built to make the parser's work
+//!   grow faster than its length, is cut where the bound is reached (and logged).
+//! - **Host marks are the host's.** Every attribute in [`RESERVED_ATTRIBUTES`], every
+//!   `data-xbhost-*` attribute, and the host's classes (`xblock`, `xblock-*`, `xbhost-*`,
+//!   see [`reserved_class`]) are removed from every element, in any case and namespace,
+//!   template contents included. Only the host's wrappers and labels carry them, so
+//!   `[data-group-id]`, `[data-own-group]` or `.xbhost-condition-label` on a page always
+//!   mean what the host wrote. The wrapper code writes the same constants.
+//! - **Host marks look as the host styles them.** In staff and author views `<style>` (also
+//!   inside SVG), `<link>`, `style` and `popover` attributes are removed, so no block can
+//!   hide, restyle or cover a label (the page's CSS clips what is left, SVG's presentation
+//!   attributes, to the wrapper and keeps labels on top). Learners keep the authors'
+//!   styling.
+//! - **Scripts are dropped, in every view**, except JSON data blocks (`type` of
+//!   `application/json` or `*+json`), which browsers neither run nor fetch (the test
+//!   plugins report through them). The page's Content-Security-Policy already makes inline
+//!   script and `on...` attributes inert, but its `script-src 'self'` lets a `<script src>`
+//!   of any same-origin URL run (the host's own page script a second time, which would
+//!   submit every form twice). Dropping them loses nothing that runs today, and the rule
+//!   does not depend on the view. (`on...` attributes stay: the policy keeps them inert.) For the same reason `<meta>` (a refresh navigates the page) and
+//!   `<base>` go, and declarative shadow roots stay inert templates (`shadowroot*`
+//!   attributes removed: a shadow root on the wrapper would hide its label).
+//! - **No second reading.** Where the serializer writes text unescaped, that text has no
+//!   `<`: a CSS escape (`\3c `) in style sheets, a JSON escape (`\u003c`) in JSON data,
+//!   none at all in `iframe`, `noscript`, `noembed` and `noframes` (browsers never show
+//!   it), and `xmp` and `plaintext` become `pre`. So markup that parses differently the
+//!   second time (a style sheet moved into MathML, say) finds no markup to reinterpret,
+//!   and the browser builds the tree the host checked.
+//!
+//! # Children
+//!
+//! A container's HTML includes its children's, which carry the host's legitimate marks:
+//! containing the container's HTML would strip them, and passing such attributes through
+//! would let any container forge them. So a block never gets its children's HTML. The
+//! host contains and wraps a child, keeps the result for the block that asked
+//! ([`ChildSlots`], one per request), and answers `render-child` with a placeholder,
+//! `<xbhost-child data-xbhost-slot="TOKEN"></xbhost-child>`, whose token is a keyed hash
+//! under a random per-request key (unguessable, never reused). When the block's own HTML
+//! is contained, each placeholder with a token issued to that block is replaced by the
+//! child's HTML, once, where the block put it: in the serializer, so the child's HTML is
+//! not parsed again (containing a page costs one parse of each block's own HTML) and none
+//! of it is read as the parent's. A placeholder with a token the block made up, was not
+//! given, or already used, or placed where the child's HTML would not be parsed as
+//! written (in SVG or MathML, a template, a select box, or more than eight elements deep,
+//! see `contain::MAX_CHILD_DEPTH`), is dropped; when the block's call
+//! ends, tokens it did not use are discarded. Staff marks on a child come from the host
+//! alone, and a parent can still place, order and omit its children as before. A side
+//! effect: children's HTML no longer crosses into the parent's sandbox, and the HTML size
+//! limit bounds each block's own HTML.
+//!
+//! Parsing is most of what containment costs; the contained HTML of a block that rendered
+//! no children depends on its HTML and the view alone, and is cached (`cache.rs`).
 
+mod cache;
+mod contain;
+mod dom;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
 use std::fmt::Write;
+use std::sync::Mutex;
 
 pub use xbhost_sdk::html::escape;
 
 use crate::request::View;
+
+/// The attributes the host writes on a block's wrapper.
+pub const USAGE_ID: &str = "data-usage-id";
+pub const BLOCK_TYPE: &str = "data-block-type";
+/// Content-group restrictions (staff view).
+pub const GROUP_ACCESS: &str = "data-group-access";
+/// Condition marks (an experiment's children in staff and author views).
+pub const PARTITION_ID: &str = "data-partition-id";
+pub const GROUP_ID: &str = "data-group-id";
+pub const GROUP_NAME: &str = "data-group-name";
+pub const INACTIVE: &str = "data-inactive";
+pub const OWN_GROUP: &str = "data-own-group";
+/// A failed block's placeholder.
+pub const ERROR: &str = "data-error";
+
+/// Every attribute only the host may write, removed from blocks' HTML: the wrapper's, and
+/// those its pages write around blocks, which the page script and CSS read
+/// (`server/page.rs`, `server/workbench.rs`). Also every attribute that starts with
+/// [`RESERVED_ATTRIBUTE_PREFIX`].
+pub const RESERVED_ATTRIBUTES: &[&str] = &[
+    USAGE_ID,
+    BLOCK_TYPE,
+    GROUP_ACCESS,
+    PARTITION_ID,
+    GROUP_ID,
+    GROUP_NAME,
+    INACTIVE,
+    OWN_GROUP,
+    ERROR,
+    "data-view",
+    "data-user",
+    "data-course-key",
+    "data-read-only",
+    "data-submit-on-change",
+    "data-earned",
+    "data-possible",
+];
+pub const RESERVED_ATTRIBUTE_PREFIX: &str = "data-xbhost-";
+
+/// The wrapper's class (with `xblock-VIEW`); `xblock` and every class starting with
+/// `xblock-` or [`HOST_CLASS_PREFIX`] are the host's.
+pub const WRAPPER_CLASS: &str = "xblock";
+pub const HOST_CLASS_PREFIX: &str = "xbhost-";
+pub const CONDITION_LABEL: &str = "xbhost-condition-label";
+pub const RESTRICTION_LABEL: &str = "xbhost-restriction-label";
+
+/// The placeholder a container gets for a child's HTML, and its token attribute.
+pub const PLACEHOLDER_ELEMENT: &str = "xbhost-child";
+pub const PLACEHOLDER_TOKEN: &str = "data-xbhost-slot";
+
+/// Whether only the host may write this attribute (any case).
+pub fn reserved_attribute(name: &str) -> bool {
+    RESERVED_ATTRIBUTES
+        .iter()
+        .any(|r| r.eq_ignore_ascii_case(name))
+        || starts_with_ignore_case(name, RESERVED_ATTRIBUTE_PREFIX)
+}
+
+/// Whether only the host may use this class (any case: quirks mode ignores it).
+pub fn reserved_class(class: &str) -> bool {
+    class.eq_ignore_ascii_case(WRAPPER_CLASS)
+        || starts_with_ignore_case(class, "xblock-")
+        || starts_with_ignore_case(class, HOST_CLASS_PREFIX)
+}
+
+fn starts_with_ignore_case(s: &str, prefix: &str) -> bool {
+    s.len() >= prefix.len() && s.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
+}
+
+/// A block's HTML contained (see the module doc), with no children to fill in.
+pub fn contain_block_html(html: &str, view: View) -> String {
+    contain_with_children(html, view, &mut ChildHtml::default())
+}
+
+/// A block's HTML contained, its children's placeholders filled in from `children` (each
+/// at most once; what is left was not used).
+pub fn contain_with_children(html: &str, view: View, children: &mut ChildHtml) -> String {
+    contain::contain(html, view, children).html
+}
+
+/// Children's finished HTML by token: what [`ChildSlots::take`] hands one block.
+#[derive(Debug, Default)]
+pub struct ChildHtml(HashMap<String, String>);
+
+impl ChildHtml {
+    /// A child's HTML, once.
+    fn take(&mut self, token: &str) -> Option<String> {
+        self.0.remove(token)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// The request's children's finished HTML, held for the block that rendered them until
+/// that block's own HTML is contained (see the module doc).
+#[derive(Default)]
+pub struct ChildSlots {
+    inner: Mutex<Held>,
+}
+
+#[derive(Default)]
+struct Held {
+    key: Option<[u8; 32]>,
+    issued: u64,
+    slots: Vec<Slot>,
+}
+
+struct Slot {
+    token: String,
+    owner: usize,
+    html: String,
+}
+
+impl ChildSlots {
+    /// Keeps a child's finished HTML for the block `owner` (its index in the course) and
+    /// returns the placeholder that block gets instead. Empty HTML stays empty.
+    pub fn hold(&self, owner: usize, html: String) -> String {
+        if html.is_empty() {
+            return html;
+        }
+        let mut held = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let key = *held.key.get_or_insert_with(|| {
+            let mut key = [0u8; 32];
+            getrandom::fill(&mut key).expect("the OS random source works");
+            key
+        });
+        held.issued += 1;
+        let token = blake3::keyed_hash(&key, &held.issued.to_le_bytes()).to_hex()[..32].to_string();
+        let placeholder = format!(
+            "<{PLACEHOLDER_ELEMENT} {PLACEHOLDER_TOKEN}=\"{token}\"></{PLACEHOLDER_ELEMENT}>"
+        );
+        held.slots.push(Slot { token, owner, html });
+        placeholder
+    }
+
+    /// Everything held for `owner`, which no longer holds it (its call ended).
+    pub fn take(&self, owner: usize) -> ChildHtml {
+        let mut held = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        ChildHtml(
+            held.slots
+                .extract_if(.., |s| s.owner == owner)
+                .map(|s| (s.token, s.html))
+                .collect(),
+        )
+    }
+}
 
 /// How a child rendered as an experiment condition is marked (staff and author views).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,43 +255,55 @@ pub fn view_class(view: View) -> &'static str {
     }
 }
 
-/// Wraps a block's HTML in the element that carries its identity, condition markers (an
-/// experiment's children in staff view) and content-group restrictions (staff view).
+/// Wraps a block's HTML, contained (see the module doc) with its children filled in, in
+/// the element that carries its identity, condition markers (an experiment's children in
+/// staff view) and content-group restrictions (staff view).
 pub fn wrap_block(
     html: &str,
+    mut children: ChildHtml,
     usage_id: &str,
     block_type: &str,
     view: View,
     mark: Option<&ConditionMark>,
     restriction: Option<&str>,
 ) -> String {
+    // A block that rendered no children: its HTML alone decides (and is often the same).
+    let (contained, cut) = if children.is_empty() {
+        cache::contain_leaf(html, view)
+    } else {
+        let c = contain::contain(html, view, &mut children);
+        (c.html.into(), c.cut)
+    };
+    if cut {
+        tracing::warn!(
+            usage_id,
+            block_type,
+            bytes = html.len(),
+            "block HTML cut where it nests too deep or makes the parser work too hard"
+        );
+    }
+    let html = &*contained;
     let mut out = String::with_capacity(html.len() + 160);
-    let _ = write!(
-        out,
-        "<div class=\"xblock xblock-{}\" data-usage-id=\"{}\" data-block-type=\"{}\"",
-        view_class(view),
-        escape(usage_id),
-        escape(block_type)
-    );
+    open_wrapper(&mut out, usage_id, block_type, view);
     if let Some(restriction) = restriction {
-        let _ = write!(out, " data-group-access=\"{}\"", escape(restriction));
+        let _ = write!(out, " {GROUP_ACCESS}=\"{}\"", escape(restriction));
     }
     if let Some(mark) = mark {
-        let _ = write!(out, " data-partition-id=\"{}\"", mark.partition_id);
+        let _ = write!(out, " {PARTITION_ID}=\"{}\"", mark.partition_id);
         if let Some(id) = mark.group_id {
-            let _ = write!(out, " data-group-id=\"{id}\"");
+            let _ = write!(out, " {GROUP_ID}=\"{id}\"");
         }
         if let Some(name) = &mark.group_name {
-            let _ = write!(out, " data-group-name=\"{}\"", escape(name));
+            let _ = write!(out, " {GROUP_NAME}=\"{}\"", escape(name));
         }
         if mark.inactive() {
-            out.push_str(" data-inactive=\"true\"");
+            let _ = write!(out, " {INACTIVE}=\"true\"");
         }
         if mark.own {
-            out.push_str(" data-own-group=\"true\"");
+            let _ = write!(out, " {OWN_GROUP}=\"true\"");
         }
         out.push('>');
-        out.push_str("<div class=\"xbhost-condition-label\">");
+        let _ = write!(out, "<div class=\"{CONDITION_LABEL}\">");
         match (&mark.group_name, mark.group_id) {
             (Some(name), Some(id)) => {
                 let _ = write!(out, "Group: {} (id {id})", escape(name));
@@ -90,13 +323,24 @@ pub fn wrap_block(
     if let Some(restriction) = restriction {
         let _ = write!(
             out,
-            "<div class=\"xbhost-restriction-label\">Visible only to {}</div>",
+            "<div class=\"{RESTRICTION_LABEL}\">Visible only to {}</div>",
             escape(restriction)
         );
     }
     out.push_str(html);
     out.push_str("</div>");
     out
+}
+
+/// `<div class="xblock xblock-VIEW" data-usage-id="…" data-block-type="…"`, left open.
+fn open_wrapper(out: &mut String, usage_id: &str, block_type: &str, view: View) {
+    let _ = write!(
+        out,
+        "<div class=\"{WRAPPER_CLASS} {WRAPPER_CLASS}-{}\" {USAGE_ID}=\"{}\" {BLOCK_TYPE}=\"{}\"",
+        view_class(view),
+        escape(usage_id),
+        escape(block_type)
+    );
 }
 
 /// What stands in for a block that failed. Learners see a neutral message; staff and
@@ -120,58 +364,8 @@ pub fn placeholder(
             escape(error)
         ),
     };
-    format!(
-        "<div class=\"xblock xblock-{}\" data-usage-id=\"{}\" data-block-type=\"{}\" data-error=\"true\">{body}</div>",
-        view_class(view),
-        escape(usage_id),
-        escape(block_type)
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn wraps_with_identity_and_escapes_names() {
-        let html = wrap_block("<p>x</p>", "a\"b", "html", View::Student, None, None);
-        assert_eq!(
-            html,
-            "<div class=\"xblock xblock-student\" data-usage-id=\"a&quot;b\" data-block-type=\"html\"><p>x</p></div>"
-        );
-        let mark = ConditionMark {
-            partition_id: 1,
-            group_id: Some(2),
-            group_name: Some("<Video>".into()),
-            own: true,
-        };
-        let html = wrap_block("", "c", "vertical", View::Staff, Some(&mark), None);
-        assert!(html.contains("data-group-id=\"2\" data-group-name=\"&lt;Video&gt;\""));
-        assert!(html.contains("data-own-group=\"true\""));
-        assert!(!html.contains("data-inactive"));
-        assert!(!html.contains("<Video>"));
-    }
-
-    #[test]
-    fn inactive_conditions_are_marked() {
-        let mark = ConditionMark {
-            partition_id: 1,
-            group_id: Some(9),
-            group_name: None,
-            own: false,
-        };
-        let html = wrap_block("", "c", "vertical", View::Staff, Some(&mark), None);
-        assert!(html.contains("data-group-id=\"9\""));
-        assert!(html.contains("data-inactive=\"true\""));
-    }
-
-    #[test]
-    fn placeholders_hide_internals_from_learners() {
-        let learner = placeholder(View::Student, "b", "bad", Some("1.0"), "trap: <secret>");
-        assert!(learner.contains("This content is unavailable."));
-        assert!(!learner.contains("secret"));
-        let staff = placeholder(View::Staff, "b", "bad", Some("1.0"), "trap: <secret>");
-        assert!(staff.contains("bad 1.0"));
-        assert!(staff.contains("&lt;secret&gt;"));
-    }
+    let mut out = String::with_capacity(body.len() + 160);
+    open_wrapper(&mut out, usage_id, block_type, view);
+    let _ = write!(out, " {ERROR}=\"true\">{body}</div>");
+    out
 }

@@ -81,10 +81,14 @@ enum Command {
 }
 
 pub fn main() -> ExitCode {
+    // html5ever logs about the block HTML it parses (markup::contain), as often as a block's
+    // HTML makes it: never in the host's log.
+    let quiet_parser = "html5ever=off".parse().expect("a valid directive");
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("XBHOST_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"))
+                .add_directive(quiet_parser),
         )
         .with_writer(std::io::stderr)
         .init();

@@ -20,7 +20,8 @@
 //! Every answer carries `X-Content-Type-Options: nosniff`, `Referrer-Policy: same-origin`
 //! and, unless it says otherwise, `Cache-Control: no-store` (pages are per user); HTML
 //! pages carry a Content-Security-Policy that lets only xbhost's own script run, so the
-//! HTML a course carries (placed as is) cannot act with the viewer's session.
+//! HTML a course carries (contained by `markup`, then placed as is) cannot act with the
+//! viewer's session.
 
 pub mod admin;
 pub mod auth;

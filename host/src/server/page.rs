@@ -82,7 +82,8 @@ pub fn error_page(status: StatusCode, message: &str) -> Html<String> {
     )
 }
 
-/// Blocks' HTML is theirs (authored content, sandboxed producers); it is placed as is.
+/// Blocks' HTML is theirs (authored content, sandboxed producers), contained and wrapped by
+/// `markup`; it is placed as is.
 pub fn block_html(output: &RenderOutput) -> Markup {
     if output.hidden {
         html! { p.hidden-note { "Nothing here is visible to you." } }

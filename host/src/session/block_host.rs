@@ -94,7 +94,8 @@ impl BlockHost for Session {
                 .exposure(&self.frames, &self.request, parent, usage_id, c);
         }
         Ok(Fragment {
-            html: f.html,
+            // The parent gets a placeholder the host fills in (see `markup`).
+            html: self.slots.hold(parent, f.html),
             hidden: f.hidden,
             title: f.title,
             icon: f.icon,

@@ -23,7 +23,7 @@ use super::request::{Audience, Mode, Request};
 use super::tags::Tags;
 use crate::events::Event;
 use crate::experiment::Decision;
-use crate::markup::{self, ConditionMark};
+use crate::markup::{self, ChildSlots, ConditionMark};
 use crate::model::{Course, CourseBlock, Group, UserPartition};
 use crate::native::NativeApi;
 use crate::request::{BlockFailure, ExperimentView, FailureKind, User, View};
@@ -32,7 +32,7 @@ use crate::runtime::bindings::types::{Fragment, HostError};
 use crate::runtime::{BlockHost, BlockState, CallLimits, LoadedPlugin, SandboxLimits};
 use crate::storage::CarriedTag;
 
-/// A fragment as the host passes it between blocks (already wrapped).
+/// A fragment as the host passes it between blocks (already contained and wrapped).
 #[derive(Debug, Clone, Default)]
 pub struct HostFragment {
     pub html: String,
@@ -63,6 +63,8 @@ pub struct Session {
     tree: RenderTree,
     instances: Instances,
     failures: Failures,
+    /// Children's finished HTML, held for their parents (see `markup`'s module doc).
+    pub(super) slots: ChildSlots,
 }
 
 impl Session {
@@ -134,6 +136,7 @@ impl Session {
             tree: RenderTree::default(),
             instances: Instances::default(),
             failures: Failures::default(),
+            slots: ChildSlots::default(),
         })
     }
 
@@ -321,10 +324,13 @@ impl Session {
                 )
             }
         };
+        // The children it rendered, for its placeholders (dropped if it failed).
+        let children = self.slots.take(index);
         match result {
             Ok(f) => HostFragment {
                 html: markup::wrap_block(
                     &f.html,
+                    children,
                     &block.def.usage_id,
                     &block.def.block_type,
                     view,

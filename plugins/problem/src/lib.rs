@@ -107,9 +107,8 @@ impl Block for Problem {
             ));
         }
         html.push_str(&format!("<div class=\"question\">{}</div>", f.question));
-        html.push_str(&format!(
-            "<form class=\"choices\" data-handler=\"submit\" data-usage-id=\"{usage}\">"
-        ));
+        // The page script posts to the block whose wrapper holds the form.
+        html.push_str("<form class=\"choices\" data-handler=\"submit\">");
         for (i, choice) in f.choices.iter().enumerate() {
             let checked = state.as_ref().is_some_and(|s| s.answer.contains(&i));
             html.push_str(&format!(

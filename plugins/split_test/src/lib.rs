@@ -165,7 +165,7 @@ fn conditions_view(
             None => {
                 let own = own_group == Some(group.id);
                 html.push_str(&format!(
-                    "<div class=\"split-test-empty-group{}\" data-group-id=\"{}\">Group {} has no content: learners in it see nothing here.{}</div>",
+                    "<div class=\"split-test-empty-group{}\" data-empty-group=\"{}\">Group {} has no content: learners in it see nothing here.{}</div>",
                     if own { " own-group" } else { "" },
                     group.id,
                     escape(&group.name),
@@ -369,7 +369,7 @@ mod tests {
         let f = host.render::<SplitTest>(View::Staff).unwrap();
         assert!(
             f.html
-                .contains("class=\"split-test-empty-group own-group\" data-group-id=\"2\""),
+                .contains("class=\"split-test-empty-group own-group\" data-empty-group=\"2\""),
             "{}",
             f.html
         );

@@ -28,7 +28,9 @@
   }
 
   // A block's form with data-handler posts {"answer": [values of the checked inputs]}
-  // (numbers where they are numbers) to that handler, then the page re-renders.
+  // (numbers where they are numbers) to that handler of the block whose wrapper holds the
+  // form (only the host writes data-usage-id: a block can call no other block's handler),
+  // then the page re-renders.
   document.addEventListener("submit", async function (event) {
     const form = event.target.closest("form[data-handler]");
     if (!form) return;
@@ -39,7 +41,9 @@
       status(note, "Viewing as a learner: submissions are off (they would be yours, not theirs).", true);
       return;
     }
-    const usage = form.dataset.usageId;
+    const block = form.closest(".xblock[data-usage-id]");
+    if (!block) return;
+    const usage = block.dataset.usageId;
     const handler = form.dataset.handler;
     const values = Array.from(form.querySelectorAll("input:checked, input[type=text], textarea"))
       .map(function (input) { const n = Number(input.value); return input.value !== "" && !isNaN(n) ? n : input.value; });
