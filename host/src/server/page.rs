@@ -110,10 +110,11 @@ pub fn block_html(output: &RenderOutput) -> Markup {
 /// Block HTML can hold anything, text that looks like a wrapper included, and this reads
 /// the finished page; so a wrapper is marked only when its block is one the render shows
 /// (`visible`) and its opening, exactly as the host writes it
-/// ([`markup::wrapper_start`]), occurs once in the page: that one is the host's, which
-/// the page always has. A block that copies it makes two, and neither is marked (the
-/// block's forms then do nothing: closed, not open); one written otherwise (attributes
-/// in another order, in capitals) is not marked. The mark goes first, right after
+/// ([`markup::wrapper_start`]), occurs once in the page: that one is the host's (a shown
+/// block's wrapper is on the page unless its container left it out, and a container
+/// decides what its children's HTML becomes anyway). A block that copies it makes two,
+/// and neither is marked (the block's forms then do nothing: closed, not open); one
+/// written otherwise (attributes in another order, in capitals) is not marked. The mark goes first, right after
 /// `<div`: a forged tag left open before the wrapper, whose quoted attribute value runs
 /// on into the host's markup, ends at the mark's opening quote, so the nonce never
 /// becomes an attribute of the forged element.
