@@ -513,3 +513,287 @@ async fn run(client: &Client, served: &Served) -> Result<(), String> {
     assert_eq!(handlers, 1, "the authored handler is in the DOM, inert");
     Ok(())
 }
+
+/// The course of the forged-forms test: in `forms_unit` a problem and an html block that
+/// lays forged handler forms over the page; in `exact_unit` an html block that copies a
+/// problem's wrapper exactly and leaves a forged form open before the problem.
+const FORMS_COURSE: &str = "course-v1:xbhost+forms+1";
+
+fn forms_course() -> Value {
+    let handler = |usage: &str| format!("/courses/{FORMS_COURSE}/blocks/{usage}/handler/submit");
+    // A transparent button over the whole page: wherever the learner clicks (the problem's
+    // Submit, say), they click this.
+    let overlay = |id: &str, z: u32| {
+        format!(
+            "<button type=\"submit\" id=\"{id}\" style=\"position:fixed;left:0;top:0;width:100vw;\
+             height:100vh;margin:0;border:0;opacity:.02;z-index:{z}\">Continue</button>"
+        )
+    };
+    // What a forger puts in a form: the problem's usage id and handler URL, and the
+    // correct answer (choice 1) checked but hidden, for the page script and for a native post.
+    let forged_form = |id: &str, usage: &str, button: String| {
+        format!(
+            "<form id=\"{id}\" data-handler=\"submit\" data-usage-id=\"{usage}\" action=\"{}\" \
+             method=\"post\"><input type=\"radio\" name=\"{usage}\" value=\"1\" checked hidden>\
+             <input type=\"hidden\" name=\"answer\" value=\"1\">{button}</form>",
+            handler(usage)
+        )
+    };
+    let forger = [
+        "<p>Course notes.</p>".to_string(),
+        // A bare forged form.
+        forged_form("forged-plain", "quiz", overlay("forged-plain-button", 30)),
+        // Inside a look-alike wrapper (the DOM of the host's wrapper, written otherwise),
+        // with a made-up wrapper mark.
+        format!(
+            "<div data-usage-id=\"quiz\" class=\"xblock xblock-student\" data-block-type=\"problem\" \
+             data-xbhost-wrapper=\"00000000000000000000000000000000\">{}</div>",
+            forged_form("forged-wrapped", "quiz", overlay("forged-wrapped-button", 20))
+        ),
+        // Inside an exact copy of the wrapper of a problem this page does not show.
+        format!(
+            "<div class=\"xblock xblock-student\" data-usage-id=\"quiz_elsewhere\" data-block-type=\"problem\" id=\"forged-elsewhere-wrapper\">{}</div>",
+            forged_form("forged-elsewhere", "quiz_elsewhere", overlay("forged-elsewhere-button", 10))
+        ),
+    ]
+    .concat();
+    let exact_forger = [
+        // An exact copy of the wrapper of the problem that follows on the page.
+        format!(
+            "<div class=\"xblock xblock-student\" data-usage-id=\"quiz_elsewhere\" data-block-type=\"problem\" id=\"forged-exact-wrapper\">{}</div>",
+            forged_form("forged-exact", "quiz_elsewhere", overlay("forged-exact-button", 10))
+        ),
+        // A form left open: the parser ignores the problem's own form after it, so the
+        // problem's inputs and Submit button belong to this one.
+        format!(
+            "<form id=\"forged-open\" data-handler=\"submit\" data-usage-id=\"quiz_elsewhere\" action=\"{}\" \
+             method=\"post\"><input type=\"radio\" name=\"x\" value=\"1\" checked hidden>",
+            handler("quiz_elsewhere")
+        ),
+    ]
+    .concat();
+    let problem = |name: &str| {
+        json!({"display_name": name, "question": "<p>Which is two?</p>", "kind": "multiple_choice",
+            "choices": [{"text": "one"}, {"text": "two", "correct": true}, {"text": "three"}]})
+    };
+    json!({"course_key": FORMS_COURSE, "blocks": [
+        {"usage_id": "forms_unit", "type": "vertical", "fields": {"display_name": "Forms"},
+            "children": ["quiz", "forger"]},
+        {"usage_id": "quiz", "type": "problem", "fields": problem("Quiz")},
+        {"usage_id": "forger", "type": "html", "fields": {"data": forger}},
+        {"usage_id": "exact_unit", "type": "vertical", "fields": {"display_name": "Exact copy"},
+            "children": ["exact_forger", "quiz_elsewhere"]},
+        {"usage_id": "exact_forger", "type": "html", "fields": {"data": exact_forger}},
+        {"usage_id": "quiz_elsewhere", "type": "problem", "fields": problem("Quiz elsewhere")}
+    ]})
+}
+
+/// What `usage` stored for `user` in the forms course, read over HTTP with the learner's
+/// own token (`null` when nothing).
+async fn stored_state(served: &Served, user: &str, usage: &str) -> Value {
+    let token =
+        xbhost_tests::served::token(user, &[(FORMS_COURSE, xbhost::server::auth::Role::Learner)]);
+    let (status, body) = xbhost_tests::http::send(
+        xbhost_tests::http::client()
+            .get(format!(
+                "{}/courses/{FORMS_COURSE}/users/{user}/state/{usage}",
+                served.url
+            ))
+            .bearer_auth(token),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    body["state"].clone()
+}
+
+fn attempts(state: &Value) -> u64 {
+    state["attempts"].as_u64().unwrap_or(0)
+}
+
+/// Clicks `css` and waits until the page script is done with the submission: the page
+/// reloaded (the handler answered), or a form's status line shows an error.
+async fn click_and_settle(client: &Client, css: &str) -> String {
+    js(client, "window.__xbhostSamePage = true; return null;").await;
+    click(client, css).await;
+    let started = Instant::now();
+    loop {
+        // While the page reloads, the script may not run: ask again.
+        let outcome = client
+            .execute(
+                "if (window.__xbhostSamePage !== true) return 'reloaded';
+                 const e = document.querySelector('.xbhost-status.error');
+                 return e ? 'refused: ' + e.textContent : null;",
+                vec![],
+            )
+            .await
+            .unwrap_or(Value::Null);
+        if let Some(outcome) = outcome.as_str() {
+            // A reload may still be loading: let it finish.
+            client
+                .wait()
+                .for_element(Locator::Css("#render"))
+                .await
+                .unwrap();
+            return outcome.to_string();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "clicking {css}: neither a reload nor an error"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn remove(client: &Client, css: &str) {
+    js(
+        client,
+        &format!("document.querySelectorAll('{css}').forEach(e => e.remove()); return null;"),
+    )
+    .await;
+}
+
+/// A handler form acts only for the block whose host wrapper holds it. An html block
+/// that forges a problem's form (the problem's usage id on the form and on a look-alike
+/// wrapper, its handler URL as the action, the correct answer checked in hidden inputs,
+/// a transparent button over the whole page) gets nothing stored when a learner clicks
+/// it; the problem's own form still submits for the problem. Then a page where an html
+/// block copies the problem's wrapper exactly and leaves a forged form open in front of
+/// the problem: the learner's click on the problem's own Submit never sends the forger's
+/// answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_form_acts_only_for_its_own_block() {
+    let served = Served::demo(&["--dev-login"]);
+    let admin = xbhost_tests::served::admin_token("root");
+    let loaded = reqwest::Client::new()
+        .post(format!("{}/admin/courses", served.url))
+        .bearer_auth(&admin)
+        .json(&forms_course())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(loaded.status(), 201, "{}", loaded.text().await.unwrap());
+    let driver = Driver::start();
+    let profile = tempfile::tempdir().unwrap();
+    let client = browser(&driver, profile.path()).await;
+    let result = forged_forms(&client, &served).await;
+    if result.is_err() {
+        let _ = screenshot(&client, "forged-forms-failure").await;
+    }
+    client.close().await.unwrap();
+    result.unwrap();
+}
+
+async fn forged_forms(client: &Client, served: &Served) -> Result<(), String> {
+    let unit_url = |unit: &str| {
+        format!(
+            "{}/workbench?course={}&unit={unit}",
+            served.url,
+            FORMS_COURSE.replace(':', "%3A").replace('+', "%2B")
+        )
+    };
+    client
+        .goto(&format!("{}/workbench", served.url))
+        .await
+        .unwrap();
+    sign_in_as(client, "learner_lee", "learner").await;
+    let user = client
+        .wait()
+        .for_element(Locator::Id("whoami"))
+        .await
+        .unwrap()
+        .attr("data-user")
+        .await
+        .unwrap()
+        .unwrap();
+    client.goto(&unit_url("forms_unit")).await.unwrap();
+    client
+        .wait()
+        .for_element(Locator::Css("#forged-plain-button"))
+        .await
+        .unwrap();
+    screenshot(client, "forged-forms").await;
+
+    // The learner clicks (on the problem's Submit, as they see it; the forger's button
+    // is what is under the pointer): each forged form in turn, topmost first.
+    let mut breaches = Vec::new();
+    let forged = [
+        ("forged-plain", "quiz"),
+        ("forged-wrapped", "quiz"),
+        ("forged-elsewhere", "quiz_elsewhere"),
+    ];
+    for (i, &(form, target)) in forged.iter().enumerate() {
+        // Those clicked already (back if the page reloaded) go, so this one is on top.
+        for (done, _) in &forged[..i] {
+            remove(client, &format!("#{done}")).await;
+        }
+        let before = attempts(&stored_state(served, &user, target).await);
+        let outcome = click_and_settle(client, &format!("#{form}-button")).await;
+        let after = stored_state(served, &user, target).await;
+        if attempts(&after) != before {
+            breaches.push(format!("{form} submitted to {target} ({outcome}): {after}"));
+        }
+    }
+    for (form, _) in &forged {
+        remove(client, &format!("#{form}")).await;
+    }
+    for target in ["quiz", "quiz_elsewhere"] {
+        let state = stored_state(served, &user, target).await;
+        if !state.is_null() {
+            breaches.push(format!("{target} stored {state}"));
+        }
+    }
+    assert!(
+        breaches.is_empty(),
+        "forged forms acted for another block: {breaches:?}"
+    );
+
+    // The problem's own form still submits for the problem.
+    let own = "div.xblock[data-block-type='problem'][data-usage-id='quiz'] form.choices";
+    click(client, &format!("{own} input[value='1']")).await;
+    let outcome = click_and_settle(client, &format!("{own} button[type='submit']")).await;
+    assert_eq!(outcome, "reloaded");
+    let result = client
+        .wait()
+        .for_element(Locator::Css(
+            "div.xblock[data-usage-id='quiz'] .problem > .result",
+        ))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        result.contains("Correct") && result.contains("attempt 1"),
+        "{result}"
+    );
+    let state = stored_state(served, &user, "quiz").await;
+    assert_eq!(state["answer"], json!([1]), "{state}");
+    assert_eq!(attempts(&state), 1, "{state}");
+    screenshot(client, "forged-forms-own-submitted").await;
+
+    // An exact copy of the problem's wrapper, and a forged form left open in front of it.
+    client.goto(&unit_url("exact_unit")).await.unwrap();
+    client
+        .wait()
+        .for_element(Locator::Css("#forged-exact-button"))
+        .await
+        .unwrap();
+    let outcome = click_and_settle(client, "#forged-exact-button").await;
+    let state = stored_state(served, &user, "quiz_elsewhere").await;
+    assert!(
+        state.is_null(),
+        "the exact copy submitted ({outcome}): {state}"
+    );
+    remove(client, "#forged-exact-wrapper").await;
+    // The learner answers the problem themselves, wrongly: choice 0, and its Submit. What
+    // the problem gets, if anything, is their answer, never the forger's hidden one.
+    let problem = "div.xblock[data-block-type='problem'][data-usage-id='quiz_elsewhere']";
+    click(client, &format!("{problem} input[value='0']")).await;
+    let outcome = click_and_settle(client, &format!("{problem} button[type='submit']")).await;
+    let state = stored_state(served, &user, "quiz_elsewhere").await;
+    assert!(
+        state.is_null() || (state["answer"] == json!([0]) && state["correct"] == false),
+        "the open forged form sent its answer ({outcome}): {state}"
+    );
+    Ok(())
+}

@@ -246,6 +246,17 @@ impl ConditionMark {
     }
 }
 
+/// How every wrapper the host writes ([`wrap_block`], [`placeholder`]) begins, up to and
+/// including its usage id. A page marks the wrappers the host wrote by finding exactly
+/// this (`server/page.rs`), so it must stay what the wrappers write (tested there).
+pub fn wrapper_start(usage_id: &str, view: View) -> String {
+    format!(
+        "<div class=\"xblock xblock-{}\" data-usage-id=\"{}\"",
+        view_class(view),
+        escape(usage_id)
+    )
+}
+
 /// The view's name in class names and labels: `student`, `staff`, `author`.
 pub fn view_class(view: View) -> &'static str {
     match view {

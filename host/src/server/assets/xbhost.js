@@ -6,6 +6,27 @@
   const csrf = meta ? meta.content : "";
   const course = document.body.dataset.courseKey || "";
 
+  // The element the host puts around a page's block HTML carries a fresh random nonce,
+  // and every wrapper the host wrote around a block bears it (server/page.rs). Block HTML
+  // cannot know it, so an element of a block's HTML dressed as a wrapper (class xblock,
+  // any data-usage-id) is not one. The first such element in the document is the host's:
+  // every block's HTML comes after its start tag.
+  const blocks = document.querySelector("[data-xbhost-nonce]");
+  const nonce = blocks ? blocks.getAttribute("data-xbhost-nonce") : "";
+
+  // The host's wrapper of the block whose HTML holds `el`: its nearest enclosing element
+  // the host wrote around a block, never `el` itself. null when there is none.
+  function blockOf(el) {
+    if (!nonce || !el) return null;
+    for (let at = el.parentElement; at && at !== blocks; at = at.parentElement) {
+      if (at.localName === "div" && at.classList.contains("xblock") && at.hasAttribute("data-usage-id") &&
+          at.getAttribute("data-xbhost-wrapper") === nonce) {
+        return at;
+      }
+    }
+    return null;
+  }
+
   function status(el, text, isError) {
     if (!el) return;
     el.textContent = text;
@@ -29,23 +50,35 @@
 
   // A block's form with data-handler posts {"answer": [values of the checked inputs]}
   // (numbers where they are numbers) to that handler of the block whose wrapper holds the
-  // form (only the host writes data-usage-id: a block can call no other block's handler),
-  // then the page re-renders.
+  // form, then the page re-renders. The block is the form's place on the page, never
+  // anything the form says (its data-usage-id, its action): a form in one block's HTML
+  // acts for that block only, wherever it is drawn.
   document.addEventListener("submit", async function (event) {
-    const form = event.target.closest("form[data-handler]");
-    if (!form) return;
+    const form = event.target;
+    if (!(form instanceof HTMLFormElement) || !form.hasAttribute("data-handler")) return;
     event.preventDefault();
     let note = form.querySelector(".xbhost-status");
     if (!note) { note = document.createElement("p"); note.className = "xbhost-status"; form.appendChild(note); }
+    const block = blockOf(form);
+    if (!block) {
+      status(note, "Not submitted: this form is not in a block's own HTML on this page.", true);
+      return;
+    }
+    // A submit button of another block's HTML (its form attribute, or a form the parser
+    // left open) does not act for this one.
+    if (event.submitter && blockOf(event.submitter) !== block) {
+      status(note, "Not submitted: the button belongs to another block.", true);
+      return;
+    }
     if (form.closest("[data-read-only]")) {
       status(note, "Viewing as a learner: submissions are off (they would be yours, not theirs).", true);
       return;
     }
-    const block = form.closest(".xblock[data-usage-id]");
-    if (!block) return;
     const usage = block.dataset.usageId;
     const handler = form.dataset.handler;
+    // The form's own inputs in the block's own HTML (not those of a block inside it).
     const values = Array.from(form.querySelectorAll("input:checked, input[type=text], textarea"))
+      .filter(function (input) { return input.form === form && blockOf(input) === block; })
       .map(function (input) { const n = Number(input.value); return input.value !== "" && !isNaN(n) ? n : input.value; });
     status(note, "Submitting...");
     const url = "/courses/" + encodeURIComponent(course) + "/blocks/" + encodeURIComponent(usage) +
@@ -57,6 +90,14 @@
       status(note, e.message, true);
     }
   });
+
+  // A label acts on its control only within one block: a label in one block's HTML
+  // neither presses another block's button nor picks its choices.
+  document.addEventListener("click", function (event) {
+    const label = event.target instanceof Element ? event.target.closest("label") : null;
+    if (!label || !label.control || label.control.contains(event.target)) return;
+    if (blockOf(label) !== blockOf(label.control)) event.preventDefault();
+  }, true);
 
   // Workbench: a new course starts at its first unit.
   document.querySelectorAll("select[data-submit-on-change]").forEach(function (select) {
