@@ -590,3 +590,70 @@ fn a_request_holds_a_bounded_number_of_instances_and_deep_stacks_do_not_abort() 
         out.failures
     );
 }
+
+#[test]
+fn what_a_parent_does_not_place_is_not_on_the_page_and_is_no_exposure() {
+    // fanout installed as `split_test`: the course's structure makes its children the
+    // experiment's conditions, whatever the plugin does with them.
+    let f = Fixture::with_plugins(&["html", "vertical"]);
+    f.host
+        .add_plugin(&xbhost_tests::plugin_wasm("fanout"), Some("split_test"))
+        .unwrap();
+    for drop in [true, false] {
+        let doc: CourseDoc = serde_json::from_value(json!({
+            "course_key": KEY,
+            "user_partitions": [{"id": 0, "name": "Exp", "scheme": "random",
+                "groups": [{"id": 0, "name": "A"}, {"id": 1, "name": "B"}]}],
+            "blocks": [
+                {"usage_id": "unit", "type": "vertical", "children": ["exp"]},
+                {"usage_id": "exp", "type": "split_test", "children": ["c0", "c1"],
+                    "fields": {"user_partition_id": 0, "group_id_to_child": {"0": "c0", "1": "c1"},
+                        "repeat": 1, "drop": drop}},
+                html("c0"), html("c1"),
+            ]
+        }))
+        .unwrap();
+        f.host.load_course(doc).unwrap();
+        let learner = format!("lea-{drop}");
+        let out = f.render(KEY, "unit", User::learner(&learner), View::Student);
+        let group = out.assignments[&0];
+        let (mine, other) = if group == 0 {
+            ("c0", "c1")
+        } else {
+            ("c1", "c0")
+        };
+        // The other group's condition is never shown, whatever the block renders.
+        assert!(
+            !out.visible_blocks.iter().any(|b| b == other),
+            "{:?}",
+            out.visible_blocks
+        );
+        assert!(
+            !out.html.contains(&format!("healthy {other}")),
+            "{}",
+            out.html
+        );
+        let exposures: Vec<_> = out
+            .events
+            .iter()
+            .filter(|e| e.name == CHILD_RENDER_EVENT)
+            .collect();
+        if drop {
+            assert!(
+                !out.visible_blocks.iter().any(|b| b == mine),
+                "{:?}",
+                out.visible_blocks
+            );
+            assert!(exposures.is_empty(), "{exposures:#?}");
+        } else {
+            assert!(
+                out.visible_blocks.iter().any(|b| b == mine),
+                "{:?}",
+                out.visible_blocks
+            );
+            assert_eq!(exposures.len(), 1, "{exposures:#?}");
+            assert_eq!(exposures[0].data["child_id"], mine);
+            assert_eq!(exposures[0].usage_id.as_deref(), Some("exp"));
+        }
+    }
+}

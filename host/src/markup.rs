@@ -159,18 +159,25 @@ pub fn contain_with_children(html: &str, view: View, children: &mut ChildHtml) -
     contain::contain(html, view, children).html
 }
 
-/// Children's finished HTML by token: what [`ChildSlots::take`] hands one block.
+/// Children's finished HTML by token, with the child each is (its index in the course,
+/// when known): what [`ChildSlots::take`] hands one block.
 #[derive(Debug, Default)]
-pub struct ChildHtml(HashMap<String, String>);
+pub struct ChildHtml(HashMap<String, (Option<usize>, String)>);
 
 impl ChildHtml {
     /// A child's HTML, once.
     fn take(&mut self, token: &str) -> Option<String> {
-        self.0.remove(token)
+        self.0.remove(token).map(|(_, html)| html)
     }
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// The children whose placeholders were not placed (what is left after containing):
+    /// they are not on the page.
+    pub fn unplaced(&self) -> Vec<usize> {
+        self.0.values().filter_map(|(child, _)| *child).collect()
     }
 }
 
@@ -191,6 +198,7 @@ struct Held {
 struct Slot {
     token: String,
     owner: usize,
+    child: Option<usize>,
     html: String,
 }
 
@@ -198,6 +206,12 @@ impl ChildSlots {
     /// Keeps a child's finished HTML for the block `owner` (its index in the course) and
     /// returns the placeholder that block gets instead. Empty HTML stays empty.
     pub fn hold(&self, owner: usize, html: String) -> String {
+        self.hold_child(owner, None, html)
+    }
+
+    /// [`ChildSlots::hold`], remembering which child (its index in the course) the HTML
+    /// is, so the host can tell whether the owner placed it ([`ChildHtml::unplaced`]).
+    pub fn hold_child(&self, owner: usize, child: Option<usize>, html: String) -> String {
         if html.is_empty() {
             return html;
         }
@@ -212,7 +226,12 @@ impl ChildSlots {
         let placeholder = format!(
             "<{PLACEHOLDER_ELEMENT} {PLACEHOLDER_TOKEN}=\"{token}\"></{PLACEHOLDER_ELEMENT}>"
         );
-        held.slots.push(Slot { token, owner, html });
+        held.slots.push(Slot {
+            token,
+            owner,
+            child,
+            html,
+        });
         placeholder
     }
 
@@ -222,7 +241,7 @@ impl ChildSlots {
         ChildHtml(
             held.slots
                 .extract_if(.., |s| s.owner == owner)
-                .map(|s| (s.token, s.html))
+                .map(|s| (s.token, (s.child, s.html)))
                 .collect(),
         )
     }
@@ -278,11 +297,32 @@ pub fn wrap_block(
     mark: Option<&ConditionMark>,
     restriction: Option<&str>,
 ) -> String {
+    wrap_placing(
+        html,
+        &mut children,
+        usage_id,
+        block_type,
+        view,
+        mark,
+        restriction,
+    )
+}
+
+/// [`wrap_block`], leaving in `children` what the block's HTML did not place.
+pub fn wrap_placing(
+    html: &str,
+    children: &mut ChildHtml,
+    usage_id: &str,
+    block_type: &str,
+    view: View,
+    mark: Option<&ConditionMark>,
+    restriction: Option<&str>,
+) -> String {
     // A block that rendered no children: its HTML alone decides (and is often the same).
     let (contained, cut) = if children.is_empty() {
         cache::contain_leaf(html, view)
     } else {
-        let c = contain::contain(html, view, &mut children);
+        let c = contain::contain(html, view, children);
         (c.html.into(), c.cut)
     };
     if cut {

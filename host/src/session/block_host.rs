@@ -95,7 +95,7 @@ impl BlockHost for Session {
         }
         Ok(Fragment {
             // The parent gets a placeholder the host fills in (see `markup`).
-            html: self.slots.hold(parent, f.html),
+            html: self.slots.hold_child(parent, Some(child.index), f.html),
             hidden: f.hidden,
             title: f.title,
             icon: f.icon,

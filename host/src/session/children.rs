@@ -152,6 +152,19 @@ impl RenderTree {
         t.open.pop();
     }
 
+    /// A child of `parent` (a node) that its parent rendered but did not place on its
+    /// page: it is not shown, like a hidden block.
+    pub fn not_placed(&self, parent: usize, usage_id: &str) {
+        let mut t = self.lock();
+        if let Some(n) = t
+            .nodes
+            .iter_mut()
+            .find(|n| n.parent == Some(parent) && n.usage_id == usage_id)
+        {
+            n.hidden = true;
+        }
+    }
+
     /// The usage ids of blocks that failed.
     pub fn failed(&self) -> HashSet<String> {
         self.lock()

@@ -145,14 +145,15 @@ impl EventBuffer {
     /// this request decided it and their course tags. Exposure events
     /// (`xblock.split_test.child_render`) are the analysis' denominator, so one is kept
     /// only when the learner is enrolled in its partition (not off, paused, outside the
-    /// window, a bot or viewed-as) and the condition it names rendered. A bot's request
-    /// sends nothing.
+    /// window, a bot or viewed-as) and the condition it names rendered without failing and
+    /// is on the page (its parent placed it). A bot's request sends nothing.
     pub fn decorate(
         &self,
         request: &Request,
         experiments: &Experiments,
         enrolled: &HashSet<u64>,
         failed: &HashSet<String>,
+        on_page: &[String],
         course_tags: &BTreeMap<String, String>,
     ) -> Vec<Event> {
         let keep = |e: &PendingEvent| {
@@ -167,7 +168,7 @@ impl EventBuffer {
                 .is_none_or(|p| enrolled.contains(&p));
             let rendered = e.data["child_id"]
                 .as_str()
-                .is_none_or(|c| !failed.contains(c));
+                .is_none_or(|c| !failed.contains(c) && on_page.iter().any(|b| b == c));
             enrolled && rendered
         };
         let pending: Vec<PendingEvent> = self.lock().drain(..).collect();

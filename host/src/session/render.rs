@@ -253,7 +253,7 @@ impl Session {
                     Access::Restricted(label) | Access::DeniedStaff(label) => Some(label),
                     _ => None,
                 };
-                self.render_called_block(index, depth, view, mark, restriction.as_deref())
+                self.render_called_block(index, node, depth, view, mark, restriction.as_deref())
             }
             Err(e) => {
                 let failure = self.fail(
@@ -275,6 +275,7 @@ impl Session {
     fn render_called_block(
         self: &Arc<Self>,
         index: usize,
+        node: usize,
         depth: u32,
         view: View,
         mark: Option<&ConditionMark>,
@@ -325,18 +326,26 @@ impl Session {
             }
         };
         // The children it rendered, for its placeholders (dropped if it failed).
-        let children = self.slots.take(index);
+        let mut children = self.slots.take(index);
         match result {
             Ok(f) => HostFragment {
-                html: markup::wrap_block(
-                    &f.html,
-                    children,
-                    &block.def.usage_id,
-                    &block.def.block_type,
-                    view,
-                    mark,
-                    restriction,
-                ),
+                html: {
+                    let html = markup::wrap_placing(
+                        &f.html,
+                        &mut children,
+                        &block.def.usage_id,
+                        &block.def.block_type,
+                        view,
+                        mark,
+                        restriction,
+                    );
+                    // Children it rendered but did not place are not on the page: not
+                    // in `visible_blocks`, and no exposure.
+                    for child in children.unplaced() {
+                        self.tree.not_placed(node, &self.block(child).def.usage_id);
+                    }
+                    html
+                },
                 hidden: f.hidden,
                 failed: false,
                 title: f.title,
@@ -480,11 +489,13 @@ impl Session {
         let membership = self
             .assignments
             .membership(&self.request, storage, &self.tags)?;
+        let visible = self.tree.visible_blocks();
         let events = self.events.decorate(
             &self.request,
             &membership.experiments,
             &membership.enrolled,
             &self.tree.failed(),
+            &visible,
             &tags,
         );
         // Writes first: an event must never describe an assignment that was not stored.
@@ -496,7 +507,7 @@ impl Session {
         }
         self.host.sink.emit(&events)?;
         Ok(Finished {
-            visible_blocks: self.tree.visible_blocks(),
+            visible_blocks: visible,
             assignments: membership.assignments,
             experiments: membership.views,
             failures: self.failures.take(),

@@ -8,6 +8,7 @@
 //! As a chain (each block the only child of the one above): `sleep_ms` holds each level's
 //! instance a while after its children rendered (so many requests hold many instances at
 //! once), and `burn_stack_kib` recurses through that much wasm stack before rendering.
+//! With `drop`, it renders its children and places none of them on its page.
 
 use serde::Deserialize;
 use xbhost_sdk::{Block, BlockResult, Condition, Context, Fragment, View};
@@ -23,6 +24,8 @@ pub struct Fields {
     pub claim_group: u64,
     pub sleep_ms: u64,
     pub burn_stack_kib: u32,
+    /// Render the children but place none of them on the page.
+    pub drop: bool,
 }
 
 impl Default for Fields {
@@ -34,6 +37,7 @@ impl Default for Fields {
             claim_group: 1,
             sleep_ms: 0,
             burn_stack_kib: 0,
+            drop: false,
         }
     }
 }
@@ -70,7 +74,9 @@ fn fan_out(cx: &Context<'_, Fields>, view: View) -> String {
                 first = Some(fragment.html);
             }
         }
-        html.push_str(&first.unwrap_or_default());
+        if !f.drop {
+            html.push_str(&first.unwrap_or_default());
+        }
     }
     html.push_str("</div>");
     html
