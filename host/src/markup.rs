@@ -69,84 +69,19 @@
 mod cache;
 mod contain;
 mod dom;
+mod reserved;
+mod slots;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashMap;
 use std::fmt::Write;
-use std::sync::Mutex;
 
 pub use xbhost_sdk::html::escape;
 
 use crate::request::View;
 
-/// The attributes the host writes on a block's wrapper.
-pub const USAGE_ID: &str = "data-usage-id";
-pub const BLOCK_TYPE: &str = "data-block-type";
-/// Content-group restrictions (staff view).
-pub const GROUP_ACCESS: &str = "data-group-access";
-/// Condition marks (an experiment's children in staff and author views).
-pub const PARTITION_ID: &str = "data-partition-id";
-pub const GROUP_ID: &str = "data-group-id";
-pub const GROUP_NAME: &str = "data-group-name";
-pub const INACTIVE: &str = "data-inactive";
-pub const OWN_GROUP: &str = "data-own-group";
-/// A failed block's placeholder.
-pub const ERROR: &str = "data-error";
-
-/// Every attribute only the host may write, removed from blocks' HTML: the wrapper's, and
-/// those its pages write around blocks, which the page script and CSS read
-/// (`server/page.rs`, `server/workbench.rs`). Also every attribute that starts with
-/// [`RESERVED_ATTRIBUTE_PREFIX`].
-pub const RESERVED_ATTRIBUTES: &[&str] = &[
-    USAGE_ID,
-    BLOCK_TYPE,
-    GROUP_ACCESS,
-    PARTITION_ID,
-    GROUP_ID,
-    GROUP_NAME,
-    INACTIVE,
-    OWN_GROUP,
-    ERROR,
-    "data-view",
-    "data-user",
-    "data-course-key",
-    "data-read-only",
-    "data-submit-on-change",
-    "data-earned",
-    "data-possible",
-];
-pub const RESERVED_ATTRIBUTE_PREFIX: &str = "data-xbhost-";
-
-/// The wrapper's class (with `xblock-VIEW`); `xblock` and every class starting with
-/// `xblock-` or [`HOST_CLASS_PREFIX`] are the host's.
-pub const WRAPPER_CLASS: &str = "xblock";
-pub const HOST_CLASS_PREFIX: &str = "xbhost-";
-pub const CONDITION_LABEL: &str = "xbhost-condition-label";
-pub const RESTRICTION_LABEL: &str = "xbhost-restriction-label";
-
-/// The placeholder a container gets for a child's HTML, and its token attribute.
-pub const PLACEHOLDER_ELEMENT: &str = "xbhost-child";
-pub const PLACEHOLDER_TOKEN: &str = "data-xbhost-slot";
-
-/// Whether only the host may write this attribute (any case).
-pub fn reserved_attribute(name: &str) -> bool {
-    RESERVED_ATTRIBUTES
-        .iter()
-        .any(|r| r.eq_ignore_ascii_case(name))
-        || starts_with_ignore_case(name, RESERVED_ATTRIBUTE_PREFIX)
-}
-
-/// Whether only the host may use this class (any case: quirks mode ignores it).
-pub fn reserved_class(class: &str) -> bool {
-    class.eq_ignore_ascii_case(WRAPPER_CLASS)
-        || starts_with_ignore_case(class, "xblock-")
-        || starts_with_ignore_case(class, HOST_CLASS_PREFIX)
-}
-
-fn starts_with_ignore_case(s: &str, prefix: &str) -> bool {
-    s.len() >= prefix.len() && s.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
-}
+pub use reserved::*;
+pub use slots::{ChildHtml, ChildSlots};
 
 /// A block's HTML contained (see the module doc), with no children to fill in.
 pub fn contain_block_html(html: &str, view: View) -> String {
@@ -157,94 +92,6 @@ pub fn contain_block_html(html: &str, view: View) -> String {
 /// at most once; what is left was not used).
 pub fn contain_with_children(html: &str, view: View, children: &mut ChildHtml) -> String {
     contain::contain(html, view, children).html
-}
-
-/// Children's finished HTML by token, with the child each is (its index in the course,
-/// when known): what [`ChildSlots::take`] hands one block.
-#[derive(Debug, Default)]
-pub struct ChildHtml(HashMap<String, (Option<usize>, String)>);
-
-impl ChildHtml {
-    /// A child's HTML, once.
-    fn take(&mut self, token: &str) -> Option<String> {
-        self.0.remove(token).map(|(_, html)| html)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// The children whose placeholders were not placed (what is left after containing):
-    /// they are not on the page.
-    pub fn unplaced(&self) -> Vec<usize> {
-        self.0.values().filter_map(|(child, _)| *child).collect()
-    }
-}
-
-/// The request's children's finished HTML, held for the block that rendered them until
-/// that block's own HTML is contained (see the module doc).
-#[derive(Default)]
-pub struct ChildSlots {
-    inner: Mutex<Held>,
-}
-
-#[derive(Default)]
-struct Held {
-    key: Option<[u8; 32]>,
-    issued: u64,
-    slots: Vec<Slot>,
-}
-
-struct Slot {
-    token: String,
-    owner: usize,
-    child: Option<usize>,
-    html: String,
-}
-
-impl ChildSlots {
-    /// Keeps a child's finished HTML for the block `owner` (its index in the course) and
-    /// returns the placeholder that block gets instead. Empty HTML stays empty.
-    pub fn hold(&self, owner: usize, html: String) -> String {
-        self.hold_child(owner, None, html)
-    }
-
-    /// [`ChildSlots::hold`], remembering which child (its index in the course) the HTML
-    /// is, so the host can tell whether the owner placed it ([`ChildHtml::unplaced`]).
-    pub fn hold_child(&self, owner: usize, child: Option<usize>, html: String) -> String {
-        if html.is_empty() {
-            return html;
-        }
-        let mut held = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        let key = *held.key.get_or_insert_with(|| {
-            let mut key = [0u8; 32];
-            getrandom::fill(&mut key).expect("the OS random source works");
-            key
-        });
-        held.issued += 1;
-        let token = blake3::keyed_hash(&key, &held.issued.to_le_bytes()).to_hex()[..32].to_string();
-        let placeholder = format!(
-            "<{PLACEHOLDER_ELEMENT} {PLACEHOLDER_TOKEN}=\"{token}\"></{PLACEHOLDER_ELEMENT}>"
-        );
-        held.slots.push(Slot {
-            token,
-            owner,
-            child,
-            html,
-        });
-        placeholder
-    }
-
-    /// Everything held for `owner`, which no longer holds it (its call ended).
-    pub fn take(&self, owner: usize) -> ChildHtml {
-        let mut held = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        ChildHtml(
-            held.slots
-                .extract_if(.., |s| s.owner == owner)
-                .map(|s| (s.token, (s.child, s.html)))
-                .collect(),
-        )
-    }
 }
 
 /// How a child rendered as an experiment condition is marked (staff and author views).

@@ -56,9 +56,19 @@ fn collect(dir: &Path, root: &Path, out: &mut Vec<(String, String, String)>) {
     }
 }
 
+/// Where a file's inline unit-test module (`#[cfg(test)] mod tests { ... }`) starts; a
+/// declaration of a test module in its own file (`mod tests;`) is not one.
+fn inline_test_module(text: &str) -> Option<usize> {
+    text.match_indices("\n#[cfg(test)]\nmod ")
+        .find_map(|(at, m)| {
+            let line = text[at + m.len()..].lines().next().unwrap_or("");
+            line.contains('{').then_some(at)
+        })
+}
+
 /// The code of a file without comments, string literals and its trailing test module.
 fn code_of(text: &str) -> String {
-    let cut = text.find("\n#[cfg(test)]\nmod ").unwrap_or(text.len());
+    let cut = inline_test_module(text).unwrap_or(text.len());
     let text = &text[..cut];
     let mut out = String::with_capacity(text.len());
     let b = text.as_bytes();
@@ -366,6 +376,9 @@ mod tests {
         let code = code_of(
             "use super::x::Y; // crate::fake::Z\nfn f() { crate::real::g(\"crate::no\") }\n#[cfg(test)]\nmod tests { use crate::t; }",
         );
+        // A test module in its own file is only declared: what follows is still read.
+        let declared = code_of("\n#[cfg(test)]\nmod tests;\nfn f() { crate::after::g() }");
+        assert!(paths_in(&declared).contains(&"crate::after::g".to_string()));
         let paths = paths_in(&code);
         assert!(paths.contains(&"super::x::Y".to_string()), "{paths:?}");
         assert!(paths.contains(&"crate::real::g".to_string()), "{paths:?}");

@@ -8,8 +8,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use super::ChildHtml;
 use super::contain::{self, Contained};
+use super::slots::ChildHtml;
 use crate::request::View;
 
 /// Largest block HTML kept.

@@ -8,9 +8,8 @@ use html5ever::tendril::StrTendril;
 use html5ever::{Attribute, QualName, local_name, ns};
 
 use super::dom::{self, Data, Dom, Id};
-use super::{
-    ChildHtml, PLACEHOLDER_ELEMENT, PLACEHOLDER_TOKEN, reserved_attribute, reserved_class,
-};
+use super::reserved::{PLACEHOLDER_ELEMENT, PLACEHOLDER_TOKEN, reserved_attribute, reserved_class};
+use super::slots::ChildHtml;
 use crate::request::View;
 
 /// What happens to an element.
