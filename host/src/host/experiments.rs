@@ -47,11 +47,7 @@ impl Host {
         let course = self.course(course_key)?;
         let partition = course
             .partition(partition_id)
-            .ok_or_else(|| crate::errors::NotFound {
-                what: "user partition",
-                id: partition_id.to_string(),
-                within: Some(course_key.to_string()),
-            })?;
+            .ok_or_else(|| super::unknown_partition(course_key, partition_id))?;
         let session = Session::for_experiments(
             &self.inner.handle,
             course.clone(),
@@ -85,11 +81,7 @@ impl Host {
             .user_partitions
             .iter_mut()
             .find(|p| p.id == partition_id)
-            .ok_or_else(|| crate::errors::NotFound {
-                what: "user partition",
-                id: partition_id.to_string(),
-                within: Some(course_key.to_string()),
-            })?;
+            .ok_or_else(|| super::unknown_partition(course_key, partition_id))?;
         change(partition)?;
         let updated = partition.clone();
         self.load_course(doc)?;

@@ -346,11 +346,7 @@ impl Host {
         let course = self.course(course_key)?;
         let partition = course
             .partition(partition_id)
-            .ok_or_else(|| crate::errors::NotFound {
-                what: "user partition",
-                id: partition_id.to_string(),
-                within: Some(course_key.to_string()),
-            })?;
+            .ok_or_else(|| super::unknown_partition(course_key, partition_id))?;
         if partition.is_random() {
             bail!(
                 "user partition {partition_id} ({:?}) is a random experiment: learners are assigned by the host, not by staff",

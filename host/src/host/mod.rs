@@ -158,3 +158,12 @@ impl Host {
         self.inner.handle.limits()
     }
 }
+
+/// The error for a partition the course does not have.
+fn unknown_partition(course_key: &str, partition_id: u64) -> crate::errors::NotFound {
+    crate::errors::NotFound {
+        what: "user partition",
+        id: partition_id.to_string(),
+        within: Some(course_key.to_string()),
+    }
+}

@@ -20,4 +20,4 @@ pub use limits::SandboxLimits;
 pub use plugin::{LoadedPlugin, PluginMetadata};
 pub use registry::PluginRegistry;
 pub use sandbox::Pooling;
-pub use state::{BlockState, CallLimits};
+pub use state::{BlockState, CallLimits, DeadlineReason};

@@ -31,7 +31,7 @@ pub struct BlockState {
     /// When this call (with its children and waits) must be done, and why that moment:
     /// what an interruption says.
     pub(crate) deadline: Instant,
-    pub(crate) deadline_reason: String,
+    pub(crate) deadline_reason: DeadlineReason,
     /// Set by the epoch callback when it interrupts the block, saying why.
     pub(crate) interrupted: Option<String>,
     pub(crate) stdout: GuestOutput,
@@ -106,7 +106,7 @@ impl BlockState {
     /// Why the block must stop now, if it must: past its own time or its call's deadline.
     pub(crate) fn overrun(&self) -> Option<String> {
         if Instant::now() >= self.deadline {
-            Some(format!("interrupted: {}", self.deadline_reason))
+            Some(format!("interrupted: {}", self.deadline_reason.describe()))
         } else if self.own_time() >= self.block_time {
             Some(format!(
                 "interrupted: it ran for more than its limit of {} ms",
@@ -123,9 +123,31 @@ pub struct CallLimits {
     pub block: usize,
     pub depth: u32,
     pub deadline: Instant,
-    /// Said when the deadline interrupts the block, e.g. "the request's deadline of
-    /// 200 ms passed".
-    pub deadline_reason: String,
+    /// What the deadline is, as an interruption names it.
+    pub deadline_reason: DeadlineReason,
+}
+
+/// Where a call's deadline comes from.
+#[derive(Debug, Clone, Copy)]
+pub enum DeadlineReason {
+    /// The request's own deadline (its whole budget).
+    Request(Duration),
+    /// A share of the parent's remaining time, this long when the call started.
+    Share(Duration),
+}
+
+impl DeadlineReason {
+    fn describe(self) -> String {
+        match self {
+            DeadlineReason::Request(budget) => {
+                format!("the request's deadline of {} ms passed", budget.as_millis())
+            }
+            DeadlineReason::Share(share) => format!(
+                "its share of the request's time ({} ms, its children included) ran out",
+                share.as_millis()
+            ),
+        }
+    }
 }
 
 impl WasiView for BlockState {

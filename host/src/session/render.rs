@@ -29,7 +29,9 @@ use crate::native::NativeApi;
 use crate::request::{BlockFailure, ExperimentView, FailureKind, User, View};
 use crate::runtime::bindings::exported::Guest;
 use crate::runtime::bindings::types::{Fragment, HostError};
-use crate::runtime::{BlockHost, BlockState, CallLimits, LoadedPlugin, SandboxLimits};
+use crate::runtime::{
+    BlockHost, BlockState, CallLimits, DeadlineReason, LoadedPlugin, SandboxLimits,
+};
 use crate::storage::CarriedTag;
 
 /// A fragment as the host passes it between blocks (already contained and wrapped).
@@ -417,16 +419,11 @@ impl Session {
             .frames
             .next_deadline(&self.request, self.limits().block_time);
         self.frames.push(index, deadline);
+        // Said only when it interrupts the block: nothing is formatted per call.
         let deadline_reason = if deadline >= self.request.deadline {
-            format!(
-                "the request's deadline of {} ms passed",
-                self.request.budget.as_millis()
-            )
+            DeadlineReason::Request(self.request.budget)
         } else {
-            format!(
-                "its share of the request's time ({} ms, its children included) ran out",
-                deadline.saturating_duration_since(now).as_millis()
-            )
+            DeadlineReason::Share(deadline.saturating_duration_since(now))
         };
         CallLimits {
             block: index,
