@@ -1,6 +1,7 @@
 //! `xbhost serve` over real HTTP, who may do what: the key the server starts with (none,
 //! too short, from a file), 401 for each bad token on each route, 403 for each role, CSRF
 //! on browser posts and the dev sign-in, LMS sessions and signing out, and secure cookies.
+//! (The sign-in's binding to its browser and the token checks are `server_sign_in.rs`.)
 
 use std::collections::BTreeMap;
 
@@ -9,6 +10,9 @@ use serde_json::{Value, json};
 use xbhost::server::auth::{Claims, Role, TokenKeys};
 use xbhost_tests::http::{client, error_of, send};
 use xbhost_tests::served::{Served, admin_token, keys, learner_token, staff_token, token};
+use xbhost_tests::sign_in::{
+    STATE_COOKIE, cookie_pair, finish, page_state, set_cookie_named, sign_in_token, start,
+};
 use xbhost_tests::{DEMO_COURSE, plugin_wasm, xbhost_bin};
 
 #[test]
@@ -374,52 +378,56 @@ async fn browser_posts_need_the_csrf_token_of_their_session() {
     let (_, body) = send(c.get(&state_url).bearer_auth(&session)).await;
     assert_eq!(body["state"]["attempts"], 1, "{body}");
 
-    // The dev sign-in form is a post too: bound to the nonce cookie of its page.
-    let form = [("kind", "new"), ("csrf_token", "forged")];
+    // The dev sign-in form is a post too: bound to the sign-in state of its page.
+    let page = c
+        .get(format!("{}/workbench", served.url))
+        .send()
+        .await
+        .unwrap();
+    let state_cookie = cookie_pair(&set_cookie_named(&page, STATE_COOKIE).unwrap());
+    let state = page_state(&page.text().await.unwrap());
+    let form = [("kind", "new"), ("state", "forged")];
     let response = c
         .post(format!("{}/dev-login", served.url))
-        .header(header::COOKIE, "xbhost_csrf=abc")
+        .header(header::COOKIE, &state_cookie)
         .form(&form)
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 403);
     assert!(response.headers().get(header::SET_COOKIE).is_none());
-    let real = k.csrf_token("nonce\0abc");
     let response = c
         .post(format!("{}/dev-login", served.url))
-        .header(header::COOKIE, "xbhost_csrf=abc")
-        .form(&[("kind", "new"), ("csrf_token", real.as_str())])
+        .header(header::COOKIE, &state_cookie)
+        .form(&[("kind", "new"), ("state", state.as_str())])
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 303);
-    let set = response
-        .headers()
-        .get(header::SET_COOKIE)
-        .unwrap()
-        .to_str()
-        .unwrap();
-    assert!(
-        set.starts_with("xbhost_session=") && set.contains("HttpOnly"),
-        "{set}"
-    );
+    let set = set_cookie_named(&response, "xbhost_session").unwrap();
+    assert!(set.contains("HttpOnly"), "{set}");
     assert!(
         !set.contains("Secure"),
         "plain HTTP: not Secure unless asked: {set}"
     );
-    // A browser still holding an expired session signs in again with the form's token.
+    // A browser still holding an expired session signs in again with its page's state.
+    let stale = "xbhost_session=expired.or.stale";
+    let page = c
+        .get(format!("{}/workbench", served.url))
+        .header(header::COOKIE, stale)
+        .send()
+        .await
+        .unwrap();
+    let state_cookie = cookie_pair(&set_cookie_named(&page, STATE_COOKIE).unwrap());
+    let state = page_state(&page.text().await.unwrap());
     let response = c
         .post(format!("{}/dev-login", served.url))
-        .header(
-            header::COOKIE,
-            "xbhost_session=expired.or.stale; xbhost_csrf=abc",
-        )
+        .header(header::COOKIE, format!("{stale}; {state_cookie}"))
         .form(&[
             ("kind", "named"),
             ("user", "fred"),
             ("role", "learner"),
-            ("csrf_token", real.as_str()),
+            ("state", state.as_str()),
         ])
         .send()
         .await
@@ -461,42 +469,19 @@ async fn secure_cookies_when_asked() {
         .send()
         .await
         .unwrap();
-    let nonce = page
-        .headers()
-        .get(header::SET_COOKIE)
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_string();
-    assert!(
-        nonce.starts_with("xbhost_csrf=") && nonce.contains("Secure"),
-        "{nonce}"
-    );
-    let value = nonce
-        .split(';')
-        .next()
-        .unwrap()
-        .trim_start_matches("xbhost_csrf=")
-        .to_string();
-    let csrf = keys().csrf_token(&format!("nonce\0{value}"));
+    let state_cookie = set_cookie_named(&page, "__Host-xbhost_sign_in").unwrap();
+    assert!(state_cookie.contains("Secure"), "{state_cookie}");
+    let state = page_state(&page.text().await.unwrap());
     let response = c
         .post(format!("{}/dev-login", served.url))
-        .header(header::COOKIE, format!("xbhost_csrf={value}"))
-        .form(&[("kind", "new"), ("csrf_token", csrf.as_str())])
+        .header(header::COOKIE, cookie_pair(&state_cookie))
+        .form(&[("kind", "new"), ("state", state.as_str())])
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 303);
-    let set = response
-        .headers()
-        .get(header::SET_COOKIE)
-        .unwrap()
-        .to_str()
-        .unwrap();
-    assert!(
-        set.starts_with("xbhost_session=") && set.contains("Secure"),
-        "{set}"
-    );
+    let set = set_cookie_named(&response, "__Host-xbhost_session").unwrap();
+    assert!(set.contains("Secure"), "{set}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -505,37 +490,31 @@ async fn lms_sessions_sign_out_and_the_headers_of_pages() {
     let c = client();
     let base = &served.url;
     // The LMS launch: a bad token is 401 and sets nothing.
-    let response = c
-        .post(format!("{base}/session"))
-        .form(&[("token", "not-a-token"), ("next", "/workbench")])
-        .send()
-        .await
-        .unwrap();
+    let launch = start(&c, base).await;
+    let response = finish(&c, base, &launch, "not-a-token", Some("/workbench")).await;
     assert_eq!(response.status(), 401);
-    assert!(response.headers().get(header::SET_COOKIE).is_none());
-    // A good one becomes the session cookie; `next` is followed only to a local path.
-    let session = learner_token("lena");
-    for (next, location) in [
-        ("/workbench?course=x&unit=y", "/workbench?course=x&unit=y"),
-        ("//evil.example/", "/workbench"),
-        ("/\t/evil.example", "/workbench"),
-        ("/\\evil.example", "/workbench"),
-        ("https://evil.example/", "/workbench"),
-    ] {
-        let response = c
-            .post(format!("{base}/session"))
-            .form(&[("token", session.as_str()), ("next", next)])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 303, "{next:?}");
-        assert_eq!(response.headers()[header::LOCATION], location, "{next:?}");
-        let set = response.headers()[header::SET_COOKIE].to_str().unwrap();
-        assert!(
-            set.starts_with(&format!("xbhost_session={session};")),
-            "{set}"
-        );
-    }
+    assert!(set_cookie_named(&response, "xbhost_session").is_none());
+    // A good one becomes the session cookie; `next` is followed only to a local path
+    // (more cases in server_sign_in.rs).
+    let session = sign_in_token("lena", &[(DEMO_COURSE, Role::Learner)], &launch);
+    let response = finish(
+        &c,
+        base,
+        &launch,
+        &session,
+        Some("/workbench?course=x&unit=y"),
+    )
+    .await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(
+        response.headers()[header::LOCATION],
+        "/workbench?course=x&unit=y"
+    );
+    let set = set_cookie_named(&response, "xbhost_session").unwrap();
+    assert!(
+        set.starts_with(&format!("xbhost_session={session};")),
+        "{set}"
+    );
     // The cookie authenticates the API like the header; an expired one is 401.
     let cookie = format!("xbhost_session={session}");
     let (status, _) = send(
@@ -614,7 +593,7 @@ async fn lms_sessions_sign_out_and_the_headers_of_pages() {
     );
     let json = c
         .get(format!("{}?format=json", served.block_url("unit_1")))
-        .bearer_auth(&session)
+        .bearer_auth(learner_token("lena"))
         .send()
         .await
         .unwrap();

@@ -20,6 +20,7 @@ pub mod http;
 pub mod modules;
 pub mod olx;
 pub mod served;
+pub mod sign_in;
 
 pub const DEMO_COURSE: &str = "course-v1:xbhost+demo+2026";
 

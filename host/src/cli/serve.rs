@@ -37,8 +37,33 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 10_000)]
     queue_timeout_ms: u64,
     /// Mark cookies Secure: set it when browsers reach the server over HTTPS (a proxy).
+    /// The session cookie is then `__Host-xbhost_session`.
     #[arg(long)]
     secure_cookies: bool,
+    /// Accept only tokens whose `iss` is this (the LMS's issuer).
+    #[arg(long, env = "XBHOST_TOKEN_ISSUER")]
+    token_issuer: Option<String>,
+    /// Accept only tokens whose `aud` is or includes this (xbhost's client id at the LMS).
+    #[arg(long, env = "XBHOST_TOKEN_AUDIENCE")]
+    token_audience: Option<String>,
+    /// The longest a token may live (`exp - iat`, and `exp - now`); longer ones get 401.
+    #[arg(long, env = "XBHOST_MAX_TOKEN_LIFETIME", default_value = "1h")]
+    max_token_lifetime: humantime::Duration,
+    /// Clock skew tolerated on a token's `exp`, `nbf` and `iat`.
+    #[arg(long, default_value = "5s")]
+    token_leeway: humantime::Duration,
+    /// The LMS's OIDC authorization endpoint: `GET /session/login` redirects there with
+    /// the sign-in's state and nonce (without it, it answers them as JSON).
+    #[arg(long, env = "XBHOST_LMS_AUTHORIZATION_URL")]
+    lms_authorization_url: Option<String>,
+    /// How long a browser has to finish a sign-in it started (its state cookie's life).
+    #[arg(long, default_value = "10m")]
+    sign_in_state_ttl: humantime::Duration,
+    /// Most ids held in each of the records of used sign-in tokens and of signed-out
+    /// sessions (each kept until it expires); a sign-in or sign-out that does not fit
+    /// gets 503.
+    #[arg(long, default_value_t = xbhost::server::ledger::DEFAULT_MAX_RECORDS)]
+    max_token_records: usize,
     /// On SIGTERM or Ctrl-C, how long to wait for the requests in flight before exiting.
     #[arg(long, default_value_t = 10_000)]
     shutdown_grace_ms: u64,
@@ -53,7 +78,34 @@ pub fn keys(args: &ServeArgs) -> Result<TokenKeys> {
             args.listen
         );
     }
+    check_sign_in_flags(args).context("`xbhost serve` refuses to start")?;
     TokenKeys::load(args.token_secret_file.as_deref()).context("`xbhost serve` refuses to start")
+}
+
+/// The sign-in flags make sense: positive lifetimes, a usable authorization URL.
+fn check_sign_in_flags(args: &ServeArgs) -> Result<()> {
+    if args.max_token_lifetime.as_secs() == 0 {
+        bail!("--max-token-lifetime must be at least 1s");
+    }
+    if args.sign_in_state_ttl.as_secs() == 0 {
+        bail!("--sign-in-state-ttl must be at least 1s");
+    }
+    if args.max_token_records == 0 {
+        bail!("--max-token-records must be at least 1");
+    }
+    for (flag, value) in [
+        ("--token-issuer", &args.token_issuer),
+        ("--token-audience", &args.token_audience),
+    ] {
+        if value.as_deref().is_some_and(str::is_empty) {
+            bail!("{flag} is empty: give a value, or leave the flag out");
+        }
+    }
+    if let Some(url) = &args.lms_authorization_url {
+        xbhost::server::launch::check_authorization_url(url)
+            .map_err(|e| anyhow::anyhow!("--lms-authorization-url {url:?}: {e}"))?;
+    }
+    Ok(())
 }
 
 /// Runs the HTTP server until Ctrl-C or SIGTERM, then finishes the requests in flight.
@@ -72,6 +124,15 @@ pub fn serve(
     config.max_concurrent_renders = args.max_concurrent_renders;
     config.queue_timeout = std::time::Duration::from_millis(args.queue_timeout_ms);
     config.secure_cookies = args.secure_cookies;
+    config.token_policy = xbhost::server::auth::TokenPolicy {
+        issuer: args.token_issuer.clone(),
+        audience: args.token_audience.clone(),
+        leeway: *args.token_leeway,
+        max_lifetime: *args.max_token_lifetime,
+    };
+    config.lms_authorization_url = args.lms_authorization_url.clone();
+    config.sign_in_state_ttl = *args.sign_in_state_ttl;
+    config.max_token_records = args.max_token_records;
     config.shutdown_grace = std::time::Duration::from_millis(args.shutdown_grace_ms);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -136,9 +197,19 @@ pub struct TokenArgs {
     /// A role: `COURSE_KEY=ROLE` or `*=ROLE` (learner, staff, admin); repeatable.
     #[arg(long = "role", value_name = "COURSE=ROLE", required = true)]
     roles: Vec<String>,
-    /// How long the token is valid.
+    /// How long the token is valid (the server refuses more than its
+    /// --max-token-lifetime, 1h by default).
     #[arg(long, default_value = "1h")]
     ttl: humantime::Duration,
+    /// The token's `iss` (what the server's --token-issuer demands).
+    #[arg(long)]
+    issuer: Option<String>,
+    /// The token's `aud` (what the server's --token-audience demands).
+    #[arg(long)]
+    audience: Option<String>,
+    /// The token's `nonce`: the one `GET /session/login` gave, for a sign-in by hand.
+    #[arg(long)]
+    nonce: Option<String>,
     /// A file holding the HS256 key (else XBHOST_TOKEN_SECRET).
     #[arg(long, env = "XBHOST_TOKEN_SECRET_FILE")]
     token_secret_file: Option<PathBuf>,
@@ -162,12 +233,18 @@ pub fn sign_token(args: &TokenArgs) -> Result<()> {
             .map_err(|e: String| anyhow::anyhow!("--role {spec:?}: {e}"))?;
         roles.insert(course.to_string(), role);
     }
-    let claims = Claims::new(
+    let mut claims = Claims::new(
         &args.user,
         args.name.as_deref().unwrap_or(&args.user),
         roles,
         args.ttl.as_secs(),
     );
+    claims.iss = args.issuer.clone();
+    claims.aud = args
+        .audience
+        .clone()
+        .map(xbhost::server::auth::Audience::One);
+    claims.nonce = args.nonce.clone();
     println!("{}", keys.issue(&claims)?);
     Ok(())
 }

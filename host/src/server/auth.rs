@@ -1,6 +1,7 @@
 //! Who is asking: the verified caller of a request, from an `Authorization: Bearer`
 //! header (an LMS calling us) or the session cookie (a browser), as axum extractors. The
-//! tokens themselves are `tokens.rs`; their types are re-exported here.
+//! tokens themselves are `tokens.rs` (their types are re-exported here); a token whose
+//! session was signed out on this host is refused (`ledger.rs`).
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -8,14 +9,22 @@ use axum::http::{HeaderMap, header};
 
 use super::cookies;
 use super::error::ApiError;
+use super::ledger::TokenId;
 use super::state::AppState;
+pub use super::token_policy::TokenPolicy;
 pub use super::tokens::{
-    ALL_COURSES, Claims, Identity, MIN_SECRET_BYTES, Role, SECRET_ENV, SESSION_COOKIE, TokenKeys,
-    Via,
+    ALL_COURSES, Audience, Claims, Identity, MIN_SECRET_BYTES, Role, SECRET_ENV,
+    SECURE_SESSION_COOKIE, SESSION_COOKIE, TokenKeys, Via,
 };
 
-/// The token of a request, if it carries one, and how.
-pub fn presented_token(headers: &HeaderMap) -> Result<Option<(String, Via)>, ApiError> {
+/// The token of a request, if it carries one, and how: the `Authorization` header, else
+/// the session cookie named `session_cookie` (only that name: with `--secure-cookies`, a
+/// plain `xbhost_session` cookie, which any site sharing the domain could set, is not
+/// read).
+pub fn presented_token(
+    headers: &HeaderMap,
+    session_cookie: &str,
+) -> Result<Option<(String, Via)>, ApiError> {
     if let Some(value) = headers.get(header::AUTHORIZATION) {
         let value = value
             .to_str()
@@ -28,22 +37,32 @@ pub fn presented_token(headers: &HeaderMap) -> Result<Option<(String, Via)>, Api
             })?;
         return Ok(Some((token.trim().to_string(), Via::Header)));
     }
-    Ok(cookies::cookie(headers, SESSION_COOKIE).map(|t| (t, Via::Cookie)))
+    Ok(cookies::cookie(headers, session_cookie).map(|t| (t, Via::Cookie)))
 }
 
 impl FromRequestParts<AppState> for Identity {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let (token, via) = presented_token(&parts.headers)?.ok_or_else(|| {
-            ApiError::unauthorized(
-                "no token: send `Authorization: Bearer <token>` or sign in (session cookie)",
-            )
-        })?;
+        let (token, via) = presented_token(&parts.headers, state.keys().session_cookie())?
+            .ok_or_else(|| {
+                ApiError::unauthorized(
+                    "no token: send `Authorization: Bearer <token>` or sign in (session cookie)",
+                )
+            })?;
         let claims = state
             .keys()
             .verify(&token)
             .map_err(ApiError::unauthorized)?;
+        let now = jsonwebtoken::get_current_timestamp();
+        if state
+            .ledger()
+            .is_revoked(&TokenId::of_token(&token, &claims), now)
+        {
+            return Err(ApiError::unauthorized(
+                "the session was signed out on this host (revoked): sign in again",
+            ));
+        }
         Ok(Identity { claims, via })
     }
 }
@@ -60,7 +79,10 @@ impl FromRequestParts<AppState> for MaybeIdentity {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let presented = presented_token(&parts.headers).ok().flatten().is_some();
+        let presented = presented_token(&parts.headers, state.keys().session_cookie())
+            .ok()
+            .flatten()
+            .is_some();
         Ok(match Identity::from_request_parts(parts, state).await {
             Ok(identity) => MaybeIdentity {
                 identity: Some(identity),
@@ -139,6 +161,30 @@ mod tests {
         );
         assert!(k.verify(&forged).unwrap_err().contains("signature"));
         assert!(k.verify("not.a.token").unwrap_err().contains("malformed"));
+    }
+
+    #[test]
+    fn the_policy_checks_issuer_audience_and_nbf() {
+        let policy = TokenPolicy {
+            issuer: Some("lms".into()),
+            audience: Some("xbhost".into()),
+            ..TokenPolicy::default()
+        };
+        let k = keys().with_policy(policy, false);
+        let mut claims = Claims::new("alice", "", BTreeMap::new(), 60);
+        claims.iss = Some("lms".into());
+        claims.aud = Some(Audience::Many(vec!["x".into(), "xbhost".into()]));
+        assert!(k.verify(&k.issue(&claims).unwrap()).is_ok());
+        let refused = |c: &Claims| k.verify(&k.issue(c).unwrap()).unwrap_err();
+        let mut other = claims.clone();
+        other.iss = Some("elsewhere".into());
+        assert!(refused(&other).contains("--token-issuer"));
+        other = claims.clone();
+        other.aud = None;
+        assert!(refused(&other).contains("no \"aud\""));
+        other = claims.clone();
+        other.nbf = Some(jsonwebtoken::get_current_timestamp() + 60);
+        assert!(refused(&other).contains("not valid yet"));
     }
 
     #[test]

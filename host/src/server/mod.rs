@@ -6,7 +6,10 @@
 //! - `blocks`: render, handler calls, a learner's assignments and state.
 //! - `admin`: plugin and course uploads.
 //! - `workbench`: the page for authors and block developers.
-//! - `sign_in`: signing in (the LMS's token, `--dev-login`) and out.
+//! - `sign_in`: the sign-in page, `--dev-login`, signing out (revoking the session).
+//! - `launch`: the LMS's two-step sign-in (`GET /session/login`, `POST /session`), bound
+//!   to the browser by `sign_in_state`; `token_policy` (what every token must say) and
+//!   `ledger` (used sign-ins, revoked sessions) back both.
 //! - `page`: the HTML around it all (maud: every interpolated string is escaped).
 //! - `metrics`: Prometheus metrics and the per-request span.
 //! - `error`: errors as statuses with messages that name what is at fault.
@@ -29,10 +32,14 @@ pub mod blocks;
 pub mod cookies;
 pub mod csrf;
 pub mod error;
+pub mod launch;
+pub mod ledger;
 pub mod metrics;
 pub mod page;
 pub mod sign_in;
+pub mod sign_in_state;
 pub mod state;
+pub mod token_policy;
 pub mod tokens;
 pub mod workbench;
 
@@ -79,7 +86,8 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/plugins", post(admin::upload_plugin))
         .route("/admin/courses", post(admin::upload_course))
         .route("/workbench", get(workbench::page))
-        .route("/session", post(sign_in::lms_session))
+        .route("/session/login", get(launch::login))
+        .route("/session", post(launch::lms_session))
         .route("/dev-login", post(sign_in::dev_login))
         .route("/sign-out", post(sign_in::sign_out))
         .fallback(not_found)

@@ -1,7 +1,9 @@
 //! Signing in and out of the workbench: the sign-in page (what `GET /workbench` shows
-//! without a session) and the development banner, the LMS's sign-in (`POST /session`, a
-//! signed token), the development one (`POST /dev-login`, only with `--dev-login`), and
-//! `POST /sign-out`. Each keeps or forgets the session cookie.
+//! without a session) and the development banner, the development sign-in
+//! (`POST /dev-login`, only with `--dev-login`), and `POST /sign-out`, which revokes the
+//! session on this host. The LMS's sign-in is `launch.rs`. Like the LMS's, the dev
+//! sign-in is bound to the sign-in state the page set in the browser
+//! (`sign_in_state.rs`): a post from anywhere else signs nobody in.
 
 use std::collections::BTreeMap;
 
@@ -13,10 +15,12 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::auth::{ALL_COURSES, Claims, Role, SESSION_COOKIE, Via};
-use super::csrf::{self, NONCE_COOKIE};
+use super::auth::{ALL_COURSES, Audience, Claims, Role, Via};
+use super::csrf;
 use super::error::ApiError;
+use super::ledger::TokenId;
 use super::page::layout;
+use super::sign_in_state::{self, SignInState};
 use super::state::AppState;
 use crate::ids::check_id;
 
@@ -44,10 +48,21 @@ pub(super) fn sign_in_page(
     headers: &HeaderMap,
     rejected: Option<&str>,
 ) -> Response {
-    let nonce = csrf::cookie(headers, NONCE_COOKIE);
-    let new_nonce = nonce.is_none().then(csrf::new_nonce);
-    let binding = nonce.or(new_nonce.clone()).expect("one of them is set");
-    let token = csrf::token_for_nonce(state.keys(), &binding);
+    let config = state.config();
+    let now = jsonwebtoken::get_current_timestamp();
+    // The dev sign-in's forms carry the browser's sign-in state (kept while it is good).
+    let current = sign_in_state::current(
+        state.keys(),
+        headers,
+        state.ledger(),
+        config.secure_cookies,
+        config.sign_in_state_ttl,
+        now,
+    );
+    let new_state =
+        (config.dev_login && current.is_none()).then(|| SignInState::new(state.keys(), now));
+    let sign_in = current.or(new_state.clone());
+    let sign_in = sign_in.as_ref().map(SignInState::value).unwrap_or_default();
     let learners = if state.config().dev_login {
         known_learners(state)
     } else {
@@ -64,7 +79,7 @@ pub(super) fn sign_in_page(
             }
             @if state.config().dev_login {
                 form method="post" action="/dev-login" id="new-learner" {
-                    input type="hidden" name="csrf_token" value=(token);
+                    input type="hidden" name=(sign_in_state::FIELD) value=(sign_in);
                     input type="hidden" name="kind" value="new";
                     input type="hidden" name="course" value=(course);
                     input type="hidden" name="unit" value=(unit);
@@ -73,7 +88,7 @@ pub(super) fn sign_in_page(
                     button type="submit" { "Sign in as a new learner" }
                 }
                 form method="post" action="/dev-login" id="named-user" {
-                    input type="hidden" name="csrf_token" value=(token);
+                    input type="hidden" name=(sign_in_state::FIELD) value=(sign_in);
                     input type="hidden" name="kind" value="named";
                     input type="hidden" name="course" value=(course);
                     input type="hidden" name="unit" value=(unit);
@@ -93,7 +108,8 @@ pub(super) fn sign_in_page(
                 }
             } @else {
                 p {
-                    "Sign in through your LMS: it posts a signed token to " code { "/session" }
+                    "Sign in through your LMS: it starts the sign-in at " code { "/session/login" }
+                    " and posts a signed token to " code { "/session" }
                     ". (Start the server with " code { "--dev-login" } " for the development sign-in.)"
                 }
             }
@@ -104,17 +120,21 @@ pub(super) fn sign_in_page(
         // Forget the session that was refused (expired, or signed with an old key).
         response.headers_mut().append(
             header::SET_COOKIE,
-            csrf::set_cookie(SESSION_COOKIE, "", None, state.config().secure_cookies),
+            csrf::set_cookie(
+                state.keys().session_cookie(),
+                "",
+                None,
+                config.secure_cookies,
+            ),
         );
     }
-    if let Some(nonce) = new_nonce {
+    if let Some(new_state) = new_state {
         response.headers_mut().append(
             header::SET_COOKIE,
-            csrf::set_cookie(
-                NONCE_COOKIE,
-                &nonce,
-                Some(86_400),
-                state.config().secure_cookies,
+            sign_in_state::set_state_cookie(
+                &new_state,
+                config.sign_in_state_ttl,
+                config.secure_cookies,
             ),
         );
     }
@@ -142,7 +162,8 @@ fn known_learners(state: &AppState) -> Vec<String> {
 
 #[derive(Debug, Deserialize)]
 pub struct DevLoginForm {
-    pub csrf_token: Option<String>,
+    /// The sign-in state the page set in this browser.
+    pub state: Option<String>,
     /// `new` (a fresh learner) or `named`.
     pub kind: String,
     pub user: Option<String>,
@@ -177,12 +198,18 @@ pub(super) fn encode_component(s: &str) -> String {
         .collect()
 }
 
-fn with_session(state: &AppState, token: &str, ttl_seconds: u64, location: &str) -> Response {
+/// A redirect to `location` that keeps `token` as the session cookie.
+pub(super) fn with_session(
+    state: &AppState,
+    token: &str,
+    ttl_seconds: u64,
+    location: &str,
+) -> Response {
     let mut response = Redirect::to(location).into_response();
     response.headers_mut().append(
         header::SET_COOKIE,
         csrf::set_cookie(
-            SESSION_COOKIE,
+            state.keys().session_cookie(),
             token,
             Some(ttl_seconds as i64),
             state.config().secure_cookies,
@@ -205,8 +232,19 @@ pub async fn dev_login(
     }
     let Form(form) =
         form.map_err(|e| ApiError::new(e.status(), format!("bad sign-in form: {e}")).html(true))?;
-    csrf::check(state.keys(), &headers, None, form.csrf_token.as_deref())
-        .map_err(|e| e.html(true))?;
+    // Same-site only, and bound to the state this browser's sign-in page holds.
+    csrf::refuse_cross_site(&headers).map_err(|e| e.html(true))?;
+    let config = state.config();
+    let now = jsonwebtoken::get_current_timestamp();
+    let sign_in = sign_in_state::check_posted(
+        state.keys(),
+        &headers,
+        form.state.as_deref(),
+        config.secure_cookies,
+        config.sign_in_state_ttl,
+        now,
+    )
+    .map_err(|e| e.html(true))?;
     let (user, role) = match form.kind.as_str() {
         "new" => (
             format!("learner-{}", &csrf::new_nonce()[..8]),
@@ -230,52 +268,40 @@ pub async fn dev_login(
             );
         }
     };
-    let ttl = state.config().dev_session_ttl.as_secs();
-    let claims = Claims::new(
+    state
+        .ledger()
+        .consume_state(
+            sign_in.id(),
+            sign_in.expires_at(config.sign_in_state_ttl),
+            now,
+        )
+        .map_err(|e| e.html(true))?;
+    // A dev session is a token like the LMS's and passes the same checks: no longer
+    // than the maximum lifetime, with the issuer and audience demanded.
+    let policy = state.keys().policy();
+    let ttl = config.dev_session_ttl.min(policy.max_lifetime).as_secs();
+    let mut claims = Claims::new(
         &user,
         &user,
         BTreeMap::from([(ALL_COURSES.to_string(), role)]),
         ttl,
     );
+    claims.jti = Some(csrf::new_nonce());
+    claims.iss = policy.issuer.clone();
+    claims.aud = policy.audience.clone().map(Audience::One);
     let token = state.keys().issue(&claims).map_err(ApiError::from_host)?;
     tracing::warn!(user = %user, role = ?role, "development sign-in");
-    Ok(with_session(
+    let mut response = with_session(
         &state,
         &token,
         ttl,
         &back_to_workbench(form.course.as_deref(), form.unit.as_deref()),
-    ))
-}
-
-#[derive(Debug, Deserialize)]
-pub struct SessionForm {
-    pub token: String,
-    pub next: Option<String>,
-}
-
-/// `POST /session`: the LMS's launch, a form with a signed `token` (and where to go
-/// `next`, a path on this server). The token is checked and kept as the session cookie.
-pub async fn lms_session(
-    State(state): State<AppState>,
-    form: Result<Form<SessionForm>, FormRejection>,
-) -> Result<Response, ApiError> {
-    let Form(form) =
-        form.map_err(|e| ApiError::new(e.status(), format!("bad session form: {e}")).html(true))?;
-    let claims = state
-        .keys()
-        .verify(&form.token)
-        .map_err(|e| ApiError::unauthorized(e).html(true))?;
-    let now = jsonwebtoken::get_current_timestamp();
-    let next = form
-        .next
-        .filter(|n| is_local_path(n))
-        .unwrap_or_else(|| "/workbench".to_string());
-    Ok(with_session(
-        &state,
-        &form.token,
-        claims.exp.saturating_sub(now),
-        &next,
-    ))
+    );
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        sign_in_state::clear_state_cookie(config.secure_cookies),
+    );
+    Ok(response)
 }
 
 /// A path on this server, safe to redirect to: one leading `/` and only characters that
@@ -294,7 +320,8 @@ pub struct SignOutForm {
     pub csrf_token: Option<String>,
 }
 
-/// `POST /sign-out`: forgets the session cookie.
+/// `POST /sign-out`: revokes the session on this host (a copy of its cookie, or its
+/// token as a bearer, is refused from now until it expires) and forgets the cookie.
 pub async fn sign_out(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -309,11 +336,32 @@ pub async fn sign_out(
         presented.as_deref(),
     )
     .map_err(|e| e.html(true))?;
-    let mut response = Redirect::to("/workbench").into_response();
-    response.headers_mut().append(
-        header::SET_COOKIE,
-        csrf::set_cookie(SESSION_COOKIE, "", None, state.config().secure_cookies),
+    let keys = state.keys();
+    let forget = csrf::set_cookie(
+        keys.session_cookie(),
+        "",
+        None,
+        state.config().secure_cookies,
     );
+    // A token that no longer verifies (expired, say) cannot be used anyway.
+    let session = csrf::cookie(&headers, keys.session_cookie())
+        .and_then(|token| keys.verify(&token).ok().map(|claims| (token, claims)));
+    if let Some((token, claims)) = session {
+        let now = jsonwebtoken::get_current_timestamp();
+        let until = claims.exp.saturating_add(keys.policy().leeway.as_secs());
+        let revoked = state
+            .ledger()
+            .revoke(TokenId::of_token(&token, &claims), until, now);
+        if let Err(e) = revoked {
+            tracing::error!(user = %claims.sub, "sign-out could not revoke the session: {}", e.message);
+            let mut response = e.html(true).into_response();
+            response.headers_mut().append(header::SET_COOKIE, forget);
+            return Ok(response);
+        }
+        tracing::info!(user = %claims.sub, "signed out; session revoked");
+    }
+    let mut response = Redirect::to("/workbench").into_response();
+    response.headers_mut().append(header::SET_COOKIE, forget);
     Ok(response)
 }
 

@@ -12,7 +12,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use tokio::sync::Semaphore;
 
 use super::error::ApiError;
+use super::ledger::TokenLedger;
 use super::metrics::Metrics;
+use super::token_policy::TokenPolicy;
 use super::tokens::TokenKeys;
 use crate::host::Host;
 
@@ -35,8 +37,17 @@ pub struct ServerConfig {
     pub queue_timeout: Duration,
     /// Mark cookies `Secure` (the server is reached over HTTPS, through a proxy).
     pub secure_cookies: bool,
-    /// Lifetime of the sessions the dev sign-in issues.
+    /// Lifetime of the sessions the dev sign-in issues (at most the token lifetime).
     pub dev_session_ttl: Duration,
+    /// What every token must say: issuer, audience, leeway, maximum lifetime.
+    pub token_policy: TokenPolicy,
+    /// Where `GET /session/login` sends the browser (the LMS's OIDC authorization
+    /// endpoint); without it, it answers the state and nonce itself.
+    pub lms_authorization_url: Option<String>,
+    /// How long a sign-in state (the cookie that binds a sign-in to its browser) lasts.
+    pub sign_in_state_ttl: Duration,
+    /// Most ids in each record of used sign-ins and revoked sessions.
+    pub max_token_records: usize,
     /// How long a stopping server waits for the requests in flight.
     pub shutdown_grace: Duration,
 }
@@ -54,6 +65,10 @@ impl ServerConfig {
             queue_timeout: Duration::from_secs(10),
             secure_cookies: false,
             dev_session_ttl: Duration::from_secs(8 * 3600),
+            token_policy: TokenPolicy::default(),
+            lms_authorization_url: None,
+            sign_in_state_ttl: super::sign_in_state::DEFAULT_TTL,
+            max_token_records: super::ledger::DEFAULT_MAX_RECORDS,
             shutdown_grace: Duration::from_secs(10),
         }
     }
@@ -62,6 +77,7 @@ impl ServerConfig {
 struct Inner {
     host: Host,
     keys: TokenKeys,
+    ledger: TokenLedger,
     config: ServerConfig,
     metrics: Arc<Metrics>,
     slots: Arc<Semaphore>,
@@ -74,9 +90,13 @@ pub struct AppState(Arc<Inner>);
 impl AppState {
     pub fn new(host: Host, keys: TokenKeys, config: ServerConfig) -> AppState {
         let slots = Arc::new(Semaphore::new(config.max_concurrent_renders.max(1)));
+        // The keys check tokens under the configured policy and cookie name.
+        let keys = keys.with_policy(config.token_policy.clone(), config.secure_cookies);
+        let ledger = TokenLedger::new(config.max_token_records);
         AppState(Arc::new(Inner {
             host,
             keys,
+            ledger,
             config,
             metrics: Arc::new(Metrics::default()),
             slots,
@@ -93,6 +113,11 @@ impl AppState {
 
     pub fn config(&self) -> &ServerConfig {
         &self.0.config
+    }
+
+    /// Used sign-ins and revoked sessions.
+    pub fn ledger(&self) -> &TokenLedger {
+        &self.0.ledger
     }
 
     pub fn metrics(&self) -> &Arc<Metrics> {

@@ -3,9 +3,12 @@
 //!
 //! A token names the user (`sub`, `name`) and their role per course (`roles`, course key
 //! or `*` for every course, to `learner`, `staff` or `admin`). It arrives as an
-//! `Authorization: Bearer` header (an LMS calling us) or as the `xbhost_session` cookie
-//! (a browser; set by `POST /session` or the dev sign-in). The key is shared with the LMS;
-//! without one the server does not start.
+//! `Authorization: Bearer` header (an LMS calling us) or as the session cookie
+//! (`xbhost_session`, or `__Host-xbhost_session` with `--secure-cookies`; a browser's,
+//! set by `POST /session` or the dev sign-in). The key is shared with the LMS; without
+//! one the server does not start. Every token passes the same checks
+//! (`token_policy.rs`): signature, `exp`, `nbf`, the configured `iss` and `aud`, and
+//! the maximum lifetime.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -16,18 +19,21 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
+use super::token_policy::TokenPolicy;
 use crate::ids::check_id;
 
 /// The environment variable holding the signing key.
 pub const SECRET_ENV: &str = "XBHOST_TOKEN_SECRET";
 /// Shortest key accepted: HS256 wants at least as many key bytes as hash bytes.
 pub const MIN_SECRET_BYTES: usize = 32;
-/// The browser's session cookie (an xbhost token).
+/// The browser's session cookie (an xbhost token), over plain HTTP.
 pub const SESSION_COOKIE: &str = "xbhost_session";
+/// The session cookie with `--secure-cookies`: the `__Host-` prefix makes browsers keep
+/// it only if it is Secure, for path `/` and without a Domain, so no other host (a
+/// sibling subdomain, a plain-HTTP page) can set or replace it.
+pub const SECURE_SESSION_COOKIE: &str = "__Host-xbhost_session";
 /// The course-key wildcard in `roles`: every course.
 pub const ALL_COURSES: &str = "*";
-/// Clock skew tolerated on `exp`, in seconds.
-const LEEWAY_SECONDS: u64 = 5;
 
 /// A role in a course. Each includes the ones before it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -62,9 +68,32 @@ pub struct Claims {
     pub exp: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iat: Option<u64>,
+    /// Not valid before, seconds since the Unix epoch (checked when present).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
+    /// Who issued the token (checked against `--token-issuer`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    /// Whom the token is for (checked against `--token-audience`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aud: Option<Audience>,
+    /// The token's id: a sign-in records it (else the token's hash) so it signs in once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+    /// The sign-in nonce `GET /session/login` gave (a sign-in token must carry it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
     /// Course key (or `*`) to role.
     #[serde(default)]
     pub roles: BTreeMap<String, Role>,
+}
+
+/// A token's `aud`: one audience or several.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    One(String),
+    Many(Vec<String>),
 }
 
 impl Claims {
@@ -76,6 +105,11 @@ impl Claims {
             name: name.to_string(),
             exp: now + ttl_seconds,
             iat: Some(now),
+            nbf: None,
+            iss: None,
+            aud: None,
+            jti: None,
+            nonce: None,
             roles,
         }
     }
@@ -103,12 +137,15 @@ impl Claims {
     }
 }
 
-/// Signs and verifies tokens, and derives the CSRF key, from one secret.
+/// Signs and verifies tokens (under a [`TokenPolicy`]), derives the CSRF key from one
+/// secret, and knows the session cookie's name.
 pub struct TokenKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
+    policy: TokenPolicy,
     validation: Validation,
     csrf_key: [u8; 32],
+    session_cookie: &'static str,
 }
 
 impl std::fmt::Debug for TokenKeys {
@@ -127,17 +164,38 @@ impl TokenKeys {
                 secret.len()
             );
         }
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = LEEWAY_SECONDS;
-        validation.set_required_spec_claims(&["exp", "sub"]);
-        // An LMS may put an audience in its tokens; xbhost has none of its own to demand.
-        validation.validate_aud = false;
+        let policy = TokenPolicy::default();
         Ok(TokenKeys {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
-            validation,
+            validation: policy.validation(),
+            policy,
             csrf_key: blake3::derive_key("xbhost 2026 csrf token key", secret),
+            session_cookie: SESSION_COOKIE,
         })
+    }
+
+    /// These keys checking tokens under `policy`, the session cookie named for
+    /// `secure_cookies` ([`SECURE_SESSION_COOKIE`] or [`SESSION_COOKIE`]).
+    pub fn with_policy(mut self, policy: TokenPolicy, secure_cookies: bool) -> TokenKeys {
+        self.validation = policy.validation();
+        self.policy = policy;
+        self.session_cookie = if secure_cookies {
+            SECURE_SESSION_COOKIE
+        } else {
+            SESSION_COOKIE
+        };
+        self
+    }
+
+    /// The checks tokens pass.
+    pub fn policy(&self) -> &TokenPolicy {
+        &self.policy
+    }
+
+    /// The name the session cookie is set and read under.
+    pub fn session_cookie(&self) -> &'static str {
+        self.session_cookie
     }
 
     /// The key named on the command line (a file), else `XBHOST_TOKEN_SECRET`; an error
@@ -176,11 +234,25 @@ impl TokenKeys {
             .context("signing a token")
     }
 
-    /// Checks a token's signature, algorithm and expiry, and its user id.
+    /// Checks a token's signature, algorithm, expiry, `nbf`, the configured `iss` and
+    /// `aud`, its lifetime and its user id; the error names the check that failed.
     pub fn verify(&self, token: &str) -> Result<Claims, String> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|e| match e.kind() {
                 ErrorKind::ExpiredSignature => "the token has expired".to_string(),
+                ErrorKind::ImmatureSignature => {
+                    "the token is not valid yet (its nbf is in the future)".to_string()
+                }
+                ErrorKind::InvalidIssuer => format!(
+                    "the token's issuer (iss) is not {:?}, the one this host accepts \
+                     (--token-issuer)",
+                    self.policy.issuer.as_deref().unwrap_or_default()
+                ),
+                ErrorKind::InvalidAudience => format!(
+                    "the token's audience (aud) does not name {:?}, this host's \
+                     (--token-audience)",
+                    self.policy.audience.as_deref().unwrap_or_default()
+                ),
                 ErrorKind::InvalidSignature => {
                     "the token's signature does not match (tampered, or signed with another key)"
                         .to_string()
@@ -188,14 +260,29 @@ impl TokenKeys {
                 ErrorKind::InvalidAlgorithm => {
                     "the token is not signed with HS256, the only algorithm accepted".to_string()
                 }
-                ErrorKind::MissingRequiredClaim(claim) => {
-                    format!("the token has no {claim:?} claim")
+                ErrorKind::MissingRequiredClaim(claim) => match claim.as_str() {
+                    "iss" => "the token has no \"iss\" claim (this host demands one: \
+                              --token-issuer)"
+                        .to_string(),
+                    "aud" => "the token has no \"aud\" claim (this host demands one: \
+                              --token-audience)"
+                        .to_string(),
+                    _ => format!("the token has no {claim:?} claim"),
+                },
+                ErrorKind::InvalidClaimFormat(claim) => {
+                    format!("the token is malformed: its {claim:?} claim is not a number")
                 }
                 _ => format!("the token is malformed: {e}"),
             })?;
-        check_id("user id", &data.claims.sub)
+        let claims = data.claims;
+        self.policy.check_lifetime(
+            claims.exp,
+            claims.iat,
+            jsonwebtoken::get_current_timestamp(),
+        )?;
+        check_id("user id", &claims.sub)
             .map_err(|e| format!("the token's user id is not usable: {e}"))?;
-        Ok(data.claims)
+        Ok(claims)
     }
 
     /// The CSRF token for a binding (the session token, or a pre-session nonce): a keyed

@@ -14,10 +14,9 @@ use super::auth::{Identity, MaybeIdentity, Role};
 use super::blocks::{RenderQuery, check_render, run_render};
 use super::csrf;
 use super::error::ApiError;
+pub use super::launch::{SessionForm, lms_session};
 use super::page::{block_html, experiments_table, layout};
-pub use super::sign_in::{
-    DevLoginForm, SessionForm, SignOutForm, dev_login, is_local_path, lms_session, sign_out,
-};
+pub use super::sign_in::{DevLoginForm, SignOutForm, dev_login, is_local_path, sign_out};
 use super::sign_in::{dev_banner, encode_component, sign_in_page};
 use super::state::AppState;
 use crate::request::View;
