@@ -799,3 +799,44 @@ async fn the_token_records_are_bounded() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--max-token-records"));
 }
+
+/// `xbhost token` signs what the checks demand (`--issuer`, `--audience`, `--nonce`), so
+/// a sign-in can be tried by hand against a server that demands them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_command_signs_what_the_checks_demand() {
+    let served = Served::demo(&["--token-issuer", "lms", "--token-audience", "xbhost"]);
+    let c = client();
+    let launch = start(&c, &served.url).await;
+    let sign = |extra: &[&str]| {
+        let out = std::process::Command::new(xbhost_bin())
+            .args(["token", "--user", "hand", "--role", "*=learner"])
+            .args(extra)
+            .env("XBHOST_TOKEN_SECRET", xbhost_tests::served::TEST_SECRET)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    let plain = sign(&[]);
+    let (status, body) = send(
+        c.get(format!("{}?format=json", served.block_url("unit_1")))
+            .bearer_auth(&plain),
+    )
+    .await;
+    assert_eq!(status, 401, "{body}");
+    assert!(error_of(&body).contains("no \"iss\" claim"), "{body}");
+    let token = sign(&[
+        "--issuer",
+        "lms",
+        "--audience",
+        "xbhost",
+        "--nonce",
+        &launch.nonce,
+    ]);
+    let response = finish(&c, &served.url, &launch, &token, None).await;
+    assert_eq!(response.status(), 303);
+}
