@@ -6,10 +6,72 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 
 use xbhost::Host;
 use xbhost::model::CourseDoc;
+use xbhost::olx::{ImportLimits, ImportOptions, LoadDeadline};
+
+/// The limits of an import (`course import`, and uploads to `serve`): each bounds what an
+/// export may make the host read or spend, and its error names the flag.
+#[derive(Args, Clone, Debug)]
+pub struct ImportLimitArgs {
+    /// Most bytes an archive may unpack to (everything out of the gzip decoder, tar
+    /// headers included), or a directory export's files may hold.
+    #[arg(long, env = "XBHOST_MAX_IMPORT_BYTES", default_value_t = ImportLimits::default().max_bytes)]
+    max_import_bytes: u64,
+    /// Largest file an import reads (XML, HTML, policy JSON).
+    #[arg(long, env = "XBHOST_MAX_IMPORT_FILE_BYTES", default_value_t = ImportLimits::default().max_file_bytes)]
+    max_import_file_bytes: u64,
+    /// Most entries of an archive (or files and directories of a directory export).
+    #[arg(long, env = "XBHOST_MAX_IMPORT_ENTRIES", default_value_t = ImportLimits::default().max_entries)]
+    max_import_entries: usize,
+    /// Largest extension header of an archive (GNU long name or link, PAX header).
+    #[arg(long, env = "XBHOST_MAX_IMPORT_HEADER_BYTES", default_value_t = ImportLimits::default().max_header_bytes)]
+    max_import_header_bytes: u64,
+    /// Most XML nodes an import parses, all its files together.
+    #[arg(long, env = "XBHOST_MAX_IMPORT_XML_NODES", default_value_t = ImportLimits::default().max_xml_nodes)]
+    max_import_xml_nodes: u64,
+    /// Deepest nesting of XML elements in one file.
+    #[arg(long, env = "XBHOST_MAX_IMPORT_XML_DEPTH", default_value_t = ImportLimits::default().max_xml_depth)]
+    max_import_xml_depth: usize,
+    /// Most attributes of one XML element, and namespace declarations of one file.
+    #[arg(long, env = "XBHOST_MAX_IMPORT_XML_ATTRIBUTES", default_value_t = ImportLimits::default().max_xml_attributes)]
+    max_import_xml_attributes: usize,
+    #[command(flatten)]
+    deadline: LoadDeadlineArg,
+}
+
+/// How long loading a course may take (`course load`, `course import`, uploads).
+#[derive(Args, Clone, Debug)]
+pub struct LoadDeadlineArg {
+    /// The longest reading a course and checking every block may take, in milliseconds
+    /// (each block's check still gets at most one page's time).
+    #[arg(long, env = "XBHOST_LOAD_DEADLINE_MS", default_value_t = ImportLimits::default().deadline.as_millis() as u64)]
+    load_deadline_ms: u64,
+}
+
+impl LoadDeadlineArg {
+    fn duration(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.load_deadline_ms)
+    }
+}
+
+impl ImportLimitArgs {
+    /// The limits these flags give.
+    pub fn limits(&self) -> ImportLimits {
+        ImportLimits {
+            max_bytes: self.max_import_bytes,
+            max_file_bytes: self.max_import_file_bytes,
+            max_entries: self.max_import_entries,
+            max_header_bytes: self.max_import_header_bytes,
+            max_xml_nodes: self.max_import_xml_nodes,
+            max_xml_depth: self.max_import_xml_depth,
+            max_xml_attributes: self.max_import_xml_attributes,
+            deadline: self.deadline.duration(),
+        }
+    }
+}
 
 #[derive(Subcommand)]
 pub enum CourseCommand {
@@ -20,6 +82,8 @@ pub enum CourseCommand {
         /// reassigned) without loading anything.
         #[arg(long)]
         dry_run: bool,
+        #[command(flatten)]
+        deadline: LoadDeadlineArg,
     },
     /// Import an Open edX course export (OLX directory or .tar.gz).
     Import {
@@ -27,6 +91,8 @@ pub enum CourseCommand {
         /// Course key to use instead of course-v1:{org}+{course}+{run}.
         #[arg(long)]
         course_key: Option<String>,
+        #[command(flatten)]
+        limits: ImportLimitArgs,
     },
     /// Add an empty unit for every group of a split test that has no child.
     AddMissingGroups {
@@ -44,8 +110,22 @@ pub enum CourseCommand {
 
 pub fn run(host: &Host, cmd: CourseCommand, out: &mut impl Write) -> Result<()> {
     match cmd {
-        CourseCommand::Load { file, dry_run } => load(host, &file, dry_run, out),
-        CourseCommand::Import { path, course_key } => import(host, &path, course_key, out),
+        CourseCommand::Load {
+            file,
+            dry_run,
+            deadline,
+        } => load(host, &file, dry_run, deadline.duration(), out),
+        CourseCommand::Import {
+            path,
+            course_key,
+            limits,
+        } => {
+            let options = ImportOptions {
+                course_key,
+                limits: limits.limits(),
+            };
+            import(host, &path, &options, out)
+        }
         CourseCommand::AddMissingGroups { course, block } => {
             add_missing_groups(host, &course, &block, out)
         }
@@ -55,7 +135,15 @@ pub fn run(host: &Host, cmd: CourseCommand, out: &mut impl Write) -> Result<()> 
 }
 
 /// `course load`: loads a course document, or with `--dry-run` shows what it would change.
-fn load(host: &Host, file: &Path, dry_run: bool, out: &mut impl Write) -> Result<()> {
+fn load(
+    host: &Host,
+    file: &Path,
+    dry_run: bool,
+    deadline: std::time::Duration,
+    out: &mut impl Write,
+) -> Result<()> {
+    // Reading and parsing the document count against the deadline too.
+    let deadline = LoadDeadline::after(deadline);
     let text =
         std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
     let doc = CourseDoc::from_json(&text)
@@ -66,20 +154,15 @@ fn load(host: &Host, file: &Path, dry_run: bool, out: &mut impl Write) -> Result
         return Ok(());
     }
     let report = host
-        .load_course(doc)
+        .load_course_by(doc, deadline)
         .with_context(|| format!("{} was not loaded", file.display()))?;
     print_load(out, &report)
 }
 
 /// `course import`: imports an OLX export and prints what it found, then the load report.
-fn import(
-    host: &Host,
-    path: &Path,
-    course_key: Option<String>,
-    out: &mut impl Write,
-) -> Result<()> {
+fn import(host: &Host, path: &Path, options: &ImportOptions, out: &mut impl Write) -> Result<()> {
     let (import, report) = host
-        .import_course(path, &xbhost::olx::ImportOptions { course_key })
+        .import_course(path, options)
         .with_context(|| format!("{} was not imported", path.display()))?;
     writeln!(out, "imported {} from {}", import.course_key, import.source)?;
     writeln!(out, "blocks by type:")?;

@@ -30,6 +30,9 @@ pub struct ServeArgs {
     /// Largest plugin or course upload, in bytes (larger: 413).
     #[arg(long, default_value_t = 64 * 1024 * 1024)]
     max_upload_bytes: usize,
+    /// What an uploaded course may make the server read and spend.
+    #[command(flatten)]
+    import_limits: super::courses::ImportLimitArgs,
     /// Renders and handler calls running at once (each holds a few sandbox instances).
     #[arg(long, default_value_t = 32)]
     pub max_concurrent_renders: usize,
@@ -121,6 +124,7 @@ pub fn serve(
     config.dev_login = args.dev_login;
     config.max_body_bytes = args.max_body_bytes;
     config.max_upload_bytes = args.max_upload_bytes;
+    config.import_limits = args.import_limits.limits();
     config.max_concurrent_renders = args.max_concurrent_renders;
     config.queue_timeout = std::time::Duration::from_millis(args.queue_timeout_ms);
     config.secure_cookies = args.secure_cookies;

@@ -1,6 +1,9 @@
 //! Courses: loading a course document (validated, plugins present, every block's
 //! `validate` run read-only, then stored), importing an Open edX export, previewing what a
 //! new version would do to partitions, and adding missing split-test children.
+//!
+//! A load has its own deadline (`--load-deadline-ms`), not a page's: every block's
+//! `validate` gets at most one page's time, and all of them together the load's.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -12,6 +15,7 @@ use tracing::info;
 use super::Host;
 use crate::assignment;
 use crate::model::{Course, CourseDoc};
+use crate::olx::{ImportOptions, ImportReport, LoadDeadline};
 use crate::request::User;
 use crate::runtime::bindings::types::Severity;
 use crate::session::{Mode, Session};
@@ -80,8 +84,14 @@ fn check_messages(
 
 impl Host {
     /// Validates and stores a course, replacing its earlier version (structure and
-    /// partitions). Nothing is stored if anything is wrong.
+    /// partitions), within the default load deadline. Nothing is stored if anything is
+    /// wrong.
     pub fn load_course(&self, doc: CourseDoc) -> Result<LoadReport> {
+        self.load_course_by(doc, LoadDeadline::after(crate::olx::DEFAULT_LOAD_DEADLINE))
+    }
+
+    /// [`Host::load_course`], done by `deadline` or not at all.
+    pub fn load_course_by(&self, doc: CourseDoc, deadline: LoadDeadline) -> Result<LoadReport> {
         let key = doc.course_key.clone();
         for partition in &doc.user_partitions {
             if let Some(goal) = partition.goals.iter().find(|g| !g.has_sources()) {
@@ -111,7 +121,10 @@ impl Host {
                 );
             }
         }
-        let messages = self.validate_all(&course)?;
+        let messages = self
+            .validate_all(&course, deadline)
+            .with_context(|| format!("course {key:?}"))?;
+        deadline.check("storing the course")?;
         let replaced = self.inner.handle.storage.course(&key)?.is_some();
         self.inner.handle.storage.put_course(&course.doc)?;
         self.inner.handle.storage.flush()?;
@@ -134,17 +147,24 @@ impl Host {
         })
     }
 
-    /// Every block's validation messages, from a read-only session.
-    fn validate_all(&self, course: &Arc<Course>) -> Result<Vec<BlockMessage>> {
-        let session = Session::new(
+    /// Every block's validation messages, from a read-only session whose budget is the
+    /// load's (each block's call still gets at most one page's time).
+    fn validate_all(
+        &self,
+        course: &Arc<Course>,
+        deadline: LoadDeadline,
+    ) -> Result<Vec<BlockMessage>> {
+        let session = Session::with_deadline(
             &self.inner.handle,
             course.clone(),
             User::staff("xbhost-author"),
             Mode::ReadOnly,
+            deadline.remaining(),
         );
         let (max_count, max_bytes) = (self.limits().max_messages, self.limits().max_message_bytes);
         let mut messages = Vec::new();
         for (index, block) in course.doc.blocks.iter().enumerate() {
+            deadline.check(&format!("validating block {:?}", block.usage_id))?;
             let found = session
                 .call(
                     index,
@@ -152,7 +172,13 @@ impl Host {
                     |guest, store| guest.call_validate(store).map(Ok),
                     |found: &Vec<_>| check_messages(found, max_count, max_bytes),
                 )
-                .map_err(|f| anyhow!("validating block {:?} failed: {}", f.usage_id, f.error))?;
+                .map_err(|f| {
+                    // Past the load's deadline, say so (the block was only stopped by it).
+                    match deadline.check(&format!("validating block {:?}", f.usage_id)) {
+                        Err(late) => late,
+                        Ok(()) => anyhow!("validating block {:?} failed: {}", f.usage_id, f.error),
+                    }
+                })?;
             messages.extend(found.into_iter().map(|m| {
                 BlockMessage {
                     usage_id: block.usage_id.clone(),
@@ -170,16 +196,18 @@ impl Host {
         Ok(messages)
     }
 
-    /// Imports an Open edX course export (a directory or a `.tar.gz`) and loads it. Nothing
-    /// is stored unless the whole course imports and loads.
+    /// Imports an Open edX course export (a directory or a `.tar.gz`) and loads it, all
+    /// within `options.limits` (its deadline too). Nothing is stored unless the whole
+    /// course imports and loads.
     pub fn import_course(
         &self,
         path: &Path,
-        options: &crate::olx::ImportOptions,
-    ) -> Result<(crate::olx::ImportReport, LoadReport)> {
-        let (doc, report) = crate::olx::read_course(path, options)
+        options: &ImportOptions,
+    ) -> Result<(ImportReport, LoadReport)> {
+        let deadline = LoadDeadline::after(options.limits.deadline);
+        let (doc, report) = crate::olx::read_course(path, options, deadline)
             .with_context(|| format!("importing {}", path.display()))?;
-        let loaded = self.load_course(doc)?;
+        let loaded = self.load_course_by(doc, deadline)?;
         Ok((report, loaded))
     }
 

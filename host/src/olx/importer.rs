@@ -46,6 +46,9 @@ impl<'s> Importer<'s> {
 
     /// Imports one element (a pointer or an inline definition); returns its usage id.
     fn import(&mut self, doc: &Document, file: &str, node: Node) -> Result<String> {
+        self.src
+            .budget()
+            .check_deadline(&format!("importing {}", at(doc, file, node)))?;
         if self.depth >= MAX_NESTING {
             bail!(
                 "{}: blocks are nested more than {MAX_NESTING} deep",
@@ -72,7 +75,7 @@ impl<'s> Importer<'s> {
             if let Some(text) = self.src.read(&path) {
                 let text = text?;
                 self.read.insert(path.clone());
-                let pointed = parse_xml(&path, &text)?;
+                let pointed = parse_xml(&path, &text, self.src.budget())?;
                 let root = pointed.root_element();
                 if root.tag_name().name() != tag {
                     bail!(
@@ -168,13 +171,12 @@ impl<'s> Importer<'s> {
             "problem" => match problem_fields(doc, file, node)? {
                 Ok(mut fields) => {
                     fields["display_name"] = json!(display_name);
-                    for (name, key) in [("weight", "weight"), ("max_attempts", "max_attempts")] {
-                        if let Some(v) = attr(name).and_then(|v| v.parse::<f64>().ok()) {
-                            fields[key] = json!(v);
+                    // As written: the course document's validation refuses what is out of
+                    // range (a negative weight, max_attempts below 0), naming the block.
+                    for name in ["weight", "max_attempts"] {
+                        if let Some(v) = scoring_number(&here, usage, name, attr(name))? {
+                            fields[name] = v;
                         }
-                    }
-                    if let Some(v) = fields.get("max_attempts").and_then(Value::as_f64) {
-                        fields["max_attempts"] = json!(v as u32);
                     }
                     ("problem".to_string(), fields, vec![])
                 }
@@ -284,7 +286,7 @@ impl<'s> Importer<'s> {
             return match self.src.read(&path) {
                 Some(text) => {
                     self.read.insert(path);
-                    text
+                    text.map(|t| t.into_owned())
                 }
                 None => {
                     self.warn(format!(
@@ -296,6 +298,30 @@ impl<'s> Importer<'s> {
             };
         }
         Ok(inner_source(doc, node, &[]))
+    }
+}
+
+/// A problem's `weight` or `max_attempts` attribute as a JSON number, exactly as written
+/// (whole numbers stay whole); absent, empty or `null` (Open edX's "no limit") is none.
+fn scoring_number(
+    here: &str,
+    usage: &str,
+    name: &str,
+    text: Option<String>,
+) -> Result<Option<Value>> {
+    let Some(text) = text else { return Ok(None) };
+    let text = text.trim();
+    if text.is_empty() || text == "null" {
+        return Ok(None);
+    }
+    if let Ok(whole) = text.parse::<i64>() {
+        return Ok(Some(json!(whole)));
+    }
+    match text.parse::<f64>() {
+        // `2.0` is the whole number 2 (max_attempts must be one).
+        Ok(v) if v.is_finite() && v.fract() == 0.0 && v.abs() < 1e15 => Ok(Some(json!(v as i64))),
+        Ok(v) if v.is_finite() => Ok(Some(json!(v))),
+        _ => bail!("{here}: problem {usage:?} has {name} {text:?}, which is not a number"),
     }
 }
 

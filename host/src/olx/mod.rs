@@ -6,20 +6,34 @@
 //! everything that is not imported as such (block types we have no plugin for, problems of
 //! other kinds, drafts, files the outline never reaches) is named in the report.
 //!
-//! The work is split by job: `source` reads the export's files, `xml` parses them,
-//! `importer` walks the course tree (with `problems` for problem blocks), `policy` reads
-//! the policy file and partitions, `keys` maps usage keys to url_names, and `report` holds
-//! the option and report types. This file is the entry point, [`read_course`].
+//! Every export is written by an adversary: what an import may read and spend is bounded
+//! by [`ImportLimits`] (bytes, entries, extension headers, file size, XML nodes, depth and
+//! attributes, and a deadline), each limit named with its flag in its error; no link is
+//! followed and nothing but regular files is opened.
+//!
+//! The work is split by job: `source` holds the export's files (`archive` reads a
+//! `.tar.gz`, `tree` a directory, `entries` says what each path is), `xml` parses them
+//! (`xml_scan` checks their shape first), `importer` walks the course tree (with
+//! `problems` for problem blocks), `policy` reads the policy file and partitions, `keys`
+//! maps usage keys to url_names, `limits` holds the limits and what an import has left,
+//! and `report` holds the option and report types. This file is the entry point,
+//! [`read_course`] (and [`read_course_archive`] for an upload held in memory).
 
+mod archive;
+mod entries;
 mod importer;
 mod keys;
+mod limits;
 mod policy;
 mod problems;
 mod report;
 mod source;
+mod tree;
 mod xml;
+mod xml_scan;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::Read;
 use std::path::Path;
 
 use anyhow::{Context as _, Result, anyhow, bail};
@@ -30,20 +44,48 @@ use crate::model::CourseDoc;
 
 pub use importer::UNSUPPORTED_TYPE;
 pub use keys::url_name_of;
+pub use limits::{DEFAULT_LOAD_DEADLINE, ImportLimits, LoadDeadline};
 pub use report::{ImportOptions, ImportReport, SplitTestSummary};
 
 use importer::Importer;
+use limits::Budget;
 use policy::{partition_from_json, read_policy};
 use source::Source;
 use xml::parse_xml;
 
-/// Reads an OLX export into a course document and a report. Stores nothing.
-pub fn read_course(path: &Path, options: &ImportOptions) -> Result<(CourseDoc, ImportReport)> {
-    let src = Source::open(path)?;
+/// Reads an OLX export (a directory or a `.tar.gz` file) into a course document and a
+/// report, within `options.limits` and by `deadline`. Stores nothing.
+pub fn read_course(
+    path: &Path,
+    options: &ImportOptions,
+    deadline: LoadDeadline,
+) -> Result<(CourseDoc, ImportReport)> {
+    let src = Source::open(path, Budget::new(options.limits.clone(), deadline))?;
+    import(src, path.display().to_string(), options)
+}
+
+/// Reads an OLX export held as a `.tar.gz` (an upload), as [`read_course`] does; `label`
+/// names it in the report.
+pub fn read_course_archive(
+    archive: impl Read,
+    label: &str,
+    options: &ImportOptions,
+    deadline: LoadDeadline,
+) -> Result<(CourseDoc, ImportReport)> {
+    let src = Source::from_archive(archive, Budget::new(options.limits.clone(), deadline))?;
+    import(src, label.to_string(), options)
+}
+
+fn import(
+    src: Source,
+    source: String,
+    options: &ImportOptions,
+) -> Result<(CourseDoc, ImportReport)> {
+    let budget = src.budget();
     let course_xml = src
         .read("course.xml")
         .ok_or_else(|| anyhow!("course.xml is missing"))??;
-    let doc = parse_xml("course.xml", &course_xml)?;
+    let doc = parse_xml("course.xml", &course_xml, budget)?;
     let root = doc.root_element();
     if root.tag_name().name() != "course" {
         bail!(
@@ -79,7 +121,7 @@ pub fn read_course(path: &Path, options: &ImportOptions) -> Result<(CourseDoc, I
         depth: 0,
         report: ImportReport {
             course_key: course_key.clone(),
-            source: path.display().to_string(),
+            source,
             blocks_by_type: BTreeMap::new(),
             unsupported: BTreeMap::new(),
             partitions: Vec::new(),
@@ -100,10 +142,10 @@ pub fn read_course(path: &Path, options: &ImportOptions) -> Result<(CourseDoc, I
         };
     let (display_name, attr_partitions) = {
         let (file, text) = match &body_text {
-            Some(t) => (body_path.as_str(), t.as_str()),
-            None => ("course.xml", course_xml.as_str()),
+            Some(t) => (body_path.as_str(), t.as_ref()),
+            None => ("course.xml", course_xml.as_ref()),
         };
-        let body = parse_xml(file, text)?;
+        let body = parse_xml(file, text, budget)?;
         let course = body.root_element();
         if course.tag_name().name() != "course" {
             bail!(
@@ -180,6 +222,20 @@ pub fn read_course(path: &Path, options: &ImportOptions) -> Result<(CourseDoc, I
                 orphans.push(f);
             }
         }
+    }
+    let refused = src.refused();
+    if !refused.is_empty() {
+        let shown: Vec<String> = refused
+            .iter()
+            .take(10)
+            .map(|(path, what)| format!("{path} ({what})"))
+            .collect();
+        importer.warn(format!(
+            "{} paths of the export are not regular files and were neither followed nor read: {}{}",
+            refused.len(),
+            shown.join(", "),
+            if refused.len() > 10 { ", ..." } else { "" }
+        ));
     }
     if !orphans.is_empty() {
         let shown: Vec<&str> = orphans.iter().take(10).map(String::as_str).collect();

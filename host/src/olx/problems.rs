@@ -5,7 +5,7 @@ use anyhow::{Result, bail};
 use roxmltree::{Document, Node};
 use serde_json::{Value, json};
 
-use super::xml::{at, inner_source};
+use super::xml::{at, inner_source, trim_in_place};
 
 /// Problem fields for a multiple-choice or checkbox problem, or why it is not one.
 pub(super) fn problem_fields(
@@ -76,21 +76,21 @@ pub(super) fn problem_fields(
         "compoundhint",
     ];
     let text = doc.input_text();
-    let question: String = node
+    // Built once, in one string (a problem's text may be most of a large file).
+    let mut question = String::new();
+    for c in node
         .children()
         .filter(|c| c.is_element() || c.is_text())
         .filter(|c| !(c.is_element() && HIDDEN.contains(&c.tag_name().name())))
-        .map(|c| {
-            // The response's own content, without its choices and solutions; the rest as is.
-            if c == response {
-                inner_source(doc, c, HIDDEN)
-            } else {
-                text[c.range()].to_string()
-            }
-        })
-        .collect::<String>()
-        .trim()
-        .to_string();
+    {
+        // The response's own content, without its choices and solutions; the rest as is.
+        if c == response {
+            question.push_str(&inner_source(doc, c, HIDDEN));
+        } else {
+            question.push_str(&text[c.range()]);
+        }
+    }
+    trim_in_place(&mut question);
     Ok(Ok(
         json!({ "question": question, "kind": kind, "choices": choices }),
     ))

@@ -1,16 +1,19 @@
 //! The types an import is asked with and answers with: [`ImportOptions`], [`ImportReport`]
-//! and [`SplitTestSummary`]. Imports no sibling, so every other file may use it.
+//! and [`SplitTestSummary`]. Imports only the leaf `limits`, so every other file may use it.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::limits::ImportLimits;
 use crate::model::UserPartition;
 
 #[derive(Debug, Clone, Default)]
 pub struct ImportOptions {
     /// The course key to use instead of `course-v1:{org}+{course}+{run}`.
     pub course_key: Option<String>,
+    /// What the import may read and spend.
+    pub limits: ImportLimits,
 }
 
 /// A split test as imported: its partition and group-to-child mapping.

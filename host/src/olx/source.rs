@@ -1,161 +1,156 @@
-//! The [`Source`] of an export: a course directory read in place, or a `.tar.gz` archive
-//! unpacked into memory (within size limits), with files named relative to `course.xml`.
+//! The [`Source`] of an export: a course directory (walked once, read in place) or a
+//! `.tar.gz` archive (unpacked into memory), with its paths named relative to the
+//! directory that holds `course.xml`, and the [`Budget`] the import spends as it reads.
+//!
+//! Whatever the export holds that is not a regular file (a link, a FIFO, a device, a
+//! socket) is never followed or opened: reading it, or a path through it, is an error
+//! naming it, and the rest is listed in the import's warnings. An archive with two
+//! `course.xml` at its shallowest level is ambiguous, and refused.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, anyhow, bail};
 
-/// Largest archive we unpack (in bytes, uncompressed) and most entries.
-const MAX_ARCHIVE_BYTES: u64 = 1 << 30;
-const MAX_ARCHIVE_ENTRIES: usize = 100_000;
+use super::archive::read_archive;
+use super::entries::{Entries, Entry};
+use super::limits::Budget;
+use super::tree::{read_file, walk};
 
 /// The files of an export, by path relative to the directory that holds `course.xml`.
-pub(super) enum Source {
-    Dir(PathBuf),
-    Archive(HashMap<String, Vec<u8>>),
+pub(super) struct Source {
+    /// The export directory, for directory exports (files are read when asked for).
+    dir: Option<PathBuf>,
+    entries: Entries,
+    budget: Budget,
 }
 
 impl Source {
-    pub(super) fn open(path: &Path) -> Result<Source> {
+    /// A directory export, or a `.tar.gz` archive on disk.
+    pub(super) fn open(path: &Path, budget: Budget) -> Result<Source> {
         if path.is_dir() {
-            if !path.join("course.xml").is_file() {
-                bail!(
-                    "{} has no course.xml: it is not an OLX course directory",
-                    path.display()
-                );
+            let entries = walk(path, &budget)?;
+            match entries.get("course.xml") {
+                Some(Entry::OnDisk) => {}
+                Some(Entry::Refused(what)) => {
+                    bail!("course.xml is {what}: the import reads only regular files")
+                }
+                _ => bail!("it has no course.xml: it is not an OLX course directory"),
             }
-            return Ok(Source::Dir(path.to_path_buf()));
+            return Ok(Source {
+                dir: Some(path.to_path_buf()),
+                entries,
+                budget,
+            });
         }
-        let file =
-            std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
-        let mut files = HashMap::new();
-        let mut total = 0u64;
-        let entries = archive
-            .entries()
-            .with_context(|| format!("{} is not a .tar.gz archive", path.display()))?;
-        for entry in entries {
-            let mut entry = entry
-                .with_context(|| format!("{} is not a readable .tar.gz archive", path.display()))?;
-            if !entry.header().entry_type().is_file() {
-                continue;
-            }
-            let name = entry
-                .path()?
-                .to_string_lossy()
-                .trim_start_matches("./")
-                .to_string();
-            total += entry.size();
-            if total > MAX_ARCHIVE_BYTES || files.len() >= MAX_ARCHIVE_ENTRIES {
-                bail!(
-                    "{} unpacks to more than {MAX_ARCHIVE_BYTES} bytes or {MAX_ARCHIVE_ENTRIES} files",
-                    path.display()
-                );
-            }
-            let mut bytes = Vec::with_capacity(entry.size() as usize);
-            entry.read_to_end(&mut bytes)?;
-            files.insert(name, bytes);
-        }
-        // The course is rooted where the shallowest course.xml is.
-        let root = files
+        let file = std::fs::File::open(path).context("cannot open the archive")?;
+        Source::from_archive(file, budget)
+    }
+
+    /// A `.tar.gz` archive, read from `reader`.
+    pub(super) fn from_archive(reader: impl Read, budget: Budget) -> Result<Source> {
+        let all = read_archive(reader, &budget)?;
+        // The course is rooted where the shallowest course.xml is, and there must be one.
+        let depth = |k: &str| k.matches('/').count();
+        let candidates: Vec<&String> = all
             .keys()
             .filter(|k| *k == "course.xml" || k.ends_with("/course.xml"))
-            .min_by_key(|k| k.matches('/').count())
-            .ok_or_else(|| {
-                anyhow!(
-                    "{} has no course.xml: it is not an OLX course export",
-                    path.display()
-                )
-            })?
-            .trim_end_matches("course.xml")
-            .to_string();
-        let files = files
+            .collect();
+        let shallowest = candidates.iter().map(|k| depth(k)).min().ok_or_else(|| {
+            anyhow!("the archive has no course.xml: it is not an OLX course export")
+        })?;
+        let roots: Vec<&str> = candidates
+            .iter()
+            .filter(|k| depth(k) == shallowest)
+            .map(|k| k.as_str())
+            .collect();
+        if roots.len() > 1 {
+            bail!(
+                "the archive has {} course.xml at the same depth ({}): which course is meant \
+                 is ambiguous",
+                roots.len(),
+                roots.iter().take(5).copied().collect::<Vec<_>>().join(", ")
+            );
+        }
+        let root = roots[0].trim_end_matches("course.xml").to_string();
+        let entries = all
             .into_iter()
             .filter_map(|(k, v)| Some((k.strip_prefix(&root)?.to_string(), v)))
             .collect();
-        Ok(Source::Archive(files))
-    }
-
-    pub(super) fn read(&self, rel: &str) -> Option<Result<String>> {
-        let bytes = match self {
-            Source::Dir(dir) => {
-                // Names are checked before paths are built; this also refuses a symlink
-                // that leads out of the export.
-                let path = match dir.join(rel).canonicalize() {
-                    Ok(p) => p,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
-                    Err(e) => return Some(Err(anyhow!("cannot read {rel}: {e}"))),
-                };
-                let root = match dir.canonicalize() {
-                    Ok(r) => r,
-                    Err(e) => return Some(Err(anyhow!("cannot read {}: {e}", dir.display()))),
-                };
-                if !path.starts_with(&root) {
-                    return Some(Err(anyhow!("{rel} leads outside the export (a link?)")));
-                }
-                match std::fs::read(&path) {
-                    Ok(b) => b,
-                    Err(e) => return Some(Err(anyhow!("cannot read {rel}: {e}"))),
-                }
-            }
-            Source::Archive(files) => files.get(rel)?.clone(),
-        };
-        Some(String::from_utf8(bytes).map_err(|_| anyhow!("{rel} is not UTF-8 text")))
-    }
-
-    /// Files directly in folder `dir` (relative paths).
-    pub(super) fn list(&self, dir: &str) -> Vec<String> {
-        let mut out: Vec<String> = match self {
-            Source::Dir(root) => std::fs::read_dir(root.join(dir))
-                .map(|entries| {
-                    entries
-                        .filter_map(|e| e.ok())
-                        .filter(|e| e.path().is_file())
-                        .map(|e| format!("{dir}/{}", e.file_name().to_string_lossy()))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            Source::Archive(files) => files
-                .keys()
-                .filter(|k| {
-                    k.strip_prefix(dir)
-                        .and_then(|r| r.strip_prefix('/'))
-                        .is_some_and(|r| !r.contains('/'))
-                })
-                .cloned()
-                .collect(),
-        };
-        out.sort();
-        out
-    }
-
-    /// Files anywhere under folder `dir`.
-    pub(super) fn count_under(&self, dir: &str) -> usize {
-        match self {
-            Source::Dir(root) => walk_count(&root.join(dir)),
-            Source::Archive(files) => files
-                .keys()
-                .filter(|k| k.starts_with(&format!("{dir}/")))
-                .count(),
-        }
-    }
-}
-
-fn walk_count(dir: &Path) -> usize {
-    std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .filter_map(|e| e.ok())
-                .map(|e| {
-                    if e.path().is_dir() {
-                        walk_count(&e.path())
-                    } else {
-                        1
-                    }
-                })
-                .sum()
+        Ok(Source {
+            dir: None,
+            entries,
+            budget,
         })
-        .unwrap_or(0)
+    }
+
+    pub(super) fn budget(&self) -> &Budget {
+        &self.budget
+    }
+
+    /// The text of `rel`; `None` if there is no such file. A path that is, or goes
+    /// through, something other than a regular file or directory is an error naming it.
+    pub(super) fn read(&self, rel: &str) -> Option<Result<Cow<'_, str>>> {
+        for (at, _) in rel.match_indices('/') {
+            if let Some(Entry::Refused(what)) = self.entries.get(&rel[..at]) {
+                return Some(Err(anyhow!(
+                    "cannot read {rel}: {} is {what}, and the import follows no links",
+                    &rel[..at]
+                )));
+            }
+        }
+        let result = match self.entries.get(rel)? {
+            Entry::OnDisk => {
+                let dir = self
+                    .dir
+                    .as_deref()
+                    .expect("only directory exports are on disk");
+                read_file(dir, rel, &self.budget).map(Cow::Owned)
+            }
+            Entry::Text(text) => Ok(Cow::Borrowed(text.as_str())),
+            Entry::NotText => Err(anyhow!("{rel} is not UTF-8 text")),
+            Entry::NotKept => Err(anyhow!("{rel} is not a file the import reads")),
+            Entry::Refused(what) => Err(anyhow!(
+                "{rel} is {what}: the import reads only regular files and follows no links"
+            )),
+        };
+        Some(result)
+    }
+
+    /// Regular files directly in folder `dir` (relative paths), in order.
+    pub(super) fn list(&self, dir: &str) -> Vec<String> {
+        let prefix = format!("{dir}/");
+        self.under(&prefix)
+            .filter(|(k, e)| !k[prefix.len()..].contains('/') && e.is_file())
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    /// Regular files anywhere under folder `dir`.
+    pub(super) fn count_under(&self, dir: &str) -> usize {
+        self.under(&format!("{dir}/"))
+            .filter(|(_, e)| e.is_file())
+            .count()
+    }
+
+    /// What the export holds that the import does not read or follow: (path, what it is).
+    pub(super) fn refused(&self) -> Vec<(&str, &'static str)> {
+        self.entries
+            .iter()
+            .filter_map(|(k, e)| match e {
+                Entry::Refused(what) => Some((k.as_str(), *what)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn under<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = (&'a String, &'a Entry)> {
+        self.entries
+            .range::<str, _>((
+                std::ops::Bound::Included(prefix),
+                std::ops::Bound::Unbounded,
+            ))
+            .take_while(move |(k, _)| k.starts_with(prefix))
+    }
 }

@@ -1,4 +1,5 @@
-//! Admin uploads: plugins (admins of every course) and courses (admins of that course).
+//! Admin uploads: plugins (admins of every course) and courses (admins of that course,
+//! named in the query so the role is checked before the body is read).
 
 use std::time::Duration;
 
@@ -12,9 +13,11 @@ use serde::Deserialize;
 use super::auth::{Identity, Role};
 use super::error::ApiError;
 use super::state::{AppState, read_body};
+use crate::ids::check_id;
 use crate::model::CourseDoc;
+use crate::olx::{ImportOptions, LoadDeadline};
 
-/// Compiling a large plugin or importing a large course takes a while.
+/// Compiling a large plugin takes a while (a course upload has its own deadline).
 const UPLOAD_LIMIT: Duration = Duration::from_secs(300);
 
 #[derive(Debug, Default, Deserialize)]
@@ -52,10 +55,21 @@ pub async fn upload_plugin(
     Ok(created(&record))
 }
 
-/// `POST /admin/courses`: a course document (`application/json`) or an Open edX export
-/// (`application/gzip`, a `.tar.gz`). Validated whole; nothing is stored on error.
+#[derive(Debug, Default, Deserialize)]
+pub struct CourseQuery {
+    /// The course the upload is for: its admin role is checked before the body is read.
+    pub course: Option<String>,
+}
+
+/// `POST /admin/courses?course=KEY`: a course document (`application/json`) or an Open
+/// edX export (`application/gzip`, a `.tar.gz`) for course KEY. The uploader's admin role
+/// for KEY is checked before a byte of the body is read; the body is then read, parsed and
+/// loaded in a render slot, within the import limits and the load deadline
+/// (`--load-deadline-ms`). A document for another course is refused; an export is
+/// imported under KEY. Validated whole; nothing is stored on error.
 pub async fn upload_course(
     State(state): State<AppState>,
+    Query(query): Query<CourseQuery>,
     headers: HeaderMap,
     identity: Result<Identity, ApiError>,
     body: Body,
@@ -68,22 +82,26 @@ pub async fn upload_course(
             identity.user_id()
         )));
     }
+    let key = query.course.ok_or_else(|| {
+        ApiError::bad_request(
+            "say which course the upload is for: POST /admin/courses?course=COURSE_KEY \
+             (the uploader's admin role for it is checked before the body is read)",
+        )
+    })?;
+    check_id("course key", &key).map_err(|e| ApiError::bad_request(format!("?course: {e}")))?;
+    identity.require(&key, Role::Admin)?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/json")
         .to_string();
-    let body = read_body(body, state.config().max_upload_bytes, "--max-upload-bytes").await?;
-    let doc = if content_type.starts_with("application/json") {
-        let text = std::str::from_utf8(&body)
-            .map_err(|_| ApiError::bad_request("the course document is not UTF-8"))?;
-        CourseDoc::from_json(text)
-            .map_err(|e| ApiError::bad_request(format!("the course document is invalid: {e:#}")))?
+    let format = if content_type.starts_with("application/json") {
+        Upload::Document
     } else if content_type.starts_with("application/gzip")
         || content_type.starts_with("application/x-gzip")
         || content_type.starts_with("application/x-tar")
     {
-        read_olx(&state, &body).await?
+        Upload::Export
     } else {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -93,54 +111,82 @@ pub async fn upload_course(
             ),
         ));
     };
-    identity.require(&doc.course_key, Role::Admin)?;
-    let key = doc.course_key.clone();
+    let body = read_body(body, state.config().max_upload_bytes, "--max-upload-bytes").await?;
+    let limits = state.config().import_limits.clone();
+    // The work stops itself at the deadline; the slot waits a little longer for it.
+    let bound = limits.deadline + Duration::from_secs(5);
     let who = identity.user_id().to_string();
     let report = state
         .run_blocking_as(
             "loading a course",
-            UPLOAD_LIMIT,
+            bound,
             move |host| {
+                let deadline = LoadDeadline::after(limits.deadline);
+                let doc = match read_upload(&body, format, &key, limits, deadline) {
+                    Ok(doc) => doc,
+                    Err(refused) => return Ok(Err(refused)),
+                };
                 let report = host
-                    .load_course(doc)
+                    .load_course_by(doc, deadline)
                     .with_context(|| format!("course {key:?} was not loaded"))?;
                 tracing::info!(course = %key, by = %who, "course uploaded");
-                Ok(report)
+                Ok(Ok(report))
             },
             ApiError::from_upload,
         )
-        .await?;
+        .await??;
     Ok(created(&report))
+}
+
+/// What a course upload holds.
+#[derive(Debug, Clone, Copy)]
+enum Upload {
+    /// A course document (JSON).
+    Document,
+    /// An Open edX export (`.tar.gz`).
+    Export,
+}
+
+/// The course document of an upload for course `key`; a body that is not one is the
+/// uploader's fault (400).
+fn read_upload(
+    body: &[u8],
+    format: Upload,
+    key: &str,
+    limits: crate::olx::ImportLimits,
+    deadline: LoadDeadline,
+) -> Result<CourseDoc, ApiError> {
+    match format {
+        Upload::Document => {
+            let text = std::str::from_utf8(body)
+                .map_err(|_| ApiError::bad_request("the course document is not UTF-8"))?;
+            let doc = CourseDoc::from_json(text).map_err(|e| {
+                ApiError::bad_request(format!("the course document is invalid: {e:#}"))
+            })?;
+            if doc.course_key != key {
+                return Err(ApiError::bad_request(format!(
+                    "the course document is for course {:?}, but the upload is for course \
+                     {key:?} (?course=): they must be the same",
+                    doc.course_key
+                )));
+            }
+            Ok(doc)
+        }
+        Upload::Export => {
+            let options = ImportOptions {
+                course_key: Some(key.to_string()),
+                limits,
+            };
+            crate::olx::read_course_archive(body, "the uploaded archive", &options, deadline)
+                .map(|(doc, _)| doc)
+                .map_err(|e| {
+                    ApiError::bad_request(format!("the uploaded export is invalid: {e:#}"))
+                })
+        }
+    }
 }
 
 fn created(value: &impl serde::Serialize) -> (StatusCode, Json<serde_json::Value>) {
     let value = serde_json::to_value(value).expect("records and reports serialize");
     (StatusCode::CREATED, Json(value))
-}
-
-/// Reads an uploaded export: staged as a file in the data directory (the importer reads
-/// archives from disk), removed afterwards whatever happens. Staging failures are ours
-/// (500); an export that does not read is the uploader's (400).
-async fn read_olx(state: &AppState, body: &[u8]) -> Result<CourseDoc, ApiError> {
-    let dir = state.config().data_dir.join("uploads");
-    let path = dir.join(format!("{}.tar.gz", super::csrf::new_nonce()));
-    let body = body.to_vec();
-    let staged = tokio::task::spawn_blocking(move || {
-        let result = std::fs::create_dir_all(&dir)
-            .and_then(|_| std::fs::write(&path, &body))
-            .with_context(|| format!("staging the upload as {}", path.display()));
-        let read =
-            result.map(|_| crate::olx::read_course(&path, &crate::olx::ImportOptions::default()));
-        let _ = std::fs::remove_file(&path);
-        read
-    })
-    .await
-    .map_err(|e| ApiError::from_host(anyhow::anyhow!("reading the export failed: {e}")))?;
-    match staged {
-        Err(staging) => Err(ApiError::from_host(staging)),
-        Ok(Err(invalid)) => Err(ApiError::bad_request(format!(
-            "the uploaded export is invalid: {invalid:#}"
-        ))),
-        Ok(Ok((doc, _))) => Ok(doc),
-    }
 }

@@ -31,6 +31,9 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Largest plugin or course upload, in bytes.
     pub max_upload_bytes: usize,
+    /// What an uploaded course may make the server read and spend (bytes unpacked,
+    /// entries, headers, file size, XML nodes and depth, and the load's deadline).
+    pub import_limits: crate::olx::ImportLimits,
     /// Renders and handler calls running at once; more wait for a slot.
     pub max_concurrent_renders: usize,
     /// How long a request may wait for a render slot before it gets 503.
@@ -61,6 +64,7 @@ impl ServerConfig {
             dev_login: false,
             max_body_bytes: 64 * 1024,
             max_upload_bytes: 64 * 1024 * 1024,
+            import_limits: crate::olx::ImportLimits::default(),
             max_concurrent_renders: 32,
             queue_timeout: Duration::from_secs(10),
             secure_cookies: false,
