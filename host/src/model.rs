@@ -152,6 +152,11 @@ impl CourseDoc {
     }
 }
 
+/// The prefix of anonymous visitors' ids (`request::ANONYMOUS_PREFIX`, which this leaf
+/// cannot import without a cycle; a unit test keeps the two equal): no usage id may
+/// start with it.
+const ANONYMOUS_PREFIX: &str = "anon:";
+
 /// A validated course with its blocks indexed by usage id.
 #[derive(Debug)]
 pub struct Course {
@@ -184,7 +189,7 @@ pub struct AuthoredCondition {
 /// (non-negative) partition id is not configured and has none.
 fn split_test_conditions(
     block: &BlockDef,
-    partitions: &[UserPartition],
+    partition_groups: &HashMap<u64, HashSet<u64>>,
 ) -> Vec<(String, AuthoredCondition)> {
     let Some(partition_id) = block.fields["user_partition_id"]
         .as_i64()
@@ -192,30 +197,28 @@ fn split_test_conditions(
     else {
         return Vec::new();
     };
-    let partition = partitions.iter().find(|p| p.id == partition_id);
-    let mapping: Vec<(u64, &str)> = block.fields["group_id_to_child"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .filter_map(|(g, c)| Some((g.parse().ok()?, c.as_str()?)))
-                .collect()
-        })
-        .unwrap_or_default();
+    let no_groups = HashSet::new();
+    let groups = partition_groups.get(&partition_id).unwrap_or(&no_groups);
+    // Child to the groups mapped to it, in the mapping's order.
+    let mut mapped: HashMap<&str, Vec<u64>> = HashMap::new();
+    if let Some(m) = block.fields["group_id_to_child"].as_object() {
+        for (g, c) in m {
+            if let (Ok(g), Some(c)) = (g.parse::<u64>(), c.as_str()) {
+                mapped.entry(c).or_default().push(g);
+            }
+        }
+    }
     block
         .children
         .iter()
         .map(|child| {
             // A current group mapped to the child; else a group it was mapped to that the
             // partition no longer has (shown as such); else none.
-            let mapped: Vec<u64> = mapping
-                .iter()
-                .filter(|(_, c)| c == child)
-                .map(|(g, _)| *g)
-                .collect();
+            let mapped = mapped.get(child.as_str()).map(Vec::as_slice).unwrap_or(&[]);
             let group_id = mapped
                 .iter()
                 .copied()
-                .find(|g| partition.is_some_and(|p| p.group(*g).is_some()))
+                .find(|g| groups.contains(g))
                 .or_else(|| mapped.first().copied());
             (
                 child.clone(),
@@ -238,10 +241,13 @@ pub struct CourseBlock<'c> {
 
 impl Course {
     /// Validates a course document: ids, unique partitions, groups and blocks, children
-    /// that exist, and a block tree without cycles or shared children.
+    /// that exist, a block tree without cycles or shared children, and scoring fields in
+    /// range. Linear in the size of the document, so a huge course loads in time linear
+    /// in its blocks.
     pub fn new(doc: CourseDoc) -> Result<Arc<Course>> {
         check_id("course key", &doc.course_key)?;
         let mut partition_ids = HashSet::new();
+        let mut partition_names: HashMap<&str, u64> = HashMap::new();
         for p in &doc.user_partitions {
             if !partition_ids.insert(p.id) {
                 bail!("user partition id {} is used twice", p.id);
@@ -249,16 +255,12 @@ impl Course {
             if p.name.trim().is_empty() {
                 bail!("user partition {} has an empty name", p.id);
             }
-            if let Some(other) = doc
-                .user_partitions
-                .iter()
-                .find(|o| o.id != p.id && o.name == p.name)
-            {
+            if let Some(other) = partition_names.insert(&p.name, p.id) {
                 // Events and reports name partitions: two of one name would merge.
                 bail!(
                     "user partitions {} and {} are both named {:?}: partition names must differ",
-                    other.id.min(p.id),
-                    other.id.max(p.id),
+                    other.min(p.id),
+                    other.max(p.id),
                     p.name
                 );
             }
@@ -282,14 +284,22 @@ impl Course {
                 );
             }
         }
-        let mut blocks = HashMap::new();
+        let mut blocks = HashMap::with_capacity(doc.blocks.len());
         for (i, b) in doc.blocks.iter().enumerate() {
             check_id("usage id", &b.usage_id).with_context(|| format!("block #{i}"))?;
+            if b.usage_id.starts_with(ANONYMOUS_PREFIX) {
+                bail!(
+                    "block {:?}: usage ids may not start with {ANONYMOUS_PREFIX:?}, which the \
+                     host reserves for anonymous visitors",
+                    b.usage_id
+                );
+            }
             check_id("block type", &b.block_type)
                 .with_context(|| format!("block {:?}", b.usage_id))?;
             if !b.fields.is_object() {
                 bail!("block {:?}: fields must be a JSON object", b.usage_id);
             }
+            check_scoring(b)?;
             for partition in b.group_access.keys() {
                 if partition.parse::<u64>().is_err() {
                     bail!(
@@ -302,41 +312,41 @@ impl Course {
                 bail!("usage id {:?} is used by two blocks", b.usage_id);
             }
         }
-        let mut parents = HashMap::new();
-        for b in &doc.blocks {
+        let mut parents = HashMap::with_capacity(doc.blocks.len());
+        let mut parent_of: Vec<Option<usize>> = vec![None; doc.blocks.len()];
+        for (i, b) in doc.blocks.iter().enumerate() {
             for child in &b.children {
-                if !blocks.contains_key(child) {
+                let Some(&c) = blocks.get(child) else {
                     bail!(
                         "block {:?} has child {child:?}, which is not a block of this course",
                         b.usage_id
                     );
-                }
+                };
                 if let Some(other) = parents.insert(child.clone(), b.usage_id.clone()) {
                     bail!(
                         "block {child:?} is a child of both {other:?} and {:?}",
                         b.usage_id
                     );
                 }
+                parent_of[c] = Some(i);
             }
         }
-        // With at most one parent each, a cycle is a chain of parents that comes back.
-        for start in blocks.keys() {
-            let mut seen = HashSet::new();
-            let mut at = start;
-            while let Some(parent) = parents.get(at) {
-                if !seen.insert(parent) {
-                    bail!("blocks form a cycle through {parent:?}");
-                }
-                at = parent;
-            }
+        if let Some(block) = block_in_cycle(&doc, &blocks, &parent_of) {
+            bail!("blocks form a cycle through {block:?}");
         }
+        // Each partition's current groups, so each split test looks its up once.
+        let partition_groups: HashMap<u64, HashSet<u64>> = doc
+            .user_partitions
+            .iter()
+            .map(|p| (p.id, p.groups.iter().map(|g| g.id).collect()))
+            .collect();
         let mut conditions = HashMap::new();
         for b in doc
             .blocks
             .iter()
             .filter(|b| b.block_type == SPLIT_TEST_TYPE)
         {
-            for (child, condition) in split_test_conditions(b, &doc.user_partitions) {
+            for (child, condition) in split_test_conditions(b, &partition_groups) {
                 conditions.insert(blocks[&child], condition);
             }
         }
@@ -410,6 +420,52 @@ impl Course {
     }
 }
 
+/// A block on a cycle of parents, if the blocks have one. With at most one parent each,
+/// the blocks reachable from the roots form a forest; any other block's chain of parents
+/// never reaches a root, so it comes back on itself. One pass down from the roots, then
+/// one walk up from the first block left over: linear in the blocks.
+fn block_in_cycle<'d>(
+    doc: &'d CourseDoc,
+    index: &HashMap<String, usize>,
+    parent_of: &[Option<usize>],
+) -> Option<&'d str> {
+    let mut reached = vec![false; doc.blocks.len()];
+    let mut stack: Vec<usize> = (0..doc.blocks.len())
+        .filter(|&i| parent_of[i].is_none())
+        .collect();
+    while let Some(i) = stack.pop() {
+        reached[i] = true;
+        stack.extend(doc.blocks[i].children.iter().map(|c| index[c.as_str()]));
+    }
+    let mut at = reached.iter().position(|r| !r)?;
+    let mut on_path = vec![false; doc.blocks.len()];
+    while !on_path[at] {
+        on_path[at] = true;
+        at = parent_of[at].expect("a block left over has a parent");
+    }
+    Some(&doc.blocks[at].usage_id)
+}
+
+/// Open edX's scoring fields, whatever the block's type (grades read them): `weight` a
+/// number not below 0, `max_attempts` a whole number not below 0 (`null`: no limit).
+fn check_scoring(b: &BlockDef) -> Result<()> {
+    let weight = &b.fields["weight"];
+    if !weight.is_null() && weight.as_f64().is_none_or(|w| w < 0.0) {
+        bail!(
+            "block {:?}: weight {weight} is not a number of at least 0",
+            b.usage_id
+        );
+    }
+    let attempts = &b.fields["max_attempts"];
+    if !attempts.is_null() && attempts.as_u64().is_none_or(|n| n > u64::from(u32::MAX)) {
+        bail!(
+            "block {:?}: max_attempts {attempts} is not a whole number of at least 0",
+            b.usage_id
+        );
+    }
+    Ok(())
+}
+
 /// Checks a partition's experiment controls when its course is loaded, so that nothing
 /// is found wrong (and silently ignored) at render time.
 pub(crate) fn validate_controls(course_key: &str, p: &UserPartition) -> Result<()> {
@@ -427,9 +483,10 @@ pub(crate) fn validate_controls(course_key: &str, p: &UserPartition) -> Result<(
     {
         bail!("{}: enrollment_start is not before enrollment_end", name());
     }
+    let groups: HashSet<u64> = p.groups.iter().map(|g| g.id).collect();
     for (user, group) in &p.forced {
         crate::ids::check_id("user id", user).with_context(|| format!("{}: forced", name()))?;
-        if p.group(*group).is_none() {
+        if !groups.contains(group) {
             bail!(
                 "{}: user {user:?} is forced into group {group}, which the partition does not have",
                 name()
@@ -465,6 +522,41 @@ mod tests {
             "blocks": blocks,
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn the_reserved_prefix_is_the_anonymous_one() {
+        assert_eq!(ANONYMOUS_PREFIX, crate::request::ANONYMOUS_PREFIX);
+    }
+
+    #[test]
+    fn a_cycle_is_found_in_one_pass_however_deep_the_chain() {
+        // A chain of 200,000 blocks whose top is its bottom's child: the old check walked
+        // every block's whole chain of parents (quadratic); this one passes once.
+        let n = 200_000;
+        let blocks: Vec<serde_json::Value> = (0..n)
+            .map(|i| {
+                serde_json::json!({"usage_id": format!("b{i}"), "type": "vertical",
+                "children": [format!("b{}", (i + 1) % n)]})
+            })
+            .collect();
+        let err = Course::new(doc(serde_json::Value::Array(blocks))).unwrap_err();
+        assert!(err.to_string().contains("cycle through"), "{err}");
+        // Without the closing edge it is a tree, and loads.
+        let blocks: Vec<serde_json::Value> = (0..n)
+            .map(|i| {
+                let children: Vec<String> =
+                    if i + 1 < n { vec![format!("b{}", i + 1)] } else { vec![] };
+                serde_json::json!({"usage_id": format!("b{i}"), "type": "vertical", "children": children})
+            })
+            .collect();
+        assert_eq!(
+            Course::new(doc(serde_json::Value::Array(blocks)))
+                .unwrap()
+                .roots()
+                .count(),
+            1
+        );
     }
 
     #[test]
