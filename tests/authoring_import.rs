@@ -377,10 +377,7 @@ fn hostile_exports_cannot_read_outside_themselves_or_drop_restrictions() {
     )
     .unwrap();
     let err = import(linked.path()).unwrap_err();
-    assert!(
-        err.contains("html/evil.html leads outside the export"),
-        "{err}"
-    );
+    assert!(err.contains("html/evil.html is a symbolic link"), "{err}");
 
     // A group_access that does not parse is an error, not an unrestricted block.
     let broken = course_copy();
@@ -401,7 +398,8 @@ fn hostile_exports_cannot_read_outside_themselves_or_drop_restrictions() {
     // Nesting without end is an error, not a crash.
     let deep = course_copy();
     let body = std::fs::read_to_string(deep.path().join("course/1.xml")).unwrap();
-    let nested = format!("{}{}", "<vertical>".repeat(500), "</vertical>".repeat(500));
+    // (Within the XML depth limit of 256, past the block nesting limit of 100.)
+    let nested = format!("{}{}", "<vertical>".repeat(150), "</vertical>".repeat(150));
     std::fs::write(
         deep.path().join("course/1.xml"),
         body.replace("<wiki slug=\"TestX.Course.1\"/>", &nested),

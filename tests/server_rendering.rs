@@ -24,6 +24,7 @@ async fn install(served: &Served, plugin: &str, course: Value) {
     assert_eq!(status, 201, "{body}");
     let (status, body) = send(
         c.post(format!("{}/admin/courses", served.url))
+            .query(&[("course", course["course_key"].as_str().unwrap())])
             .bearer_auth(&admin)
             .json(&course),
     )

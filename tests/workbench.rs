@@ -482,6 +482,7 @@ async fn run(client: &Client, served: &Served) -> Result<(), String> {
     assert_eq!(installed.status(), 201);
     let loaded = http
         .post(format!("{}/admin/courses", served.url))
+        .query(&[("course", key)])
         .bearer_auth(&admin)
         .json(&course)
         .send()
@@ -666,6 +667,7 @@ async fn a_handler_form_acts_only_for_its_own_block() {
     let admin = xbhost_tests::served::admin_token("root");
     let loaded = reqwest::Client::new()
         .post(format!("{}/admin/courses", served.url))
+        .query(&[("course", forms_course()["course_key"].as_str().unwrap())])
         .bearer_auth(&admin)
         .json(&forms_course())
         .send()

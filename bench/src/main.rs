@@ -201,6 +201,7 @@ fn throughput(host: &Host, learners: &[String], threads: usize, duration: Durati
     Ok(count.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
 }
 
+mod course_load;
 mod http;
 
 fn main() -> Result<()> {
@@ -208,6 +209,13 @@ fn main() -> Result<()> {
     let quick = args.iter().any(|a| a == "--quick");
     if args.iter().any(|a| a == "--profile-repeat") {
         return profile_repeat();
+    }
+    if args.iter().any(|a| a == "--course-load") {
+        // Only the course-load rows (they take a few seconds).
+        let mut table = Table(Vec::new());
+        course_load::figures(&mut table)?;
+        table.print();
+        return Ok(());
     }
     let soak_secs: u64 = match args.iter().position(|a| a == "--soak") {
         Some(i) => args.get(i + 1).context("--soak SECONDS")?.parse()?,
@@ -337,6 +345,7 @@ fn main() -> Result<()> {
     );
 
     http::figures(&host, dir.path(), &learners, quick, &mut table)?;
+    course_load::figures(&mut table)?;
 
     // Plugin cold start: compiling versus loading from the compiled cache.
     let runtime = Runtime::new(xbhost::runtime::SandboxLimits::default(), Pooling::Auto)?;
