@@ -3,7 +3,9 @@
 //! commit) and problem submissions (user state) through the real host, printing each write
 //! the host acknowledged; it is killed at random moments, sometimes while still starting up
 //! and recovering the store. After every kill the store must open, hold every acknowledged
-//! write, keep multi-key commits all-or-nothing, and never change a stored assignment.
+//! write, keep multi-key commits all-or-nothing, and never change a stored assignment; and
+//! the event log must hold the assignment event of every stored assignment exactly once, or
+//! the store must hold it pending (written, without a duplicate, at the next start).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
@@ -51,6 +53,45 @@ fn start_up(data: &std::path::Path, run: u64) -> Duration {
     took
 }
 
+/// The assignment events of the demo course in an event log: (user, partition) to the
+/// groups of its events, in log order. Lines a kill left torn are not events.
+fn assignment_events(log: &std::path::Path) -> BTreeMap<(String, u64), Vec<String>> {
+    let mut out: BTreeMap<(String, u64), Vec<String>> = BTreeMap::new();
+    let bytes = std::fs::read(log).unwrap_or_default();
+    for line in bytes.split(|&b| b == b'\n') {
+        let Ok(event) = serde_json::from_slice::<serde_json::Value>(line) else {
+            continue;
+        };
+        if event["name"] != xbhost::events::ASSIGNED_EVENT || event["course_key"] != DEMO_COURSE {
+            continue;
+        }
+        let user = event["user_id"].as_str().unwrap().to_string();
+        let partition = event["data"]["partition_id"].as_u64().unwrap();
+        out.entry((user, partition))
+            .or_default()
+            .push(event["data"]["group_id"].to_string());
+    }
+    out
+}
+
+/// The assignment events waiting in the store's outbox: (user, partition, group).
+fn pending_assignment_events(storage: &SledStorage) -> Vec<(String, u64, String)> {
+    storage
+        .outbox()
+        .unwrap()
+        .iter()
+        .map(|entry| serde_json::from_slice::<serde_json::Value>(&entry.line).unwrap())
+        .filter(|e| e["name"] == xbhost::events::ASSIGNED_EVENT && e["course_key"] == DEMO_COURSE)
+        .map(|e| {
+            (
+                e["user_id"].as_str().unwrap().to_string(),
+                e["data"]["partition_id"].as_u64().unwrap(),
+                e["data"]["group_id"].to_string(),
+            )
+        })
+        .collect()
+}
+
 #[test]
 fn acknowledged_writes_survive_sigkill_and_assignments_never_change() {
     let data = tempfile::tempdir().unwrap();
@@ -62,6 +103,8 @@ fn acknowledged_writes_survive_sigkill_and_assignments_never_change() {
     let mut probe_acked = 0u64;
     let mut seed = 0x9e37_79b9_7f4a_7c15u64;
     let mut early_kills = 0;
+    // Stored assignments whose event a kill left only in the outbox, over all cycles.
+    let mut only_pending = 0;
     for cycle in 0..CYCLES {
         let mut child = spawn_writer(data.path(), cycle);
         // One cycle in five is killed before the writer is ready: during start-up and
@@ -121,6 +164,27 @@ fn acknowledged_writes_survive_sigkill_and_assignments_never_change() {
                 );
             }
         }
+        // Every stored assignment (acknowledged or not) has its event in the log, once, or
+        // pending in the store's outbox, stored in the same atomic write as the group: the
+        // next start writes it.
+        let logged = assignment_events(&data.path().join("events.jsonl"));
+        let pending = pending_assignment_events(&storage);
+        for partition in [0, 1] {
+            let key = xbhost::assignment::partition_tag_key(partition);
+            for (user, group) in storage.users_with_course_tag(DEMO_COURSE, &key).unwrap() {
+                let in_log = logged
+                    .get(&(user.clone(), partition))
+                    .cloned()
+                    .unwrap_or_default();
+                let waiting = pending.contains(&(user.clone(), partition, group.clone()));
+                only_pending += usize::from(in_log.is_empty() && waiting);
+                assert!(
+                    in_log == [group.clone()] || (in_log.is_empty() && waiting),
+                    "cycle {cycle}: {user}'s group {group} in partition {partition}: the log \
+                     holds {in_log:?}, pending in the store: {waiting}"
+                );
+            }
+        }
         // The probe's course and global counters were committed together, never apart.
         let course = storage.course_tag(PROBE, "counter", "visits").unwrap();
         let global = storage.user_tag("counter", "visits").unwrap();
@@ -140,6 +204,35 @@ fn acknowledged_writes_survive_sigkill_and_assignments_never_change() {
         }
         drop(storage);
     }
+    // A last start writes what the killed writers left pending; then the log holds the
+    // assignment event of every stored assignment (acknowledged or not: a stored group is
+    // never assigned again, so an event missing now is missing for good), each once.
+    start_up(data.path(), 2_000_000);
+    let storage = SledStorage::open(&data.path().join("db")).unwrap();
+    let logged = assignment_events(&data.path().join("events.jsonl"));
+    assert_eq!(
+        pending_assignment_events(&storage),
+        [],
+        "all written at start"
+    );
+    let mut stored_assignments = 0;
+    for partition in [0, 1] {
+        let key = xbhost::assignment::partition_tag_key(partition);
+        for (user, group) in storage.users_with_course_tag(DEMO_COURSE, &key).unwrap() {
+            stored_assignments += 1;
+            let found = logged
+                .get(&(user.clone(), partition))
+                .cloned()
+                .unwrap_or_default();
+            assert_eq!(
+                found,
+                vec![group.clone()],
+                "{user}'s assignment to group {group} of partition {partition}: the log holds {found:?}"
+            );
+        }
+    }
+    assert!(stored_assignments >= 2 * assignments.len());
+    println!("{only_pending} times a kill left an assignment's event pending in the store only");
     assert!(early_kills > 10, "some kills hit start-up and recovery");
     assert!(
         assignments.len() > 100,

@@ -144,6 +144,11 @@ impl Served {
         format!("{}/courses/{DEMO_COURSE}/blocks/{usage_id}", self.url)
     }
 
+    /// The server's process id (for signals: SIGHUP reopens the event log).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
     /// What the server logged.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.data.path().join("serve.log")).unwrap_or_default()

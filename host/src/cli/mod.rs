@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 use xbhost::{Host, HostConfig};
 
 mod courses;
+mod event_log;
 mod experiments;
 mod groups;
 mod learners;
@@ -36,6 +37,8 @@ struct Cli {
     /// built-in list of crawlers).
     #[arg(long, global = true, env = "XBHOST_BOTS")]
     bots: Option<PathBuf>,
+    #[command(flatten)]
+    event_log: event_log::EventLogArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -116,6 +119,7 @@ fn run(cli: Cli) -> Result<()> {
         config.limits.concurrent_requests = args.max_concurrent_renders;
     }
     config.events_file = cli.events.clone();
+    config.event_log = cli.event_log.options()?;
     if let Some(bots) = &cli.bots {
         config.bots = xbhost::bots::BotFilter::from_file(bots)?;
     }

@@ -147,6 +147,8 @@ pub fn serve(
         .build()
         .context("starting the async runtime")?;
     let served = runtime.block_on(async move {
+        // Before the address is printed: from then on, a SIGHUP reopens the log.
+        reopen_event_log_on_hangup(events)?;
         let dev_login = config.dev_login;
         let server = Server::bind(args.listen, AppState::new(host, keys, config)).await?;
         let addr = server.local_addr()?;
@@ -168,6 +170,22 @@ pub fn serve(
     // for them longer than that.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     served
+}
+
+/// On SIGHUP, the event log is opened again at its path before the next event is written:
+/// after a rotation by move (`mv events.jsonl events.jsonl.1`, then `kill -HUP`), new events
+/// go to a new file, and each event is in exactly one of the two.
+fn reopen_event_log_on_hangup(events: &Path) -> Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangup = signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?;
+    let file = events.display().to_string();
+    tokio::spawn(async move {
+        while hangup.recv().await.is_some() {
+            xbhost::events::request_reopen();
+            tracing::info!(%file, "SIGHUP: the event log is reopened before the next event");
+        }
+    });
+    Ok(())
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -46,6 +46,8 @@ pub struct HostConfig {
     /// The event log [`Host::open`] appends to; `None` means `events.jsonl` in the data
     /// directory.
     pub events_file: Option<PathBuf>,
+    /// How the event log is kept: size rotation, events deferred after failed writes.
+    pub event_log: crate::events::EventLogOptions,
 }
 
 impl HostConfig {
@@ -58,6 +60,7 @@ impl HostConfig {
             native_blocks: BTreeMap::new(),
             bots: BotFilter::default(),
             events_file: None,
+            event_log: Default::default(),
         })
     }
 }
@@ -84,7 +87,7 @@ impl Host {
             .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
         let storage = SledStorage::open(&data_dir.join("db"))?;
         let events = Host::events_path(data_dir, &config);
-        let sink = JsonlSink::open(&events)?;
+        let sink = JsonlSink::open_with(&events, config.event_log)?;
         config
             .cache_dir
             .get_or_insert_with(|| data_dir.join("cache"));
@@ -102,6 +105,8 @@ impl Host {
             None => None,
         };
         let plugins = Arc::new(PluginRegistry::new(runtime, cache, storage.clone()));
+        // Events a previous run left pending in the store go to the log before any request.
+        crate::events::outbox::recover(storage.as_ref(), sink.as_ref());
         Ok(Host {
             inner: Arc::new(HostInner {
                 handle: HostHandle {

@@ -1,5 +1,7 @@
-//! Building the report: members and their groups from storage, goal events from the
-//! event log, and the figures and tests computed from them.
+//! Building the report: members and their groups from storage, then one pass over the
+//! event log, line by line, tallying each member's best value per goal (memory grows with
+//! the learners and goals, never with the log), and the figures and tests computed from
+//! them. Damaged lines of the log are skipped and counted, and the report says so.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -11,127 +13,181 @@ use super::types::{
     SRM_THRESHOLD,
 };
 use crate::assignment::partition_tag_key;
-use crate::events::{Event, JsonlSink};
+use crate::events::Event;
+use crate::events::reader::{ReadLimits, read_log};
 use crate::experiment::Goal;
 use crate::model::{Course, UserPartition};
 use crate::stats;
 use crate::storage::Storage;
 
-/// Builds the report of a course from storage and the event log at `events`.
+/// Builds the report of a course from storage and the event log at `events`, reading
+/// lines under the limits of the environment ([`ReadLimits::from_env`]).
 pub fn build(storage: &dyn Storage, course: &Course, events: &Path) -> Result<ExperimentReport> {
-    let all = JsonlSink::read_all(events)?;
-    let course_events: Vec<&Event> = all
-        .iter()
-        .filter(|e| e.course_key == course.key())
-        .collect();
-    let partitions = course
+    build_with(storage, course, events, &ReadLimits::from_env()?)
+}
+
+/// [`build`] under these line limits.
+pub fn build_with(
+    storage: &dyn Storage,
+    course: &Course,
+    events: &Path,
+    limits: &ReadLimits,
+) -> Result<ExperimentReport> {
+    let mut tallies = course
         .partitions()
         .iter()
         .filter(|p| p.is_random())
-        .map(|p| partition_report(storage, course.key(), p, &course_events))
+        .map(|p| Tally::new(storage, course.key(), p))
         .collect::<Result<Vec<_>>>()?;
+    let mut events_read = 0;
+    let damaged_lines = read_log(events, limits, |event| {
+        if event.course_key != course.key() {
+            return;
+        }
+        events_read += 1;
+        for tally in &mut tallies {
+            tally.count(&event);
+        }
+    })?;
+    if let Some(summary) = damaged_lines.summary() {
+        tracing::warn!(file = %events.display(), course = course.key(), "{summary}");
+    }
     Ok(ExperimentReport {
         course_key: course.key().to_string(),
         generated_at: crate::events::now(),
-        events_read: course_events.len(),
+        events_read,
         events_source: events.display().to_string(),
-        partitions,
+        damaged_lines,
+        partitions: tallies.into_iter().map(Tally::report).collect(),
     })
 }
 
-fn partition_report(
-    storage: &dyn Storage,
-    course_key: &str,
-    p: &UserPartition,
-    events: &[&Event],
-) -> Result<PartitionReport> {
-    let mut members: HashMap<String, u64> = HashMap::new();
-    let mut forced_excluded = 0;
-    for (user, value) in storage.users_with_course_tag(course_key, &partition_tag_key(p.id))? {
-        let Some(group) = value.parse::<u64>().ok().filter(|g| p.group(*g).is_some()) else {
-            continue;
-        };
-        if p.forced.contains_key(&user) {
-            forced_excluded += 1;
-            continue;
-        }
-        members.insert(user, group);
-    }
-    let count = |g: u64| members.values().filter(|&&m| m == g).count() as u64;
-    let total_weight: f64 = p.groups.iter().map(|g| f64::from(g.weight)).sum();
-    let learners = members.len() as u64;
-    let groups: Vec<GroupRow> = p
-        .groups
-        .iter()
-        .map(|g| {
-            let n = count(g.id);
-            GroupRow {
-                id: g.id,
-                name: g.name.clone(),
-                weight: g.weight,
-                learners: n,
-                expected_share: if total_weight > 0.0 {
-                    f64::from(g.weight) / total_weight
-                } else {
-                    0.0
-                },
-                observed_share: if learners > 0 {
-                    n as f64 / learners as f64
-                } else {
-                    0.0
-                },
+/// One partition's members and, per goal, each member's best value so far.
+struct Tally<'a> {
+    p: &'a UserPartition,
+    members: HashMap<String, u64>,
+    forced_excluded: usize,
+    /// Per goal (in the partition's order): member to the largest value of the goal's
+    /// field among their counted events (1 for a conversion).
+    best: Vec<HashMap<String, f64>>,
+}
+
+impl<'a> Tally<'a> {
+    fn new(storage: &dyn Storage, course_key: &str, p: &'a UserPartition) -> Result<Tally<'a>> {
+        let mut members: HashMap<String, u64> = HashMap::new();
+        let mut forced_excluded = 0;
+        for (user, value) in storage.users_with_course_tag(course_key, &partition_tag_key(p.id))? {
+            let Some(group) = value.parse::<u64>().ok().filter(|g| p.group(*g).is_some()) else {
+                continue;
+            };
+            if p.forced.contains_key(&user) {
+                forced_excluded += 1;
+                continue;
             }
+            members.insert(user, group);
+        }
+        Ok(Tally {
+            p,
+            members,
+            forced_excluded,
+            best: vec![HashMap::new(); p.goals.len()],
         })
-        .collect();
-    let observed: Vec<u64> = groups.iter().map(|g| g.learners).collect();
-    let shares: Vec<f64> = groups.iter().map(|g| g.expected_share).collect();
-    let srm = stats::goodness_of_fit(&observed, &shares);
-    let srm_flagged = srm.as_ref().is_some_and(|s| s.p_value < SRM_THRESHOLD);
-    let goals = p
-        .goals
-        .iter()
-        .map(|goal| goal_report(p, goal, &members, events))
-        .collect();
-    Ok(PartitionReport {
-        id: p.id,
-        name: p.name.clone(),
-        state: p.state,
-        active: p.active,
-        groups,
-        learners,
-        forced_excluded,
-        srm,
-        srm_flagged,
-        goals,
-    })
+    }
+
+    /// Counts one event of the course: for a member who, by the event's own membership,
+    /// was enrolled in the partition and not forced, toward each goal it meets.
+    fn count(&mut self, e: &Event) {
+        let p = self.p;
+        let counts = self.members.contains_key(&e.user_id)
+            && e.experiments.enrolled.iter().any(|n| n == &p.name)
+            && !e.experiments.forced.contains_key(&p.name);
+        if !counts {
+            return;
+        }
+        for (goal, best) in p.goals.iter().zip(&mut self.best) {
+            if !goal.counts(&e.name, &e.data, e.plugin.as_deref(), e.usage_id.as_deref()) {
+                continue;
+            }
+            let value = match &goal.value {
+                None => 1.0,
+                Some(field) => match e.data.get(field).and_then(serde_json::Value::as_f64) {
+                    Some(v) if v.is_finite() => v,
+                    _ => continue,
+                },
+            };
+            match best.get_mut(e.user_id.as_str()) {
+                Some(slot) => *slot = slot.max(value),
+                None => {
+                    best.insert(e.user_id.clone(), value);
+                }
+            }
+        }
+    }
+
+    fn report(self) -> PartitionReport {
+        let Tally {
+            p,
+            members,
+            forced_excluded,
+            best,
+        } = self;
+        let count = |g: u64| members.values().filter(|&&m| m == g).count() as u64;
+        let total_weight: f64 = p.groups.iter().map(|g| f64::from(g.weight)).sum();
+        let learners = members.len() as u64;
+        let groups: Vec<GroupRow> = p
+            .groups
+            .iter()
+            .map(|g| {
+                let n = count(g.id);
+                GroupRow {
+                    id: g.id,
+                    name: g.name.clone(),
+                    weight: g.weight,
+                    learners: n,
+                    expected_share: if total_weight > 0.0 {
+                        f64::from(g.weight) / total_weight
+                    } else {
+                        0.0
+                    },
+                    observed_share: if learners > 0 {
+                        n as f64 / learners as f64
+                    } else {
+                        0.0
+                    },
+                }
+            })
+            .collect();
+        let observed: Vec<u64> = groups.iter().map(|g| g.learners).collect();
+        let shares: Vec<f64> = groups.iter().map(|g| g.expected_share).collect();
+        let srm = stats::goodness_of_fit(&observed, &shares);
+        let srm_flagged = srm.as_ref().is_some_and(|s| s.p_value < SRM_THRESHOLD);
+        let goals = p
+            .goals
+            .iter()
+            .zip(&best)
+            .map(|(goal, best)| goal_report(p, goal, &members, best))
+            .collect();
+        PartitionReport {
+            id: p.id,
+            name: p.name.clone(),
+            state: p.state,
+            active: p.active,
+            groups,
+            learners,
+            forced_excluded,
+            srm,
+            srm_flagged,
+            goals,
+        }
+    }
 }
 
 fn goal_report(
     p: &UserPartition,
     goal: &Goal,
     members: &HashMap<String, u64>,
-    events: &[&Event],
+    best: &HashMap<String, f64>,
 ) -> GoalReport {
-    // Per member: the largest value of the goal's field (1 for a conversion).
-    let mut best: HashMap<&str, f64> = HashMap::new();
-    for e in events {
-        let counts = members.contains_key(&e.user_id)
-            && e.experiments.enrolled.iter().any(|n| n == &p.name)
-            && !e.experiments.forced.contains_key(&p.name)
-            && goal.counts(&e.name, &e.data, e.plugin.as_deref(), e.usage_id.as_deref());
-        if !counts {
-            continue;
-        }
-        let value = match &goal.value {
-            None => 1.0,
-            Some(field) => match e.data.get(field).and_then(serde_json::Value::as_f64) {
-                Some(v) if v.is_finite() => v,
-                _ => continue,
-            },
-        };
-        let slot = best.entry(e.user_id.as_str()).or_insert(f64::NEG_INFINITY);
-        *slot = slot.max(value);
-    }
     let values_of = |group: u64| -> Vec<f64> {
         let mut v: Vec<f64> = members
             .iter()

@@ -21,6 +21,9 @@ impl ExperimentReport {
             n = self.events_read,
             src = escape(&self.events_source),
         );
+        if let Some(summary) = self.damaged_lines.summary() {
+            let _ = write!(h, "<p class=\"damaged\">{}</p>", escape(&summary));
+        }
         for p in &self.partitions {
             let _ = write!(
                 h,
@@ -138,7 +141,7 @@ impl ExperimentReport {
 }
 
 const STYLE: &str = "body{font:15px/1.4 system-ui,sans-serif;margin:2em;color:#222;max-width:60em}\
-h1{margin-bottom:0}.meta{color:#666}section{border-top:1px solid #ccc;margin-top:2em}\
+h1{margin-bottom:0}.meta{color:#666}.damaged{background:#fff3cd;border:1px solid #e0b000;padding:.5em}section{border-top:1px solid #ccc;margin-top:2em}\
 .state{font-size:.6em;padding:.1em .5em;border-radius:.3em;background:#e0e8f0}\
 .state-off{background:#f5d0d0}.state-paused{background:#f5ecc0}\
 .srm.flagged{background:#fbe3e3;border-left:4px solid #c00;padding:.5em;font-weight:bold}\

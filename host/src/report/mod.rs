@@ -7,7 +7,8 @@
 //! analysis possible without joining anything else.
 //!
 //! - `types`: the report as data (what `--json` prints) and the thresholds it uses.
-//! - `build`: the report from storage and the event log.
+//! - `build`: the report from storage and one streaming pass over the event log (damaged
+//!   lines skipped and counted).
 //! - `text`: the plain-text form.
 //! - `html`: the self-contained HTML page with its SVG charts.
 
@@ -16,7 +17,7 @@ mod html;
 mod text;
 mod types;
 
-pub use build::build;
+pub use build::{build, build_with};
 pub use types::{
     CONFIDENCE, Comparison, ExperimentReport, GoalGroup, GoalReport, GroupRow, PartitionReport,
     SRM_THRESHOLD,

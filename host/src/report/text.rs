@@ -23,6 +23,9 @@ impl ExperimentReport {
             "{} events of this course read from {}",
             self.events_read, self.events_source
         );
+        if let Some(summary) = self.damaged_lines.summary() {
+            let _ = writeln!(out, "WARNING: {summary}");
+        }
         for p in &self.partitions {
             let _ = writeln!(
                 out,

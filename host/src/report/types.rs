@@ -19,6 +19,9 @@ pub struct ExperimentReport {
     /// How many events were read, from where.
     pub events_read: usize,
     pub events_source: String,
+    /// Lines of the log that could not be read as events (torn by a crash, not UTF-8,
+    /// too long or deep, not an event): skipped, counted, and said in every form.
+    pub damaged_lines: crate::events::DamagedLines,
     pub partitions: Vec<PartitionReport>,
 }
 

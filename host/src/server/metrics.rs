@@ -1,5 +1,6 @@
 //! Prometheus metrics: requests by route and status, render latency, block failures by
-//! plugin and kind (traps, timeouts, ...), and new experiment assignments.
+//! plugin and kind (traps, timeouts, ...), new experiment assignments, and the event log's
+//! delivery (events written, deferred, lost).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -94,6 +95,7 @@ impl Default for Metrics {
             "Renders and handler calls running now",
             renders_in_flight.clone(),
         );
+        registry.register_collector(Box::new(EventDelivery));
         Metrics {
             registry,
             requests,
@@ -161,6 +163,67 @@ impl Metrics {
     pub fn in_flight(self: &Arc<Self>) -> InFlight {
         self.renders_in_flight.inc();
         InFlight(self.clone())
+    }
+}
+
+/// The event log's delivery counters (`events::delivery_counts`), read at each scrape:
+/// `xbhost_events_lost_total` is what an operator alerts on (events gone), deferred ones
+/// wait in the store until the log takes writes again (`xbhost_events_waiting`).
+#[derive(Debug)]
+struct EventDelivery;
+
+impl prometheus_client::collector::Collector for EventDelivery {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::DescriptorEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        use prometheus_client::encoding::EncodeMetric;
+        use prometheus_client::metrics::counter::ConstCounter;
+        use prometheus_client::metrics::gauge::ConstGauge;
+        let counts = crate::events::delivery_counts();
+        for (name, help, value) in [
+            (
+                "events_written",
+                "Events appended to the event log",
+                counts.written,
+            ),
+            (
+                "events_lost",
+                "Events neither written to the event log nor kept in the store: gone",
+                counts.lost,
+            ),
+            (
+                "events_deferred",
+                "Events a failed write to the event log left in the store, to write later",
+                counts.deferred,
+            ),
+            (
+                "events_replayed",
+                "Events written to the event log from the store, after a crash or a failed write",
+                counts.replayed,
+            ),
+            (
+                "event_log_write_errors",
+                "Writes to the event log that failed",
+                counts.write_errors,
+            ),
+        ] {
+            let counter = ConstCounter::new(value);
+            counter.encode(encoder.encode_descriptor(
+                name,
+                help,
+                None,
+                counter.metric_type(),
+            )?)?;
+        }
+        let waiting = ConstGauge::new(counts.waiting as i64);
+        waiting.encode(encoder.encode_descriptor(
+            "events_waiting",
+            "Events in the store waiting for the event log to take writes again",
+            None,
+            waiting.metric_type(),
+        )?)?;
+        Ok(())
     }
 }
 

@@ -6,7 +6,7 @@
 //! writes or render anything.
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::SystemTime;
 
 use anyhow::{Context as _, Result};
@@ -17,6 +17,7 @@ use super::frames::{Frames, PendingEvent};
 use super::request::{Request, internal};
 use super::tags::Tags;
 use crate::assignment::partition_tag_key;
+use crate::events::outbox::{self, AssignmentFacts};
 use crate::events::{self, Experiments};
 use crate::experiment::{self, Decision, Facts};
 use crate::model::{Group, UserPartition};
@@ -28,6 +29,9 @@ use crate::storage::{CarriedTag, FirstWrite, Storage};
 pub struct Assignments {
     /// The learner's course enrollment date, read on first need.
     enrolled_at: OnceLock<Option<SystemTime>>,
+    /// The outbox entries stored with this request's new assignments (partition id, event
+    /// id): the assignment event is pending in the store until the log holds it.
+    pending: Mutex<Vec<(u64, String)>>,
 }
 
 /// The learner's membership as this request decided it, for the answer and for events.
@@ -43,6 +47,12 @@ pub struct Membership {
 }
 
 impl Assignments {
+    /// The outbox entries of this request's new assignments, for its events (see
+    /// [`outbox::identify`]).
+    pub fn take_pending(&self) -> Vec<(u64, String)> {
+        std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
     /// The learner's course enrollment date, or the request's start when none is stored
     /// (as edX does: a visitor who enrolled now would see the same). Read once.
     fn enrollment_date(&self, request: &Request, storage: &dyn Storage) -> Result<SystemTime> {
@@ -124,6 +134,7 @@ impl Assignments {
                     tags,
                     frames,
                     events,
+                    pending: &self.pending,
                 };
                 stored.assign(partition, group, replacing)?
             }
@@ -150,8 +161,47 @@ impl Assignments {
             .iter()
             .map(|p| partition_tag_key(p.id))
             .collect();
-        let carried =
-            storage.carry_over_course_tags(course.key(), from, &request.user.id, &keys)?;
+        // Each tag carried over is stored with its assignment event pending (see `outbox`).
+        let data = |partition: &crate::model::UserPartition, group: Option<u64>| {
+            serde_json::json!({
+                "group_id": group,
+                "group_name": group.and_then(|g| partition.group(g)).map(|g| g.name.clone()),
+                "partition_id": partition.id,
+                "partition_name": partition.name,
+                "carried_over_from": from,
+            })
+        };
+        let ids: BTreeMap<String, String> = keys
+            .iter()
+            .map(|k| (k.clone(), events::new_event_id()))
+            .collect();
+        let entry_for = |key: &str, value: &str| {
+            let partition =
+                crate::assignment::partition_of_tag(key).and_then(|id| course.partition(id))?;
+            let group = value.parse::<u64>().ok();
+            let mut entry = outbox::assignment_entry(
+                &AssignmentFacts {
+                    course_key: course.key(),
+                    user_id: &request.user.id,
+                    username: &request.user.username,
+                    partition_name: &partition.name,
+                    group_name: group
+                        .and_then(|g| partition.group(g))
+                        .map(|g| g.name.as_str()),
+                    tag: (key, value),
+                },
+                data(partition, group),
+            );
+            entry.id = ids.get(key)?.clone();
+            Some(entry)
+        };
+        let carried = storage.carry_over_course_tags_with_outbox(
+            course.key(),
+            from,
+            &request.user.id,
+            &keys,
+            &entry_for,
+        )?;
         tags.forget_course_tags(); // read again: the request's view must include these
         // Carried or not, the visitor's tags were removed: flush at the end.
         if !carried.is_empty() {
@@ -164,17 +214,17 @@ impl Assignments {
                 continue;
             };
             let group = tag.to_value.parse::<u64>().ok();
+            if let Some(id) = ids.get(&tag.key).filter(|_| storage.keeps_outbox()) {
+                self.pending
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((partition.id, id.clone()));
+            }
             events.push_host(PendingEvent {
                 name: events::ASSIGNED_EVENT.into(),
                 usage_id: None,
                 plugin: None,
-                data: serde_json::json!({
-                    "group_id": group,
-                    "group_name": group.and_then(|g| partition.group(g)).map(|g| g.name.clone()),
-                    "partition_id": partition.id,
-                    "partition_name": partition.name,
-                    "carried_over_from": from,
-                }),
+                data: data(partition, group),
             });
         }
         Ok(carried)
@@ -231,6 +281,8 @@ struct Stored<'a> {
     tags: &'a Tags,
     frames: &'a Frames,
     events: &'a EventBuffer,
+    /// Where the ids of the outbox entries stored with new groups go.
+    pending: &'a Mutex<Vec<(u64, String)>>,
 }
 
 impl Stored<'_> {
@@ -246,14 +298,36 @@ impl Stored<'_> {
         let key = partition_tag_key(partition.id);
         let new_value = new_id.to_string();
         let (course, user) = (self.request.course.key(), self.request.user.id.as_str());
-        let written = match &stored {
-            None => self
-                .storage
-                .set_course_tag_if_absent(course, user, &key, &new_value),
-            Some(old) => self
-                .storage
-                .replace_course_tag(course, user, &key, old, &new_value),
-        };
+        let new = partition.group(new_id).map(|g| g.name.clone());
+        let mut data = serde_json::json!({
+            "group_id": new_id,
+            "group_name": new,
+            "partition_id": partition.id,
+            "partition_name": partition.name,
+        });
+        if let Some(old) = &stored {
+            data["reassigned_from_group_id"] = serde_json::Value::String(old.clone());
+        }
+        // The group and its assignment event, pending in the outbox, in one atomic write.
+        let entry = outbox::assignment_entry(
+            &AssignmentFacts {
+                course_key: course,
+                user_id: user,
+                username: &self.request.user.username,
+                partition_name: &partition.name,
+                group_name: new.as_deref(),
+                tag: (&key, &new_value),
+            },
+            data.clone(),
+        );
+        let written = self.storage.assign_course_tag(
+            course,
+            user,
+            &key,
+            stored.as_deref(),
+            &new_value,
+            &entry,
+        );
         let (final_value, won) = match written {
             Ok(FirstWrite::Written) => (new_value.clone(), true),
             Ok(FirstWrite::Existing(v)) => (v, false),
@@ -262,15 +336,13 @@ impl Stored<'_> {
         let group = final_value.parse::<u64>().ok();
         self.tags.stored(key, final_value);
         if won {
-            let new = partition.group(new_id).map(|g| g.name.clone());
-            let mut data = serde_json::json!({
-                "group_id": new_id,
-                "group_name": new,
-                "partition_id": partition.id,
-                "partition_name": partition.name,
-            });
+            if self.storage.keeps_outbox() {
+                self.pending
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((partition.id, entry.id));
+            }
             if let Some(old) = &stored {
-                data["reassigned_from_group_id"] = serde_json::Value::String(old.clone());
                 info!(user = %user, partition = partition.id, from = %old, to = new_id, "learner reassigned: stored group was deleted");
             } else {
                 info!(user = %user, partition = partition.id, group = new_id, "learner assigned");

@@ -22,6 +22,7 @@ use super::handle::HostHandle;
 use super::request::{Audience, Mode, Request};
 use super::tags::Tags;
 use crate::events::Event;
+use crate::events::outbox;
 use crate::experiment::Decision;
 use crate::markup::{self, ChildSlots, ConditionMark};
 use crate::model::{Course, CourseBlock, Group, UserPartition};
@@ -479,7 +480,8 @@ impl Session {
     }
 
     /// Ends the request: makes its writes durable, then decorates and sends its events
-    /// (see [`EventBuffer::decorate`]), and reports what was rendered.
+    /// (see [`EventBuffer::decorate`] and [`outbox::deliver`]: the log never fails the
+    /// page), and reports what was rendered.
     pub fn finish(&self) -> Result<Finished> {
         let storage = self.host.storage.as_ref();
         let tags = self.tags.course_tags(&self.request, storage)?;
@@ -495,20 +497,37 @@ impl Session {
             &visible,
             &tags,
         );
+        // Each new assignment's event is pending in the store since its group was stored;
+        // its decorated form replaces it there, made durable by the flush below.
+        let stored_with_groups = self.assignments.take_pending();
+        let (events, unclaimed) = outbox::identify(events, &stored_with_groups);
+        let pending: Vec<String> = stored_with_groups
+            .into_iter()
+            .map(|(_, id)| id)
+            .filter(|id| !unclaimed.contains(id))
+            .collect();
+        outbox::refresh(storage, &events, &pending);
+        outbox::keep_for_later(self.host.sink.as_ref(), &unclaimed);
         // Writes first: an event must never describe an assignment that was not stored.
-        if self.frames.written() {
-            storage.flush()?;
+        let must_flush = self.frames.written();
+        if must_flush && let Err(e) = storage.flush() {
+            // The page fails; the assignment events wait in the store for a later delivery
+            // (their groups may yet become durable).
+            outbox::keep_for_later(self.host.sink.as_ref(), &pending);
+            return Err(e);
         }
-        for e in &events {
+        for logged in &events {
+            let e = &logged.event;
             info!(target: "xbhost::events", event = %e.name, user = %e.user_id, course = %e.course_key, usage_id = e.usage_id.as_deref().unwrap_or(""), data = %e.data, "event");
         }
-        self.host.sink.emit(&events)?;
+        // Never fails the page: what the log does not take is deferred or counted lost.
+        outbox::deliver(storage, self.host.sink.as_ref(), &events, &pending);
         Ok(Finished {
             visible_blocks: visible,
             assignments: membership.assignments,
             experiments: membership.views,
             failures: self.failures.take(),
-            events,
+            events: events.into_iter().map(|l| l.event).collect(),
         })
     }
 }

@@ -48,6 +48,14 @@ pub enum FirstWrite {
     Existing(String),
 }
 
+/// An event waiting in the store until the event log holds it (see `events::outbox`):
+/// its id, and its line of the log (JSON, no newline).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxEntry {
+    pub id: String,
+    pub line: Vec<u8>,
+}
+
 /// One tag [`Storage::carry_over_course_tags`] moved.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CarriedTag {
@@ -124,6 +132,65 @@ pub trait Storage: Send + Sync {
 
     /// Stores one block call's writes atomically: all of them or none.
     fn commit(&self, course: &str, user: &str, writes: &BlockWrites) -> Result<()>;
+
+    /// Whether this store keeps an outbox (the methods below). Without one, an event is
+    /// written to the log once, after the writes it describes are durable, and a crash
+    /// between the two loses it.
+    fn keeps_outbox(&self) -> bool {
+        false
+    }
+
+    /// Stores a new member's group as [`Storage::set_course_tag_if_absent`] (no
+    /// `expected`) or [`Storage::replace_course_tag`] does, and when this call stores it,
+    /// puts `entry` (its assignment event) in the outbox in the same atomic write: a group
+    /// is never durable without its pending event. By default the entry is not kept.
+    fn assign_course_tag(
+        &self,
+        course: &str,
+        user: &str,
+        key: &str,
+        expected: Option<&str>,
+        value: &str,
+        entry: &OutboxEntry,
+    ) -> Result<FirstWrite> {
+        let _ = entry;
+        match expected {
+            None => self.set_course_tag_if_absent(course, user, key, value),
+            Some(old) => self.replace_course_tag(course, user, key, old, value),
+        }
+    }
+
+    /// [`Storage::carry_over_course_tags`], putting in the same transaction the outbox
+    /// entry `entry_for(key, value)` of each tag carried over (its assignment event). By
+    /// default no entry is kept.
+    fn carry_over_course_tags_with_outbox(
+        &self,
+        course: &str,
+        from: &str,
+        to: &str,
+        keys: &[String],
+        entry_for: &dyn Fn(&str, &str) -> Option<OutboxEntry>,
+    ) -> Result<Vec<CarriedTag>> {
+        let _ = entry_for;
+        self.carry_over_course_tags(course, from, to, keys)
+    }
+
+    /// Puts entries in the outbox (replacing any with the same id), atomically.
+    fn put_outbox(&self, entries: &[OutboxEntry]) -> Result<()> {
+        let _ = entries;
+        anyhow::bail!("this store keeps no outbox")
+    }
+
+    /// Every outbox entry, oldest first (ids sort by creation).
+    fn outbox(&self) -> Result<Vec<OutboxEntry>> {
+        Ok(Vec::new())
+    }
+
+    /// Removes these entries from the outbox (ids it does not hold are ignored).
+    fn remove_from_outbox(&self, ids: &[String]) -> Result<()> {
+        let _ = ids;
+        Ok(())
+    }
 
     /// The store's own metadata `name`: a store-wide value that is no user's data, such as
     /// the key that MACs the compiled-component cache (`runtime::cache`). If the store has

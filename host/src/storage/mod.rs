@@ -1,8 +1,9 @@
 //! Persistent state behind one trait (`contract.rs`), with the embedded sled store
-//! (`sled_store.rs`) as its backend.
+//! (`sled_store.rs`) as its backend; `sled_outbox.rs` is its outbox of pending events.
 
 mod contract;
+mod sled_outbox;
 mod sled_store;
 
-pub use contract::{BlockWrites, CarriedTag, FirstWrite, PluginRecord, Storage};
+pub use contract::{BlockWrites, CarriedTag, FirstWrite, OutboxEntry, PluginRecord, Storage};
 pub use sled_store::SledStorage;

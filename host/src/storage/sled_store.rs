@@ -6,7 +6,8 @@ use std::path::Path;
 use anyhow::{Context as _, Result, bail};
 use sled::Transactional;
 
-use super::contract::{BlockWrites, CarriedTag, FirstWrite, PluginRecord, Storage};
+use super::contract::{BlockWrites, CarriedTag, FirstWrite, OutboxEntry, PluginRecord, Storage};
+use super::sled_outbox;
 use crate::model::CourseDoc;
 
 /// Memory sled may use to cache pages of the store.
@@ -60,6 +61,8 @@ pub struct SledStorage {
     enrollments: sled::Tree,
     /// The store's own metadata ([`Storage::meta_or_insert`]).
     meta: sled::Tree,
+    /// Events waiting until the event log holds them, by id (`sled_outbox`).
+    outbox: sled::Tree,
 }
 
 impl SledStorage {
@@ -105,6 +108,7 @@ impl SledStorage {
             plugin_wasm: db.open_tree("plugin_wasm")?,
             enrollments: db.open_tree("enrollments")?,
             meta: db.open_tree("meta")?,
+            outbox: db.open_tree("outbox")?,
             db,
         })
     }
@@ -414,6 +418,60 @@ impl Storage for SledStorage {
             .map_err(|e| {
                 anyhow::anyhow!("storing the writes of user {user:?} in {course:?} failed: {e:?}")
             })
+    }
+
+    fn keeps_outbox(&self) -> bool {
+        true
+    }
+
+    fn assign_course_tag(
+        &self,
+        course: &str,
+        user: &str,
+        tag: &str,
+        expected: Option<&str>,
+        value: &str,
+        entry: &OutboxEntry,
+    ) -> Result<FirstWrite> {
+        let k = key(&[course, user, tag])?;
+        let what = || format!("storing course tag {tag:?} of user {user:?} in {course:?}");
+        sled_outbox::assign(
+            &self.course_tags,
+            &self.outbox,
+            &k,
+            expected,
+            value,
+            entry,
+            &what,
+        )
+    }
+
+    fn carry_over_course_tags_with_outbox(
+        &self,
+        course: &str,
+        from: &str,
+        to: &str,
+        keys: &[String],
+        entry_for: &dyn Fn(&str, &str) -> Option<OutboxEntry>,
+    ) -> Result<Vec<CarriedTag>> {
+        let pairs = keys
+            .iter()
+            .map(|k| Ok((k.clone(), key(&[course, from, k])?, key(&[course, to, k])?)))
+            .collect::<Result<Vec<_>>>()?;
+        let what = || format!("carrying tags of {from:?} over to {to:?} in {course:?}");
+        sled_outbox::carry_over(&self.course_tags, &self.outbox, &pairs, entry_for, &what)
+    }
+
+    fn put_outbox(&self, entries: &[OutboxEntry]) -> Result<()> {
+        sled_outbox::put(&self.outbox, entries)
+    }
+
+    fn outbox(&self) -> Result<Vec<OutboxEntry>> {
+        sled_outbox::all(&self.outbox)
+    }
+
+    fn remove_from_outbox(&self, ids: &[String]) -> Result<()> {
+        sled_outbox::remove(&self.outbox, ids)
     }
 
     fn meta_or_insert(&self, name: &str, value: &[u8]) -> Result<Vec<u8>> {
