@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 
 use super::event::{ASSIGNED_EVENT, Event, Experiments, LoggedEvent, new_event_id, now};
-use super::sink::{Count, EventSink, count, set_waiting};
+use super::sink::{Count, EventSink, count};
 use crate::storage::{OutboxEntry, Storage};
 
 /// How often a failing log is tried again for the events waiting in the store.
@@ -118,9 +118,10 @@ pub fn keep_for_later(sink: &dyn EventSink, ids: &[String]) {
     if ids.is_empty() {
         return;
     }
-    let mut waiting = sink.deferred().lock();
+    let deferred = sink.deferred();
+    let mut waiting = deferred.lock();
     waiting.ids.extend(ids.iter().cloned());
-    set_waiting(waiting.ids.len());
+    deferred.update(&waiting);
 }
 
 /// Sends a request's events, after its writes are durable: first, at most once a second,
@@ -192,7 +193,7 @@ fn defer(
     }
     count(Count::Deferred, deferred_now);
     count(Count::Lost, lost);
-    set_waiting(waiting.ids.len());
+    deferred.update(&waiting);
     let file = sink.describe();
     match kept {
         Err(store_error) => tracing::error!(
@@ -221,10 +222,20 @@ fn defer(
 }
 
 /// Writes the events waiting in the outbox that the log does not hold yet, oldest first,
-/// and removes them from the outbox. Unless `now`, at most once a second. Whether nothing
-/// is left waiting.
+/// and removes them from the outbox. Unless `now`, at most once a second, and not while
+/// another request is at it. Whether nothing is left waiting.
 fn retry(storage: &dyn Storage, sink: &dyn EventSink, now: bool) -> bool {
-    let mut waiting = sink.deferred().lock();
+    let deferred = sink.deferred();
+    if deferred.count() == 0 && !now {
+        return true;
+    }
+    let Some(mut waiting) = (if now {
+        Some(deferred.lock())
+    } else {
+        deferred.try_lock()
+    }) else {
+        return false;
+    };
     if waiting.ids.is_empty() {
         return true;
     }
@@ -268,7 +279,7 @@ fn retry(storage: &dyn Storage, sink: &dyn EventSink, now: bool) -> bool {
         storage.remove_from_outbox(&rest)?;
         Ok(replayed)
     })();
-    set_waiting(waiting.ids.len());
+    deferred.update(&waiting);
     match written {
         Ok(n) => {
             if n > 0 {

@@ -41,6 +41,8 @@ pub const DEFAULT_MAX_DEFERRED: usize = 100_000;
 #[derive(Debug)]
 pub struct Deferred {
     waiting: Mutex<Waiting>,
+    /// How many wait, as of the last change: every request reads it, few take the lock.
+    count: AtomicU64,
     /// At most this many events wait in the store; beyond, a failed write loses them
     /// (counted and logged).
     pub max: usize,
@@ -57,6 +59,7 @@ impl Deferred {
     pub fn new(max: usize) -> Deferred {
         Deferred {
             waiting: Mutex::new(Waiting::default()),
+            count: AtomicU64::new(0),
             max,
         }
     }
@@ -65,6 +68,32 @@ impl Deferred {
     /// requests never write the same waiting event.
     pub fn lock(&self) -> std::sync::MutexGuard<'_, Waiting> {
         self.waiting.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The waiting events, unless another request holds them (it is retrying them).
+    pub fn try_lock(&self) -> Option<std::sync::MutexGuard<'_, Waiting>> {
+        match self.waiting.try_lock() {
+            Ok(waiting) => Some(waiting),
+            Err(std::sync::TryLockError::Poisoned(e)) => Some(e.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
+    }
+
+    /// How many events waited at the last change (without the lock).
+    pub fn count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    /// Records how many wait now (after a change, under the lock), here and in the
+    /// process's `xbhost_events_waiting`.
+    pub fn update(&self, waiting: &Waiting) {
+        let n = waiting.ids.len() as u64;
+        let before = self.count.swap(n, Ordering::Relaxed);
+        if n >= before {
+            WAITING.fetch_add(n - before, Ordering::Relaxed);
+        } else {
+            WAITING.fetch_sub(before - n, Ordering::Relaxed);
+        }
     }
 }
 
@@ -146,7 +175,7 @@ pub struct DeliveryCounts {
     pub replayed: u64,
     /// Writes to the log that failed.
     pub write_errors: u64,
-    /// Events waiting in the store for a retry now (this process's, at the last delivery).
+    /// Events waiting in the store for a retry now.
     pub waiting: u64,
 }
 
@@ -184,8 +213,4 @@ pub(super) fn count(what: Count, n: usize) {
         Count::WriteError => &COUNTERS.write_errors,
     };
     counter.fetch_add(n as u64, Ordering::Relaxed);
-}
-
-pub(super) fn set_waiting(n: usize) {
-    WAITING.store(n as u64, Ordering::Relaxed);
 }
