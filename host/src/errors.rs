@@ -73,6 +73,22 @@ pub fn find<E: std::error::Error + 'static>(error: &anyhow::Error) -> Option<&E>
     error.chain().find_map(|cause| cause.downcast_ref::<E>())
 }
 
+/// The store cannot be used now (a full or failing disk, damaged files): `why` is the
+/// cause on one line, without paths (clients may see it); `dir` is for the operator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreUnavailable {
+    pub dir: String,
+    pub why: String,
+}
+
+impl fmt::Display for StoreUnavailable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the store in {} is unavailable: {}", self.dir, self.why)
+    }
+}
+
+impl std::error::Error for StoreUnavailable {}
+
 /// The caller may not do this (not staff, content they cannot reach).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Forbidden(pub String);

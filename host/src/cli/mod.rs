@@ -94,6 +94,10 @@ pub fn main() -> ExitCode {
                 .add_directive(quiet_parser),
         )
         .with_writer(std::io::stderr)
+        // A log that cannot be written (its disk is full) must not take the server down:
+        // tracing-subscriber would report it with eprintln!, which panics when stderr
+        // fails too.
+        .log_internal_errors(false)
         .init();
     let cli = Cli::parse();
     match run(cli) {

@@ -29,7 +29,7 @@ use crate::model::Course;
 use crate::runtime::cache::CompiledCache;
 use crate::runtime::{PluginRegistry, Pooling, Runtime, SandboxLimits};
 use crate::session::HostHandle;
-use crate::storage::{SledStorage, Storage};
+use crate::storage::Storage;
 
 /// Settings of a host.
 #[derive(Debug, Clone, Default)]
@@ -85,7 +85,7 @@ impl Host {
     pub fn open(data_dir: &Path, mut config: HostConfig) -> Result<Host> {
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
-        let storage = SledStorage::open(&data_dir.join("db"))?;
+        let storage = crate::storage::RecoveringStore::open(&data_dir.join("db"))?;
         let events = Host::events_path(data_dir, &config);
         let sink = JsonlSink::open_with(&events, config.event_log)?;
         config

@@ -64,6 +64,13 @@ impl ApiError {
     /// error in a handler 422, a block past its time 504; the rest 500.
     pub fn from_host(error: anyhow::Error) -> ApiError {
         let message = format!("{error:#}");
+        if let Some(store) = crate::errors::find::<crate::errors::StoreUnavailable>(&error) {
+            tracing::error!("{message}");
+            return ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("the store is unavailable ({}); retry shortly", store.why),
+            );
+        }
         let status = if crate::errors::find::<InvalidId>(&error).is_some() {
             StatusCode::BAD_REQUEST
         } else if crate::errors::find::<NotFound>(&error).is_some() {

@@ -202,4 +202,10 @@ pub trait Storage: Send + Sync {
 
     /// Makes every write so far durable: it survives a crash of the process.
     fn flush(&self) -> Result<()>;
+
+    /// Whether the store takes writes now (for `/healthz`): by default, whether a flush
+    /// succeeds.
+    fn check_writable(&self) -> Result<()> {
+        self.flush()
+    }
 }

@@ -2,8 +2,10 @@
 //! (`sled_store.rs`) as its backend; `sled_outbox.rs` is its outbox of pending events.
 
 mod contract;
+mod recovering;
 mod sled_outbox;
 mod sled_store;
 
 pub use contract::{BlockWrites, CarriedTag, FirstWrite, OutboxEntry, PluginRecord, Storage};
+pub use recovering::RecoveringStore;
 pub use sled_store::SledStorage;

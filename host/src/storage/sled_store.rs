@@ -93,6 +93,41 @@ impl SledStorage {
         Self::from_db(db)
     }
 
+    /// How many flushes the store has had (see `RecoveringStore`: a store that holds
+    /// fewer than were recorded at its last clean stop lost acknowledged writes).
+    pub fn generation(&self) -> Result<u64> {
+        Ok(self
+            .meta
+            .get("generation")?
+            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+            .map(u64::from_be_bytes)
+            .unwrap_or(0))
+    }
+
+    /// Counts one more flush; written with the flush that follows.
+    pub fn bump_generation(&self) -> Result<()> {
+        self.meta.update_and_fetch("generation", |old| {
+            let n = old
+                .and_then(|v| <[u8; 8]>::try_from(v).ok())
+                .map(u64::from_be_bytes)
+                .unwrap_or(0);
+            Some((n + 1).to_be_bytes().to_vec())
+        })?;
+        Ok(())
+    }
+
+    /// Writes a marker and flushes it: whether the store takes writes now.
+    pub fn probe(&self) -> Result<()> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis()
+            .to_string();
+        self.meta.insert("probe", now.as_bytes())?;
+        self.db.flush().context("flushing the store to disk")?;
+        Ok(())
+    }
+
     /// A store that lives in memory only, for tests.
     pub fn temporary() -> Result<SledStorage> {
         Self::from_db(sled::Config::new().temporary(true).open()?)
