@@ -94,8 +94,42 @@ impl Served {
     }
 
     fn start_with_env(data: tempfile::TempDir, envs: &[(&str, &str)], args: &[&str]) -> Served {
+        Served::start_with(data, envs, args, None)
+    }
+
+    /// A server on a copy of the demo data directory that may open at most `files` file
+    /// descriptors (soft and hard limit), as on a machine with a low `ulimit -n`.
+    pub fn demo_with_open_file_limit(files: u64, args: &[&str]) -> Served {
+        let data = tempfile::tempdir().unwrap();
+        copy_dir(demo_template(), data.path());
+        Served::start_with(data, &[], args, Some(files))
+    }
+
+    fn start_with(
+        data: tempfile::TempDir,
+        envs: &[(&str, &str)],
+        args: &[&str],
+        open_files: Option<u64>,
+    ) -> Served {
         let log = std::fs::File::create(data.path().join("serve.log")).unwrap();
-        let mut child = Command::new(xbhost_bin())
+        let mut command = Command::new(xbhost_bin());
+        if let Some(files) = open_files {
+            use std::os::unix::process::CommandExt as _;
+            // SAFETY: only setrlimit (async-signal-safe) runs between fork and exec.
+            unsafe {
+                command.pre_exec(move || {
+                    let limit = libc::rlimit {
+                        rlim_cur: files,
+                        rlim_max: files,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
+        let mut child = command
             .arg("--data")
             .arg(data.path())
             .args(["serve", "--listen", "127.0.0.1:0"])

@@ -70,6 +70,26 @@ pub struct ServeArgs {
     /// On SIGTERM or Ctrl-C, how long to wait for the requests in flight before exiting.
     #[arg(long, default_value_t = 10_000)]
     shutdown_grace_ms: u64,
+    /// Open connections at most; at the cap a new one takes the place of the longest idle
+    /// (never more than the open-file limit allows).
+    #[arg(long, default_value_t = 1024)]
+    max_connections: usize,
+    /// How long a client may take to send a request's headers, from their first byte.
+    #[arg(long, default_value_t = 10_000)]
+    header_read_timeout_ms: u64,
+    /// How long a connection may stay open with no request (keep-alive).
+    #[arg(long, default_value_t = 60_000)]
+    idle_timeout_ms: u64,
+    /// How long a client may take to send a request's body, from its headers (408 after).
+    #[arg(long, default_value_t = 60_000)]
+    body_read_timeout_ms: u64,
+    /// A file holding the token `/metrics` requires (`Authorization: Bearer ...`); without
+    /// it `/metrics` is open to anyone who can reach the server.
+    #[arg(long, env = "XBHOST_METRICS_TOKEN_FILE")]
+    metrics_token_file: Option<PathBuf>,
+    /// Label metrics with course keys (off by default).
+    #[arg(long)]
+    metrics_course_labels: bool,
 }
 
 /// The checks `serve` makes before the store is opened; the token signing key.
@@ -138,6 +158,20 @@ pub fn serve(
     config.sign_in_state_ttl = *args.sign_in_state_ttl;
     config.max_token_records = args.max_token_records;
     config.shutdown_grace = std::time::Duration::from_millis(args.shutdown_grace_ms);
+    config.connections = xbhost::server::listener::ConnectionLimits {
+        max_connections: xbhost::server::listener::connections_that_fit(args.max_connections),
+        timeouts: xbhost::server::connections::ConnectionTimeouts {
+            header_read: std::time::Duration::from_millis(args.header_read_timeout_ms),
+            idle: std::time::Duration::from_millis(args.idle_timeout_ms),
+        },
+        body_read: std::time::Duration::from_millis(args.body_read_timeout_ms),
+    };
+    config.metrics_token = args
+        .metrics_token_file
+        .as_deref()
+        .map(read_metrics_token)
+        .transpose()?;
+    config.metrics_course_labels = args.metrics_course_labels;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("xbhost-http")
@@ -170,6 +204,21 @@ pub fn serve(
     // for them longer than that.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     served
+}
+
+/// The metrics token: the file's first line, at least 16 bytes.
+fn read_metrics_token(path: &Path) -> Result<String> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the metrics token file {}", path.display()))?;
+    let token = text.lines().next().unwrap_or("").trim().to_string();
+    if token.len() < 16 {
+        bail!(
+            "the metrics token in {} is {} bytes: use at least 16 (--metrics-token-file)",
+            path.display(),
+            token.len()
+        );
+    }
+    Ok(token)
 }
 
 /// On SIGHUP, the event log is opened again at its path before the next event is written:

@@ -38,10 +38,30 @@ struct FailureLabels {
     kind: String,
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
 struct AssignmentLabels {
-    course: String,
+    /// Only with `--metrics-course-labels`: course keys can name who runs an experiment,
+    /// and every course is a new series. Without it the label is left out.
+    course: Option<String>,
     partition: String,
+}
+
+impl EncodeLabelSet for AssignmentLabels {
+    fn encode(
+        &self,
+        encoder: &mut prometheus_client::encoding::LabelSetEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        use prometheus_client::encoding::EncodeLabel as _;
+        if let Some(course) = &self.course {
+            ("course", course.as_str()).encode(encoder.encode_label())?;
+        }
+        ("partition", self.partition.as_str()).encode(encoder.encode_label())
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ClosedLabels {
+    reason: String,
 }
 
 /// The server's metrics and their registry.
@@ -52,6 +72,9 @@ pub struct Metrics {
     block_failures: Family<FailureLabels, Counter>,
     assignments: Family<AssignmentLabels, Counter>,
     renders_in_flight: Gauge,
+    connections_open: Gauge,
+    connections_closed: Family<ClosedLabels, Counter>,
+    course_labels: bool,
 }
 
 fn latency_histogram() -> Histogram {
@@ -61,6 +84,13 @@ fn latency_histogram() -> Histogram {
 
 impl Default for Metrics {
     fn default() -> Metrics {
+        Metrics::new(false)
+    }
+}
+
+impl Metrics {
+    /// The metrics, with course keys in labels only when `course_labels` is set.
+    pub fn new(course_labels: bool) -> Metrics {
         let mut registry = Registry::with_prefix("xbhost");
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register(
@@ -86,7 +116,8 @@ impl Default for Metrics {
         let assignments = Family::<AssignmentLabels, Counter>::default();
         registry.register(
             "assignments",
-            "Learners newly assigned to an experiment group, by course and partition",
+            "Learners newly assigned to an experiment group, by partition (and course, with \
+             --metrics-course-labels)",
             assignments.clone(),
         );
         let renders_in_flight = Gauge::default();
@@ -94,6 +125,19 @@ impl Default for Metrics {
             "renders_in_flight",
             "Renders and handler calls running now",
             renders_in_flight.clone(),
+        );
+        let connections_open = Gauge::default();
+        registry.register(
+            "connections_open",
+            "HTTP connections open now",
+            connections_open.clone(),
+        );
+        let connections_closed = Family::<ClosedLabels, Counter>::default();
+        registry.register(
+            "connections_closed_by_server",
+            "Connections the server closed or refused, by reason (header_timeout, \
+             idle_timeout, evicted at the connection cap, refused_at_cap)",
+            connections_closed.clone(),
         );
         registry.register_collector(Box::new(EventDelivery));
         Metrics {
@@ -103,11 +147,25 @@ impl Default for Metrics {
             block_failures,
             assignments,
             renders_in_flight,
+            connections_open,
+            connections_closed,
+            course_labels,
         }
     }
-}
 
-impl Metrics {
+    /// A connection the server closed of its own accord (or refused), by reason.
+    pub fn connection_closed(&self, reason: &str) {
+        self.connections_closed
+            .get_or_create(&ClosedLabels {
+                reason: reason.to_string(),
+            })
+            .inc();
+    }
+
+    /// How many connections are open.
+    pub fn set_open_connections(&self, open: usize) {
+        self.connections_open.set(open as i64);
+    }
     /// The text exposition (OpenMetrics).
     pub fn encode(&self) -> String {
         let mut out = String::new();
@@ -141,7 +199,7 @@ impl Metrics {
                     .unwrap_or_default();
                 self.assignments
                     .get_or_create(&AssignmentLabels {
-                        course: course_key.to_string(),
+                        course: self.course_labels.then(|| course_key.to_string()),
                         partition,
                     })
                     .inc();

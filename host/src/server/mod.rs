@@ -12,6 +12,8 @@
 //!   `ledger` (used sign-ins, revoked sessions) back both.
 //! - `page`: the HTML around it all (maud: every interpolated string is escaped).
 //! - `metrics`: Prometheus metrics and the per-request span.
+//! - `listener`, `connections`: accepting connections within the connection cap, with
+//!   header-read, idle and body-read timeouts.
 //! - `error`: errors as statuses with messages that name what is at fault.
 //!
 //! Blocks run synchronously (wasmtime with epoch interruption), so every render, handler
@@ -29,11 +31,13 @@
 pub mod admin;
 pub mod auth;
 pub mod blocks;
+pub mod connections;
 pub mod cookies;
 pub mod csrf;
 pub mod error;
 pub mod launch;
 pub mod ledger;
+pub mod listener;
 pub mod metrics;
 pub mod page;
 pub mod sign_in;
@@ -169,24 +173,72 @@ async fn not_found(uri: axum::http::Uri) -> ApiError {
     ApiError::not_found(format!("no route for {:?}", uri.path()))
 }
 
-/// Liveness and readiness: the store answers.
+/// Liveness and readiness: the store reads and takes writes (a write and a flush, at most
+/// once a second). A failing store is 503 with its cause (never a path: this route is
+/// open to anyone who can reach the server).
 async fn healthz(State(state): State<AppState>) -> Response {
-    match state.host().course_keys() {
-        Ok(courses) => axum::Json(serde_json::json!({
+    let host = state.host().clone();
+    let checked = tokio::task::spawn_blocking(move || {
+        let writable = host.storage().check_writable();
+        let courses = host.course_keys();
+        (writable, courses, host.pooling())
+    })
+    .await;
+    let failure = |why: String| {
+        let mut answer = axum::Json(serde_json::json!({
+            "status": "failing",
+            "store": "failing",
+            "error": why,
+        }))
+        .into_response();
+        *answer.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+        answer
+            .headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        answer
+    };
+    match checked {
+        Ok((Ok(()), Ok(courses), pooling)) => axum::Json(serde_json::json!({
             "status": "ok",
+            "store": "writable",
             "courses": courses.len(),
-            "pooling": state.host().pooling(),
+            "pooling": pooling,
         }))
         .into_response(),
-        Err(e) => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("the store does not answer: {e:#}"),
-        )
-        .into_response(),
+        Ok((Err(e), _, _)) | Ok((_, Err(e), _)) => {
+            let why = match crate::errors::find::<crate::errors::StoreUnavailable>(&e) {
+                Some(store) => store.why.clone(),
+                None => e.root_cause().to_string(),
+            };
+            failure(format!("the store fails: {why}"))
+        }
+        Err(e) => failure(format!("the health check did not finish: {e}")),
     }
 }
 
-async fn metrics_text(State(state): State<AppState>) -> Response {
+/// `/metrics`: with `--metrics-token-file`, only for `Authorization: Bearer <token>`.
+async fn metrics_text(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+    if let Some(expected) = &state.config().metrics_token {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        // blake3 hashes compare in constant time.
+        if blake3::hash(given.as_bytes()) != blake3::hash(expected.as_bytes()) {
+            let mut refused = ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "/metrics needs the metrics token (--metrics-token-file) as a bearer token"
+                    .to_string(),
+            )
+            .into_response();
+            refused.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer realm=\"xbhost metrics\""),
+            );
+            return refused;
+        }
+    }
     (
         [(
             header::CONTENT_TYPE,
@@ -225,19 +277,26 @@ impl Server {
             shutdown.await;
             let _ = signalled.send(());
         };
-        let serve = axum::serve(self.listener, router(self.state.clone()))
-            .with_graceful_shutdown(signal)
-            .into_future();
-        let grace = self.state.config().shutdown_grace;
+        let config = self.state.config();
+        let grace = config.shutdown_grace;
+        let serve = listener::serve(
+            self.listener,
+            router(self.state.clone()),
+            config.connections,
+            self.state.metrics().clone(),
+            signal,
+            grace,
+        );
+        // The listener waits at most the grace for connections; this bounds the rest.
         let deadline = async move {
             if on_signal.await.is_ok() {
-                tokio::time::sleep(grace).await;
+                tokio::time::sleep(grace + std::time::Duration::from_secs(1)).await;
             } else {
                 std::future::pending::<()>().await;
             }
         };
         tokio::select! {
-            served = serve => served.context("serving HTTP")?,
+            () = serve => {}
             () = deadline => tracing::warn!(
                 grace_ms = grace.as_millis() as u64,
                 "requests still in flight after the shutdown grace; stopping anyway"

@@ -11,8 +11,10 @@ use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode, header};
 use tokio::sync::Semaphore;
 
+use super::connections::ConnectionTimeouts;
 use super::error::ApiError;
 use super::ledger::TokenLedger;
+use super::listener::{BodyTimeout, ConnectionLimits};
 use super::metrics::Metrics;
 use super::token_policy::TokenPolicy;
 use super::tokens::TokenKeys;
@@ -53,6 +55,13 @@ pub struct ServerConfig {
     pub max_token_records: usize,
     /// How long a stopping server waits for the requests in flight.
     pub shutdown_grace: Duration,
+    /// Connection cap, header-read and idle timeouts, request body deadline.
+    pub connections: ConnectionLimits,
+    /// When set, `/metrics` answers only `Authorization: Bearer <this>`.
+    pub metrics_token: Option<String>,
+    /// Put course keys in metric labels (off: they can say more than an operator wants
+    /// a scraper to know, and multiply the series).
+    pub metrics_course_labels: bool,
 }
 
 impl ServerConfig {
@@ -74,6 +83,16 @@ impl ServerConfig {
             sign_in_state_ttl: super::sign_in_state::DEFAULT_TTL,
             max_token_records: super::ledger::DEFAULT_MAX_RECORDS,
             shutdown_grace: Duration::from_secs(10),
+            connections: ConnectionLimits {
+                max_connections: 1024,
+                timeouts: ConnectionTimeouts {
+                    header_read: Duration::from_secs(10),
+                    idle: Duration::from_secs(60),
+                },
+                body_read: Duration::from_secs(60),
+            },
+            metrics_token: None,
+            metrics_course_labels: false,
         }
     }
 }
@@ -94,6 +113,7 @@ pub struct AppState(Arc<Inner>);
 impl AppState {
     pub fn new(host: Host, keys: TokenKeys, config: ServerConfig) -> AppState {
         let slots = Arc::new(Semaphore::new(config.max_concurrent_renders.max(1)));
+        let metrics = Arc::new(Metrics::new(config.metrics_course_labels));
         // The keys check tokens under the configured policy and cookie name.
         let keys = keys.with_policy(config.token_policy.clone(), config.secure_cookies);
         let ledger = TokenLedger::new(config.max_token_records);
@@ -102,7 +122,7 @@ impl AppState {
             keys,
             ledger,
             config,
-            metrics: Arc::new(Metrics::default()),
+            metrics,
             slots,
         }))
     }
@@ -218,6 +238,9 @@ pub async fn read_body(body: Body, limit: usize, flag: &str) -> Result<bytes::By
         let inner = e.into_inner();
         let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(inner.as_ref());
         while let Some(c) = cause {
+            if let Some(timeout) = c.downcast_ref::<BodyTimeout>() {
+                return ApiError::new(StatusCode::REQUEST_TIMEOUT, timeout.to_string());
+            }
             if c.is::<http_body_util::LengthLimitError>() {
                 return ApiError::too_large(format!(
                     "the request body is over the limit of {limit} bytes ({flag})"
