@@ -203,12 +203,26 @@ pub struct RenderSummary<'a> {
     pub visible_blocks: &'a [String],
     pub assignments: &'a BTreeMap<u64, u64>,
     pub experiments: &'a [ExperimentView],
-    pub failures: &'a [BlockFailure],
+    pub failures: Vec<FailureSummary<'a>>,
+}
+
+/// A failed block as a JSON render reports it. Learners get the kind only: the error
+/// text can carry a plugin's internals (traps, paths in its messages, limits), which are
+/// for staff.
+#[derive(Debug, Clone, Serialize)]
+pub struct FailureSummary<'a> {
+    pub usage_id: &'a str,
+    pub block_type: &'a str,
+    pub plugin_version: Option<&'a str>,
+    pub kind: FailureKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<&'a str>,
 }
 
 impl RenderOutput {
-    /// The JSON summary of this render for `user` in `view`.
-    pub fn summary<'a>(&'a self, user: &'a str, view: View) -> RenderSummary<'a> {
+    /// The JSON summary of this render for `user` in `view`; failures carry their error
+    /// text only with `details` (the reader is staff or the operator).
+    pub fn summary<'a>(&'a self, user: &'a str, view: View, details: bool) -> RenderSummary<'a> {
         RenderSummary {
             user,
             view,
@@ -218,7 +232,17 @@ impl RenderOutput {
             visible_blocks: &self.visible_blocks,
             assignments: &self.assignments,
             experiments: &self.experiments,
-            failures: &self.failures,
+            failures: self
+                .failures
+                .iter()
+                .map(|f| FailureSummary {
+                    usage_id: &f.usage_id,
+                    block_type: &f.block_type,
+                    plugin_version: f.plugin_version.as_deref(),
+                    kind: f.kind,
+                    error: details.then_some(f.error.as_str()),
+                })
+                .collect(),
         }
     }
 }

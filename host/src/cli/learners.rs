@@ -110,7 +110,7 @@ pub fn render(host: &Host, args: RenderArgs, out: &mut impl Write) -> Result<()>
             masquerade: masquerade.clone(),
         })?;
         if args.json {
-            serde_json::to_writer(&mut *out, &output.summary(id, args.view))?;
+            serde_json::to_writer(&mut *out, &output.summary(id, args.view, true))?;
             writeln!(out)?;
         } else {
             if users.len() > 1 {

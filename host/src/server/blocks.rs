@@ -176,7 +176,8 @@ pub async fn render(
         Ok((identity, view, output)) if json => {
             // A staff member viewing as a learner gets that learner's page, named so.
             let shown = query.as_learner.as_deref().unwrap_or(identity.user_id());
-            Json(output.summary(shown, view)).into_response()
+            let details = identity.require(&course_key, Role::Staff).is_ok();
+            Json(output.summary(shown, view, details)).into_response()
         }
         Ok((identity, view, output)) => {
             let csrf = super::csrf::expected(state.keys(), &headers);
@@ -228,9 +229,14 @@ pub async fn handle(
         .block(&usage_id)
         .map(|b| b.def.block_type.clone())
         .unwrap_or_default();
+    let learner_only = role < Role::Staff;
     let answer = state
         .run_blocking(&what, state.render_limit(), move |host| {
             let result = host.handle(&course_key, &usage_id, &user, &handler, &payload);
+            let result = match result {
+                Err(e) if learner_only => Err(kind_only(e)),
+                other => other,
+            };
             if let Err(e) = &result
                 && let Some(failed) = crate::errors::find::<crate::errors::HandlerFailed>(e)
             {
@@ -240,6 +246,23 @@ pub async fn handle(
         })
         .await?;
     Ok(Json(answer))
+}
+
+/// A failed handler as a learner is told of it: the block's own error message (what it
+/// chose to say) as is, otherwise the failure kind only; the details go to the log.
+fn kind_only(error: anyhow::Error) -> anyhow::Error {
+    let Some(failed) = crate::errors::find::<crate::errors::HandlerFailed>(&error) else {
+        return error;
+    };
+    if failed.kind == crate::request::FailureKind::BlockError {
+        return error;
+    }
+    tracing::warn!(kind = ?failed.kind, "{}", failed.message);
+    let kind = super::page::serde_name(&failed.kind);
+    anyhow::Error::new(crate::errors::HandlerFailed {
+        kind: failed.kind,
+        message: format!("the block failed ({kind}); staff can see the details in the server log"),
+    })
 }
 
 /// 403 unless the caller is `user_id` or staff of the course.
@@ -347,9 +370,15 @@ pub async fn report(
         let events = state.config().events_file.clone();
         let key = course_key.clone();
         let what = format!("the experiment report of course {course_key:?}");
-        state
+        let mut report = state
             .run_blocking(&what, REPORT_LIMIT, move |host| host.report(&key, &events))
-            .await
+            .await?;
+        // The log's name, not where it is on the server.
+        report.events_source = std::path::Path::new(&report.events_source)
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Ok::<_, ApiError>(report)
     }
     .await;
     match result {

@@ -239,7 +239,11 @@ async fn signed_in(
                         @if !output.failures.is_empty() {
                             div.error-box role="alert" {
                                 @for f in &output.failures {
-                                    p { "Block " code { (f.usage_id) } " (" (f.block_type) ") failed: " (f.error) }
+                                    @if !is_staff {
+                                        p { "Block " code { (f.usage_id) } " (" (f.block_type) ") failed (" (super::page::serde_name(&f.kind)) ")." }
+                                    } @else {
+                                        p { "Block " code { (f.usage_id) } " (" (f.block_type) ") failed: " (f.error) }
+                                    }
                                 }
                             }
                         }
