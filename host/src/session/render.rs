@@ -509,7 +509,9 @@ impl Session {
         outbox::refresh(storage, &events, &pending);
         outbox::keep_for_later(self.host.sink.as_ref(), &unclaimed);
         // Writes first: an event must never describe an assignment that was not stored.
-        let must_flush = self.frames.written();
+        // And no page shows a group before it is durable: one another request stored but
+        // has not flushed yet, or one left in memory by a flush that failed.
+        let must_flush = self.frames.written() || !membership.enrolled.is_empty();
         if must_flush && let Err(e) = storage.flush() {
             // The page fails; the assignment events wait in the store for a later delivery
             // (their groups may yet become durable).
