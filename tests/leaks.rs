@@ -164,7 +164,12 @@ async fn the_report_does_not_name_server_paths() {
     assign_one_learner(&served).await;
     let staff = token("sam", &[(DEMO_COURSE, Role::Staff)]);
     let url = format!("{}/courses/{DEMO_COURSE}/report", served.url);
-    let (status, json) = send(client().get(format!("{url}?format=json")).bearer_auth(&staff)).await;
+    let (status, json) = send(
+        client()
+            .get(format!("{url}?format=json"))
+            .bearer_auth(&staff),
+    )
+    .await;
     assert_eq!(status, 200, "{json}");
     assert_eq!(json["events_source"], "events.jsonl", "{json}");
     let page = client()
@@ -178,6 +183,9 @@ async fn the_report_does_not_name_server_paths() {
         .unwrap();
     let data = served.data.path().to_string_lossy().to_string();
     assert!(page.contains("events.jsonl"), "{page}");
-    assert!(!page.contains(&data), "the report page names {data}: {page}");
+    assert!(
+        !page.contains(&data),
+        "the report page names {data}: {page}"
+    );
     assert!(!json.to_string().contains(&data), "{json}");
 }
