@@ -208,7 +208,27 @@ impl Drop for RecoveringStore {
     }
 }
 
+/// How long an open waits for sled's lock: a store this process just closed (a reopen, a
+/// host dropped and opened again) holds it until sled's background writes end, which takes
+/// milliseconds. Another process holding it is reported after this.
+const LOCK_WAIT: Duration = Duration::from_secs(1);
+
 fn open_catching_panics(dir: &Path) -> Result<SledStorage> {
+    let started = Instant::now();
+    loop {
+        match open_once(dir) {
+            Err(error)
+                if format!("{error:#}").contains("could not acquire lock")
+                    && started.elapsed() < LOCK_WAIT =>
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
+}
+
+fn open_once(dir: &Path) -> Result<SledStorage> {
     std::panic::catch_unwind(|| SledStorage::open(dir)).unwrap_or_else(|panic| {
         Err(anyhow!(
             "cannot open the store in {}: it is damaged (sled panicked: {}); restore it from \
