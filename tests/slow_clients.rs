@@ -193,3 +193,73 @@ fn sigterm_is_not_held_by_a_slow_body() {
     assert!(took < Duration::from_secs(10), "stopping took {took:?}");
     let _ = trickle.join();
 }
+
+/// A client that pipelines requests and never reads the answers: the server's writes
+/// wait on it, and after the idle timeout without progress it is closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_is_closed() {
+    let served = Served::demo(&["--idle-timeout-ms", "1500"]);
+    let addr = address(&served);
+    let mut socket = TcpStream::connect(&addr).unwrap();
+    let writer = std::thread::spawn(move || {
+        let request = b"GET /assets/xbhost.js HTTP/1.1\r\nHost: slow\r\n\r\n";
+        for _ in 0..20_000 {
+            if socket.write_all(request).is_err() {
+                return;
+            }
+        }
+        // Hold the socket (never read) until the server closes it.
+        std::thread::sleep(Duration::from_secs(30));
+    });
+    let started = Instant::now();
+    loop {
+        let text = reqwest::get(format!("{}/metrics", served.url))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if text.lines().any(|l| {
+            l.starts_with("xbhost_connections_closed_by_server_total{reason=\"write_stalled\"} 1")
+        }) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "a connection that never reads was not closed:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    drop(writer);
+}
+
+/// Sockets that send a whole head and never the body they announce wait on their client,
+/// not on the server: at the cap they are evicted like unfinished heads, and `/healthz`
+/// still answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heads_whose_body_never_comes_do_not_fill_the_cap() {
+    let served = Served::demo_with_open_file_limit(256, &[]);
+    let addr = address(&served);
+    let attackers: Vec<TcpStream> = (0..400)
+        .map(|_| {
+            let mut socket = TcpStream::connect(&addr).unwrap();
+            socket
+                .write_all(
+                    b"POST /session HTTP/1.1\r\nHost: slow\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\n",
+                )
+                .unwrap();
+            socket
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let health = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+        .get(format!("{}/healthz", served.url))
+        .send()
+        .await
+        .expect("/healthz answers while 400 sockets hold a head without its body");
+    assert_eq!(health.status(), 200);
+    drop(attackers);
+}

@@ -315,3 +315,29 @@ async fn a_full_disk_under_the_log_does_not_stop_the_server() {
     drop(served);
     drop(disk);
 }
+
+/// Moving a damaged store away, as its error advises, starts an empty one: the generation
+/// recorded for the old store does not make the new one "damaged".
+#[test]
+fn a_new_store_in_place_of_a_moved_one_opens() {
+    let data = tempfile::tempdir().unwrap();
+    copy_dir(demo_template(), data.path());
+    xbhost_ok(
+        data.path(),
+        &[
+            "tags",
+            "set",
+            "--course",
+            DEMO_COURSE,
+            "--user",
+            "ada",
+            "colour",
+            "blue",
+        ],
+    );
+    assert!(data.path().join("db.generation").is_file());
+    std::fs::rename(data.path().join("db"), data.path().join("db.damaged")).unwrap();
+    let (ok, out, err) = xbhost(data.path(), &["course", "list"]);
+    assert!(ok, "{err}");
+    assert!(!out.contains(DEMO_COURSE), "{out}");
+}

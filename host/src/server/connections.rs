@@ -7,7 +7,7 @@
 //! server never runs out of file descriptors.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -25,6 +25,8 @@ pub enum Closed {
     IdleTimeout,
     /// A new connection needed its place at the connection cap.
     Evicted,
+    /// The client took nothing of a response for the idle timeout (it does not read).
+    WriteStalled,
 }
 
 impl Closed {
@@ -34,6 +36,7 @@ impl Closed {
             Closed::HeaderTimeout => "header_timeout",
             Closed::IdleTimeout => "idle_timeout",
             Closed::Evicted => "evicted",
+            Closed::WriteStalled => "write_stalled",
         }
     }
 }
@@ -55,6 +58,14 @@ pub struct Activity {
     idle_since: AtomicU64,
     /// When the first byte of the next request head arrived, or [`UNSET`].
     head_since: AtomicU64,
+    /// Since when a request's head has been read but not yet all its body, or [`UNSET`]:
+    /// such a connection waits on its client and may be evicted.
+    body_since: AtomicU64,
+    /// Since when a write to the socket has been waiting for the client to read, or
+    /// [`UNSET`].
+    write_blocked_since: AtomicU64,
+    /// The cap chose it to close; not chosen again.
+    evicting: AtomicBool,
     evicted: Notify,
 }
 
@@ -65,6 +76,9 @@ impl Activity {
             in_flight: AtomicU32::new(0),
             idle_since: AtomicU64::new(0),
             head_since: AtomicU64::new(UNSET),
+            body_since: AtomicU64::new(UNSET),
+            write_blocked_since: AtomicU64::new(UNSET),
+            evicting: AtomicBool::new(false),
             evicted: Notify::new(),
         };
         activity.idle_since.store(activity.now(), Ordering::Relaxed);
@@ -84,19 +98,49 @@ impl Activity {
         }
     }
 
+    /// A request's body is still to come (until [`Activity::body_done`]).
+    pub fn body_begun(&self) {
+        self.body_since.store(self.now(), Ordering::Relaxed);
+    }
+
+    /// The request's body has all arrived, or is no longer read.
+    pub fn body_done(&self) {
+        self.body_since.store(UNSET, Ordering::Relaxed);
+    }
+
+    /// A write to the socket must wait: the client is not reading.
+    pub fn write_blocked(&self) {
+        if self.write_blocked_since.load(Ordering::Relaxed) == UNSET {
+            self.write_blocked_since
+                .store(self.now(), Ordering::Relaxed);
+        }
+    }
+
+    /// Bytes went out: the client reads, and the connection is not idle.
+    pub fn wrote(&self) {
+        self.write_blocked_since.store(UNSET, Ordering::Relaxed);
+        self.idle_since.store(self.now(), Ordering::Relaxed);
+    }
+
     /// A request's head was read: it is in flight until the returned guard drops (with
-    /// its response body, once written).
+    /// its response body, once queued).
     pub fn begin(self: &Arc<Self>) -> InFlight {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
         self.head_since.store(UNSET, Ordering::Relaxed);
         InFlight(self.clone())
     }
 
-    /// Since when the connection has waited with nothing in flight (milliseconds), or
-    /// `None` while a request is in flight.
+    /// Since when the connection has waited on its client (milliseconds): with nothing
+    /// in flight, for a request body, or for the client to read. `None` while the server
+    /// works on a request.
     fn waiting_since(&self) -> Option<u64> {
+        let blocked = self.write_blocked_since.load(Ordering::Relaxed);
+        if blocked != UNSET {
+            return Some(blocked);
+        }
         if self.in_flight.load(Ordering::Acquire) > 0 {
-            return None;
+            let body = self.body_since.load(Ordering::Relaxed);
+            return (body != UNSET).then_some(body);
         }
         let head = self.head_since.load(Ordering::Relaxed);
         Some(if head == UNSET {
@@ -110,7 +154,15 @@ impl Activity {
     /// evicted it. Requests in flight are bounded by their own deadlines, not here.
     pub async fn expired(&self, timeouts: ConnectionTimeouts) -> Closed {
         loop {
-            let wait = if self.in_flight.load(Ordering::Acquire) > 0 {
+            let blocked = self.write_blocked_since.load(Ordering::Relaxed);
+            let wait = if blocked != UNSET {
+                let due = blocked.saturating_add(timeouts.idle.as_millis() as u64);
+                let now = self.now();
+                if now >= due {
+                    return Closed::WriteStalled;
+                }
+                Duration::from_millis(due - now)
+            } else if self.in_flight.load(Ordering::Acquire) > 0 {
                 // Look again later: the request's end resets the idle clock.
                 timeouts.idle.min(timeouts.header_read)
             } else {
@@ -134,9 +186,11 @@ impl Activity {
             tokio::select! {
                 () = tokio::time::sleep(wait) => {}
                 () = self.evicted.notified() => {
-                    if self.in_flight.load(Ordering::Acquire) == 0 {
+                    if self.waiting_since().is_some() {
                         return Closed::Evicted;
                     }
+                    // A request began meanwhile: it stays, and may be chosen again.
+                    self.evicting.store(false, Ordering::Release);
                 }
             }
         }
@@ -195,33 +249,32 @@ impl Connections {
         self.lock().len()
     }
 
-    /// Gives a new connection its place: at the cap, the connection that has waited
-    /// longest with no request in flight is told to close and the new one takes its
-    /// place. `None` when every open connection has a request in flight. The second value
-    /// says whether one was evicted.
-    pub fn admit(self: &Arc<Self>) -> Option<(Admitted, bool)> {
+    /// Gives a new connection its place: at the cap, the connection that has waited on
+    /// its client longest (idle, in its headers or body, or not reading) is told to close
+    /// and the new one takes its place (it leaves the count when it has closed). `None`
+    /// when every open connection has the server working on a request.
+    pub fn admit(self: &Arc<Self>) -> Option<Admitted> {
         let mut open = self.lock();
-        let mut evicted = false;
-        if open.len() >= self.cap {
+        let closing = open
+            .values()
+            .filter(|a| a.evicting.load(Ordering::Acquire))
+            .count();
+        if open.len() - closing >= self.cap {
             let oldest = open
-                .iter()
-                .filter_map(|(id, a)| a.waiting_since().map(|since| (since, *id)))
-                .min()?;
-            if let Some(activity) = open.remove(&oldest.1) {
-                activity.evicted.notify_one();
-                evicted = true;
-            }
+                .values()
+                .filter(|a| !a.evicting.load(Ordering::Acquire))
+                .filter_map(|a| a.waiting_since().map(|since| (since, a)))
+                .min_by_key(|(since, _)| *since)?;
+            oldest.1.evicting.store(true, Ordering::Release);
+            oldest.1.evicted.notify_one();
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let activity = Arc::new(Activity::new(self.epoch));
         open.insert(id, activity.clone());
-        Some((
-            Admitted {
-                id,
-                activity,
-                connections: self.clone(),
-            },
-            evicted,
-        ))
+        Some(Admitted {
+            id,
+            activity,
+            connections: self.clone(),
+        })
     }
 }

@@ -22,7 +22,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 
-use super::connections::{Activity, Closed, ConnectionTimeouts, Connections};
+use super::connections::{Activity, ConnectionTimeouts, Connections};
 use super::metrics::Metrics;
 
 /// What bounds connections and request bodies (`xbhost serve` flags).
@@ -104,10 +104,7 @@ pub async fn serve(
             }
         };
         match connections.admit() {
-            Some((admitted, evicted)) => {
-                if evicted {
-                    metrics.connection_closed(Closed::Evicted.label());
-                }
+            Some(admitted) => {
                 metrics.set_open_connections(connections.open());
                 let task_metrics = metrics.clone();
                 let task = Connection {
@@ -180,7 +177,7 @@ impl Connection {
                 if body.is_end_stream() {
                     Body::new(body)
                 } else {
-                    Body::new(TimedBody::new(body, body_read))
+                    Body::new(TimedBody::new(body, body_read, activity.clone()))
                 }
             });
             async move {
@@ -258,13 +255,26 @@ impl AsyncRead for Tracked {
     }
 }
 
+impl Tracked {
+    /// A write waits for the client to read, or made progress.
+    fn note_write(&self, polled: &Poll<std::io::Result<usize>>) {
+        match polled {
+            Poll::Pending => self.activity.write_blocked(),
+            Poll::Ready(Ok(n)) if *n > 0 => self.activity.wrote(),
+            _ => {}
+        }
+    }
+}
+
 impl AsyncWrite for Tracked {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
+        let polled = Pin::new(&mut self.stream).poll_write(cx, buf);
+        self.note_write(&polled);
+        polled
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -280,7 +290,9 @@ impl AsyncWrite for Tracked {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+        let polled = Pin::new(&mut self.stream).poll_write_vectored(cx, bufs);
+        self.note_write(&polled);
+        polled
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -289,20 +301,30 @@ impl AsyncWrite for Tracked {
 }
 
 /// A request body that fails with [`BodyTimeout`] if it has not all arrived by its
-/// deadline (set when the request's head was read).
+/// deadline (set when the request's head was read). Until it has arrived, or is dropped
+/// unread, its connection waits on the client and may be evicted at the cap.
 struct TimedBody {
     inner: Incoming,
     deadline: Pin<Box<tokio::time::Sleep>>,
     limit: Duration,
+    activity: Arc<Activity>,
 }
 
 impl TimedBody {
-    fn new(inner: Incoming, limit: Duration) -> TimedBody {
+    fn new(inner: Incoming, limit: Duration, activity: Arc<Activity>) -> TimedBody {
+        activity.body_begun();
         TimedBody {
             inner,
             deadline: Box::pin(tokio::time::sleep(limit)),
             limit,
+            activity,
         }
+    }
+}
+
+impl Drop for TimedBody {
+    fn drop(&mut self) {
+        self.activity.body_done();
     }
 }
 
@@ -332,6 +354,10 @@ impl HttpBody for TimedBody {
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = self.get_mut();
         match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(None) => {
+                this.activity.body_done();
+                Poll::Ready(None)
+            }
             Poll::Ready(frame) => Poll::Ready(frame.map(|f| f.map_err(Into::into))),
             Poll::Pending => match this.deadline.as_mut().poll(cx) {
                 Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(BodyTimeout(this.limit))))),

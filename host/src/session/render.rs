@@ -68,6 +68,8 @@ pub struct Session {
     failures: Failures,
     /// Children's finished HTML, held for their parents (see `markup`'s module doc).
     pub(super) slots: ChildSlots,
+    /// The store's epoch when the request began (see `Storage::epoch`).
+    store_epoch: u64,
 }
 
 impl Session {
@@ -140,6 +142,7 @@ impl Session {
             instances: Instances::default(),
             failures: Failures::default(),
             slots: ChildSlots::default(),
+            store_epoch: host.storage.epoch(),
         })
     }
 
@@ -512,7 +515,20 @@ impl Session {
         // And no page shows a group before it is durable: one another request stored but
         // has not flushed yet, or one left in memory by a flush that failed.
         let must_flush = self.frames.written() || !membership.enrolled.is_empty();
-        if must_flush && let Err(e) = storage.flush() {
+        let flushed = || -> Result<()> {
+            storage.flush()?;
+            // A store closed and reopened during the request lost what it held unflushed,
+            // perhaps this request's writes or the group it read: do not acknowledge them.
+            if storage.epoch() == self.store_epoch {
+                Ok(())
+            } else {
+                Err(anyhow::Error::new(crate::errors::StoreUnavailable {
+                    dir: "the data directory".into(),
+                    why: "the store was reopened after a failure during this request".into(),
+                }))
+            }
+        };
+        if must_flush && let Err(e) = flushed() {
             // The page fails; the assignment events wait in the store for a later delivery
             // (their groups may yet become durable).
             outbox::keep_for_later(self.host.sink.as_ref(), &pending);

@@ -203,6 +203,13 @@ pub trait Storage: Send + Sync {
     /// Makes every write so far durable: it survives a crash of the process.
     fn flush(&self) -> Result<()>;
 
+    /// How many times the store was closed and opened again after a failure, losing
+    /// what it held unflushed. A request that wrote or read in one epoch must not be
+    /// acknowledged in another (its flush would make nothing of its own durable).
+    fn epoch(&self) -> u64 {
+        0
+    }
+
     /// Whether the store takes writes now (for `/healthz`): by default, whether a flush
     /// succeeds.
     fn check_writable(&self) -> Result<()> {

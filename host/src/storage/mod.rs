@@ -2,6 +2,7 @@
 //! (`sled_store.rs`) as its backend; `sled_outbox.rs` is its outbox of pending events.
 
 mod contract;
+mod health;
 mod recovering;
 mod sled_outbox;
 mod sled_store;

@@ -12,12 +12,14 @@
 use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow};
 
 use super::contract::{BlockWrites, CarriedTag, FirstWrite, OutboxEntry, PluginRecord, Storage};
+use super::health;
 use super::sled_store::SledStorage;
 use crate::errors::StoreUnavailable;
 use crate::model::CourseDoc;
@@ -39,6 +41,11 @@ pub struct RecoveringStore {
     /// `None` while the store is closed after a failure and not yet reopened.
     current: RwLock<Option<SledStorage>>,
     health: Mutex<Health>,
+    /// Something was written since the last flush.
+    dirty: AtomicBool,
+    /// How many times the store was closed after a failure: a request that saw another
+    /// epoch than the one it started in may have lost writes (see `Storage::epoch`).
+    epoch: AtomicU64,
 }
 
 impl RecoveringStore {
@@ -51,6 +58,8 @@ impl RecoveringStore {
             dir: dir.to_path_buf(),
             current: RwLock::new(Some(store)),
             health: Mutex::new(Health::default()),
+            dirty: AtomicBool::new(false),
+            epoch: AtomicU64::new(0),
         })
     }
 
@@ -109,6 +118,8 @@ impl RecoveringStore {
         drop(health);
         let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
         if let Some(store) = current.take() {
+            // Whatever it held unflushed is gone: requests that wrote it must not succeed.
+            self.epoch.fetch_add(1, Ordering::AcqRel);
             drop(store);
         }
     }
@@ -130,10 +141,15 @@ impl RecoveringStore {
         if health.failed.is_none() {
             return; // another thread reopened it meanwhile
         }
+        if let Some((at, _)) = &health.last_check
+            && at.elapsed() < RETRY_EVERY
+        {
+            return; // another thread tried just now
+        }
         // Dropped handles may hold sled's lock for a moment (its flusher thread).
         drop(current.take());
         let reopened = open_catching_panics(&self.dir).and_then(|store| {
-            store.probe()?;
+            health::probe(&store)?;
             Ok(store)
         });
         match reopened {
@@ -163,13 +179,16 @@ fn generation_file(dir: &Path) -> PathBuf {
 /// A store that holds fewer flushes than it had at its last clean stop lost acknowledged
 /// writes that way: refuse it, naming the directory.
 fn check_generation(dir: &Path, store: &SledStorage) -> Result<()> {
+    if !health::was_recovered(store) {
+        return Ok(()); // a new, empty store: nothing of the recorded one is in it
+    }
     let Ok(text) = std::fs::read_to_string(generation_file(dir)) else {
         return Ok(()); // never stopped cleanly since this check exists
     };
     let Ok(recorded) = text.trim().parse::<u64>() else {
         return Ok(());
     };
-    let holds = store.generation()?;
+    let holds = health::generation(store)?;
     if holds < recorded {
         return Err(anyhow!(
             "cannot open the store in {}: it is damaged: it holds {holds} flushes but had \
@@ -192,7 +211,7 @@ impl Drop for RecoveringStore {
         };
         let recorded = store
             .flush()
-            .and_then(|()| store.generation())
+            .and_then(|()| health::generation(store))
             .and_then(|generation| {
                 let path = generation_file(&self.dir);
                 let staged = path.with_extension("generation.new");
@@ -266,10 +285,17 @@ fn is_store_failure(error: &anyhow::Error) -> bool {
 }
 
 macro_rules! delegate {
-    ($( fn $name:ident(&self $(, $arg:ident: $ty:ty)*) -> $ret:ty; )*) => {
+    (reads { $( fn $name:ident(&self $(, $arg:ident: $ty:ty)*) -> $ret:ty; )* }
+     writes { $( fn $wname:ident(&self $(, $warg:ident: $wty:ty)*) -> $wret:ty; )* }) => {
         $(
             fn $name(&self $(, $arg: $ty)*) -> $ret {
                 self.with(|store| store.$name($($arg),*))
+            }
+        )*
+        $(
+            fn $wname(&self $(, $warg: $wty)*) -> $wret {
+                self.dirty.store(true, Ordering::Release);
+                self.with(|store| store.$wname($($warg),*))
             }
         )*
     };
@@ -277,44 +303,59 @@ macro_rules! delegate {
 
 impl Storage for RecoveringStore {
     delegate! {
-        fn course_tags(&self, course: &str, user: &str) -> Result<BTreeMap<String, String>>;
-        fn course_tag(&self, course: &str, user: &str, key: &str) -> Result<Option<String>>;
-        fn set_course_tag(&self, course: &str, user: &str, key: &str, value: &str) -> Result<()>;
-        fn set_course_tag_if_absent(&self, course: &str, user: &str, key: &str, value: &str) -> Result<FirstWrite>;
-        fn replace_course_tag(&self, course: &str, user: &str, key: &str, expected: &str, value: &str) -> Result<FirstWrite>;
-        fn users_with_course_tag(&self, course: &str, key: &str) -> Result<Vec<(String, String)>>;
-        fn course_users(&self, course: &str) -> Result<Vec<String>>;
-        fn user_tags(&self, user: &str) -> Result<BTreeMap<String, String>>;
-        fn user_tag(&self, user: &str, key: &str) -> Result<Option<String>>;
-        fn set_user_tag(&self, user: &str, key: &str, value: &str) -> Result<()>;
-        fn user_state(&self, course: &str, user: &str, usage: &str) -> Result<Option<String>>;
-        fn set_user_state(&self, course: &str, user: &str, usage: &str, json: &str) -> Result<()>;
-        fn course(&self, key: &str) -> Result<Option<CourseDoc>>;
-        fn put_course(&self, doc: &CourseDoc) -> Result<()>;
-        fn course_keys(&self) -> Result<Vec<String>>;
-        fn plugin(&self, name: &str) -> Result<Option<PluginRecord>>;
-        fn plugins(&self) -> Result<Vec<PluginRecord>>;
-        fn plugin_wasm(&self, hash: &str) -> Result<Option<Vec<u8>>>;
-        fn put_plugin(&self, record: &PluginRecord, wasm: &[u8]) -> Result<()>;
-        fn enrollment(&self, course: &str, user: &str) -> Result<Option<String>>;
-        fn set_enrollments(&self, course: &str, dates: &[(String, String)]) -> Result<()>;
-        fn carry_over_course_tags(&self, course: &str, from: &str, to: &str, keys: &[String]) -> Result<Vec<CarriedTag>>;
-        fn commit(&self, course: &str, user: &str, writes: &BlockWrites) -> Result<()>;
-        fn meta_or_insert(&self, name: &str, value: &[u8]) -> Result<Vec<u8>>;
-        fn assign_course_tag(&self, course: &str, user: &str, key: &str, expected: Option<&str>, value: &str, entry: &OutboxEntry) -> Result<FirstWrite>;
-        fn carry_over_course_tags_with_outbox(&self, course: &str, from: &str, to: &str, keys: &[String], entry_for: &dyn Fn(&str, &str) -> Option<OutboxEntry>) -> Result<Vec<CarriedTag>>;
-        fn put_outbox(&self, entries: &[OutboxEntry]) -> Result<()>;
-        fn outbox(&self) -> Result<Vec<OutboxEntry>>;
-        fn remove_from_outbox(&self, ids: &[String]) -> Result<()>;
+        reads {
+            fn course_tags(&self, course: &str, user: &str) -> Result<BTreeMap<String, String>>;
+            fn course_tag(&self, course: &str, user: &str, key: &str) -> Result<Option<String>>;
+            fn users_with_course_tag(&self, course: &str, key: &str) -> Result<Vec<(String, String)>>;
+            fn course_users(&self, course: &str) -> Result<Vec<String>>;
+            fn user_tags(&self, user: &str) -> Result<BTreeMap<String, String>>;
+            fn user_tag(&self, user: &str, key: &str) -> Result<Option<String>>;
+            fn user_state(&self, course: &str, user: &str, usage: &str) -> Result<Option<String>>;
+            fn course(&self, key: &str) -> Result<Option<CourseDoc>>;
+            fn course_keys(&self) -> Result<Vec<String>>;
+            fn plugin(&self, name: &str) -> Result<Option<PluginRecord>>;
+            fn plugins(&self) -> Result<Vec<PluginRecord>>;
+            fn plugin_wasm(&self, hash: &str) -> Result<Option<Vec<u8>>>;
+            fn enrollment(&self, course: &str, user: &str) -> Result<Option<String>>;
+            fn outbox(&self) -> Result<Vec<OutboxEntry>>;
+        }
+        writes {
+            fn set_course_tag(&self, course: &str, user: &str, key: &str, value: &str) -> Result<()>;
+            fn set_course_tag_if_absent(&self, course: &str, user: &str, key: &str, value: &str) -> Result<FirstWrite>;
+            fn replace_course_tag(&self, course: &str, user: &str, key: &str, expected: &str, value: &str) -> Result<FirstWrite>;
+            fn set_user_tag(&self, user: &str, key: &str, value: &str) -> Result<()>;
+            fn set_user_state(&self, course: &str, user: &str, usage: &str, json: &str) -> Result<()>;
+            fn put_course(&self, doc: &CourseDoc) -> Result<()>;
+            fn put_plugin(&self, record: &PluginRecord, wasm: &[u8]) -> Result<()>;
+            fn set_enrollments(&self, course: &str, dates: &[(String, String)]) -> Result<()>;
+            fn carry_over_course_tags(&self, course: &str, from: &str, to: &str, keys: &[String]) -> Result<Vec<CarriedTag>>;
+            fn commit(&self, course: &str, user: &str, writes: &BlockWrites) -> Result<()>;
+            fn meta_or_insert(&self, name: &str, value: &[u8]) -> Result<Vec<u8>>;
+            fn assign_course_tag(&self, course: &str, user: &str, key: &str, expected: Option<&str>, value: &str, entry: &OutboxEntry) -> Result<FirstWrite>;
+            fn carry_over_course_tags_with_outbox(&self, course: &str, from: &str, to: &str, keys: &[String], entry_for: &dyn Fn(&str, &str) -> Option<OutboxEntry>) -> Result<Vec<CarriedTag>>;
+            fn put_outbox(&self, entries: &[OutboxEntry]) -> Result<()>;
+            fn remove_from_outbox(&self, ids: &[String]) -> Result<()>;
+        }
+    }
+
+    fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
     }
 
     fn keeps_outbox(&self) -> bool {
         true
     }
 
+    /// Counts a generation only when something was written since the last flush, so a
+    /// flush with nothing pending stays what sled makes it: a check that returns at once.
     fn flush(&self) -> Result<()> {
         self.with(|store| {
-            store.bump_generation()?;
+            if self.dirty.swap(false, Ordering::AcqRel)
+                && let Err(e) = health::bump_generation(store)
+            {
+                self.dirty.store(true, Ordering::Release);
+                return Err(e);
+            }
             store.flush()
         })
     }
@@ -330,7 +371,7 @@ impl Storage for RecoveringStore {
                 return outcome.clone().map_err(|why| self.unavailable(why));
             }
         }
-        let outcome = self.with(|store| store.probe()).map_err(|e| {
+        let outcome = self.with(health::probe).map_err(|e| {
             match crate::errors::find::<StoreUnavailable>(&e) {
                 Some(store) => store.why.clone(),
                 None => self.redact(one_line(&e)),

@@ -11,7 +11,10 @@ use super::contract::{CarriedTag, FirstWrite, OutboxEntry};
 
 /// A transaction's error, keeping sled's own error as the cause (a caller can tell a
 /// failing disk from a bad request).
-fn transaction_error(error: TransactionError<()>, what: &dyn Fn() -> String) -> anyhow::Error {
+pub(super) fn transaction_error(
+    error: TransactionError<()>,
+    what: &dyn Fn() -> String,
+) -> anyhow::Error {
     match error {
         TransactionError::Storage(e) => anyhow::Error::new(e).context(what()),
         TransactionError::Abort(()) => anyhow!("{} was aborted", what()),

@@ -93,39 +93,10 @@ impl SledStorage {
         Self::from_db(db)
     }
 
-    /// How many flushes the store has had (see `RecoveringStore`: a store that holds
-    /// fewer than were recorded at its last clean stop lost acknowledged writes).
-    pub fn generation(&self) -> Result<u64> {
-        Ok(self
-            .meta
-            .get("generation")?
-            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
-            .map(u64::from_be_bytes)
-            .unwrap_or(0))
-    }
-
-    /// Counts one more flush; written with the flush that follows.
-    pub fn bump_generation(&self) -> Result<()> {
-        self.meta.update_and_fetch("generation", |old| {
-            let n = old
-                .and_then(|v| <[u8; 8]>::try_from(v).ok())
-                .map(u64::from_be_bytes)
-                .unwrap_or(0);
-            Some((n + 1).to_be_bytes().to_vec())
-        })?;
-        Ok(())
-    }
-
-    /// Writes a marker and flushes it: whether the store takes writes now.
-    pub fn probe(&self) -> Result<()> {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_millis()
-            .to_string();
-        self.meta.insert("probe", now.as_bytes())?;
-        self.db.flush().context("flushing the store to disk")?;
-        Ok(())
+    /// The sled database and its `meta` tree, for `RecoveringStore`'s health checks
+    /// and flush generation (`storage::health`).
+    pub(super) fn db_and_meta(&self) -> (&sled::Db, &sled::Tree) {
+        (&self.db, &self.meta)
     }
 
     /// A store that lives in memory only, for tests.
@@ -356,7 +327,9 @@ impl Storage for SledStorage {
                 plugins.insert(name_key.as_slice(), record_json.as_slice())?;
                 Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
             })
-            .map_err(|e| anyhow::anyhow!("storing plugin {:?} failed: {e:?}", record.name))?;
+            .map_err(|e| {
+                sled_outbox::transaction_error(e, &|| format!("storing plugin {:?}", record.name))
+            })?;
         Ok(())
     }
 
@@ -408,9 +381,9 @@ impl Storage for SledStorage {
                 Ok::<_, sled::transaction::ConflictableTransactionError<()>>(out)
             })
             .map_err(|e| {
-                anyhow::anyhow!(
-                    "carrying tags of {from:?} over to {to:?} in {course:?} failed: {e:?}"
-                )
+                sled_outbox::transaction_error(e, &|| {
+                    format!("carrying tags of {from:?} over to {to:?} in {course:?}")
+                })
             })?
             .into_iter()
             .map(|(key, from_value, to_value, carried)| {
@@ -451,7 +424,9 @@ impl Storage for SledStorage {
                 Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
             })
             .map_err(|e| {
-                anyhow::anyhow!("storing the writes of user {user:?} in {course:?} failed: {e:?}")
+                sled_outbox::transaction_error(e, &|| {
+                    format!("storing the writes of user {user:?} in {course:?}")
+                })
             })
     }
 
