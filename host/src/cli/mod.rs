@@ -1,6 +1,7 @@
 //! The `xbhost` command line: the clap `Cli` with its global options, the `Command` enum,
 //! and `run`, which opens the host and hands each command to its group's file. The
-//! children import nothing from here (nor from each other): what they need, they are given.
+//! children import nothing from here and, but for `serve` taking the import limit flags
+//! of `courses` (`ImportLimitArgs`), nothing from each other: what they need, they are given.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
