@@ -263,3 +263,65 @@ async fn heads_whose_body_never_comes_do_not_fill_the_cap() {
     assert_eq!(health.status(), 200);
     drop(attackers);
 }
+
+/// An upload whose body trickles in holds one of the few places for uploads and reports
+/// (`--max-concurrent-heavy`), not the render slots: a report then waits and is told why,
+/// and pages still render.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_and_reports_hold_only_their_own_places() {
+    let served = Served::demo(&["--max-concurrent-heavy", "1", "--queue-timeout-ms", "300"]);
+    let addr = address(&served);
+    let admin = token("root", &[("*", Role::Admin)]);
+    let mut upload = TcpStream::connect(&addr).unwrap();
+    write!(
+        upload,
+        "POST /admin/plugins HTTP/1.1\r\nHost: slow\r\nAuthorization: Bearer {admin}\r\n\
+         Content-Length: 1000000\r\n\r\nabc"
+    )
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let c = reqwest::Client::new();
+    let staff = token("sam", &[(DEMO_COURSE, Role::Staff)]);
+    let report = c
+        .get(format!(
+            "{}/courses/{DEMO_COURSE}/report?format=json",
+            served.url
+        ))
+        .bearer_auth(&staff)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(report.status(), 503);
+    let text = report.text().await.unwrap();
+    assert!(text.contains("--max-concurrent-heavy"), "{text}");
+    let page = c
+        .get(format!("{}?format=json", served.block_url("unit_1")))
+        .bearer_auth(learner_token("ada"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+
+    drop(upload);
+    let started = Instant::now();
+    loop {
+        let report = c
+            .get(format!(
+                "{}/courses/{DEMO_COURSE}/report?format=json",
+                served.url
+            ))
+            .bearer_auth(&staff)
+            .send()
+            .await
+            .unwrap();
+        if report.status() == 200 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the upload's place was not freed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -74,6 +74,10 @@ pub struct ServeArgs {
     /// (never more than the open-file limit allows).
     #[arg(long, default_value_t = 1024)]
     max_connections: usize,
+    /// Uploads and experiment reports running at once (each also takes a render slot, so
+    /// pages keep the rest).
+    #[arg(long, default_value_t = 2)]
+    max_concurrent_heavy: usize,
     /// How long a client may take to send a request's headers, from their first byte.
     #[arg(long, default_value_t = 10_000)]
     header_read_timeout_ms: u64,
@@ -172,6 +176,7 @@ pub fn serve(
         .map(read_metrics_token)
         .transpose()?;
     config.metrics_course_labels = args.metrics_course_labels;
+    config.max_concurrent_heavy = args.max_concurrent_heavy;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("xbhost-http")

@@ -38,6 +38,7 @@ pub async fn upload_plugin(
     let identity = identity?;
     super::csrf::check(state.keys(), &headers, Some(identity.via), None)?;
     identity.require_global_admin()?;
+    let heavy = state.heavy_slot("installing a plugin").await?;
     let wasm = read_body(body, state.config().max_upload_bytes, "--max-upload-bytes").await?;
     if wasm.is_empty() {
         return Err(ApiError::bad_request("the plugin upload is empty"));
@@ -45,6 +46,7 @@ pub async fn upload_plugin(
     let who = identity.user_id().to_string();
     let record = state
         .run_blocking_as("installing a plugin", UPLOAD_LIMIT, move |host| {
+            let _heavy = heavy;
             let record = host
                 .add_plugin(&wasm, query.name.as_deref())
                 .context("the uploaded plugin was not installed")?;
@@ -111,6 +113,7 @@ pub async fn upload_course(
             ),
         ));
     };
+    let heavy = state.heavy_slot("loading a course").await?;
     let body = read_body(body, state.config().max_upload_bytes, "--max-upload-bytes").await?;
     let limits = state.config().import_limits.clone();
     // The work stops itself at the deadline; the slot waits a little longer for it.
@@ -121,6 +124,7 @@ pub async fn upload_course(
             "loading a course",
             bound,
             move |host| {
+                let _heavy = heavy;
                 let deadline = LoadDeadline::after(limits.deadline);
                 let doc = match read_upload(&body, format, &key, limits, deadline) {
                     Ok(doc) => doc,

@@ -370,8 +370,12 @@ pub async fn report(
         let events = state.config().events_file.clone();
         let key = course_key.clone();
         let what = format!("the experiment report of course {course_key:?}");
+        let heavy = state.heavy_slot(&what).await?;
         let mut report = state
-            .run_blocking(&what, REPORT_LIMIT, move |host| host.report(&key, &events))
+            .run_blocking(&what, REPORT_LIMIT, move |host| {
+                let _heavy = heavy;
+                host.report(&key, &events)
+            })
             .await?;
         // The log's name, not where it is on the server.
         report.events_source = std::path::Path::new(&report.events_source)

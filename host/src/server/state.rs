@@ -55,6 +55,8 @@ pub struct ServerConfig {
     pub max_token_records: usize,
     /// How long a stopping server waits for the requests in flight.
     pub shutdown_grace: Duration,
+    /// Uploads and reports running at once (each also takes a render slot).
+    pub max_concurrent_heavy: usize,
     /// Connection cap, header-read and idle timeouts, request body deadline.
     pub connections: ConnectionLimits,
     /// When set, `/metrics` answers only `Authorization: Bearer <this>`.
@@ -83,6 +85,7 @@ impl ServerConfig {
             sign_in_state_ttl: super::sign_in_state::DEFAULT_TTL,
             max_token_records: super::ledger::DEFAULT_MAX_RECORDS,
             shutdown_grace: Duration::from_secs(10),
+            max_concurrent_heavy: 2,
             connections: ConnectionLimits {
                 max_connections: 1024,
                 timeouts: ConnectionTimeouts {
@@ -104,6 +107,14 @@ struct Inner {
     config: ServerConfig,
     metrics: Arc<Metrics>,
     slots: Arc<Semaphore>,
+    /// Uploads and reports at once (`--max-concurrent-heavy`): each may take minutes and
+    /// hundreds of MiB, so they may hold only a few of the render slots.
+    heavy: Arc<Semaphore>,
+}
+
+/// An upload's or a report's place (see [`AppState::heavy_slot`]), freed when dropped.
+pub struct HeavySlot {
+    _permit: tokio::sync::OwnedSemaphorePermit,
 }
 
 /// What every handler shares. Cheap to clone.
@@ -113,6 +124,7 @@ pub struct AppState(Arc<Inner>);
 impl AppState {
     pub fn new(host: Host, keys: TokenKeys, config: ServerConfig) -> AppState {
         let slots = Arc::new(Semaphore::new(config.max_concurrent_renders.max(1)));
+        let heavy = Arc::new(Semaphore::new(config.max_concurrent_heavy.max(1)));
         let metrics = Arc::new(Metrics::new(config.metrics_course_labels));
         // The keys check tokens under the configured policy and cookie name.
         let keys = keys.with_policy(config.token_policy.clone(), config.secure_cookies);
@@ -124,6 +136,7 @@ impl AppState {
             config,
             metrics,
             slots,
+            heavy,
         }))
     }
 
@@ -146,6 +159,30 @@ impl AppState {
 
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.0.metrics
+    }
+
+    /// A place for an upload or a report, taken before its body is read: at most
+    /// `--max-concurrent-heavy` at once, so they cannot take every render slot. 503
+    /// naming the flag when none frees within the queue timeout. Move it into the work
+    /// (see [`HeavySlot`]) so that it is held until the work ends.
+    pub async fn heavy_slot(&self, what: &str) -> Result<HeavySlot, ApiError> {
+        let config = self.config();
+        let permit =
+            tokio::time::timeout(config.queue_timeout, self.0.heavy.clone().acquire_owned())
+                .await
+                .map_err(|_| {
+                    ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        format!(
+                            "{what}: {} uploads or reports are running already \
+                         (--max-concurrent-heavy), none finished within {} ms; try again",
+                            config.max_concurrent_heavy,
+                            config.queue_timeout.as_millis()
+                        ),
+                    )
+                })?
+                .expect("the semaphore is never closed");
+        Ok(HeavySlot { _permit: permit })
     }
 
     /// Runs blocking host work (a render, a handler call) on the blocking pool in one of
