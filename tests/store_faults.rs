@@ -341,3 +341,89 @@ fn a_new_store_in_place_of_a_moved_one_opens() {
     assert!(ok, "{err}");
     assert!(!out.contains(DEMO_COURSE), "{out}");
 }
+
+/// A page that shows a group another request stored but has not flushed yet makes it
+/// durable first: request A assigns the learner's group, then a block sleeps before A
+/// flushes; meanwhile request B shows that group; a SIGKILL right after B's answer must
+/// leave the group stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_stored_by_another_request_is_durable_before_it_is_shown() {
+    const COURSE: &str = "course-v1:xbhost+unflushed+1";
+    let data = tempfile::tempdir().unwrap();
+    copy_dir(demo_template(), data.path());
+    xbhost_ok(
+        data.path(),
+        &[
+            "plugin",
+            "add",
+            xbhost_tests::plugin_path("sleeper").to_str().unwrap(),
+        ],
+    );
+    let doc = data.path().join("unflushed.json");
+    std::fs::write(
+        &doc,
+        serde_json::json!({
+            "course_key": COURSE,
+            "user_partitions": [{"id": 0, "name": "P", "groups": [{"id": 0, "name": "A"}, {"id": 1, "name": "B"}]}],
+            "blocks": [
+                {"usage_id": "slow", "type": "vertical", "children": ["exp", "nap"]},
+                {"usage_id": "exp", "type": "split_test",
+                 "fields": {"user_partition_id": 0, "group_id_to_child": {"0": "a", "1": "b"}},
+                 "children": ["a", "b"]},
+                {"usage_id": "a", "type": "html", "fields": {"data": "<p>a</p>"}},
+                {"usage_id": "b", "type": "html", "fields": {"data": "<p>b</p>"}},
+                {"usage_id": "nap", "type": "sleeper", "fields": {"ms": 4000}},
+                {"usage_id": "fast", "type": "vertical", "children": ["exp2"]},
+                {"usage_id": "exp2", "type": "split_test",
+                 "fields": {"user_partition_id": 0, "group_id_to_child": {"0": "c", "1": "d"}},
+                 "children": ["c", "d"]},
+                {"usage_id": "c", "type": "html", "fields": {"data": "<p>c</p>"}},
+                {"usage_id": "d", "type": "html", "fields": {"data": "<p>d</p>"}}
+            ]
+        })
+        .to_string(),
+    )
+    .unwrap();
+    xbhost_ok(data.path(), &["course", "load", doc.to_str().unwrap()]);
+    let mut served = Served::start(data, &[]);
+    let token =
+        xbhost_tests::served::token("racer", &[(COURSE, xbhost::server::auth::Role::Learner)]);
+    let url = |unit: &str| format!("{}/courses/{COURSE}/blocks/{unit}?format=json", served.url);
+
+    let slow = {
+        let (url, token) = (url("slow"), token.clone());
+        tokio::spawn(async move {
+            reqwest::Client::new()
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+        })
+    };
+    // A has stored the group and sleeps in `nap` before it flushes.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let shown: Value = reqwest::Client::new()
+        .get(url("fast"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let group = shown["assignments"]["0"].clone();
+    assert!(group.is_u64(), "B was shown no group: {shown}");
+    let data = std::mem::replace(&mut served.data, tempfile::tempdir().unwrap());
+    drop(served); // SIGKILL, while A still sleeps
+    slow.abort();
+    std::thread::sleep(Duration::from_millis(300));
+    let out = xbhost_ok(
+        data.path(),
+        &["tags", "list", "--course", COURSE, "--user", "racer"],
+    );
+    let stored = format!("xblock.partition_service.partition_0\t{group}");
+    assert!(
+        out.lines().any(|l| l.trim() == stored),
+        "B showed group {group}, but the store holds: {out:?}"
+    );
+}
