@@ -43,6 +43,8 @@ pub struct RecoveringStore {
     health: Mutex<Health>,
     /// Something was written since the last flush.
     dirty: AtomicBool,
+    /// `health.failed` is set: read without the lock by every operation.
+    failing: AtomicBool,
     /// How many times the store was closed after a failure: a request that saw another
     /// epoch than the one it started in may have lost writes (see `Storage::epoch`).
     epoch: AtomicU64,
@@ -59,6 +61,7 @@ impl RecoveringStore {
             current: RwLock::new(Some(store)),
             health: Mutex::new(Health::default()),
             dirty: AtomicBool::new(false),
+            failing: AtomicBool::new(false),
             epoch: AtomicU64::new(0),
         })
     }
@@ -114,6 +117,7 @@ impl RecoveringStore {
             );
         }
         health.failed = Some(why.to_string());
+        self.failing.store(true, Ordering::Release);
         health.last_check = Some((Instant::now(), Err(why.to_string())));
         drop(health);
         let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
@@ -125,6 +129,9 @@ impl RecoveringStore {
     }
 
     fn reopen_if_due(&self) {
+        if !self.failing.load(Ordering::Acquire) {
+            return;
+        }
         {
             let health = self.health();
             if health.failed.is_none() {
@@ -157,6 +164,7 @@ impl RecoveringStore {
                 tracing::info!(data = %self.dir.display(), "the store is writable again");
                 *current = Some(store);
                 health.failed = None;
+                self.failing.store(false, Ordering::Release);
                 health.last_check = Some((Instant::now(), Ok(())));
             }
             Err(error) => {

@@ -358,43 +358,7 @@ impl Storage for SledStorage {
         to: &str,
         keys: &[String],
     ) -> Result<Vec<CarriedTag>> {
-        let pairs = keys
-            .iter()
-            .map(|k| Ok((k.clone(), key(&[course, from, k])?, key(&[course, to, k])?)))
-            .collect::<Result<Vec<_>>>()?;
-        self.course_tags
-            .transaction(|tags| {
-                let mut out = Vec::new();
-                for (k, from_key, to_key) in &pairs {
-                    let Some(value) = tags.remove(from_key.as_slice())? else {
-                        continue;
-                    };
-                    let (to_value, carried) = match tags.get(to_key.as_slice())? {
-                        Some(existing) => (existing, false),
-                        None => {
-                            tags.insert(to_key.as_slice(), &value)?;
-                            (value.clone(), true)
-                        }
-                    };
-                    out.push((k.clone(), value, to_value, carried));
-                }
-                Ok::<_, sled::transaction::ConflictableTransactionError<()>>(out)
-            })
-            .map_err(|e| {
-                sled_outbox::transaction_error(e, &|| {
-                    format!("carrying tags of {from:?} over to {to:?} in {course:?}")
-                })
-            })?
-            .into_iter()
-            .map(|(key, from_value, to_value, carried)| {
-                Ok(CarriedTag {
-                    key,
-                    from_value: text(&from_value)?,
-                    to_value: text(&to_value)?,
-                    carried,
-                })
-            })
-            .collect()
+        self.carry_over_course_tags_with_outbox(course, from, to, keys, &|_, _| None)
     }
 
     fn commit(&self, course: &str, user: &str, writes: &BlockWrites) -> Result<()> {
