@@ -31,6 +31,13 @@ struct Cli {
         default_value = "xbhost-data"
     )]
     data: PathBuf,
+    /// A PostgreSQL database (`postgres://USER@HOST:PORT/NAME`) to keep the data in,
+    /// shared by every host and command given the same URL; events go to its `events`
+    /// table. Without it, the data directory's embedded store.
+    #[arg(long, global = true, env = "XBHOST_DATABASE_URL", value_name = "URL")]
+    database: Option<String>,
+    #[command(flatten)]
+    database_limits: DatabaseArgs,
     /// The event log (newline-delimited JSON); default `events.jsonl` in the data directory.
     #[arg(long, global = true, env = "XBHOST_EVENTS")]
     events: Option<PathBuf>,
@@ -42,6 +49,48 @@ struct Cli {
     event_log: event_log::EventLogArgs,
     #[command(subcommand)]
     command: Command,
+}
+
+/// Bounds on what the database may make a host wait for.
+#[derive(clap::Args)]
+struct DatabaseArgs {
+    /// The longest a call waits for a free database connection (or a new one) before
+    /// answering that the store is unavailable (503 over HTTP).
+    #[arg(
+        long,
+        global = true,
+        env = "XBHOST_DATABASE_WAIT_MS",
+        default_value_t = 5000
+    )]
+    database_wait_ms: u64,
+    /// The longest a statement waits for a row another host's request holds.
+    #[arg(
+        long,
+        global = true,
+        env = "XBHOST_DATABASE_LOCK_TIMEOUT_MS",
+        default_value_t = 5000
+    )]
+    database_lock_timeout_ms: u64,
+    /// The longest any one statement may run.
+    #[arg(
+        long,
+        global = true,
+        env = "XBHOST_DATABASE_STATEMENT_TIMEOUT_MS",
+        default_value_t = 30000
+    )]
+    database_statement_timeout_ms: u64,
+}
+
+impl DatabaseArgs {
+    fn options(&self) -> xbhost::storage::PgOptions {
+        let ms = std::time::Duration::from_millis;
+        xbhost::storage::PgOptions {
+            wait: ms(self.database_wait_ms),
+            lock_timeout: ms(self.database_lock_timeout_ms),
+            statement_timeout: ms(self.database_statement_timeout_ms),
+            ..Default::default()
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -124,6 +173,8 @@ fn run(cli: Cli) -> Result<()> {
         config.limits.concurrent_requests = args.max_concurrent_renders;
     }
     config.events_file = cli.events.clone();
+    config.database = cli.database.clone();
+    config.database_options = cli.database_limits.options();
     config.event_log = cli.event_log.options()?;
     if let Some(bots) = &cli.bots {
         config.bots = xbhost::bots::BotFilter::from_file(bots)?;

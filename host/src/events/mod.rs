@@ -12,6 +12,8 @@
 //!   on request (SIGHUP after a rotation by move), rotated by size when configured.
 //! - `reader`: reading a log line by line in bounded memory, skipping and counting damaged
 //!   lines (torn, not UTF-8, too long, too deep, not an event) instead of failing.
+//! - `store_sink`: the sink of a store that is the event log (PostgreSQL's `events`
+//!   table), where a request's events go in its own transaction instead.
 //! - `outbox`: delivery that survives crashes and write errors: assignment events are kept
 //!   in the store as pending until the log holds them, and replayed without duplicates.
 
@@ -20,6 +22,7 @@ mod jsonl;
 pub mod outbox;
 pub mod reader;
 mod sink;
+mod store_sink;
 
 pub use event::{
     ASSIGNED_EVENT, BLOCK_FAILED_EVENT, CHILD_RENDER_EVENT, Event, Experiments, LoggedEvent,
@@ -28,3 +31,4 @@ pub use event::{
 pub use jsonl::{EventLogOptions, JsonlSink, request_reopen};
 pub use reader::{DamageKind, DamagedLines, ReadLimits};
 pub use sink::{DeliveryCounts, EventSink, MemorySink, delivery_counts};
+pub use store_sink::{StoreSink, to_stored};

@@ -29,7 +29,7 @@ use crate::model::Course;
 use crate::runtime::cache::CompiledCache;
 use crate::runtime::{PluginRegistry, Pooling, Runtime, SandboxLimits};
 use crate::session::HostHandle;
-use crate::storage::Storage;
+use crate::storage::{Change, Storage};
 
 /// Settings of a host.
 #[derive(Debug, Clone, Default)]
@@ -48,6 +48,12 @@ pub struct HostConfig {
     pub events_file: Option<PathBuf>,
     /// How the event log is kept: size rotation, events deferred after failed writes.
     pub event_log: crate::events::EventLogOptions,
+    /// A PostgreSQL database (`postgres://...`) to keep the data in, shared with other
+    /// hosts, instead of the data directory's sled store; its events go to its `events`
+    /// table instead of a file.
+    pub database: Option<String>,
+    /// How the host connects to the database (the pool is sized by [`Host::open`]).
+    pub database_options: crate::storage::PgOptions,
 }
 
 impl HostConfig {
@@ -61,6 +67,8 @@ impl HostConfig {
             bots: BotFilter::default(),
             events_file: None,
             event_log: Default::default(),
+            database: None,
+            database_options: Default::default(),
         })
     }
 }
@@ -85,12 +93,22 @@ impl Host {
     pub fn open(data_dir: &Path, mut config: HostConfig) -> Result<Host> {
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
-        let storage = crate::storage::RecoveringStore::open(&data_dir.join("db"))?;
-        let events = Host::events_path(data_dir, &config);
-        let sink = JsonlSink::open_with(&events, config.event_log)?;
         config
             .cache_dir
             .get_or_insert_with(|| data_dir.join("cache"));
+        if let Some(url) = config.database.clone() {
+            // A connection for every render the host runs at once, and a few for the
+            // CLI-like work beside them (uploads, reports, health checks).
+            let mut options = config.database_options.clone();
+            options.pool_size = config.limits.concurrent_requests.max(1) + 4;
+            let storage: Arc<dyn Storage> =
+                Arc::new(crate::storage::PgStorage::connect(&url, &options)?);
+            let sink = Arc::new(crate::events::StoreSink::new(storage.clone()));
+            return Host::new(storage, sink, config);
+        }
+        let storage = crate::storage::RecoveringStore::open(&data_dir.join("db"))?;
+        let events = Host::events_path(data_dir, &config);
+        let sink = JsonlSink::open_with(&events, config.event_log)?;
         Host::new(Arc::new(storage), Arc::new(sink), config)
     }
 
@@ -107,10 +125,10 @@ impl Host {
         let plugins = Arc::new(PluginRegistry::new(runtime, cache, storage.clone()));
         // Events a previous run left pending in the store go to the log before any request.
         crate::events::outbox::recover(storage.as_ref(), sink.as_ref());
-        Ok(Host {
+        let host = Host {
             inner: Arc::new(HostInner {
                 handle: HostHandle {
-                    storage,
+                    storage: storage.clone(),
                     sink,
                     plugins,
                     native: Arc::new(config.native_blocks),
@@ -118,7 +136,23 @@ impl Host {
                 bots: config.bots,
                 courses: Memo::default(),
             }),
-        })
+        };
+        // What other hosts change in a shared store is forgotten here, so it is read
+        // again on next use (the listener holds the host weakly: it ends with the host).
+        let weak = Arc::downgrade(&host.inner);
+        storage.watch(Arc::new(move |change: &Change| {
+            let Some(inner) = weak.upgrade() else { return };
+            tracing::debug!(?change, "a change made elsewhere");
+            match change {
+                Change::Course(key) => inner.courses.forget(key),
+                Change::Plugin(name) => inner.handle.plugins.forget(name),
+                Change::Everything => {
+                    inner.courses.forget_all();
+                    inner.handle.plugins.forget_all();
+                }
+            }
+        }))?;
+        Ok(host)
     }
 
     /// Where [`Host::open`] writes events for this data directory and config.

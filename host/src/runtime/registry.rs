@@ -64,6 +64,17 @@ impl PluginRegistry {
         })
     }
 
+    /// Forgets the compiled plugin `name` (another host installed a new version); the
+    /// compiled cache still holds what was compiled, keyed by the wasm's hash.
+    pub fn forget(&self, name: &str) {
+        self.loaded.forget(name);
+    }
+
+    /// Forgets every compiled plugin (change notices may have been missed).
+    pub fn forget_all(&self) {
+        self.loaded.forget_all();
+    }
+
     /// Compiles and links a checked plugin, then stores it (record and bytes in one
     /// transaction, flushed) and puts it in force. Nothing is stored if it does not compile.
     pub fn install(&self, record: PluginRecord, wasm: &[u8]) -> Result<()> {

@@ -25,19 +25,14 @@ impl BlockHost for Session {
     }
 
     fn get_tag(&self, scope: TagScope, key: &str) -> Result<Option<String>, HostError> {
-        self.tags.get(
-            &self.request,
-            self.host.storage.as_ref(),
-            &self.frames,
-            scope,
-            key,
-        )
+        self.tags
+            .get(&self.request, self.store.as_ref(), &self.frames, scope, key)
     }
 
     fn set_tag(&self, scope: TagScope, key: &str, value: &str) -> Result<(), HostError> {
         self.tags.set(
             &self.request,
-            self.host.storage.as_ref(),
+            self.store.as_ref(),
             self.limits(),
             &self.frames,
             scope,
@@ -104,12 +99,7 @@ impl BlockHost for Session {
     }
 
     fn user_state(&self, block: usize) -> Result<Option<String>, HostError> {
-        user_state::get(
-            &self.request,
-            self.host.storage.as_ref(),
-            &self.frames,
-            block,
-        )
+        user_state::get(&self.request, self.store.as_ref(), &self.frames, block)
     }
 
     fn set_user_state(&self, block: usize, json: &str) -> Result<(), HostError> {

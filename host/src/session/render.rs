@@ -68,6 +68,9 @@ pub struct Session {
     failures: Failures,
     /// Children's finished HTML, held for their parents (see `markup`'s module doc).
     pub(super) slots: ChildSlots,
+    /// The store this request reads and writes: the host's, or one of the request's own
+    /// (a database transaction, see `Storage::for_request`).
+    pub(super) store: Arc<dyn crate::storage::Storage>,
     /// The store's epoch when the request began (see `Storage::epoch`).
     store_epoch: u64,
 }
@@ -142,6 +145,10 @@ impl Session {
             instances: Instances::default(),
             failures: Failures::default(),
             slots: ChildSlots::default(),
+            store: host
+                .storage
+                .for_request()
+                .unwrap_or_else(|| host.storage.clone()),
             store_epoch: host.storage.epoch(),
         })
     }
@@ -169,19 +176,15 @@ impl Session {
 
     /// What the learner sees in a partition (see [`Assignments::decision`]).
     pub fn decision(&self, partition: &UserPartition) -> Result<Decision> {
-        self.assignments.decision(
-            &self.request,
-            self.host.storage.as_ref(),
-            &self.tags,
-            partition,
-        )
+        self.assignments
+            .decision(&self.request, self.store.as_ref(), &self.tags, partition)
     }
 
     /// The group the learner sees in a partition, stored now for a new member.
     pub fn group_for(&self, partition_id: u64) -> Result<Option<Group>, HostError> {
         self.assignments.group_for(
             &self.request,
-            self.host.storage.as_ref(),
+            self.store.as_ref(),
             &self.tags,
             &self.frames,
             &self.events,
@@ -193,7 +196,7 @@ impl Session {
     pub fn carry_over_from(&self, from: &str) -> Result<Vec<CarriedTag>> {
         self.assignments.carry_over_from(
             &self.request,
-            self.host.storage.as_ref(),
+            self.store.as_ref(),
             &self.tags,
             &self.frames,
             &self.events,
@@ -465,8 +468,7 @@ impl Session {
     fn commit(&self, frame: super::frames::Frame) -> Result<()> {
         if !frame.writes.is_empty() {
             let request = &self.request;
-            self.host
-                .storage
+            self.store
                 .commit(request.course.key(), &request.user.id, &frame.writes)?;
             self.frames.mark_written();
             self.tags.committed(frame.writes);
@@ -486,7 +488,7 @@ impl Session {
     /// (see [`EventBuffer::decorate`] and [`outbox::deliver`]: the log never fails the
     /// page), and reports what was rendered.
     pub fn finish(&self) -> Result<Finished> {
-        let storage = self.host.storage.as_ref();
+        let storage = self.store.as_ref();
         let tags = self.tags.course_tags(&self.request, storage)?;
         let membership = self
             .assignments
@@ -500,6 +502,21 @@ impl Session {
             &visible,
             &tags,
         );
+        if storage.keeps_events() {
+            // The store is the event log: the events go in with the request's writes, and
+            // one commit makes both durable (an acknowledged group always has its event).
+            let events: Vec<crate::events::LoggedEvent> = events
+                .into_iter()
+                .map(crate::events::LoggedEvent::new)
+                .collect();
+            let stored = events
+                .iter()
+                .map(crate::events::to_stored)
+                .collect::<Result<Vec<_>>>()?;
+            storage.append_events(&stored)?;
+            storage.flush()?;
+            return Ok(self.finished(membership, visible, events));
+        }
         // Each new assignment's event is pending in the store since its group was stored;
         // its decorated form replaces it there, made durable by the flush below.
         let stored_with_groups = self.assignments.take_pending();
@@ -534,19 +551,28 @@ impl Session {
             outbox::keep_for_later(self.host.sink.as_ref(), &pending);
             return Err(e);
         }
+        // Never fails the page: what the log does not take is deferred or counted lost.
+        outbox::deliver(storage, self.host.sink.as_ref(), &events, &pending);
+        Ok(self.finished(membership, visible, events))
+    }
+
+    fn finished(
+        &self,
+        membership: super::assignments::Membership,
+        visible: Vec<String>,
+        events: Vec<crate::events::LoggedEvent>,
+    ) -> Finished {
         for logged in &events {
             let e = &logged.event;
             info!(target: "xbhost::events", event = %e.name, user = %e.user_id, course = %e.course_key, usage_id = e.usage_id.as_deref().unwrap_or(""), data = %e.data, "event");
         }
-        // Never fails the page: what the log does not take is deferred or counted lost.
-        outbox::deliver(storage, self.host.sink.as_ref(), &events, &pending);
-        Ok(Finished {
+        Finished {
             visible_blocks: visible,
             assignments: membership.assignments,
             experiments: membership.views,
             failures: self.failures.take(),
             events: events.into_iter().map(|l| l.event).collect(),
-        })
+        }
     }
 }
 

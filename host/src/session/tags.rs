@@ -44,16 +44,20 @@ impl Tags {
         f: impl FnOnce(&BTreeMap<String, String>) -> R,
     ) -> Result<R> {
         let mut cache = self.lock();
-        let slot = match scope {
-            TagScope::Course => &mut cache.course,
-            TagScope::User => &mut cache.user,
+        let missing = match scope {
+            TagScope::Course => cache.course.is_none(),
+            TagScope::User => cache.user.is_none(),
         };
-        if slot.is_none() {
-            *slot = Some(match scope {
-                TagScope::Course => storage.course_tags(request.course.key(), &request.user.id)?,
-                TagScope::User => storage.user_tags(&request.user.id)?,
-            });
+        if missing {
+            // Both scopes in one read: a page needs both, and a database one round trip.
+            let (course, user) = storage.learner_tags(request.course.key(), &request.user.id)?;
+            cache.course.get_or_insert(course);
+            cache.user.get_or_insert(user);
         }
+        let slot = match scope {
+            TagScope::Course => &cache.course,
+            TagScope::User => &cache.user,
+        };
         Ok(f(slot.as_ref().expect("just read")))
     }
 

@@ -6,6 +6,7 @@
 //! nothing above this layer can reach another user's data by accident.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
@@ -68,7 +69,112 @@ pub struct CarriedTag {
     pub carried: bool,
 }
 
+/// An event as a store that keeps the event log holds it ([`Storage::keeps_events`]): the
+/// columns analytics select by, and the line of JSONL the file log would hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvent {
+    pub id: String,
+    pub course_key: String,
+    pub user_id: String,
+    pub name: String,
+    /// RFC 3339, UTC.
+    pub time: String,
+    /// The event as one JSON object, no newline.
+    pub line: String,
+}
+
+/// What changed in a store shared with other hosts: what a host keeps in memory and must
+/// read again (see [`Storage::watch`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    Course(String),
+    Plugin(String),
+    /// Notices may have been missed: forget everything.
+    Everything,
+}
+
+impl Change {
+    /// The notice's payload (at most 8000 bytes in PostgreSQL; ids are far shorter).
+    pub fn encode(&self) -> String {
+        match self {
+            Change::Course(key) => format!("course:{key}"),
+            Change::Plugin(name) => format!("plugin:{name}"),
+            Change::Everything => "everything".into(),
+        }
+    }
+
+    /// A payload sent by [`Change::encode`]; anything else means everything (a newer host
+    /// may send notices this one does not know).
+    pub fn decode(payload: &str) -> Change {
+        if let Some(key) = payload.strip_prefix("course:") {
+            Change::Course(key.to_string())
+        } else if let Some(name) = payload.strip_prefix("plugin:") {
+            Change::Plugin(name.to_string())
+        } else {
+            Change::Everything
+        }
+    }
+}
+
+/// What a host does with a change.
+pub type OnChange = Arc<dyn Fn(&Change) + Send + Sync>;
+
 pub trait Storage: Send + Sync {
+    /// A learner's course tags and global tags together (one round trip where the
+    /// backend has round trips): what every page reads first.
+    fn learner_tags(
+        &self,
+        course: &str,
+        user: &str,
+    ) -> Result<(BTreeMap<String, String>, BTreeMap<String, String>)> {
+        Ok((self.course_tags(course, user)?, self.user_tags(user)?))
+    }
+
+    /// The store one request uses, when the backend gives each request its own: a
+    /// server database keeps a request's writes in one transaction, committed by
+    /// [`Storage::flush`] at the end of the request. `None`: requests use this store.
+    fn for_request(&self) -> Option<Arc<dyn Storage>> {
+        None
+    }
+
+    /// Calls `on_change` whenever another host (or a CLI command) changes a course or a
+    /// plugin in this store, within about a second. A store only this process can open
+    /// (sled) has no one else to hear from.
+    fn watch(&self, on_change: OnChange) -> Result<()> {
+        let _ = on_change;
+        Ok(())
+    }
+
+    /// Whether the store is the event log: events go in with [`Storage::append_events`],
+    /// in the same transaction as the request's writes, instead of to a file.
+    fn keeps_events(&self) -> bool {
+        false
+    }
+
+    /// Appends events to the store's event log (see [`Storage::keeps_events`]).
+    fn append_events(&self, events: &[StoredEvent]) -> Result<()> {
+        let _ = events;
+        anyhow::bail!("this store keeps no event log")
+    }
+
+    /// Which of `ids` the store's event log holds.
+    fn stored_event_ids(&self, ids: &[String]) -> Result<std::collections::BTreeSet<String>> {
+        let _ = ids;
+        anyhow::bail!("this store keeps no event log")
+    }
+
+    /// Calls `each` with the course's events in the order they were stored, those at or
+    /// after `since` (RFC 3339) only when given, reading a bounded page at a time.
+    fn course_events(
+        &self,
+        course: &str,
+        since: Option<&str>,
+        each: &mut dyn FnMut(StoredEvent) -> Result<()>,
+    ) -> Result<()> {
+        let _ = (course, since, each);
+        anyhow::bail!("this store keeps no event log")
+    }
+
     /// Every course tag of a user in a course.
     fn course_tags(&self, course: &str, user: &str) -> Result<BTreeMap<String, String>>;
     fn course_tag(&self, course: &str, user: &str, key: &str) -> Result<Option<String>>;

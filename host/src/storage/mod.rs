@@ -1,12 +1,29 @@
-//! Persistent state behind one trait (`contract.rs`), with the embedded sled store
-//! (`sled_store.rs`) as its backend; `sled_outbox.rs` is its outbox of pending events.
+//! Persistent state behind one trait (`contract.rs`), with two backends: the embedded sled
+//! store (`sled_store.rs`, its outbox of pending events in `sled_outbox.rs`, kept usable
+//! through disk failures by `recovering.rs`), and PostgreSQL for several hosts sharing one
+//! database (`pg_open.rs` connects and migrates with `pg_schema.rs`; `pg_exec.rs` runs
+//! statements on the pool or in a request's transaction; `pg_store.rs` holds the queries;
+//! `pg_notify.rs` carries change notices between hosts).
 
 mod contract;
 mod health;
+mod pg_exec;
+mod pg_notify;
+mod pg_open;
+mod pg_schema;
+mod pg_store;
 mod recovering;
 mod sled_outbox;
 mod sled_store;
 
-pub use contract::{BlockWrites, CarriedTag, FirstWrite, OutboxEntry, PluginRecord, Storage};
+pub use contract::{
+    BlockWrites, CarriedTag, Change, FirstWrite, OnChange, OutboxEntry, PluginRecord, Storage,
+    StoredEvent,
+};
+pub use pg_open::{PgOptions, db_error, is_database_url};
+pub use pg_schema::{
+    TABLES as PG_TABLES, check_empty as pg_check_empty, latest as pg_schema_version,
+};
+pub use pg_store::PgStorage;
 pub use recovering::RecoveringStore;
 pub use sled_store::SledStorage;

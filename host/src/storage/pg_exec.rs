@@ -1,0 +1,326 @@
+//! Running PostgreSQL statements for the host's synchronous store calls: the pool, the I/O
+//! runtime its connections live on, and the two ways a statement runs ([`Exec`]): on a
+//! pooled connection for one call ([`PoolExec`]), or on the connection one request holds,
+//! inside the request's transaction ([`RequestExec`]). Also which database errors mean "the
+//! database cannot be used now" (a 503 and a retry) rather than a bug.
+//!
+//! Store calls come from render threads, CLI commands and async handlers alike, so a call
+//! enters this module's own tokio runtime (where the connections' tasks and the pool's
+//! timers run) and waits with a plain executor: it never needs, nor disturbs, the caller's
+//! runtime.
+
+use std::future::Future;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use anyhow::{Result, anyhow};
+use deadpool_postgres::{ClientWrapper, Object, Pool};
+
+use crate::errors::StoreUnavailable;
+
+/// The pool and the runtime its connections run on, shared by every store of one host.
+pub struct PgShared {
+    runtime: tokio::runtime::Runtime,
+    pub(super) pool: Pool,
+    /// The database as errors name it: host, port and name, never the password.
+    pub(super) name: String,
+    /// How long a call waits for a free connection before the database counts as busy.
+    pub(super) wait: Duration,
+    /// How to connect (the change listener opens a connection of its own).
+    pub(super) config: tokio_postgres::Config,
+}
+
+impl PgShared {
+    pub(super) fn new(
+        runtime: tokio::runtime::Runtime,
+        pool: Pool,
+        name: String,
+        config: tokio_postgres::Config,
+    ) -> PgShared {
+        let wait = pool.timeouts().wait.unwrap_or(Duration::from_secs(5));
+        PgShared {
+            runtime,
+            pool,
+            name,
+            wait,
+            config,
+        }
+    }
+
+    /// Runs a future to completion on this thread, inside the store's runtime.
+    pub(super) fn block_on<F: Future>(&self, future: F) -> F::Output {
+        let _entered = self.runtime.enter();
+        futures_executor::block_on(future)
+    }
+
+    /// Spawns a future on the store's runtime (work that must finish after its caller
+    /// has gone, such as rolling back an abandoned transaction).
+    pub(super) fn spawn(&self, future: impl Future<Output = ()> + Send + 'static) {
+        self.runtime.spawn(future);
+    }
+
+    /// A connection from the pool, or the database's unavailability.
+    pub(super) async fn connection(&self) -> Result<Object> {
+        self.pool.get().await.map_err(|e| {
+            let why = match &e {
+                deadpool_postgres::PoolError::Timeout(_) => format!(
+                    "no database connection came free within {} ms (pool of {})",
+                    self.wait.as_millis(),
+                    self.pool.status().max_size
+                ),
+                deadpool_postgres::PoolError::Backend(b) => describe(b),
+                other => other.to_string(),
+            };
+            self.unavailable(why)
+        })
+    }
+
+    pub(super) fn unavailable(&self, why: String) -> anyhow::Error {
+        anyhow::Error::new(StoreUnavailable {
+            dir: self.name.clone(),
+            why,
+        })
+    }
+
+    /// A failed statement as the host reports it: unavailability when the database (or
+    /// the way to it) is at fault, else the error with what was being done.
+    pub(super) fn error(
+        &self,
+        e: tokio_postgres::Error,
+        what: &dyn Fn() -> String,
+    ) -> anyhow::Error {
+        if is_unavailable(&e) {
+            self.unavailable(describe(&e))
+        } else {
+            anyhow!("{}: {}", what(), describe(&e))
+        }
+    }
+}
+
+/// A database error on one line: the server's message when it sent one.
+pub(super) fn describe(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => {
+            let mut text = e.to_string();
+            let mut source = std::error::Error::source(e);
+            while let Some(cause) = source {
+                text = format!("{text}: {cause}");
+                source = cause.source();
+            }
+            text
+        }
+    }
+}
+
+/// Whether an error means the database cannot be used now (retry later) rather than that
+/// the statement was wrong: a lost or refused connection, a server shutting down or
+/// starting, too many connections, a read-only standby.
+pub(super) fn is_unavailable(e: &tokio_postgres::Error) -> bool {
+    match e.code() {
+        None => true,
+        Some(code) => {
+            let code = code.code();
+            code.starts_with("08")
+                || code.starts_with("57P")
+                || code.starts_with("53")
+                || code == "25006"
+                // A lock or statement timeout: the row is held by a request that is slow
+                // to commit; retrying is the answer.
+                || code == "55P03"
+                || code == "57014"
+        }
+    }
+}
+
+/// What a call does, which decides how it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Reads only.
+    Read,
+    /// One statement that writes: atomic by itself.
+    Write,
+    /// Several statements that must apply together.
+    Atomic,
+}
+
+/// A way to run a call's statements. `f` gets the connection and returns what the call
+/// answers; `what` names the call for errors.
+pub trait Exec: Send + Sync {
+    fn shared(&self) -> &PgShared;
+
+    fn shared_arc(&self) -> std::sync::Arc<PgShared>;
+
+    fn run<R>(
+        &self,
+        kind: Kind,
+        what: &dyn Fn() -> String,
+        f: impl AsyncFnOnce(&ClientWrapper) -> Result<R, tokio_postgres::Error>,
+    ) -> Result<R>;
+
+    /// Makes every write so far durable (a request's transaction commits).
+    fn flush(&self) -> Result<()>;
+}
+
+/// Each call on a pooled connection of its own; atomic calls in a transaction of their
+/// own. Everything is durable when the call returns.
+pub struct PoolExec {
+    pub(super) shared: std::sync::Arc<PgShared>,
+}
+
+impl Exec for PoolExec {
+    fn shared(&self) -> &PgShared {
+        &self.shared
+    }
+
+    fn shared_arc(&self) -> std::sync::Arc<PgShared> {
+        self.shared.clone()
+    }
+
+    fn run<R>(
+        &self,
+        kind: Kind,
+        what: &dyn Fn() -> String,
+        f: impl AsyncFnOnce(&ClientWrapper) -> Result<R, tokio_postgres::Error>,
+    ) -> Result<R> {
+        let shared = &self.shared;
+        shared.block_on(async {
+            let client = shared.connection().await?;
+            if kind != Kind::Atomic {
+                return f(&client).await.map_err(|e| shared.error(e, what));
+            }
+            let (begun, result) =
+                futures_util::future::join(client.batch_execute("BEGIN"), f(&client)).await;
+            let outcome = match begun.and(result) {
+                Ok(value) => client.batch_execute("COMMIT").await.map(|()| value),
+                Err(e) => Err(e),
+            };
+            if outcome.is_err() {
+                // A connection that failed mid-transaction is not reused by the pool; on a
+                // live one, the transaction is ended here.
+                let _ = client.batch_execute("ROLLBACK").await;
+            }
+            outcome.map_err(|e| shared.error(e, what))
+        })
+    }
+
+    fn flush(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// The connection one request holds from its first call to its end, with the request's
+/// writes in one transaction, begun by the first write and committed by
+/// [`Exec::flush`]. A request that ends without flushing is rolled back.
+pub struct RequestExec {
+    pub(super) shared: std::sync::Arc<PgShared>,
+    state: Mutex<RequestState>,
+}
+
+#[derive(Default)]
+struct RequestState {
+    client: Option<Object>,
+    in_transaction: bool,
+    /// The first failure since the transaction began: the transaction is lost (PostgreSQL
+    /// aborts it), so committing must fail too, never silently roll back.
+    failed: Option<String>,
+}
+
+impl RequestExec {
+    pub(super) fn new(shared: std::sync::Arc<PgShared>) -> RequestExec {
+        RequestExec {
+            shared,
+            state: Mutex::new(RequestState::default()),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, RequestState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Exec for RequestExec {
+    fn shared(&self) -> &PgShared {
+        &self.shared
+    }
+
+    fn shared_arc(&self) -> std::sync::Arc<PgShared> {
+        self.shared.clone()
+    }
+
+    fn run<R>(
+        &self,
+        kind: Kind,
+        what: &dyn Fn() -> String,
+        f: impl AsyncFnOnce(&ClientWrapper) -> Result<R, tokio_postgres::Error>,
+    ) -> Result<R> {
+        let shared = &self.shared;
+        let mut state = self.lock();
+        if let Some(why) = &state.failed {
+            return Err(shared.unavailable(format!("this request's transaction failed: {why}")));
+        }
+        shared.block_on(async {
+            if state.client.is_none() {
+                state.client = Some(shared.connection().await?);
+            }
+            let begin = kind != Kind::Read && !state.in_transaction;
+            let client = state.client.as_ref().expect("just taken");
+            let result = if begin {
+                // BEGIN goes out in the same round trip as the first write.
+                let (begun, result) =
+                    futures_util::future::join(client.batch_execute("BEGIN"), f(client)).await;
+                begun.and(result)
+            } else {
+                f(client).await
+            };
+            if begin {
+                state.in_transaction = true;
+            }
+            result.map_err(|e| {
+                if state.in_transaction {
+                    state.failed = Some(describe(&e));
+                }
+                shared.error(e, what)
+            })
+        })
+    }
+
+    fn flush(&self) -> Result<()> {
+        let shared = &self.shared;
+        let mut state = self.lock();
+        if let Some(why) = state.failed.take() {
+            state.in_transaction = false;
+            // Ends the aborted transaction so the connection can serve again.
+            if let Some(client) = state.client.as_ref() {
+                let _ = shared.block_on(client.batch_execute("ROLLBACK"));
+            }
+            return Err(shared.unavailable(format!(
+                "this request's transaction failed and was rolled back: {why}"
+            )));
+        }
+        if !state.in_transaction {
+            return Ok(());
+        }
+        state.in_transaction = false;
+        let client = state
+            .client
+            .as_ref()
+            .expect("a transaction has a connection");
+        shared
+            .block_on(client.batch_execute("COMMIT"))
+            .map_err(|e| shared.error(e, &|| "committing the request's writes".to_string()))
+    }
+}
+
+impl Drop for RequestExec {
+    fn drop(&mut self) {
+        let state = std::mem::take(&mut *self.lock());
+        if let (Some(client), true) = (state.client, state.in_transaction) {
+            // Never committed: the writes are abandoned. The connection returns to the
+            // pool only after the rollback (dropping `client` at the end of the task).
+            self.shared.spawn(async move {
+                let _ = client.batch_execute("ROLLBACK").await;
+            });
+        }
+    }
+}
