@@ -2,11 +2,12 @@
 //! store (`sled_store.rs`, its outbox of pending events in `sled_outbox.rs`, kept usable
 //! through disk failures by `recovering.rs`), and PostgreSQL for several hosts sharing one
 //! database (`pg_open.rs` connects and migrates with `pg_schema.rs`; `pg_exec.rs` runs
-//! statements on the pool or in a request's transaction; `pg_store.rs` holds the queries;
+//! statements on the pool or in a request's transaction; `pg_store.rs` holds the queries, `pg_events.rs` those of the events table;
 //! `pg_notify.rs` carries change notices between hosts).
 
 mod contract;
 mod health;
+mod pg_events;
 mod pg_exec;
 mod pg_notify;
 mod pg_open;

@@ -20,9 +20,6 @@ use super::contract::{
 use super::pg_exec::{Exec, Kind, PoolExec, RequestExec};
 use crate::model::CourseDoc;
 
-/// How many events [`Storage::course_events`] reads at a time.
-const EVENT_PAGE: i64 = 1000;
-
 /// The store on a pooled connection per call (see the module doc).
 pub type PgStorage = PgStore<PoolExec>;
 
@@ -36,7 +33,7 @@ fn map_of(rows: &[tokio_postgres::Row]) -> BTreeMap<String, String> {
 }
 
 /// Refuses a NUL, which PostgreSQL's text cannot hold (sled refuses it too).
-fn check_text(what: &str, value: &str) -> Result<()> {
+pub(super) fn check_text(what: &str, value: &str) -> Result<()> {
     if value.contains('\0') {
         bail!("{what} {value:?} contains NUL");
     }
@@ -121,46 +118,11 @@ impl<X: Exec> Storage for PgStore<X> {
     }
 
     fn append_events(&self, events: &[StoredEvent]) -> Result<()> {
-        if events.is_empty() {
-            return Ok(());
-        }
-        let column = |f: fn(&StoredEvent) -> &str| -> Vec<&str> { events.iter().map(f).collect() };
-        let (ids, courses, users) = (
-            column(|e| &e.id),
-            column(|e| &e.course_key),
-            column(|e| &e.user_id),
-        );
-        let (names, times, lines) = (
-            column(|e| &e.name),
-            column(|e| &e.time),
-            column(|e| &e.line),
-        );
-        for line in &lines {
-            check_text("event line", line)?;
-        }
-        let what = || format!("storing {} events", events.len());
-        self.x.run(Kind::Write, &what, async |c| {
-            let st = c
-                .prepare_cached(
-                    "INSERT INTO events (id, course_id, user_id, name, time, line)
-                     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
-                                          $5::text[]::timestamptz[], $6::text[])
-                     ON CONFLICT (id) DO NOTHING",
-                )
-                .await?;
-            c.execute(&st, &[&ids, &courses, &users, &names, &times, &lines])
-                .await
-        })?;
-        Ok(())
+        super::pg_events::append(&self.x, events)
     }
 
     fn stored_event_ids(&self, ids: &[String]) -> Result<std::collections::BTreeSet<String>> {
-        let what = || format!("looking for {} events", ids.len());
-        let rows = self.x.run(Kind::Read, &what, async |c| {
-            c.query("SELECT id FROM events WHERE id = ANY($1)", &[&ids])
-                .await
-        })?;
-        Ok(rows.iter().map(|r| r.get(0)).collect())
+        super::pg_events::stored_ids(&self.x, ids)
     }
 
     fn course_events(
@@ -169,38 +131,7 @@ impl<X: Exec> Storage for PgStore<X> {
         since: Option<&str>,
         each: &mut dyn FnMut(StoredEvent) -> Result<()>,
     ) -> Result<()> {
-        let mut after: i64 = 0;
-        loop {
-            let what = || format!("reading the events of {course:?}");
-            let rows = self.x.run(Kind::Read, &what, async |c| {
-                let st = c
-                    .prepare_cached(
-                        "SELECT seq, id, course_id, user_id, name,
-                                to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), line
-                         FROM events
-                         WHERE course_id = $1 AND seq > $2
-                           AND ($3::text IS NULL OR time >= $3::text::timestamptz)
-                         ORDER BY seq LIMIT $4",
-                    )
-                    .await?;
-                c.query(&st, &[&course, &after, &since, &EVENT_PAGE]).await
-            })?;
-            let done = (rows.len() as i64) < EVENT_PAGE;
-            for row in rows {
-                after = row.get(0);
-                each(StoredEvent {
-                    id: row.get(1),
-                    course_key: row.get(2),
-                    user_id: row.get(3),
-                    name: row.get(4),
-                    time: row.get(5),
-                    line: row.get(6),
-                })?;
-            }
-            if done {
-                return Ok(());
-            }
-        }
+        super::pg_events::of_course(&self.x, course, since, each)
     }
 
     fn course_tags(&self, course: &str, user: &str) -> Result<BTreeMap<String, String>> {
