@@ -142,6 +142,11 @@ pub enum Kind {
     Write,
     /// Several statements that must apply together.
     Atomic,
+    /// Appending events (one statement). A request whose transaction holds nothing else
+    /// (a repeat visit's exposures) commits without waiting for the disk, as the file log
+    /// appends without a sync: a crash of the database may lose such a page's exposure
+    /// events, never a group or a write, nor the event of an assignment.
+    Events,
 }
 
 /// A way to run a call's statements. `f` gets the connection and returns what the call
@@ -221,6 +226,8 @@ pub struct RequestExec {
 struct RequestState {
     client: Option<Object>,
     in_transaction: bool,
+    /// The transaction holds writes other than events (see [`Kind::Events`]).
+    holds_writes: bool,
     /// The first failure since the transaction began: the transaction is lost (PostgreSQL
     /// aborts it), so committing must fail too, never silently roll back.
     failed: Option<String>,
@@ -276,6 +283,9 @@ impl Exec for RequestExec {
             if begin {
                 state.in_transaction = true;
             }
+            if !matches!(kind, Kind::Read | Kind::Events) {
+                state.holds_writes = true;
+            }
             result.map_err(|e| {
                 if state.in_transaction {
                     state.failed = Some(describe(&e));
@@ -290,6 +300,7 @@ impl Exec for RequestExec {
         let mut state = self.lock();
         if let Some(why) = state.failed.take() {
             state.in_transaction = false;
+            state.holds_writes = false;
             // Ends the aborted transaction so the connection can serve again.
             if let Some(client) = state.client.as_ref() {
                 let _ = shared.block_on(client.batch_execute("ROLLBACK"));
