@@ -41,7 +41,7 @@ pub fn figures(
         host.clone(),
         TokenKeys::from_secret(SECRET)?,
         ServerConfig::new(data_dir.to_path_buf(), data_dir.join("events.jsonl")),
-    );
+    )?;
     let requests = if quick { 2_000 } else { 10_000 };
     let seconds = Duration::from_secs(if quick { 2 } else { 10 });
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -189,7 +189,7 @@ pub fn serve(
         // Before the address is printed: from then on, a SIGHUP reopens the log.
         reopen_event_log_on_hangup(events)?;
         let dev_login = config.dev_login;
-        let server = Server::bind(args.listen, AppState::new(host, keys, config)).await?;
+        let server = Server::bind(args.listen, AppState::new(host, keys, config)?).await?;
         let addr = server.local_addr()?;
         // The first line of stdout is the address (scripts and tests read it).
         let mut out = std::io::stdout().lock();

@@ -151,6 +151,8 @@ impl Host {
                     inner.handle.plugins.forget_all();
                 }
             }
+                // The server's ledger hears of these (`server::ledger`).
+                Change::Revoked { .. } => {}
         }))?;
         Ok(host)
     }
@@ -168,6 +170,11 @@ impl Host {
     }
 
     /// The course, from memory or storage.
+    /// The store, shared (for the server's token records, which outlive a request).
+    pub fn storage_arc(&self) -> Arc<dyn Storage> {
+        self.inner.handle.storage.clone()
+    }
+
     pub fn course(&self, key: &str) -> Result<Arc<Course>> {
         self.inner.courses.get_or_load(key, || {
             check_id("course key", key)?;

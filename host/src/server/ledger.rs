@@ -10,16 +10,27 @@
 //! session back in): the sign-in or sign-out that does not fit is refused with 503
 //! naming the limit, until ids expire.
 //!
-//! The records live in memory: a restart forgets them (a revoked session's cookie then
-//! works again until its token expires, at most one maximum lifetime).
+//! On the embedded store the records live in memory: a restart forgets them (a revoked
+//! session's cookie then works again until its token expires, at most one maximum
+//! lifetime). On a store shared by several hosts (PostgreSQL,
+//! `Storage::shares_token_records`) every sign-in is also recorded there, atomically,
+//! so a token or state signs in once across all hosts; a sign-out is recorded there and
+//! announced, every host adds it to its memory (and loads the store's at start, and again
+//! when its change notices may have been missed), so a revoked session is refused by
+//! every host, across restarts too. Checking a session stays a lookup in memory.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use axum::http::StatusCode;
 
 use super::error::ApiError;
 use super::tokens::Claims;
+use crate::storage::Storage;
+
+/// The kinds of record kept in a shared store.
+const USED: &str = "used";
+const REVOKED: &str = "revoked";
 
 /// The default of `--max-token-records`.
 pub const DEFAULT_MAX_RECORDS: usize = 100_000;
@@ -45,6 +56,18 @@ impl TokenId {
         let mut hasher = blake3::Hasher::new();
         hasher.update(b"state\0").update(state.as_bytes());
         TokenId(*hasher.finalize().as_bytes())
+    }
+
+    /// The id as a shared store keeps it.
+    pub fn to_hex(&self) -> String {
+        blake3::Hash::from_bytes(self.0).to_hex().to_string()
+    }
+
+    /// An id a shared store kept (see [`TokenId::to_hex`]).
+    pub fn from_hex(hex: &str) -> Option<TokenId> {
+        blake3::Hash::from_hex(hex)
+            .ok()
+            .map(|h| TokenId(*h.as_bytes()))
     }
 }
 
@@ -97,10 +120,20 @@ impl ExpiringSet {
 }
 
 /// The used sign-ins and the revoked sessions.
-#[derive(Debug)]
 pub struct TokenLedger {
     used: Mutex<ExpiringSet>,
     revoked: Mutex<ExpiringSet>,
+    /// The store the records are shared through, when it shares them.
+    shared: Option<Arc<dyn Storage>>,
+}
+
+/// The answer when the shared store cannot record a sign-in or sign-out.
+fn store_failed(what: &str, e: &anyhow::Error) -> ApiError {
+    tracing::error!("{what}: {e:#}");
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!("{what}: the store is unavailable; retry shortly"),
+    )
 }
 
 fn full(what: &str, capacity: usize) -> ApiError {
@@ -119,7 +152,91 @@ impl TokenLedger {
         TokenLedger {
             used: Mutex::new(ExpiringSet::new(capacity)),
             revoked: Mutex::new(ExpiringSet::new(capacity)),
+            shared: None,
         }
+    }
+
+    /// Records shared through `storage` when it shares them (else kept in memory only):
+    /// the revocations it holds are loaded now.
+    pub fn on_store(capacity: usize, storage: Arc<dyn Storage>) -> anyhow::Result<TokenLedger> {
+        let mut ledger = TokenLedger::new(capacity);
+        if storage.shares_token_records() {
+            ledger.shared = Some(storage);
+            ledger.reload_revocations(now_secs())?;
+        }
+        Ok(ledger)
+    }
+
+    /// Loads every unexpired revocation the shared store holds (at start, and when
+    /// notices of new ones may have been missed).
+    pub fn reload_revocations(&self, now: u64) -> anyhow::Result<()> {
+        let Some(store) = &self.shared else {
+            return Ok(());
+        };
+        let records = store.token_records(REVOKED, now)?;
+        let mut revoked = self
+            .revoked
+            .lock()
+            .expect("the ledger lock is never poisoned");
+        revoked.prune(now);
+        for (hex, until) in records {
+            self.heard(&mut revoked, &hex, until);
+        }
+        Ok(())
+    }
+
+    /// Another host revoked a session (a change notice).
+    pub fn heard_revoked(&self, hex: &str, until: u64) {
+        let mut revoked = self
+            .revoked
+            .lock()
+            .expect("the ledger lock is never poisoned");
+        revoked.prune(now_secs());
+        self.heard(&mut revoked, hex, until);
+    }
+
+    fn heard(&self, revoked: &mut ExpiringSet, hex: &str, until: u64) {
+        let Some(id) = TokenId::from_hex(hex) else {
+            tracing::warn!(
+                id = hex,
+                "ignoring a revocation whose id is not a ledger id"
+            );
+            return;
+        };
+        if revoked.until.contains_key(&id) {
+            return;
+        }
+        if !revoked.has_room_for(1) {
+            // Not forgetting an id early also means not taking one in: the store still
+            // holds it, and it is loaded again once room is made.
+            tracing::error!(
+                capacity = revoked.capacity,
+                "a session revoked on another host does not fit in this host's record (--max-token-records)"
+            );
+            return;
+        }
+        revoked.insert(id, until);
+    }
+
+    /// Records `ids` in the shared store, all or none: `Some(i)` if the `i`th was there.
+    fn record_shared(
+        &self,
+        kind: &str,
+        ids: &[(TokenId, u64)],
+        now: u64,
+    ) -> Result<Option<usize>, ApiError> {
+        let Some(store) = &self.shared else {
+            return Ok(None);
+        };
+        let records: Vec<(String, u64)> = ids.iter().map(|(id, u)| (id.to_hex(), *u)).collect();
+        store.record_tokens_once(kind, &records, now).map_err(|e| {
+            let what = if kind == REVOKED {
+                "cannot record the sign-out"
+            } else {
+                "cannot record the sign-in"
+            };
+            store_failed(what, &e)
+        })
     }
 
     /// Records a sign-in: the token and the state it used, each until it expires. Refused
@@ -150,6 +267,21 @@ impl TokenLedger {
         if !used.has_room_for(2) {
             return Err(full("cannot record this sign-in", used.capacity));
         }
+        match self.record_shared(USED, &[(token, token_until), (state, state_until)], now)? {
+            Some(0) => {
+                return Err(ApiError::unauthorized(
+                    "the token has already been used to sign in (a token signs in once): \
+                     start a new sign-in from the LMS",
+                ));
+            }
+            Some(_) => {
+                return Err(ApiError::forbidden(
+                    "this sign-in state has already been used (a state signs in once): \
+                     start the sign-in again",
+                ));
+            }
+            None => {}
+        }
         used.insert(token, token_until);
         used.insert(state, state_until);
         Ok(())
@@ -168,6 +300,12 @@ impl TokenLedger {
         }
         if !used.has_room_for(1) {
             return Err(full("cannot record this sign-in", used.capacity));
+        }
+        if self.record_shared(USED, &[(state, until)], now)?.is_some() {
+            return Err(ApiError::forbidden(
+                "this sign-in state has already been used (a state signs in once): reload \
+                 the page and sign in again",
+            ));
         }
         used.insert(state, until);
         Ok(())
@@ -196,11 +334,13 @@ impl TokenLedger {
                 revoked.capacity,
             ));
         }
+        // Recorded already (by another host): revoked all the same.
+        self.record_shared(REVOKED, &[(session, until)], now)?;
         revoked.insert(session, until);
         Ok(())
     }
 
-    /// Whether a session was signed out on this host.
+    /// Whether a session was signed out (on this host, or on any host of a shared store).
     pub fn is_revoked(&self, session: &TokenId, now: u64) -> bool {
         let revoked = self
             .revoked
@@ -218,6 +358,13 @@ impl TokenLedger {
             .expect("the ledger lock is never poisoned");
         (used.len(), revoked.len())
     }
+}
+
+/// Now, in Unix seconds.
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]

@@ -103,7 +103,7 @@ impl ServerConfig {
 struct Inner {
     host: Host,
     keys: TokenKeys,
-    ledger: TokenLedger,
+    ledger: Arc<TokenLedger>,
     config: ServerConfig,
     metrics: Arc<Metrics>,
     slots: Arc<Semaphore>,
@@ -122,14 +122,48 @@ pub struct HeavySlot {
 pub struct AppState(Arc<Inner>);
 
 impl AppState {
-    pub fn new(host: Host, keys: TokenKeys, config: ServerConfig) -> AppState {
+    /// The server's shared state. Fails when the store shares token records (several
+    /// hosts on one database) and its revocations cannot be read: a host that served
+    /// without them would let signed-out sessions back in.
+    pub fn new(host: Host, keys: TokenKeys, config: ServerConfig) -> anyhow::Result<AppState> {
         let slots = Arc::new(Semaphore::new(config.max_concurrent_renders.max(1)));
         let heavy = Arc::new(Semaphore::new(config.max_concurrent_heavy.max(1)));
         let metrics = Arc::new(Metrics::new(config.metrics_course_labels));
         // The keys check tokens under the configured policy and cookie name.
         let keys = keys.with_policy(config.token_policy.clone(), config.secure_cookies);
-        let ledger = TokenLedger::new(config.max_token_records);
-        AppState(Arc::new(Inner {
+        let storage = host.storage_arc();
+        let ledger = Arc::new(TokenLedger::on_store(
+            config.max_token_records,
+            storage.clone(),
+        )?);
+        if storage.shares_token_records() {
+            // Sign-outs on other hosts come as change notices. The callback runs on the
+            // store's own runtime and must not wait on the store: a reload after missed
+            // notices runs on a thread of its own.
+            let heard = Arc::downgrade(&ledger);
+            storage.watch(Arc::new(move |change: &crate::storage::Change| {
+                let Some(ledger) = heard.upgrade() else {
+                    return;
+                };
+                match change {
+                    crate::storage::Change::Revoked { id, until } => {
+                        ledger.heard_revoked(id, *until)
+                    }
+                    crate::storage::Change::Everything => {
+                        std::thread::spawn(move || {
+                            let now = std::time::SystemTime::now()
+                                .duration_since(std::time::UNIX_EPOCH)
+                                .map_or(0, |d| d.as_secs());
+                            if let Err(e) = ledger.reload_revocations(now) {
+                                tracing::error!("cannot reload the revoked sessions: {e:#}");
+                            }
+                        });
+                    }
+                    _ => {}
+                }
+            }))?;
+        }
+        Ok(AppState(Arc::new(Inner {
             host,
             keys,
             ledger,
@@ -137,7 +171,7 @@ impl AppState {
             metrics,
             slots,
             heavy,
-        }))
+        })))
     }
 
     pub fn host(&self) -> &Host {

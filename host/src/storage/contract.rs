@@ -89,6 +89,12 @@ pub struct StoredEvent {
 pub enum Change {
     Course(String),
     Plugin(String),
+    /// A session was signed out: every host refuses its token until `until` (Unix
+    /// seconds). `id` is the ledger's hex id of the session.
+    Revoked {
+        id: String,
+        until: u64,
+    },
     /// Notices may have been missed: forget everything.
     Everything,
 }
@@ -99,6 +105,7 @@ impl Change {
         match self {
             Change::Course(key) => format!("course:{key}"),
             Change::Plugin(name) => format!("plugin:{name}"),
+            Change::Revoked { id, until } => format!("revoked:{until}:{id}"),
             Change::Everything => "everything".into(),
         }
     }
@@ -110,6 +117,15 @@ impl Change {
             Change::Course(key.to_string())
         } else if let Some(name) = payload.strip_prefix("plugin:") {
             Change::Plugin(name.to_string())
+        } else if let Some((until, id)) = payload
+            .strip_prefix("revoked:")
+            .and_then(|rest| rest.split_once(':'))
+            .and_then(|(until, id)| Some((until.parse().ok()?, id)))
+        {
+            Change::Revoked {
+                id: id.to_string(),
+                until,
+            }
         } else {
             Change::Everything
         }
@@ -155,6 +171,33 @@ pub trait Storage: Send + Sync {
     fn append_events(&self, events: &[StoredEvent]) -> Result<()> {
         let _ = events;
         anyhow::bail!("this store keeps no event log")
+    /// Whether the store keeps the server's token records for every host on it (used
+    /// sign-in tokens and states, signed-out sessions; see `server::ledger`). A store
+    /// only one process opens leaves them to the server's memory.
+    fn shares_token_records(&self) -> bool {
+        false
+    }
+
+    /// Records every `(id, until)` of `kind` at once, or none: `Some(i)` when the `i`th
+    /// was already recorded and has not expired at `now` (Unix seconds), so a token or
+    /// state signs in once across every host. A `revoked` record is announced to every
+    /// host ([`Change::Revoked`]).
+    fn record_tokens_once(
+        &self,
+        kind: &str,
+        records: &[(String, u64)],
+        now: u64,
+    ) -> Result<Option<usize>> {
+        let _ = (kind, records, now);
+        anyhow::bail!("this store keeps no token records")
+    }
+
+    /// Every record of `kind` that has not expired at `now`: `(id, until)`.
+    fn token_records(&self, kind: &str, now: u64) -> Result<Vec<(String, u64)>> {
+        let _ = (kind, now);
+        anyhow::bail!("this store keeps no token records")
+    }
+
     }
 
     /// Which of `ids` the store's event log holds.

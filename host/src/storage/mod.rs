@@ -2,7 +2,7 @@
 //! store (`sled_store.rs`, its outbox of pending events in `sled_outbox.rs`, kept usable
 //! through disk failures by `recovering.rs`), and PostgreSQL for several hosts sharing one
 //! database (`pg_open.rs` connects and migrates with `pg_schema.rs`; `pg_exec.rs` runs
-//! statements on the pool or in a request's transaction; `pg_store.rs` holds the queries, `pg_events.rs` those of the events table;
+//! statements on the pool or in a request's transaction; `pg_store.rs` holds the queries, `pg_events.rs` those of the events table, `pg_tokens.rs` the server's shared token records;
 //! `pg_notify.rs` carries change notices between hosts).
 
 mod contract;
@@ -18,6 +18,7 @@ mod sled_outbox;
 mod sled_store;
 
 pub use contract::{
+mod pg_tokens;
     BlockWrites, CarriedTag, Change, FirstWrite, OnChange, OutboxEntry, PluginRecord, Storage,
     StoredEvent,
 };

@@ -11,10 +11,11 @@ use anyhow::{Result, bail};
 use deadpool_postgres::ClientWrapper;
 
 /// Every migration, by version (1, 2, ...). Never edit one that has shipped: add another.
-const MIGRATIONS: &[(i32, &str, &str)] = &[(
-    1,
-    "tags, state, courses, plugins, enrollments, metadata, events",
-    r#"
+const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (
+        1,
+        "tags, state, courses, plugins, enrollments, metadata, events",
+        r#"
 CREATE TABLE user_course_tags (
     user_id   text NOT NULL,
     course_id text NOT NULL,
@@ -71,7 +72,21 @@ CREATE TABLE events (
 );
 CREATE INDEX events_by_course ON events (course_id, seq);
 "#,
-)];
+    ),
+    (
+        2,
+        "token records shared by hosts: used sign-ins, signed-out sessions",
+        r#"
+CREATE TABLE token_records (
+    kind  text   NOT NULL,
+    id    text   NOT NULL,
+    until bigint NOT NULL,
+    PRIMARY KEY (kind, id)
+);
+CREATE INDEX token_records_by_expiry ON token_records (until);
+"#,
+    ),
+];
 
 /// The newest schema version this binary knows.
 pub fn latest() -> i32 {

@@ -122,6 +122,23 @@ impl<X: Exec> Storage for PgStore<X> {
     }
 
     fn stored_event_ids(&self, ids: &[String]) -> Result<std::collections::BTreeSet<String>> {
+    fn shares_token_records(&self) -> bool {
+        true
+    }
+
+    fn record_tokens_once(
+        &self,
+        kind: &str,
+        records: &[(String, u64)],
+        now: u64,
+    ) -> Result<Option<usize>> {
+        super::pg_tokens::record_once(&self.x, kind, records, now)
+    }
+
+    fn token_records(&self, kind: &str, now: u64) -> Result<Vec<(String, u64)>> {
+        super::pg_tokens::unexpired(&self.x, kind, now)
+    }
+
         super::pg_events::stored_ids(&self.x, ids)
     }
 
