@@ -20,6 +20,8 @@ pub mod exports;
 pub mod http;
 pub mod modules;
 pub mod olx;
+pub mod pg;
+mod pg_cluster;
 pub mod served;
 pub mod sign_in;
 

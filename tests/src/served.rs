@@ -88,6 +88,21 @@ impl Served {
         Served::start_with_env(data, envs, args)
     }
 
+    /// A server on the PostgreSQL database at `database` (`--database URL`), with its own
+    /// empty data directory (the compiled-component cache and its log) and these extra
+    /// `serve` arguments. [`crate::pg::TestDatabase::load_demo`] puts the demo in a database.
+    pub fn on_database(database: &str, args: &[&str]) -> Served {
+        Served::on_database_with_env(database, &[], args)
+    }
+
+    /// Like [`Served::on_database`], with extra environment.
+    pub fn on_database_with_env(database: &str, envs: &[(&str, &str)], args: &[&str]) -> Served {
+        let data = tempfile::tempdir().unwrap();
+        let mut all = vec!["--database", database];
+        all.extend_from_slice(args);
+        Served::start_with(data, envs, &all, None)
+    }
+
     /// A server on this data directory.
     pub fn start(data: tempfile::TempDir, args: &[&str]) -> Served {
         Served::start_with_env(data, &[], args)
