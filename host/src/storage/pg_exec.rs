@@ -313,12 +313,19 @@ impl Exec for RequestExec {
             return Ok(());
         }
         state.in_transaction = false;
+        // Only events (see [`Kind::Events`]): committed without waiting for the disk, in
+        // the same round trip as the COMMIT.
+        let commit = if std::mem::take(&mut state.holds_writes) {
+            "COMMIT"
+        } else {
+            "SET LOCAL synchronous_commit = off; COMMIT"
+        };
         let client = state
             .client
             .as_ref()
             .expect("a transaction has a connection");
         shared
-            .block_on(client.batch_execute("COMMIT"))
+            .block_on(client.batch_execute(commit))
             .map_err(|e| shared.error(e, &|| "committing the request's writes".to_string()))
     }
 }
