@@ -123,7 +123,14 @@ fn rss_kib(field: &str) -> u64 {
 }
 
 fn open_host(dir: &Path, native: bool) -> Result<Host> {
+    open_host_on(dir, native, None)
+}
+
+/// A host with the plugins and courses of the benchmark, on sled in `dir` or on the
+/// PostgreSQL `database`.
+fn open_host_on(dir: &Path, native: bool, database: Option<String>) -> Result<Host> {
     let mut config = HostConfig::from_env()?;
+    config.database = database;
     if native {
         config.native_blocks = BTreeMap::from([
             ("html".to_string(), NativeBlock::of::<html::Html>()),
@@ -203,12 +210,21 @@ fn throughput(host: &Host, learners: &[String], threads: usize, duration: Durati
 
 mod course_load;
 mod http;
+mod http_hosts;
+mod pg;
+mod pg_figures;
+mod wire_count;
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let quick = args.iter().any(|a| a == "--quick");
     if args.iter().any(|a| a == "--profile-repeat") {
-        return profile_repeat();
+        return profile_repeat(None);
+    }
+    if args.iter().any(|a| a == "--profile-repeat-postgres") {
+        let db = pg::BenchDatabase::create()?
+            .with_context(|| format!("--profile-repeat-postgres needs {}", pg::URL_VAR))?;
+        return profile_repeat(Some(&db));
     }
     if args.iter().any(|a| a == "--course-load") {
         // Only the course-load rows (they take a few seconds).
@@ -225,6 +241,7 @@ fn main() -> Result<()> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let n = if quick { 2_000 } else { 20_000 };
     let mut table = Table(Vec::new());
+    let database = pg::BenchDatabase::create()?;
 
     let dir = tempfile::tempdir()?;
     let rss_start = rss_kib("VmRSS:");
@@ -269,6 +286,25 @@ fn main() -> Result<()> {
         "≥ 10000",
         all >= 10_000.0,
     );
+    let sled_figures = pg_figures::SledFigures {
+        first,
+        repeat,
+        pages_per_second: all,
+    };
+    pg_figures::figures(
+        database.as_ref(),
+        &learners,
+        &sled_figures,
+        cores,
+        quick,
+        &mut table,
+    )?;
+    if args.iter().any(|a| a == "--postgres") {
+        // Only the rows that compare PostgreSQL with sled.
+        http_hosts::figures(database.as_ref(), &learners, cores, quick, &mut table)?;
+        table.print();
+        return Ok(());
+    }
 
     // Memory per concurrent render: the peak over a burst of concurrent renders.
     let burst = 32;
@@ -345,6 +381,7 @@ fn main() -> Result<()> {
     );
 
     http::figures(&host, dir.path(), &learners, quick, &mut table)?;
+    http_hosts::figures(database.as_ref(), &learners, cores, quick, &mut table)?;
     course_load::figures(&mut table)?;
 
     // Plugin cold start: compiling versus loading from the compiled cache.
@@ -458,10 +495,10 @@ fn main() -> Result<()> {
 }
 
 /// Only repeat visits of unit_1, for 10 seconds: run under `perf record` to see what a
-/// sandboxed page costs (see BENCHMARKS.md).
-fn profile_repeat() -> Result<()> {
+/// sandboxed page costs (see BENCHMARKS.md), on sled or on this run's PostgreSQL database.
+fn profile_repeat(database: Option<&pg::BenchDatabase>) -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let host = open_host(dir.path(), false)?;
+    let host = open_host_on(dir.path(), false, database.map(|d| d.url()))?;
     let learners: Vec<String> = (0..1000).map(|i| format!("profile-{i}")).collect();
     render_all(&host, &learners)?;
     let started = Instant::now();

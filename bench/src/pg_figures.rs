@@ -1,0 +1,149 @@
+//! The page on PostgreSQL beside sled, in one run: the real [`Host`] with
+//! `HostConfig.database` set to this run's fresh database, the same demo unit and the
+//! same learners, first and repeat visits (p50 and p99, with the ratio to sled), pages/s on
+//! every core, the learner's tags read alone (the database's share of a repeat visit),
+//! and what a visit asks of the database, counted on the wire ([`WireCount`]): the round
+//! trips of a repeat visit (the course and global tags must come in one) and the commits
+//! of a first visit (one).
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use xbhost::{Host, HostConfig};
+
+use super::pg::{BenchDatabase, URL_VAR};
+use super::wire_count::WireCount;
+use super::{DEMO, Table, open_host_on, percentile, render_all, throughput, us};
+
+/// Sled's figures of the same run, to set beside.
+pub struct SledFigures {
+    pub first: Vec<Duration>,
+    pub repeat: Vec<Duration>,
+    pub pages_per_second: f64,
+}
+
+/// Learners of the wire count (each a first then a repeat visit).
+const COUNTED: usize = 200;
+
+pub fn figures(
+    db: Option<&BenchDatabase>,
+    learners: &[String],
+    sled: &SledFigures,
+    cores: usize,
+    quick: bool,
+    table: &mut Table,
+) -> Result<()> {
+    let Some(db) = db else {
+        table.add(
+            "PostgreSQL rows",
+            format!("not measured: set {URL_VAR} (cargo xtask bench does)"),
+        );
+        return Ok(());
+    };
+    table.add("PostgreSQL", db.describe_server()?);
+    let dir = tempfile::tempdir()?;
+    let host = open_host_on(dir.path(), false, Some(db.url()))?;
+    let first = render_all(&host, learners)?;
+    let repeat = render_all(&host, learners)?;
+    for (what, p, pg, on_sled) in [
+        ("first visit p50", 0.5, &first, &sled.first),
+        ("first visit p99", 0.99, &first, &sled.first),
+        ("repeat visit p50", 0.5, &repeat, &sled.repeat),
+        ("repeat visit p99", 0.99, &repeat, &sled.repeat),
+    ] {
+        let (pg, on_sled) = (percentile(pg, p), percentile(on_sled, p));
+        table.add(
+            &format!("unit_1 {what}, PostgreSQL / sled"),
+            format!(
+                "{} / {} ({:.2}x)",
+                us(pg),
+                us(on_sled),
+                pg.as_secs_f64() / on_sled.as_secs_f64()
+            ),
+        );
+    }
+    let secs = Duration::from_secs(if quick { 2 } else { 10 });
+    let rate = throughput(&host, learners, cores, secs)?;
+    table.add(
+        &format!("pages/s, {cores} threads, PostgreSQL / sled"),
+        format!(
+            "{rate:.0} / {:.0} ({:.2}x)",
+            sled.pages_per_second,
+            rate / sled.pages_per_second
+        ),
+    );
+
+    // The database's share of a repeat visit: the one read it makes, alone.
+    let storage = host.storage();
+    let mut reads = Vec::with_capacity(learners.len().min(5_000));
+    for l in learners.iter().take(5_000) {
+        let t = Instant::now();
+        std::hint::black_box(storage.learner_tags(DEMO, l)?);
+        reads.push(t.elapsed());
+    }
+    reads.sort();
+    table.add(
+        "PostgreSQL: the learner's tags read alone p50 / p99",
+        format!(
+            "{} / {}",
+            us(percentile(&reads, 0.5)),
+            us(percentile(&reads, 0.99))
+        ),
+    );
+    drop(host);
+    wire_counts(db, dir.path(), table)
+}
+
+/// Opens a host on a database that already has the plugins and the course.
+fn connect(dir: &Path, url: String) -> Result<Host> {
+    let mut config = HostConfig::from_env()?;
+    config.database = Some(url);
+    Host::open(dir, config)
+}
+
+fn wire_counts(db: &BenchDatabase, dir: &Path, table: &mut Table) -> Result<()> {
+    let proxy = WireCount::start(db.address.clone())?;
+    let host = connect(dir, db.url_at(&format!("127.0.0.1:{}", proxy.port)))?;
+    // Course and plugins loaded, statements prepared on the connection: what is counted
+    // next is what every visit costs.
+    let warm = ["wire-warm".to_string()];
+    render_all(&host, &warm)?;
+    render_all(&host, &warm)?;
+    let learners: Vec<String> = (0..COUNTED).map(|i| format!("wire-{i:04}")).collect();
+    let n = COUNTED as u64;
+    let before = proxy.counts();
+    render_all(&host, &learners)?;
+    let after_first = proxy.counts();
+    render_all(&host, &learners)?;
+    let after_repeat = proxy.counts();
+    let first = after_first.since(&before);
+    let repeat = after_repeat.since(&after_first);
+    let per = |x: u64| x as f64 / n as f64;
+    // The tags are the repeat visit's only read; the rest is its exposure events going in.
+    table.check(
+        "PostgreSQL repeat visit: reads, round trips (on the wire)",
+        format!(
+            "{:.2} SELECT a visit; {:.2} round trips in all ({}; {:.2} prepares)",
+            per(repeat.tag("SELECT")),
+            per(repeat.round_trips),
+            repeat.describe(n),
+            per(repeat.parses)
+        ),
+        "1 SELECT (course and global tags at once)",
+        repeat.tag("SELECT") == n,
+    );
+    table.check(
+        "PostgreSQL first visit: commits (on the wire)",
+        format!(
+            "{:.2} a visit, {:.2} round trips ({}; {:.2} prepares)",
+            per(first.tag("COMMIT")),
+            per(first.round_trips),
+            first.describe(n),
+            per(first.parses)
+        ),
+        "1 (all writes and events in one transaction)",
+        first.tag("COMMIT") == n && first.tag("ROLLBACK") == 0,
+    );
+    Ok(())
+}
