@@ -634,3 +634,40 @@ fn pg_a_request_that_fails_at_commit_leaves_nothing() {
     );
     assert_eq!(assigned, groups, "one assignment event per stored group");
 }
+
+/// The private clusters fault tests stop and start: what a store committed before a stop is
+/// there after the start, calls while it is stopped fail (naming the database), and the same
+/// store works again without being reopened.
+#[test]
+fn pg_private_cluster_keeps_committed_data_across_a_restart() {
+    let mut cluster = xbhost_tests::pg::PgCluster::for_test();
+    let db = cluster.fresh_database();
+    let options = PgOptions {
+        wait: std::time::Duration::from_secs(2),
+        ..PgOptions::default()
+    };
+    let s = PgStorage::connect(&db.url, &options).unwrap();
+    assert_eq!(
+        s.set_course_tag_if_absent(C, "ann", GROUP, "1").unwrap(),
+        FirstWrite::Written
+    );
+    cluster.stop().unwrap();
+    let err = s.course_tag(C, "ann", GROUP).unwrap_err();
+    assert!(format!("{err:#}").contains(&db.name), "{err:#}");
+    cluster.start().unwrap();
+    let mut value = None;
+    for _ in 0..50 {
+        match s.course_tag(C, "ann", GROUP) {
+            Ok(v) => {
+                value = v;
+                break;
+            }
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(100)),
+        }
+    }
+    assert_eq!(value.as_deref(), Some("1"));
+    assert_eq!(
+        s.set_course_tag_if_absent(C, "ann", GROUP, "2").unwrap(),
+        FirstWrite::Existing("1".into())
+    );
+}

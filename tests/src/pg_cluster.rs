@@ -17,6 +17,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// The superuser every cluster made here has (trust authentication on loopback only).
 pub const SUPERUSER: &str = "postgres";
 
+/// How the clusters' temporary directories are named: `PREFIX-PID-...`, PID the process
+/// that made it.
+const PREFIX: &str = "xbhost-pg";
+
 /// A running (or stopped) private cluster. Dropping it stops the server and deletes its
 /// files.
 pub struct PgCluster {
@@ -34,7 +38,8 @@ impl PgCluster {
     pub fn start_new() -> Result<PgCluster, String> {
         let bindir = postgres_bindir()?;
         let owner = server_owner()?;
-        let root = unique_temp_dir("xbhost-pg")?;
+        reap_stale_clusters(&bindir, owner);
+        let root = unique_temp_dir(PREFIX)?;
         let mut cluster = PgCluster {
             root,
             bindir,
@@ -167,19 +172,63 @@ impl PgCluster {
     /// Runs one of PostgreSQL's programs as the cluster's owner, from the cluster's
     /// directory (the postgres user cannot enter root's working directory).
     fn run(&self, program: &str, args: &[&str]) -> Result<(), String> {
-        let mut command = Command::new(self.bindir.join(program));
-        command
-            .args(args)
-            .current_dir(&self.root)
-            .env("LC_ALL", "C")
-            .env_remove("PGDATA");
-        if let Some((uid, gid)) = self.owner {
-            command.uid(uid).gid(gid);
+        run_as(&self.bindir, self.owner, &self.root, program, args)
+    }
+}
+
+fn run_as(
+    bindir: &Path,
+    owner: Option<(u32, u32)>,
+    cwd: &Path,
+    program: &str,
+    args: &[&str],
+) -> Result<(), String> {
+    let mut command = Command::new(bindir.join(program));
+    command
+        .args(args)
+        .current_dir(cwd)
+        .env("LC_ALL", "C")
+        .env_remove("PGDATA");
+    if let Some((uid, gid)) = owner {
+        command.uid(uid).gid(gid);
+    }
+    let output = command
+        .output()
+        .map_err(|e| format!("running {program} from {}: {e}", bindir.display()))?;
+    check(program, args, &output)
+}
+
+/// Stops and deletes the clusters of processes that no longer run (a test or
+/// `cargo xtask test` killed before it could stop its own), so they do not pile up.
+fn reap_stale_clusters(bindir: &Path, owner: Option<(u32, u32)>) {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(PREFIX)) else {
+            continue;
+        };
+        let Some(pid) = rest.split('-').nth(1).and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid == std::process::id() || Path::new("/proc").join(pid.to_string()).exists() {
+            continue;
         }
-        let output = command
-            .output()
-            .map_err(|e| format!("running {program} from {}: {e}", self.bindir.display()))?;
-        check(program, args, &output)
+        let root = entry.path();
+        let data = root.join("data");
+        if data.join("postmaster.pid").exists()
+            && let Some(data) = data.to_str()
+        {
+            let _ = run_as(
+                bindir,
+                owner,
+                &root,
+                "pg_ctl",
+                &["stop", "-w", "-m", "immediate", "-D", data],
+            );
+        }
+        let _ = std::fs::remove_dir_all(&root);
     }
 }
 

@@ -5,13 +5,22 @@
 //!   plugins and the demo course, `unit_1` rendered for a few learners and as staff into
 //!   HTML files, and the server started on it with the development sign-in (the URL of
 //!   the workbench is printed; Ctrl-C stops it).
-//! - `cargo xtask test`: everything CI runs (fmt check, clippy, all tests).
-//! - `cargo xtask bench [--quick] [--soak SECONDS]`: the benchmark table of BENCHMARKS.md.
+//! - `cargo xtask test`: everything CI runs (fmt check, clippy, all tests), the tests on a
+//!   throwaway PostgreSQL unless `XBHOST_TEST_DATABASE_URL` names a server (see `pg`).
+//! - `cargo xtask bench [--quick] [--soak SECONDS]`: the benchmark table of BENCHMARKS.md,
+//!   likewise on a throwaway PostgreSQL unless `XBHOST_BENCH_DATABASE_URL` names one.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
+
+mod pg;
+/// The throwaway cluster, the same file the tests use for their private clusters (which
+/// they also stop and start again; xtask only starts and drops one).
+#[allow(dead_code)]
+#[path = "../../tests/src/pg_cluster.rs"]
+mod pg_cluster;
 
 /// Plugins shipped to course authors (the demo installs these).
 const PRODUCT_PLUGINS: &[&str] = &[
@@ -318,10 +327,13 @@ body {{ font-family: system-ui, sans-serif; max-width: 48rem; margin: 2rem auto;
 /// Builds everything, then runs the benchmark binary (release) and its table.
 fn bench(root: &Path, args: &[String]) -> Result<()> {
     let plugins = build(root)?;
-    run(cargo()
-        .args(["run", "--release", "--quiet", "-p", "xbhost-bench", "--"])
-        .args(args)
-        .env("XBHOST_PLUGIN_DIR", &plugins))
+    let database = pg::Server::for_var("XBHOST_BENCH_DATABASE_URL")?;
+    run(database.export_to(
+        cargo()
+            .args(["run", "--release", "--quiet", "-p", "xbhost-bench", "--"])
+            .args(args)
+            .env("XBHOST_PLUGIN_DIR", &plugins),
+    ))
 }
 
 fn test(root: &Path) -> Result<()> {
@@ -351,10 +363,13 @@ fn test(root: &Path) -> Result<()> {
     }
     run(wasm_clippy.args(["--", "-D", "warnings"]))?;
     let target = target_dir(root);
+    // Tests that need PostgreSQL fail without it: a throwaway server unless one is named.
+    let database = pg::Server::for_var("XBHOST_TEST_DATABASE_URL")?;
     let mut cmd = cargo();
     cmd.args(["test", "--release", "--workspace"])
         .env("XBHOST_PLUGIN_DIR", &plugins)
         .env("XBHOST_BIN", target.join("release/xbhost"));
+    database.export_to(&mut cmd);
     let (passed, failed) = run_counting_tests(&mut cmd)?;
     // cargo's own last line is often a doc-test run of a crate with none: close with the total.
     println!("\ntests: {passed} passed, {failed} failed");
