@@ -13,11 +13,13 @@ use xbhost::{Host, HostConfig};
 
 mod courses;
 mod event_log;
+mod events_export;
 mod experiments;
 mod groups;
 mod learners;
 mod plugins;
 mod serve;
+mod store;
 
 /// A host for XBlock-style course content; every block a sandboxed WebAssembly component.
 #[derive(Parser)]
@@ -131,6 +133,14 @@ enum Command {
     Token(serve::TokenArgs),
     /// Per experiment: learners per group, sample ratio test, goals per group with tests.
     Report(experiments::ReportArgs),
+    /// Move the data directory's store to PostgreSQL (`store copy --to URL`), or check a
+    /// copy (`store verify --against URL`). Needs the store to itself.
+    #[command(subcommand)]
+    Store(store::StoreCommand),
+    /// A course's events as JSON lines (`events export`), from the database's events
+    /// table with --database, else from the event log.
+    #[command(subcommand)]
+    Events(events_export::EventsCommand),
 }
 
 pub fn main() -> ExitCode {
@@ -159,7 +169,7 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<()> {
+fn run(mut cli: Cli) -> Result<()> {
     // Commands that must not open the store (a running server holds its lock), and the
     // server's key, checked before anything is opened.
     let keys = match &cli.command {
@@ -180,6 +190,18 @@ fn run(cli: Cli) -> Result<()> {
         config.bots = xbhost::bots::BotFilter::from_file(bots)?;
     }
     let events_path = Host::events_path(&cli.data, &config);
+    // `store` opens the sled store itself; `events export` on sled reads only the log.
+    match cli.command {
+        Command::Store(cmd) => {
+            let (database, options) = (config.database.as_deref(), &config.database_options);
+            let out = &mut std::io::stdout().lock();
+            return store::run(&cli.data, database, &events_path, options, cmd, out);
+        }
+        Command::Events(cmd) if config.database.is_none() => {
+            return events_export::from_log(&events_path, cmd, &mut std::io::stdout().lock());
+        }
+        command => cli.command = command,
+    }
     let host = Host::open(&cli.data, config)?;
     let mut out = std::io::stdout().lock();
     match cli.command {
@@ -200,6 +222,9 @@ fn run(cli: Cli) -> Result<()> {
             let keys = keys.expect("loaded above");
             serve::serve(&cli.data, &events_path, host, keys, args)
         }
-        Command::Token(_) => unreachable!("handled before the store is opened"),
+        Command::Events(cmd) => events_export::from_store(&host, cmd, &mut out),
+        Command::Token(_) | Command::Store(_) => {
+            unreachable!("handled before the store is opened")
+        }
     }
 }

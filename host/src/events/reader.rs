@@ -121,7 +121,8 @@ impl DamagedLines {
     /// How many skipped lines are listed by number.
     pub const KEPT: usize = 10;
 
-    fn new(limits: &ReadLimits) -> DamagedLines {
+    /// No damage yet, under these limits.
+    pub fn new(limits: &ReadLimits) -> DamagedLines {
         DamagedLines {
             max_line_bytes: limits.max_line_bytes,
             max_depth: limits.max_depth,
@@ -129,7 +130,8 @@ impl DamagedLines {
         }
     }
 
-    fn add(&mut self, line: u64, kind: DamageKind) {
+    /// Counts line `line` (from 1) as skipped for `kind`.
+    pub fn add(&mut self, line: u64, kind: DamageKind) {
         self.total += 1;
         *match kind {
             DamageKind::Torn => &mut self.torn,
@@ -278,6 +280,12 @@ impl<R: BufRead> LineReader<R> {
                 other => other,
             }));
         }
+    }
+
+    /// The bytes of the line [`LineReader::next_parsed`] parsed last (no newline), for
+    /// what copies a line as written rather than as this binary would write it again.
+    pub fn last_line(&self) -> &[u8] {
+        &self.buf
     }
 
     /// The number of the line read last (from 1).

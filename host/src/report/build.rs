@@ -1,5 +1,5 @@
 //! Building the report: members and their groups from storage, then one pass over the
-//! event log, line by line, tallying each member's best value per goal (memory grows with
+//! event log (the store's events table when the store keeps them), line by line, tallying each member's best value per goal (memory grows with
 //! the learners and goals, never with the log), and the figures and tests computed from
 //! them. Damaged lines of the log are skipped and counted, and the report says so.
 
@@ -13,14 +13,15 @@ use super::types::{
     SRM_THRESHOLD,
 };
 use crate::assignment::partition_tag_key;
-use crate::events::Event;
-use crate::events::reader::{ReadLimits, read_log};
+use crate::events::reader::{ReadLimits, parse_line, read_log};
+use crate::events::{DamageKind, DamagedLines, Event};
 use crate::experiment::Goal;
 use crate::model::{Course, UserPartition};
 use crate::stats;
 use crate::storage::Storage;
 
-/// Builds the report of a course from storage and the event log at `events`, reading
+/// Builds the report of a course from storage and the event log at `events` (or the
+/// store's own events, when it keeps them: `events` is then unused), reading
 /// lines under the limits of the environment ([`ReadLimits::from_env`]).
 pub fn build(storage: &dyn Storage, course: &Course, events: &Path) -> Result<ExperimentReport> {
     build_with(storage, course, events, &ReadLimits::from_env()?)
@@ -40,7 +41,7 @@ pub fn build_with(
         .map(|p| Tally::new(storage, course.key(), p))
         .collect::<Result<Vec<_>>>()?;
     let mut events_read = 0;
-    let damaged_lines = read_log(events, limits, |event| {
+    let mut count = |event: Event| {
         if event.course_key != course.key() {
             return;
         }
@@ -48,18 +49,57 @@ pub fn build_with(
         for tally in &mut tallies {
             tally.count(&event);
         }
-    })?;
+    };
+    let (damaged_lines, events_source) = if storage.keeps_events() {
+        (
+            read_stored(storage, course.key(), limits, &mut count)?,
+            STORED_EVENTS.to_string(),
+        )
+    } else {
+        let damaged = read_log(events, limits, count)?;
+        (damaged, events.display().to_string())
+    };
     if let Some(summary) = damaged_lines.summary() {
-        tracing::warn!(file = %events.display(), course = course.key(), "{summary}");
+        tracing::warn!(events = %events_source, course = course.key(), "{summary}");
     }
     Ok(ExperimentReport {
         course_key: course.key().to_string(),
         generated_at: crate::events::now(),
         events_read,
-        events_source: events.display().to_string(),
+        events_source,
         damaged_lines,
         partitions: tallies.into_iter().map(Tally::report).collect(),
     })
+}
+
+/// What the report names as its source when the store keeps the events.
+const STORED_EVENTS: &str = "the events table";
+
+/// Reads the course's events from a store that keeps them ([`Storage::keeps_events`]),
+/// each stored line parsed and checked as a line of the log is (a stored line is counted
+/// by its place among the course's events), handing each event to `each`.
+fn read_stored(
+    storage: &dyn Storage,
+    course_key: &str,
+    limits: &ReadLimits,
+    each: &mut dyn FnMut(Event),
+) -> Result<DamagedLines> {
+    let mut damaged = DamagedLines::new(limits);
+    let mut line = 0;
+    storage.course_events(course_key, None, &mut |stored| {
+        line += 1;
+        let parsed = if stored.line.len() > limits.max_line_bytes {
+            Err(DamageKind::TooLong)
+        } else {
+            parse_line::<Event>(stored.line.as_bytes(), limits.max_depth)
+        };
+        match parsed {
+            Ok(event) => each(event),
+            Err(kind) => damaged.add(line, kind),
+        }
+        Ok(())
+    })?;
+    Ok(damaged)
 }
 
 /// One partition's members and, per goal, each member's best value so far.

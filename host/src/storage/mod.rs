@@ -6,6 +6,10 @@
 //! `pg_notify.rs` carries change notices between hosts).
 
 mod contract;
+pub mod copy;
+mod copy_events;
+mod copy_rows;
+mod copy_sled;
 mod health;
 mod pg_events;
 mod pg_exec;
