@@ -6,13 +6,18 @@
 //! write, keep multi-key commits all-or-nothing, and never change a stored assignment; and
 //! the event log must hold the assignment event of every stored assignment exactly once, or
 //! the store must hold it pending (written, without a duplicate, at the next start).
+//!
+//! The same body runs on sled (the data directory's store and `events.jsonl`) and on
+//! PostgreSQL (the writer's host on `--database` of a fresh database, events in its `events`
+//! table, committed with the writes: there nothing is ever pending).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use xbhost::storage::{SledStorage, Storage};
+use xbhost::storage::{PgOptions, PgStorage, SledStorage, Storage};
+use xbhost_tests::pg::TestDatabase;
 use xbhost_tests::{DEMO_COURSE, demo_course_path, plugin_dir};
 
 const PROBE: &str = "course-v1:xbhost+durable+1";
@@ -26,14 +31,59 @@ fn next(seed: &mut u64) -> u64 {
     *seed
 }
 
-fn spawn_writer(data: &std::path::Path, run: u64) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_durability_writer"))
-        .args([
-            data.to_str().unwrap(),
-            plugin_dir().to_str().unwrap(),
-            demo_course_path().to_str().unwrap(),
-            &run.to_string(),
-        ])
+/// Where the writer keeps its data: its data directory's sled store, or a database.
+enum Target {
+    Sled,
+    Pg(TestDatabase),
+}
+
+impl Target {
+    /// The store, opened after a kill, as the next host would open it.
+    fn open(&self, data: &std::path::Path) -> anyhow::Result<Box<dyn Storage>> {
+        Ok(match self {
+            Target::Sled => Box::new(SledStorage::open(&data.join("db"))?),
+            Target::Pg(db) => Box::new(PgStorage::connect(&db.url, &PgOptions::default())?),
+        })
+    }
+
+    /// The demo course's assignment events the store's event log holds (see
+    /// [`assignment_events_in`]): `events.jsonl` on sled, the `events` table on PostgreSQL.
+    fn assignment_events(
+        &self,
+        data: &std::path::Path,
+        storage: &dyn Storage,
+    ) -> BTreeMap<(String, u64), Vec<String>> {
+        match self {
+            Target::Sled => {
+                let bytes = std::fs::read(data.join("events.jsonl")).unwrap_or_default();
+                assignment_events_in(bytes.split(|&b| b == b'\n'))
+            }
+            Target::Pg(_) => {
+                let mut lines = Vec::new();
+                storage
+                    .course_events(DEMO_COURSE, None, &mut |e| {
+                        lines.push(e.line.into_bytes());
+                        Ok(())
+                    })
+                    .unwrap();
+                assignment_events_in(lines.iter().map(Vec::as_slice))
+            }
+        }
+    }
+}
+
+fn spawn_writer(target: &Target, data: &std::path::Path, run: u64) -> Child {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_durability_writer"));
+    command.args([
+        data.to_str().unwrap(),
+        plugin_dir().to_str().unwrap(),
+        demo_course_path().to_str().unwrap(),
+        &run.to_string(),
+    ]);
+    if let Target::Pg(db) = target {
+        command.args(["--database", &db.url]);
+    }
+    command
         .env("XBHOST_LOG", "off")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -42,9 +92,9 @@ fn spawn_writer(data: &std::path::Path, run: u64) -> Child {
 }
 
 /// Runs a writer until it says `ready`, and returns how long that took.
-fn start_up(data: &std::path::Path, run: u64) -> Duration {
+fn start_up(target: &Target, data: &std::path::Path, run: u64) -> Duration {
     let started = Instant::now();
-    let mut child = spawn_writer(data, run);
+    let mut child = spawn_writer(target, data, run);
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     assert_eq!(lines.next().unwrap().unwrap(), "ready");
     let took = started.elapsed();
@@ -55,10 +105,11 @@ fn start_up(data: &std::path::Path, run: u64) -> Duration {
 
 /// The assignment events of the demo course in an event log: (user, partition) to the
 /// groups of its events, in log order. Lines a kill left torn are not events.
-fn assignment_events(log: &std::path::Path) -> BTreeMap<(String, u64), Vec<String>> {
+fn assignment_events_in<'a>(
+    lines: impl Iterator<Item = &'a [u8]>,
+) -> BTreeMap<(String, u64), Vec<String>> {
     let mut out: BTreeMap<(String, u64), Vec<String>> = BTreeMap::new();
-    let bytes = std::fs::read(log).unwrap_or_default();
-    for line in bytes.split(|&b| b == b'\n') {
+    for line in lines {
         let Ok(event) = serde_json::from_slice::<serde_json::Value>(line) else {
             continue;
         };
@@ -75,7 +126,7 @@ fn assignment_events(log: &std::path::Path) -> BTreeMap<(String, u64), Vec<Strin
 }
 
 /// The assignment events waiting in the store's outbox: (user, partition, group).
-fn pending_assignment_events(storage: &SledStorage) -> Vec<(String, u64, String)> {
+fn pending_assignment_events(storage: &dyn Storage) -> Vec<(String, u64, String)> {
     storage
         .outbox()
         .unwrap()
@@ -94,10 +145,19 @@ fn pending_assignment_events(storage: &SledStorage) -> Vec<(String, u64, String)
 
 #[test]
 fn acknowledged_writes_survive_sigkill_and_assignments_never_change() {
+    survives_sigkill(Target::Sled);
+}
+
+#[test]
+fn pg_acknowledged_writes_survive_sigkill_and_assignments_never_change() {
+    survives_sigkill(Target::Pg(TestDatabase::fresh()));
+}
+
+fn survives_sigkill(target: Target) {
     let data = tempfile::tempdir().unwrap();
     // Install plugins and courses once; then learn how long a start (and recovery) takes.
-    start_up(data.path(), 1_000_000);
-    let ready = start_up(data.path(), 1_000_001).as_millis() as u64;
+    start_up(&target, data.path(), 1_000_000);
+    let ready = start_up(&target, data.path(), 1_000_001).as_millis() as u64;
     let mut assignments: BTreeMap<String, (String, String)> = BTreeMap::new();
     let mut states: BTreeMap<String, u64> = BTreeMap::new();
     let mut probe_acked = 0u64;
@@ -106,7 +166,7 @@ fn acknowledged_writes_survive_sigkill_and_assignments_never_change() {
     // Stored assignments whose event a kill left only in the outbox, over all cycles.
     let mut only_pending = 0;
     for cycle in 0..CYCLES {
-        let mut child = spawn_writer(data.path(), cycle);
+        let mut child = spawn_writer(&target, data.path(), cycle);
         // One cycle in five is killed before the writer is ready: during start-up and
         // store recovery. The others at a random moment while it writes.
         let delay = if next(&mut seed).is_multiple_of(5) {
@@ -126,9 +186,10 @@ fn acknowledged_writes_survive_sigkill_and_assignments_never_change() {
             .read_to_string(&mut out)
             .unwrap();
 
-        let storage = SledStorage::open(&data.path().join("db")).unwrap_or_else(|e| {
+        let opened = target.open(data.path()).unwrap_or_else(|e| {
             panic!("cycle {cycle}: the store does not open after a kill: {e:#}")
         });
+        let storage = &*opened;
         for line in out
             .lines()
             .filter(|l| l.ends_with(|c: char| c.is_ascii_digit()))
@@ -148,17 +209,18 @@ fn acknowledged_writes_survive_sigkill_and_assignments_never_change() {
             }
         }
         // Every acknowledged assignment is there, unchanged (all of them, every cycle).
+        let stored_groups: Vec<BTreeMap<String, String>> = [0, 1]
+            .map(|partition| {
+                let key = xbhost::assignment::partition_tag_key(partition);
+                let rows = storage.users_with_course_tag(DEMO_COURSE, &key).unwrap();
+                rows.into_iter().collect()
+            })
+            .into();
         for (user, (g0, g1)) in &assignments {
             for (partition, group) in [(0, g0), (1, g1)] {
-                let stored = storage
-                    .course_tag(
-                        DEMO_COURSE,
-                        user,
-                        &xbhost::assignment::partition_tag_key(partition),
-                    )
-                    .unwrap();
+                let stored = stored_groups[partition].get(user);
                 assert_eq!(
-                    stored.as_ref(),
+                    stored,
                     Some(group),
                     "cycle {cycle}: {user}'s group in partition {partition}"
                 );
@@ -167,8 +229,8 @@ fn acknowledged_writes_survive_sigkill_and_assignments_never_change() {
         // Every stored assignment (acknowledged or not) has its event in the log, once, or
         // pending in the store's outbox, stored in the same atomic write as the group: the
         // next start writes it.
-        let logged = assignment_events(&data.path().join("events.jsonl"));
-        let pending = pending_assignment_events(&storage);
+        let logged = target.assignment_events(data.path(), storage);
+        let pending = pending_assignment_events(storage);
         for partition in [0, 1] {
             let key = xbhost::assignment::partition_tag_key(partition);
             for (user, group) in storage.users_with_course_tag(DEMO_COURSE, &key).unwrap() {
@@ -202,16 +264,17 @@ fn acknowledged_writes_survive_sigkill_and_assignments_never_change() {
             let state: serde_json::Value = serde_json::from_str(&state).unwrap();
             assert!(state["attempts"].as_u64().unwrap() >= *attempts);
         }
-        drop(storage);
+        drop(opened);
     }
     // A last start writes what the killed writers left pending; then the log holds the
     // assignment event of every stored assignment (acknowledged or not: a stored group is
     // never assigned again, so an event missing now is missing for good), each once.
-    start_up(data.path(), 2_000_000);
-    let storage = SledStorage::open(&data.path().join("db")).unwrap();
-    let logged = assignment_events(&data.path().join("events.jsonl"));
+    start_up(&target, data.path(), 2_000_000);
+    let storage = target.open(data.path()).unwrap();
+    let storage = &*storage;
+    let logged = target.assignment_events(data.path(), storage);
     assert_eq!(
-        pending_assignment_events(&storage),
+        pending_assignment_events(storage),
         [],
         "all written at start"
     );

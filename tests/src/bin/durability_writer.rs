@@ -6,7 +6,8 @@
 //! - `probe N`: a tag_probe render stored course and global `visits` = N in one commit;
 //! - `state USER N`: a problem submission stored state with N attempts.
 //!
-//! Usage: durability_writer DATA_DIR PLUGIN_DIR COURSE_JSON RUN_ID
+//! Usage: durability_writer DATA_DIR PLUGIN_DIR COURSE_JSON RUN_ID [--database URL]
+//! (with `--database`, the host keeps its data and events in that PostgreSQL database).
 
 use std::io::Write;
 use std::path::Path;
@@ -21,10 +22,20 @@ const PROBE: &str = "course-v1:xbhost+durable+1";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [data, plugins, course, run] = args.as_slice() else {
-        anyhow::bail!("usage: durability_writer DATA_DIR PLUGIN_DIR COURSE_JSON RUN_ID");
+    let (data, plugins, course, run, database) = match args.as_slice() {
+        [data, plugins, course, run] => (data, plugins, course, run, None),
+        [data, plugins, course, run, flag, url] if flag == "--database" => {
+            (data, plugins, course, run, Some(url.clone()))
+        }
+        _ => anyhow::bail!(
+            "usage: durability_writer DATA_DIR PLUGIN_DIR COURSE_JSON RUN_ID [--database URL]"
+        ),
     };
-    let host = Host::open(Path::new(data), HostConfig::default())?;
+    let config = HostConfig {
+        database,
+        ..HostConfig::default()
+    };
+    let host = Host::open(Path::new(data), config)?;
     if host.course_keys()?.len() < 2 {
         for p in ["html", "vertical", "split_test", "tag_probe", "problem"] {
             host.add_plugin(
