@@ -16,6 +16,7 @@ use xbhost::storage::{BlockWrites, CarriedTag, FirstWrite, PluginRecord, SledSto
 use xbhost::{Host, HostConfig, RenderOutput, RenderRequest, User, View};
 
 pub mod authoring;
+pub mod db_pages;
 pub mod exports;
 pub mod http;
 pub mod modules;
