@@ -89,6 +89,37 @@ impl fmt::Display for StoreUnavailable {
 
 impl std::error::Error for StoreUnavailable {}
 
+/// A change to a course that started from a version the store no longer holds: another
+/// change (on this host or another) stored the course meanwhile, and this one was not
+/// stored, so neither silently overwrites the other. Read the course again and retry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionConflict {
+    pub course: String,
+    /// The version the change started from (`None`: it was a new course).
+    pub expected: Option<u64>,
+    /// The version the store holds (`None`: no such course).
+    pub found: Option<u64>,
+}
+
+impl fmt::Display for VersionConflict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let version = |v: Option<u64>, none: &str| match v {
+            Some(v) => format!("version {v}"),
+            None => none.to_string(),
+        };
+        write!(
+            f,
+            "course {:?} was changed meanwhile: this change started from {}, but the store \
+             holds {}; nothing was stored (read the course again and redo the change)",
+            self.course,
+            version(self.expected, "no stored course (a new course)"),
+            version(self.found, "no such course"),
+        )
+    }
+}
+
+impl std::error::Error for VersionConflict {}
+
 /// The caller may not do this (not staff, content they cannot reach).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Forbidden(pub String);

@@ -369,6 +369,16 @@ impl Storage for InstrumentedStorage {
     fn put_course(&self, d: &CourseDoc) -> anyhow::Result<()> {
         self.inner.put_course(d)
     }
+    fn course_with_version(&self, k: &str) -> anyhow::Result<Option<(CourseDoc, u64)>> {
+        self.inner.course_with_version(k)
+    }
+    fn put_course_if_version(
+        &self,
+        d: &CourseDoc,
+        expected: Option<u64>,
+    ) -> anyhow::Result<xbhost::storage::CourseWrite> {
+        self.inner.put_course_if_version(d, expected)
+    }
     fn course_keys(&self) -> anyhow::Result<Vec<String>> {
         self.inner.course_keys()
     }

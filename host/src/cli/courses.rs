@@ -82,6 +82,12 @@ pub enum CourseCommand {
         /// reassigned) without loading anything.
         #[arg(long)]
         dry_run: bool,
+        /// Load only if the stored course is still this version (`course show` and
+        /// `course list` print it; 0: only if the course is new). Without it, the load
+        /// replaces the version stored when it began. Either way, a change stored meanwhile
+        /// makes the load fail naming both versions, and nothing is stored.
+        #[arg(long, value_name = "VERSION")]
+        expect_version: Option<u64>,
         #[command(flatten)]
         deadline: LoadDeadlineArg,
     },
@@ -102,9 +108,9 @@ pub enum CourseCommand {
         #[arg(long)]
         block: String,
     },
-    /// List course keys.
+    /// List course keys, each with its stored version.
     List,
-    /// Print a course document as stored.
+    /// Print a course document as stored (its version goes to stderr).
     Show { course_key: String },
 }
 
@@ -113,8 +119,12 @@ pub fn run(host: &Host, cmd: CourseCommand, out: &mut impl Write) -> Result<()> 
         CourseCommand::Load {
             file,
             dry_run,
+            expect_version,
             deadline,
-        } => load(host, &file, dry_run, deadline.duration(), out),
+        } => {
+            let base = expect_version.map(|v| (v > 0).then_some(v));
+            load(host, &file, dry_run, base, deadline.duration(), out)
+        }
         CourseCommand::Import {
             path,
             course_key,
@@ -139,6 +149,7 @@ fn load(
     host: &Host,
     file: &Path,
     dry_run: bool,
+    base: Option<Option<u64>>,
     deadline: std::time::Duration,
     out: &mut impl Write,
 ) -> Result<()> {
@@ -153,9 +164,11 @@ fn load(
         writeln!(out, "dry run: nothing was changed")?;
         return Ok(());
     }
-    let report = host
-        .load_course_by(doc, deadline)
-        .with_context(|| format!("{} was not loaded", file.display()))?;
+    let loaded = match base {
+        Some(base) => host.load_course_from(doc, base, deadline),
+        None => host.load_course_by(doc, deadline),
+    };
+    let report = loaded.with_context(|| format!("{} was not loaded", file.display()))?;
     print_load(out, &report)
 }
 
@@ -216,19 +229,26 @@ fn add_missing_groups(host: &Host, course: &str, block: &str, out: &mut impl Wri
     Ok(())
 }
 
-/// `course list`: the course keys, one a line.
+/// `course list`: the course keys with their stored versions, one a line.
 fn list(host: &Host, out: &mut impl Write) -> Result<()> {
     for key in host.course_keys()? {
-        writeln!(out, "{key}")?;
+        match host.course_version(&key)? {
+            Some(version) => writeln!(out, "{key} version {version}")?,
+            // Gone between the two reads: no store removes courses today.
+            None => writeln!(out, "{key}")?,
+        }
     }
     Ok(())
 }
 
-/// `course show`: the course document as stored, pretty-printed JSON.
+/// `course show`: the course document as stored, pretty-printed JSON (so it can be edited
+/// and loaded again); its version on stderr, for `course load --expect-version`.
 fn show(host: &Host, course_key: &str, out: &mut impl Write) -> Result<()> {
-    let course = host.course(course_key)?;
-    serde_json::to_writer_pretty(&mut *out, &course.doc)?;
+    let (doc, version) = host.course_for_change(course_key)?;
+    serde_json::to_writer_pretty(&mut *out, &doc)?;
     writeln!(out)?;
+    let mut err = std::io::stderr();
+    writeln!(err, "course {course_key} version {version}")?;
     Ok(())
 }
 
@@ -236,7 +256,7 @@ fn show(host: &Host, course_key: &str, out: &mut impl Write) -> Result<()> {
 fn print_load(out: &mut impl Write, report: &xbhost::LoadReport) -> Result<()> {
     writeln!(
         out,
-        "{} course {}: {} blocks, {} user partitions",
+        "{} course {}: {} blocks, {} user partitions, version {}",
         if report.replaced {
             "replaced"
         } else {
@@ -244,7 +264,8 @@ fn print_load(out: &mut impl Write, report: &xbhost::LoadReport) -> Result<()> {
         },
         report.course_key,
         report.blocks,
-        report.partitions
+        report.partitions,
+        report.version
     )?;
     if report.reassigned > 0 {
         writeln!(

@@ -35,6 +35,8 @@ pub struct LoadReport {
     pub course_key: String,
     /// Whether an earlier version of the course was replaced.
     pub replaced: bool,
+    /// The version stored: 1 for a new course, one more than the replaced one's.
+    pub version: u64,
     pub blocks: usize,
     pub partitions: usize,
     pub messages: Vec<BlockMessage>,
@@ -90,8 +92,23 @@ impl Host {
         self.load_course_by(doc, LoadDeadline::after(crate::olx::DEFAULT_LOAD_DEADLINE))
     }
 
-    /// [`Host::load_course`], done by `deadline` or not at all.
+    /// [`Host::load_course`], done by `deadline` or not at all. The load replaces the
+    /// version stored when it began: if another change stores the course meanwhile, this
+    /// load stores nothing and fails with a [`VersionConflict`](crate::errors::VersionConflict).
     pub fn load_course_by(&self, doc: CourseDoc, deadline: LoadDeadline) -> Result<LoadReport> {
+        let base = self.course_version(&doc.course_key)?;
+        self.load_course_from(doc, base, deadline)
+    }
+
+    /// [`Host::load_course_by`] as a change of version `base` of the course (`None`: a new
+    /// course), the one its author read: stored only if the store still holds `base`, else
+    /// a [`VersionConflict`](crate::errors::VersionConflict) naming both versions.
+    pub fn load_course_from(
+        &self,
+        doc: CourseDoc,
+        base: Option<u64>,
+        deadline: LoadDeadline,
+    ) -> Result<LoadReport> {
         let key = doc.course_key.clone();
         for partition in &doc.user_partitions {
             if let Some(goal) = partition.goals.iter().find(|g| !g.has_sources()) {
@@ -125,10 +142,13 @@ impl Host {
             .validate_all(&course, deadline)
             .with_context(|| format!("course {key:?}"))?;
         deadline.check("storing the course")?;
-        let replaced = self.inner.handle.storage.course(&key)?.is_some();
-        self.inner.handle.storage.put_course(&course.doc)?;
+        let version = super::course_versions::store(self.storage(), &course.doc, base)?;
         self.inner.handle.storage.flush()?;
-        self.inner.courses.replace(&key, course.clone());
+        let replaced = base.is_some();
+        // Forgotten, not replaced: a change stored after this one (by another request, or
+        // another host whose notice came first) must not be overwritten in memory by this
+        // older version. The next use reads the store.
+        self.inner.courses.forget(&key);
         // Learners of deleted groups move now (with an event each), not on their next
         // visit, so reports and grades never see a group that no longer exists.
         let reassigned = if replaced {
@@ -136,10 +156,11 @@ impl Host {
         } else {
             0
         };
-        info!(course = %key, replaced, reassigned, "course loaded");
+        info!(course = %key, replaced, version, reassigned, "course loaded");
         Ok(LoadReport {
             course_key: key,
             replaced,
+            version,
             blocks: course.doc.blocks.len(),
             partitions: course.partitions().len(),
             messages,
@@ -309,8 +330,11 @@ impl Host {
         course_key: &str,
         split_test: &str,
     ) -> Result<Vec<String>> {
-        let course = self.course(course_key)?;
-        let mut doc = course.doc.clone();
+        // From the store, not memory: the change is of the version it read.
+        let (doc, base) = self.course_for_change(course_key)?;
+        let course = Course::new(doc.clone())
+            .with_context(|| format!("stored course {course_key:?} is invalid"))?;
+        let mut doc = doc;
         let at = doc
             .blocks
             .iter()
@@ -359,7 +383,8 @@ impl Host {
             added.push(id);
         }
         if !added.is_empty() {
-            self.load_course(doc)?;
+            let deadline = LoadDeadline::after(crate::olx::DEFAULT_LOAD_DEADLINE);
+            self.load_course_from(doc, Some(base), deadline)?;
         }
         Ok(added)
     }

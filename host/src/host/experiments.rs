@@ -69,14 +69,16 @@ impl Host {
     }
 
     /// Changes one experiment's controls (state, forced users, window) by storing a new
-    /// version of the course, with the same checks as `course load`.
+    /// version of the course, with the same checks as `course load`. The change is of the
+    /// version it reads from the store: if another change stores the course meanwhile,
+    /// nothing is stored and the error is a [`VersionConflict`](crate::errors::VersionConflict).
     pub fn update_experiment(
         &self,
         course_key: &str,
         partition_id: u64,
         change: impl FnOnce(&mut UserPartition) -> Result<()>,
     ) -> Result<UserPartition> {
-        let mut doc = self.course(course_key)?.doc.clone();
+        let (mut doc, base) = self.course_for_change(course_key)?;
         let partition = doc
             .user_partitions
             .iter_mut()
@@ -84,7 +86,8 @@ impl Host {
             .ok_or_else(|| super::unknown_partition(course_key, partition_id))?;
         change(partition)?;
         let updated = partition.clone();
-        self.load_course(doc)?;
+        let deadline = crate::olx::LoadDeadline::after(crate::olx::DEFAULT_LOAD_DEADLINE);
+        self.load_course_from(doc, Some(base), deadline)?;
         info!(course = %course_key, partition = partition_id, state = ?updated.state, "experiment controls changed");
         Ok(updated)
     }

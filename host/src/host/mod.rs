@@ -10,6 +10,7 @@
 //!
 //! A request reaches the session through [`HostHandle`], never through this type.
 
+mod course_versions;
 pub mod courses;
 pub mod experiments;
 pub mod learners;

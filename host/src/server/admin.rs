@@ -61,9 +61,13 @@ pub async fn upload_plugin(
 pub struct CourseQuery {
     /// The course the upload is for: its admin role is checked before the body is read.
     pub course: Option<String>,
+    /// The stored version the upload replaces (0: none, the course must be new): the
+    /// course is stored only if the store still holds it, else 409 naming both versions.
+    /// Without it, the upload replaces the version stored when its load began.
+    pub version: Option<u64>,
 }
 
-/// `POST /admin/courses?course=KEY`: a course document (`application/json`) or an Open
+/// `POST /admin/courses?course=KEY[&version=N]`: a course document (`application/json`) or an Open
 /// edX export (`application/gzip`, a `.tar.gz`) for course KEY. The uploader's admin role
 /// for KEY is checked before a byte of the body is read; the body is then read, parsed and
 /// loaded in a render slot, within the import limits and the load deadline
@@ -84,6 +88,7 @@ pub async fn upload_course(
             identity.user_id()
         )));
     }
+    let base = query.version.map(|v| (v > 0).then_some(v));
     let key = query.course.ok_or_else(|| {
         ApiError::bad_request(
             "say which course the upload is for: POST /admin/courses?course=COURSE_KEY \
@@ -130,9 +135,11 @@ pub async fn upload_course(
                     Ok(doc) => doc,
                     Err(refused) => return Ok(Err(refused)),
                 };
-                let report = host
-                    .load_course_by(doc, deadline)
-                    .with_context(|| format!("course {key:?} was not loaded"))?;
+                let loaded = match base {
+                    Some(base) => host.load_course_from(doc, base, deadline),
+                    None => host.load_course_by(doc, deadline),
+                };
+                let report = loaded.with_context(|| format!("course {key:?} was not loaded"))?;
                 tracing::info!(course = %key, by = %who, "course uploaded");
                 Ok(Ok(report))
             },

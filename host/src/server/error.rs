@@ -4,7 +4,7 @@
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::errors::{Forbidden, HandlerFailed, InvalidId, NotFound};
+use crate::errors::{Forbidden, HandlerFailed, InvalidId, NotFound, VersionConflict};
 use crate::request::FailureKind;
 
 /// How an error is shown.
@@ -77,6 +77,9 @@ impl ApiError {
             StatusCode::NOT_FOUND
         } else if crate::errors::find::<Forbidden>(&error).is_some() {
             StatusCode::FORBIDDEN
+        } else if crate::errors::find::<VersionConflict>(&error).is_some() {
+            // Another change stored the course first; the message names both versions.
+            StatusCode::CONFLICT
         } else if let Some(failed) = crate::errors::find::<HandlerFailed>(&error) {
             match failed.kind {
                 FailureKind::BlockError => StatusCode::UNPROCESSABLE_ENTITY,
@@ -112,7 +115,8 @@ impl ApiError {
             || crate::errors::find::<sled::Error>(&error).is_some();
         let kind_known = crate::errors::find::<InvalidId>(&error).is_some()
             || crate::errors::find::<NotFound>(&error).is_some()
-            || crate::errors::find::<Forbidden>(&error).is_some();
+            || crate::errors::find::<Forbidden>(&error).is_some()
+            || crate::errors::find::<VersionConflict>(&error).is_some();
         if ours || kind_known {
             return ApiError::from_host(error);
         }

@@ -132,6 +132,16 @@ impl Change {
     }
 }
 
+/// The outcome of [`Storage::put_course_if_version`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CourseWrite {
+    /// Stored, as this version.
+    Stored(u64),
+    /// Not stored: the course changed since the change began; this is the version the
+    /// store holds (`None`: it holds no such course).
+    Conflict(Option<u64>),
+}
+
 /// What a host does with a change.
 pub type OnChange = Arc<dyn Fn(&Change) + Send + Sync>;
 
@@ -254,7 +264,17 @@ pub trait Storage: Send + Sync {
     fn set_user_state(&self, course: &str, user: &str, usage: &str, json: &str) -> Result<()>;
 
     fn course(&self, key: &str) -> Result<Option<CourseDoc>>;
+    /// Stores the course unconditionally, as its next version. Host paths that change a
+    /// course use [`Storage::put_course_if_version`] instead.
     fn put_course(&self, doc: &CourseDoc) -> Result<()>;
+    /// The course and its stored version: 1 for its first store, one more for each store
+    /// after (a course sled stored before versions existed counts as version 1).
+    fn course_with_version(&self, key: &str) -> Result<Option<(CourseDoc, u64)>>;
+    /// Stores the course only if its stored version is still `expected`, the one the
+    /// change started from (`None`: a new course, none stored), atomically, as the next
+    /// version; else answers the version stored, so two concurrent changes cannot silently
+    /// overwrite each other.
+    fn put_course_if_version(&self, doc: &CourseDoc, expected: Option<u64>) -> Result<CourseWrite>;
     fn course_keys(&self) -> Result<Vec<String>>;
 
     fn plugin(&self, name: &str) -> Result<Option<PluginRecord>>;

@@ -11,6 +11,7 @@ mod copy_events;
 mod copy_rows;
 mod copy_sled;
 mod health;
+mod pg_courses;
 mod pg_events;
 mod pg_exec;
 mod pg_notify;
@@ -18,12 +19,13 @@ mod pg_open;
 mod pg_schema;
 mod pg_store;
 mod recovering;
+mod sled_courses;
 mod sled_outbox;
 mod sled_store;
 
 pub use contract::{
 mod pg_tokens;
-    BlockWrites, CarriedTag, Change, FirstWrite, OnChange, OutboxEntry, PluginRecord, Storage,
+    BlockWrites, CarriedTag, Change, CourseWrite, FirstWrite, OnChange, OutboxEntry, PluginRecord, Storage,
     StoredEvent,
 };
 pub use pg_open::{PgOptions, db_error, is_database_url};

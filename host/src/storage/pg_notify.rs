@@ -5,6 +5,8 @@
 //!
 //! A listener that loses its connection may have missed notices: it reports
 //! [`Change::Everything`] once it listens again, so nothing stale outlives a reconnection.
+//! It does so on its first `LISTEN` too: what the host read before it listened (a course a
+//! page loaded while the listener was connecting) may have changed unheard.
 
 use std::time::Duration;
 
@@ -12,26 +14,41 @@ use futures_util::StreamExt as _;
 
 use super::contract::{Change, OnChange};
 
-/// Listens for changes until the process ends, reconnecting (once a second at most) when
-/// the connection is lost. Runs on the store's runtime.
+/// How long the listener waits before reconnecting: at once after a connection that
+/// listened (a terminated backend, a restart), then once a second while connecting fails.
+const RECONNECT_AFTER_FAILURE: Duration = Duration::from_secs(1);
+const RECONNECT_AFTER_LOSS: Duration = Duration::from_millis(50);
+
+/// Listens for changes until the process ends, reconnecting when the connection is lost.
+/// Runs on the store's runtime.
 pub async fn listen(config: tokio_postgres::Config, name: String, on_change: OnChange) {
-    let mut first = true;
     loop {
-        match listen_once(&config, &on_change, first).await {
+        let (listened, outcome) = listen_once(&config, &on_change).await;
+        match outcome {
             Ok(()) => tracing::warn!(database = %name, "the change listener's connection closed"),
             Err(e) => tracing::warn!(database = %name, "the change listener failed: {e}"),
         }
-        first = false;
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        // Until it listens again, notices go unheard: nothing read meanwhile is kept past
+        // the reconnection (it forgets everything once listening).
+        on_change(&Change::Everything);
+        tokio::time::sleep(if listened {
+            RECONNECT_AFTER_LOSS
+        } else {
+            RECONNECT_AFTER_FAILURE
+        })
+        .await;
     }
 }
 
+/// One connection's listening: whether it got to listen, and how it ended.
 async fn listen_once(
     config: &tokio_postgres::Config,
     on_change: &OnChange,
-    first: bool,
-) -> Result<(), tokio_postgres::Error> {
-    let (client, mut connection) = config.connect(tokio_postgres::NoTls).await?;
+) -> (bool, Result<(), tokio_postgres::Error>) {
+    let (client, mut connection) = match config.connect(tokio_postgres::NoTls).await {
+        Ok(connected) => connected,
+        Err(e) => return (false, Err(e)),
+    };
     // The connection's messages (notices among them) come only by polling it: a task
     // does, handing notices over a bounded channel.
     let (notices, mut received) = tokio::sync::mpsc::channel(1024);
@@ -50,10 +67,12 @@ async fn listen_once(
         }
     });
     let listened = client.batch_execute("LISTEN xbhost_changes").await;
-    if listened.is_ok() && !first {
-        // Listening again: whatever was sent while no one listened was missed.
+    if listened.is_ok() {
+        // Whatever was sent while no one listened was missed.
+        tracing::debug!("listening for changes made by other hosts");
         on_change(&Change::Everything);
     }
+    let did_listen = listened.is_ok();
     let outcome = match listened {
         Ok(()) => loop {
             match received.recv().await {
@@ -65,5 +84,5 @@ async fn listen_once(
         Err(e) => Err(e),
     };
     driver.abort();
-    outcome
+    (did_listen, outcome)
 }

@@ -15,7 +15,8 @@ use anyhow::{Context as _, Result, anyhow, bail};
 use deadpool_postgres::ClientWrapper;
 
 use super::contract::{
-    BlockWrites, CarriedTag, Change, FirstWrite, OnChange, PluginRecord, Storage, StoredEvent,
+    BlockWrites, CarriedTag, Change, CourseWrite, FirstWrite, OnChange, PluginRecord, Storage,
+    StoredEvent,
 };
 use super::pg_exec::{Exec, Kind, PoolExec, RequestExec};
 use crate::model::CourseDoc;
@@ -370,6 +371,16 @@ impl<X: Exec> Storage for PgStore<X> {
             .await?;
             notify(c, &Change::Course(key.to_string())).await
         })
+    }
+
+    fn course_with_version(&self, key: &str) -> Result<Option<(CourseDoc, u64)>> {
+        super::pg_courses::read(&self.x, key)
+    }
+
+    fn put_course_if_version(&self, doc: &CourseDoc, expected: Option<u64>) -> Result<CourseWrite> {
+        let json = serde_json::to_string(doc)?;
+        check_text("course document", &json)?;
+        super::pg_courses::put_if(&self.x, doc, &json, expected)
     }
 
     fn course_keys(&self) -> Result<Vec<String>> {

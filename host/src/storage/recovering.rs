@@ -18,7 +18,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow};
 
-use super::contract::{BlockWrites, CarriedTag, FirstWrite, OutboxEntry, PluginRecord, Storage};
+use super::contract::{
+    BlockWrites, CarriedTag, CourseWrite, FirstWrite, OutboxEntry, PluginRecord, Storage,
+};
 use super::health;
 use super::sled_store::SledStorage;
 use crate::errors::StoreUnavailable;
@@ -320,6 +322,7 @@ impl Storage for RecoveringStore {
             fn user_tag(&self, user: &str, key: &str) -> Result<Option<String>>;
             fn user_state(&self, course: &str, user: &str, usage: &str) -> Result<Option<String>>;
             fn course(&self, key: &str) -> Result<Option<CourseDoc>>;
+            fn course_with_version(&self, key: &str) -> Result<Option<(CourseDoc, u64)>>;
             fn course_keys(&self) -> Result<Vec<String>>;
             fn plugin(&self, name: &str) -> Result<Option<PluginRecord>>;
             fn plugins(&self) -> Result<Vec<PluginRecord>>;
@@ -334,6 +337,7 @@ impl Storage for RecoveringStore {
             fn set_user_tag(&self, user: &str, key: &str, value: &str) -> Result<()>;
             fn set_user_state(&self, course: &str, user: &str, usage: &str, json: &str) -> Result<()>;
             fn put_course(&self, doc: &CourseDoc) -> Result<()>;
+            fn put_course_if_version(&self, doc: &CourseDoc, expected: Option<u64>) -> Result<CourseWrite>;
             fn put_plugin(&self, record: &PluginRecord, wasm: &[u8]) -> Result<()>;
             fn set_enrollments(&self, course: &str, dates: &[(String, String)]) -> Result<()>;
             fn carry_over_course_tags(&self, course: &str, from: &str, to: &str, keys: &[String]) -> Result<Vec<CarriedTag>>;

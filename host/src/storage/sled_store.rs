@@ -6,7 +6,10 @@ use std::path::Path;
 use anyhow::{Context as _, Result, bail};
 use sled::Transactional;
 
-use super::contract::{BlockWrites, CarriedTag, FirstWrite, OutboxEntry, PluginRecord, Storage};
+use super::contract::{
+    BlockWrites, CarriedTag, CourseWrite, FirstWrite, OutboxEntry, PluginRecord, Storage,
+};
+use super::sled_courses::{CourseTrees, Expect};
 use super::sled_outbox;
 use crate::model::CourseDoc;
 
@@ -56,6 +59,8 @@ pub struct SledStorage {
     user_tags: sled::Tree,
     user_state: sled::Tree,
     courses: sled::Tree,
+    /// Each course's version, beside its document (`sled_courses`).
+    course_versions: sled::Tree,
     plugins: sled::Tree,
     plugin_wasm: sled::Tree,
     enrollments: sled::Tree,
@@ -99,8 +104,15 @@ impl SledStorage {
         (&self.db, &self.meta)
     }
 
+    fn course_trees(&self) -> CourseTrees<'_> {
+        CourseTrees {
+            docs: &self.courses,
+            versions: &self.course_versions,
+        }
+    }
+
     /// The tree `name` (`course_tags`, `user_tags`, `user_state`, `courses`,
-    /// `plugins`, `plugin_wasm`, `enrollments`, `meta`, `outbox`), for
+    /// `course_versions`, `plugins`, `plugin_wasm`, `enrollments`, `meta`, `outbox`), for
     /// `store copy`, which reads every row of each in key order.
     pub(super) fn tree(&self, name: &str) -> Option<&sled::Tree> {
         Some(match name {
@@ -108,6 +120,7 @@ impl SledStorage {
             "user_tags" => &self.user_tags,
             "user_state" => &self.user_state,
             "courses" => &self.courses,
+            "course_versions" => &self.course_versions,
             "plugins" => &self.plugins,
             "plugin_wasm" => &self.plugin_wasm,
             "enrollments" => &self.enrollments,
@@ -128,6 +141,7 @@ impl SledStorage {
             user_tags: db.open_tree("user_tags")?,
             user_state: db.open_tree("user_state")?,
             courses: db.open_tree("courses")?,
+            course_versions: db.open_tree("course_versions")?,
             plugins: db.open_tree("plugins")?,
             plugin_wasm: db.open_tree("plugin_wasm")?,
             enrollments: db.open_tree("enrollments")?,
@@ -305,9 +319,18 @@ impl Storage for SledStorage {
     }
 
     fn put_course(&self, doc: &CourseDoc) -> Result<()> {
-        self.courses
-            .insert(key(&[&doc.course_key])?, serde_json::to_vec(doc)?)?;
+        self.course_trees()
+            .write(&key(&[&doc.course_key])?, doc, Expect::Any)?;
         Ok(())
+    }
+
+    fn course_with_version(&self, course_key: &str) -> Result<Option<(CourseDoc, u64)>> {
+        self.course_trees().read(&key(&[course_key])?, course_key)
+    }
+
+    fn put_course_if_version(&self, doc: &CourseDoc, expected: Option<u64>) -> Result<CourseWrite> {
+        self.course_trees()
+            .write(&key(&[&doc.course_key])?, doc, Expect::Version(expected))
     }
 
     fn course_keys(&self) -> Result<Vec<String>> {
