@@ -7,8 +7,9 @@
 //!   the workbench is printed; Ctrl-C stops it).
 //! - `cargo xtask test`: everything CI runs (fmt check, clippy, all tests), the tests on a
 //!   throwaway PostgreSQL unless `XBHOST_TEST_DATABASE_URL` names a server (see `pg`).
-//! - `cargo xtask bench [--quick] [--soak SECONDS]`: the benchmark table of BENCHMARKS.md,
-//!   likewise on a throwaway PostgreSQL unless `XBHOST_BENCH_DATABASE_URL` names one.
+//! - `cargo xtask bench [--quick] [--soak SECONDS] [--postgres]`: the benchmark table of
+//!   BENCHMARKS.md, likewise on a throwaway PostgreSQL unless `XBHOST_BENCH_DATABASE_URL`
+//!   names one (`--postgres`: only the rows comparing PostgreSQL with sled, wrk included).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -48,7 +49,7 @@ fn main() -> Result<()> {
         Some("bench") => bench(&root, &args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <build|demo [--listen ADDRESS]|test|bench [--quick] [--soak SECONDS]>"
+                "usage: cargo xtask <build|demo [--listen ADDRESS]|test|bench [--quick] [--soak SECONDS] [--postgres]>"
             );
             std::process::exit(2);
         }
