@@ -626,6 +626,48 @@ fn versions_compare_and_swap(a: &Host, b: &Host) {
 }
 
 #[test]
+fn the_cli_shows_versions_and_a_load_from_another_version_fails_naming_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for p in ["html", "vertical", "split_test", "problem"] {
+        xbhost_ok(d, &["plugin", "add", plugin_path(p).to_str().unwrap()]);
+    }
+    let file = demo_course_path();
+    let file = file.to_str().unwrap();
+    let out = xbhost_ok(d, &["course", "load", file]);
+    assert!(out.contains("user partitions, version 1"), "{out}");
+    let out = xbhost_ok(d, &["course", "load", "--expect-version", "1", file]);
+    assert!(
+        out.contains("replaced course") && out.contains("version 2"),
+        "{out}"
+    );
+    // From a version the store no longer holds: refused, nothing stored, exit status 1.
+    for (expect, from) in [("1", "version 1"), ("0", "no stored course (a new course)")] {
+        let (ok, _, err) =
+            xbhost_tests::xbhost(d, &["course", "load", "--expect-version", expect, file]);
+        assert!(!ok, "{err}");
+        assert!(
+            err.contains(DEMO_COURSE)
+                && err.contains(&format!(
+                    "started from {from}, but the store holds version 2"
+                )),
+            "{err}"
+        );
+    }
+    assert_eq!(
+        xbhost_ok(d, &["course", "list"]).trim(),
+        format!("{DEMO_COURSE} version 2")
+    );
+    let (ok, shown, err) = xbhost_tests::xbhost(d, &["course", "show", DEMO_COURSE]);
+    assert!(
+        ok && err.contains(&format!("course {DEMO_COURSE} version 2")),
+        "{err}"
+    );
+    // What `course show` prints is the document, as it loads.
+    CourseDoc::from_json(&shown).unwrap();
+}
+
+#[test]
 fn course_versions_compare_and_swap_on_sled() {
     let dir = tempfile::tempdir().unwrap();
     let host = Host::open(dir.path(), patient_config()).unwrap();

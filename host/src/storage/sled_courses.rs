@@ -99,3 +99,60 @@ fn transaction_error(e: TransactionError<Option<u64>>, course: &str) -> anyhow::
         TransactionError::Abort(_) => anyhow!("reading course {course:?} was aborted"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(key: &str, name: &str) -> CourseDoc {
+        CourseDoc {
+            course_key: key.into(),
+            display_name: Some(name.into()),
+            user_partitions: vec![],
+            blocks: vec![],
+        }
+    }
+
+    #[test]
+    fn a_course_stored_before_versions_existed_is_version_one_and_swaps_from_there() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let (docs, versions) = (
+            db.open_tree("courses").unwrap(),
+            db.open_tree("course_versions").unwrap(),
+        );
+        let trees = CourseTrees {
+            docs: &docs,
+            versions: &versions,
+        };
+        // As an older binary stored it: the document alone.
+        let old = doc("c", "old");
+        docs.insert(b"c", serde_json::to_vec(&old).unwrap())
+            .unwrap();
+        assert_eq!(trees.read(b"c", "c").unwrap(), Some((old, 1)));
+        let new = doc("c", "new");
+        let none = Expect::Version(None);
+        assert_eq!(
+            trees.write(b"c", &new, none).unwrap(),
+            CourseWrite::Conflict(Some(1))
+        );
+        let two = Expect::Version(Some(2));
+        assert_eq!(
+            trees.write(b"c", &new, two).unwrap(),
+            CourseWrite::Conflict(Some(1))
+        );
+        let one = Expect::Version(Some(1));
+        assert_eq!(
+            trees.write(b"c", &new, one).unwrap(),
+            CourseWrite::Stored(2)
+        );
+        assert_eq!(
+            trees.write(b"c", &new, Expect::Any).unwrap(),
+            CourseWrite::Stored(3)
+        );
+        assert_eq!(trees.read(b"c", "c").unwrap(), Some((new, 3)));
+        assert_eq!(trees.read(b"d", "d").unwrap(), None);
+        // A damaged version is an error, not a guess.
+        versions.insert(b"c", &b"xyz"[..]).unwrap();
+        assert!(trees.read(b"c", "c").is_err());
+    }
+}
