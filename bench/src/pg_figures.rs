@@ -10,6 +10,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
+use xbhost::storage::StoredEvent;
 use xbhost::{Host, HostConfig};
 
 use super::pg::{BenchDatabase, URL_VAR};
@@ -89,6 +90,37 @@ pub fn figures(
             "{} / {}",
             us(percentile(&reads, 0.5)),
             us(percentile(&reads, 0.99))
+        ),
+    );
+    // The rest of it: a page's events going in, in a request's transaction of their own
+    // (BEGIN with the insert, then the asynchronous COMMIT: two round trips).
+    let mut commits = Vec::with_capacity(2_000);
+    for i in 0..2_000 {
+        let request = storage
+            .for_request()
+            .expect("PostgreSQL has request stores");
+        let events: Vec<StoredEvent> = (0..3)
+            .map(|e| StoredEvent {
+                id: format!("bench-event-{i}-{e}"),
+                course_key: DEMO.into(),
+                user_id: learners[i % learners.len()].clone(),
+                name: "bench.exposure".into(),
+                time: "2026-12-01T00:00:00Z".into(),
+                line: "{}".into(),
+            })
+            .collect();
+        let t = Instant::now();
+        request.append_events(&events)?;
+        request.flush()?;
+        commits.push(t.elapsed());
+    }
+    commits.sort();
+    table.add(
+        "PostgreSQL: a page's 3 events alone (insert, async commit) p50 / p99",
+        format!(
+            "{} / {}",
+            us(percentile(&commits, 0.5)),
+            us(percentile(&commits, 0.99))
         ),
     );
     drop(host);
