@@ -91,7 +91,14 @@ fn on_postgres_the_export_is_the_events_table_in_stored_order_and_since_filters(
     // --since keeps the events at or after the time given, in the same order.
     let times: Vec<&str> = events.iter().map(|e| e["time"].as_str().unwrap()).collect();
     let since = times[times.len() / 2];
-    let after = db.cli_ok(&["events", "export", "--course", DEMO_COURSE, "--since", since]);
+    let after = db.cli_ok(&[
+        "events",
+        "export",
+        "--course",
+        DEMO_COURSE,
+        "--since",
+        since,
+    ]);
     let expected: Vec<&str> = export
         .lines()
         .zip(&times)
@@ -100,14 +107,41 @@ fn on_postgres_the_export_is_the_events_table_in_stored_order_and_since_filters(
         .collect();
     assert!(!expected.is_empty() && expected.len() < stored.len());
     assert_eq!(after.lines().collect::<Vec<_>>(), expected);
-    let future = db.cli_ok(&["events", "export", "--course", DEMO_COURSE, "--since", "2999-01-01"]);
+    let future = db.cli_ok(&[
+        "events",
+        "export",
+        "--course",
+        DEMO_COURSE,
+        "--since",
+        "2999-01-01",
+    ]);
     assert!(future.is_empty(), "{future}");
-    let (ok, _, err) = db.cli(&["events", "export", "--course", DEMO_COURSE, "--since", "last tuesday"]);
-    assert!(!ok && err.contains("--since") && err.contains("last tuesday"), "{err}");
+    let (ok, _, err) = db.cli(&[
+        "events",
+        "export",
+        "--course",
+        DEMO_COURSE,
+        "--since",
+        "last tuesday",
+    ]);
+    assert!(
+        !ok && err.contains("--since") && err.contains("last tuesday"),
+        "{err}"
+    );
     // Another course's export is empty; --out writes the same lines to a file.
-    assert!(db.cli_ok(&["events", "export", "--course", "course-v1:x+none+1"]).is_empty());
+    assert!(
+        db.cli_ok(&["events", "export", "--course", "course-v1:x+none+1"])
+            .is_empty()
+    );
     let file = dir.path().join("events-out.jsonl");
-    db.cli_ok(&["events", "export", "--course", DEMO_COURSE, "--out", file.to_str().unwrap()]);
+    db.cli_ok(&[
+        "events",
+        "export",
+        "--course",
+        DEMO_COURSE,
+        "--out",
+        file.to_str().unwrap(),
+    ]);
     assert_eq!(std::fs::read_to_string(&file).unwrap(), export);
 }
 
@@ -123,8 +157,17 @@ fn on_sled_the_export_reads_the_log_and_matches_the_database_after_a_copy() {
     let args = render_args(&users);
     xbhost_ok(d, &args.iter().map(String::as_str).collect::<Vec<_>>());
     let submit = [
-        "handle", "--course", DEMO_COURSE, "--block", "check_sum", "--user", "reader-1",
-        "--handler", "submit", "--payload", "{\"answer\": [1]}",
+        "handle",
+        "--course",
+        DEMO_COURSE,
+        "--block",
+        "check_sum",
+        "--user",
+        "reader-1",
+        "--handler",
+        "submit",
+        "--payload",
+        "{\"answer\": [1]}",
     ];
     xbhost_ok(d, &submit);
     // A damaged line is skipped by the export, as by the report.
@@ -133,16 +176,45 @@ fn on_sled_the_export_reads_the_log_and_matches_the_database_after_a_copy() {
     std::fs::write(&log, format!("{written}{{\"torn\": \n")).unwrap();
 
     let export = xbhost_ok(d, &["events", "export", "--course", DEMO_COURSE]);
-    assert_eq!(export, written, "the export is the log's lines of the course");
+    assert_eq!(
+        export, written,
+        "the export is the log's lines of the course"
+    );
     let events = lines(&export);
     assert_eq!(events.iter().filter(|e| e["name"] == ASSIGNED).count(), 160);
-    let since = events[events.len() / 2]["time"].as_str().unwrap().to_string();
-    let after_on_sled = xbhost_ok(d, &["events", "export", "--course", DEMO_COURSE, "--since", &since]);
+    let since = events[events.len() / 2]["time"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let after_on_sled = xbhost_ok(
+        d,
+        &[
+            "events",
+            "export",
+            "--course",
+            DEMO_COURSE,
+            "--since",
+            &since,
+        ],
+    );
     assert!(!after_on_sled.is_empty());
-    let (ok, _, err) = xbhost(d, &["events", "export", "--course", DEMO_COURSE, "--since", "2026-13-45"]);
+    let (ok, _, err) = xbhost(
+        d,
+        &[
+            "events",
+            "export",
+            "--course",
+            DEMO_COURSE,
+            "--since",
+            "2026-13-45",
+        ],
+    );
     assert!(!ok && err.contains("--since"), "{err}");
-    let report_on_sled: serde_json::Value =
-        serde_json::from_str(&xbhost_ok(d, &["report", "--course", DEMO_COURSE, "--json"])).unwrap();
+    let report_on_sled: serde_json::Value = serde_json::from_str(&xbhost_ok(
+        d,
+        &["report", "--course", DEMO_COURSE, "--json"],
+    ))
+    .unwrap();
     assert_eq!(report_on_sled["damaged_lines"]["total"], 1);
 
     let db = TestDatabase::fresh();
@@ -151,7 +223,10 @@ fn on_sled_the_export_reads_the_log_and_matches_the_database_after_a_copy() {
     let export_args = ["events", "export", "--course", DEMO_COURSE];
     assert_eq!(xbhost_ok(d, &[&on_db[..], &export_args].concat()), export);
     let since_args = [&export_args[..], &["--since", &since]].concat();
-    assert_eq!(xbhost_ok(d, &[&on_db[..], &since_args].concat()), after_on_sled);
+    assert_eq!(
+        xbhost_ok(d, &[&on_db[..], &since_args].concat()),
+        after_on_sled
+    );
 
     let report_on_db: serde_json::Value = serde_json::from_str(&xbhost_ok(
         d,

@@ -34,7 +34,11 @@ fn demo_store_with_learners() -> (tempfile::TempDir, std::path::PathBuf) {
         let args = ["handle", "--course", DEMO_COURSE, "--block", "check_sum"];
         xbhost_ok(
             d,
-            &[&args[..], &["--user", user, "--handler", "submit", "--payload", &answer]].concat(),
+            &[
+                &args[..],
+                &["--user", user, "--handler", "submit", "--payload", &answer],
+            ]
+            .concat(),
         );
     }
     let csv = d.join("enrolled.csv");
@@ -45,12 +49,33 @@ fn demo_store_with_learners() -> (tempfile::TempDir, std::path::PathBuf) {
     std::fs::write(&csv, format!("user_id,date\n{}\n", dates.join("\n"))).unwrap();
     let csv = csv.to_str().unwrap();
     xbhost_ok(d, &["enrollment", "import", "--course", DEMO_COURSE, csv]);
-    let force = ["experiment", "force", "--course", DEMO_COURSE, "--partition", "0"];
-    xbhost_ok(d, &[&force[..], &["--user", "learner-5", "--group", "1"]].concat());
+    let force = [
+        "experiment",
+        "force",
+        "--course",
+        DEMO_COURSE,
+        "--partition",
+        "0",
+    ];
+    xbhost_ok(
+        d,
+        &[&force[..], &["--user", "learner-5", "--group", "1"]].concat(),
+    );
     for user in &ids[..10] {
-        xbhost_ok(d, &["tags", "set", "--user", user, "--global", "lang", "fr"]);
+        xbhost_ok(
+            d,
+            &["tags", "set", "--user", user, "--global", "lang", "fr"],
+        );
         let course = ["--course", DEMO_COURSE];
-        xbhost_ok(d, &[&["tags", "set", "--user", user][..], &course, &["cohort", "b"]].concat());
+        xbhost_ok(
+            d,
+            &[
+                &["tags", "set", "--user", user][..],
+                &course,
+                &["cohort", "b"],
+            ]
+            .concat(),
+        );
     }
     (data, users)
 }
@@ -126,11 +151,18 @@ fn a_store_rendered_for_hundreds_of_learners_moves_to_postgres_and_every_learner
     for table in tables {
         let (store, database, ok) = checks[table];
         let rows = db.count(&format!("SELECT count(*) FROM {table}"), &[]) as u64;
-        assert!(ok && store == database && database == rows, "{table}: {out}");
+        assert!(
+            ok && store == database && database == rows,
+            "{table}: {out}"
+        );
         assert!(rows > 0, "{table} was copied empty: {out}");
     }
     // Every group, every tag: two partitions per learner and the ten course tags.
-    assert_eq!(checks["user_course_tags"].1 as usize, 2 * LEARNERS + 10, "{out}");
+    assert_eq!(
+        checks["user_course_tags"].1 as usize,
+        2 * LEARNERS + 10,
+        "{out}"
+    );
     assert_eq!(checks["user_state"].1, 20, "{out}");
     assert_eq!(checks["enrollments"].1, 100, "{out}");
     assert_eq!(checks["events"].1 as i64, valid_lines, "{out}");
@@ -155,7 +187,10 @@ fn a_store_rendered_for_hundreds_of_learners_moves_to_postgres_and_every_learner
 
     // The check catches one changed row, naming its table, and agrees again once undone.
     let verified = xbhost_ok(d, &["store", "verify", "--against", &db.url]);
-    assert!(printed_checks(&verified).values().all(|c| c.2), "{verified}");
+    assert!(
+        printed_checks(&verified).values().all(|c| c.2),
+        "{verified}"
+    );
     db.execute("UPDATE user_state SET state = state || ' ' WHERE user_id = 'learner-3'");
     let (ok, out, err) = xbhost(d, &["store", "verify", "--against", &db.url]);
     assert!(!ok, "a changed row was not caught: {out}");
@@ -171,7 +206,10 @@ fn a_store_rendered_for_hundreds_of_learners_moves_to_postgres_and_every_learner
 
     // The report counts the same on the database.
     let on_db = ["--database", db.url.as_str()];
-    let report_on_db = json_of(d, &[&on_db[..], &["report", "--course", DEMO_COURSE, "--json"]].concat());
+    let report_on_db = json_of(
+        d,
+        &[&on_db[..], &["report", "--course", DEMO_COURSE, "--json"]].concat(),
+    );
     assert_eq!(report_on_db["partitions"], report_on_sled["partitions"]);
     assert_eq!(report_on_db["events_read"], report_on_sled["events_read"]);
     assert_eq!(report_on_db["events_source"], "the events table");
@@ -182,7 +220,10 @@ fn a_store_rendered_for_hundreds_of_learners_moves_to_postgres_and_every_learner
     for (sled, pg) in pages_on_sled.iter().zip(&pages_on_db) {
         assert_eq!(sled, pg, "{}", sled["user"]);
     }
-    let grades_on_db = json_of(d, &[&on_db[..], &["grades", "--course", DEMO_COURSE, "--json"]].concat());
+    let grades_on_db = json_of(
+        d,
+        &[&on_db[..], &["grades", "--course", DEMO_COURSE, "--json"]].concat(),
+    );
     assert_eq!(grades_on_db, grades_on_sled);
     for (user, args) in [
         ("learner-2", vec!["--global"]),
@@ -194,7 +235,16 @@ fn a_store_rendered_for_hundreds_of_learners_moves_to_postgres_and_every_learner
             xbhost_ok(d, &list)
         );
     }
-    let assign = ["assign", "--course", DEMO_COURSE, "--partition", "0", "--user", "learner-5", "--json"];
+    let assign = [
+        "assign",
+        "--course",
+        DEMO_COURSE,
+        "--partition",
+        "0",
+        "--user",
+        "learner-5",
+        "--json",
+    ];
     let forced = json_of(d, &[&on_db[..], &assign].concat());
     assert_eq!(forced["status"], json_of(d, &assign)["status"], "{forced}");
     // No new group was stored on the database: everyone had theirs.

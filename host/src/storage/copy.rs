@@ -107,8 +107,8 @@ impl Verification {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "{:<18} {:>10} {:<16} {:>10} {:<16} {}",
-            "table", "store", "checksum", "database", "checksum", "check"
+            "{:<18} {:>10} {:<16} {:>10} {:<16} check",
+            "table", "store", "checksum", "database", "checksum"
         );
         for t in &self.tables {
             let _ = writeln!(
