@@ -8,6 +8,12 @@
 //! enters this module's own tokio runtime (where the connections' tasks and the pool's
 //! timers run) and waits with a plain executor: it never needs, nor disturbs, the caller's
 //! runtime.
+//!
+//! A call waits a bounded time for its answer ([`PgShared::call_limit`]): a database that
+//! stops answering (hung, or cut off without a reset) costs a 503, never a render thread for
+//! ever. A connection whose call ran out of time, or whose transaction failed, is closed
+//! rather than handed back to the pool, so no later request gets it mid-statement or inside
+//! an aborted transaction.
 
 use std::future::Future;
 use std::sync::{Mutex, MutexGuard};
@@ -28,6 +34,10 @@ pub struct PgShared {
     pub(super) wait: Duration,
     /// How to connect (the change listener opens a connection of its own).
     pub(super) config: tokio_postgres::Config,
+    /// The longest a call's statements may take, answers included, before the call fails
+    /// and its connection is closed. Beyond the server's own `statement_timeout`: it bounds
+    /// a server that does not answer at all.
+    pub(super) call_limit: Duration,
 }
 
 impl PgShared {
@@ -36,6 +46,7 @@ impl PgShared {
         pool: Pool,
         name: String,
         config: tokio_postgres::Config,
+        call_limit: Duration,
     ) -> PgShared {
         let wait = pool.timeouts().wait.unwrap_or(Duration::from_secs(5));
         PgShared {
@@ -44,7 +55,24 @@ impl PgShared {
             name,
             wait,
             config,
+            call_limit,
         }
+    }
+
+    /// Runs `f` on `client` within [`PgShared::call_limit`]; `None` when it ran out.
+    async fn bounded<R>(
+        &self,
+        f: impl Future<Output = Result<R, tokio_postgres::Error>>,
+    ) -> Option<Result<R, tokio_postgres::Error>> {
+        tokio::time::timeout(self.call_limit, f).await.ok()
+    }
+
+    /// The error of a call that got no answer within [`PgShared::call_limit`].
+    fn no_answer(&self) -> anyhow::Error {
+        self.unavailable(format!(
+            "the database is unavailable: no answer within {} ms",
+            self.call_limit.as_millis()
+        ))
     }
 
     /// Runs a future to completion on this thread, inside the store's runtime.
@@ -68,8 +96,10 @@ impl PgShared {
                     self.wait.as_millis(),
                     self.pool.status().max_size
                 ),
-                deadpool_postgres::PoolError::Backend(b) => describe(b),
-                other => other.to_string(),
+                deadpool_postgres::PoolError::Backend(b) => {
+                    format!("the database is unavailable: {}", describe(b))
+                }
+                other => format!("the database is unavailable: {other}"),
             };
             self.unavailable(why)
         })
@@ -90,7 +120,7 @@ impl PgShared {
         what: &dyn Fn() -> String,
     ) -> anyhow::Error {
         if is_unavailable(&e) {
-            self.unavailable(describe(&e))
+            self.unavailable(format!("the database is unavailable: {}", describe(&e)))
         } else {
             anyhow!("{}: {}", what(), describe(&e))
         }
@@ -129,6 +159,10 @@ pub(super) fn is_unavailable(e: &tokio_postgres::Error) -> bool {
                 // to commit; retrying is the answer.
                 || code == "55P03"
                 || code == "57014"
+                // A deadlock or serialization failure: the transaction was chosen to end so
+                // another could go on; retrying is the answer, not a 500.
+                || code == "40P01"
+                || code == "40001"
         }
     }
 }
@@ -191,21 +225,33 @@ impl Exec for PoolExec {
         let shared = &self.shared;
         shared.block_on(async {
             let client = shared.connection().await?;
-            if kind != Kind::Atomic {
-                return f(&client).await.map_err(|e| shared.error(e, what));
+            let outcome = shared
+                .bounded(async {
+                    if kind != Kind::Atomic {
+                        return f(&client).await;
+                    }
+                    let (begun, result) =
+                        futures_util::future::join(client.batch_execute("BEGIN"), f(&client)).await;
+                    match begun.and(result) {
+                        Ok(value) => client.batch_execute("COMMIT").await.map(|()| value),
+                        Err(e) => Err(e),
+                    }
+                })
+                .await;
+            match outcome {
+                Some(Ok(value)) => Ok(value),
+                Some(Err(e)) => {
+                    if kind == Kind::Atomic {
+                        // The transaction may still be open (aborted): never back to the pool.
+                        discard(client);
+                    }
+                    Err(shared.error(e, what))
+                }
+                None => {
+                    discard(client);
+                    Err(shared.no_answer())
+                }
             }
-            let (begun, result) =
-                futures_util::future::join(client.batch_execute("BEGIN"), f(&client)).await;
-            let outcome = match begun.and(result) {
-                Ok(value) => client.batch_execute("COMMIT").await.map(|()| value),
-                Err(e) => Err(e),
-            };
-            if outcome.is_err() {
-                // A connection that failed mid-transaction is not reused by the pool; on a
-                // live one, the transaction is ended here.
-                let _ = client.batch_execute("ROLLBACK").await;
-            }
-            outcome.map_err(|e| shared.error(e, what))
         })
     }
 
@@ -228,8 +274,10 @@ struct RequestState {
     in_transaction: bool,
     /// The transaction holds writes other than events (see [`Kind::Events`]).
     holds_writes: bool,
-    /// The first failure since the transaction began: the transaction is lost (PostgreSQL
-    /// aborts it), so committing must fail too, never silently roll back.
+    /// The request's first failed call, read or write, in its transaction or before it:
+    /// the transaction is lost (PostgreSQL aborts it), and a read that failed may have left
+    /// the page without a group it should show, so committing fails too (the page is not
+    /// acknowledged), never silently rolls back.
     failed: Option<String>,
 }
 
@@ -268,30 +316,51 @@ impl Exec for RequestExec {
         }
         shared.block_on(async {
             if state.client.is_none() {
-                state.client = Some(shared.connection().await?);
+                match shared.connection().await {
+                    Ok(client) => state.client = Some(client),
+                    Err(e) => {
+                        state.failed = Some(format!("{e:#}"));
+                        return Err(e);
+                    }
+                }
             }
             let begin = kind != Kind::Read && !state.in_transaction;
             let client = state.client.as_ref().expect("just taken");
-            let result = if begin {
-                // BEGIN goes out in the same round trip as the first write.
-                let (begun, result) =
-                    futures_util::future::join(client.batch_execute("BEGIN"), f(client)).await;
-                begun.and(result)
-            } else {
-                f(client).await
-            };
+            let result = shared
+                .bounded(async {
+                    if begin {
+                        // BEGIN goes out in the same round trip as the first write.
+                        let (begun, result) =
+                            futures_util::future::join(client.batch_execute("BEGIN"), f(client))
+                                .await;
+                        begun.and(result)
+                    } else {
+                        f(client).await
+                    }
+                })
+                .await;
             if begin {
                 state.in_transaction = true;
             }
             if !matches!(kind, Kind::Read | Kind::Events) {
                 state.holds_writes = true;
             }
-            result.map_err(|e| {
-                if state.in_transaction {
+            match result {
+                Some(Ok(value)) => Ok(value),
+                Some(Err(e)) => {
                     state.failed = Some(describe(&e));
+                    Err(shared.error(e, what))
                 }
-                shared.error(e, what)
-            })
+                None => {
+                    // Mid-statement: the connection cannot serve anyone again.
+                    if let Some(client) = state.client.take() {
+                        discard(client);
+                    }
+                    let e = shared.no_answer();
+                    state.failed = Some(format!("{e:#}"));
+                    Err(e)
+                }
+            }
         })
     }
 
@@ -301,9 +370,10 @@ impl Exec for RequestExec {
         if let Some(why) = state.failed.take() {
             state.in_transaction = false;
             state.holds_writes = false;
-            // Ends the aborted transaction so the connection can serve again.
-            if let Some(client) = state.client.as_ref() {
-                let _ = shared.block_on(client.batch_execute("ROLLBACK"));
+            // Closed, not rolled back: the server ends the aborted transaction, and a
+            // database that does not answer costs no further wait.
+            if let Some(client) = state.client.take() {
+                discard(client);
             }
             return Err(shared.unavailable(format!(
                 "this request's transaction failed and was rolled back: {why}"
@@ -324,9 +394,23 @@ impl Exec for RequestExec {
             .client
             .as_ref()
             .expect("a transaction has a connection");
-        shared
-            .block_on(client.batch_execute(commit))
-            .map_err(|e| shared.error(e, &|| "committing the request's writes".to_string()))
+        let committed = shared.block_on(shared.bounded(client.batch_execute(commit)));
+        match committed {
+            Some(Ok(())) => Ok(()),
+            failed => {
+                // The transaction may still be open (a statement before COMMIT failed), or
+                // the COMMIT's answer never came: the connection is not reused.
+                if let Some(client) = state.client.take() {
+                    discard(client);
+                }
+                Err(match failed {
+                    Some(Err(e)) => {
+                        shared.error(e, &|| "committing the request's writes".to_string())
+                    }
+                    _ => shared.no_answer(),
+                })
+            }
+        }
     }
 }
 
@@ -335,10 +419,21 @@ impl Drop for RequestExec {
         let state = std::mem::take(&mut *self.lock());
         if let (Some(client), true) = (state.client, state.in_transaction) {
             // Never committed: the writes are abandoned. The connection returns to the
-            // pool only after the rollback (dropping `client` at the end of the task).
+            // pool only after the rollback (dropping `client` at the end of the task), and
+            // only if the rollback was answered in time.
+            let limit = self.shared.call_limit;
             self.shared.spawn(async move {
-                let _ = client.batch_execute("ROLLBACK").await;
+                match tokio::time::timeout(limit, client.batch_execute("ROLLBACK")).await {
+                    Ok(Ok(())) => drop(client),
+                    _ => discard(client),
+                }
             });
         }
     }
+}
+
+/// Closes a connection instead of returning it to the pool (the server ends whatever
+/// transaction it held).
+fn discard(client: Object) {
+    drop(Object::take(client));
 }

@@ -122,7 +122,16 @@ impl PgStorage {
                 .build()
                 .context("cannot make the database connection pool")?
         };
-        let shared = Arc::new(PgShared::new(runtime, pool, name.clone(), config));
+        // A call may run a few statements, each within the server's statement timeout, after
+        // waiting for its connection: past that, the server is not answering.
+        let call_limit = options.wait + options.statement_timeout * 2;
+        let shared = Arc::new(PgShared::new(
+            runtime,
+            pool,
+            name.clone(),
+            config,
+            call_limit,
+        ));
         shared.block_on(async {
             let client = shared.connection().await?;
             pg_schema::migrate(&client, &name)
