@@ -218,6 +218,21 @@ impl TokenLedger {
         revoked.insert(id, until);
     }
 
+    /// The guard kept while the record is checked and written in memory only (the
+    /// check and the write must be one step), released before a shared store's round
+    /// trip (which is the one step then): `None` means "lock again to write".
+    fn unlocked_for_store<'a>(
+        &self,
+        guard: std::sync::MutexGuard<'a, ExpiringSet>,
+    ) -> Option<std::sync::MutexGuard<'a, ExpiringSet>> {
+        if self.shared.is_some() {
+            drop(guard);
+            None
+        } else {
+            Some(guard)
+        }
+    }
+
     /// Records `ids` in the shared store, all or none: `Some(i)` if the `i`th was there.
     fn record_shared(
         &self,
@@ -267,6 +282,9 @@ impl TokenLedger {
         if !used.has_room_for(2) {
             return Err(full("cannot record this sign-in", used.capacity));
         }
+        // A shared store is the authority (atomic across hosts); the lock is not held
+        // across its round trip (the store's change listener may need it meanwhile).
+        let mut used = self.unlocked_for_store(used);
         match self.record_shared(USED, &[(token, token_until), (state, state_until)], now)? {
             Some(0) => {
                 return Err(ApiError::unauthorized(
@@ -282,6 +300,8 @@ impl TokenLedger {
             }
             None => {}
         }
+        let used = used
+            .get_or_insert_with(|| self.used.lock().expect("the ledger lock is never poisoned"));
         used.insert(token, token_until);
         used.insert(state, state_until);
         Ok(())
@@ -301,12 +321,15 @@ impl TokenLedger {
         if !used.has_room_for(1) {
             return Err(full("cannot record this sign-in", used.capacity));
         }
+        let mut used = self.unlocked_for_store(used);
         if self.record_shared(USED, &[(state, until)], now)?.is_some() {
             return Err(ApiError::forbidden(
                 "this sign-in state has already been used (a state signs in once): reload \
                  the page and sign in again",
             ));
         }
+        let used = used
+            .get_or_insert_with(|| self.used.lock().expect("the ledger lock is never poisoned"));
         used.insert(state, until);
         Ok(())
     }
@@ -334,8 +357,16 @@ impl TokenLedger {
                 revoked.capacity,
             ));
         }
-        // Recorded already (by another host): revoked all the same.
+        // Recorded already (by another host): revoked all the same. The lock is not
+        // held across the round trip: this host's own change listener hears of the
+        // revocation meanwhile and takes it (`heard_revoked`).
+        let mut revoked = self.unlocked_for_store(revoked);
         self.record_shared(REVOKED, &[(session, until)], now)?;
+        let revoked = revoked.get_or_insert_with(|| {
+            self.revoked
+                .lock()
+                .expect("the ledger lock is never poisoned")
+        });
         revoked.insert(session, until);
         Ok(())
     }
