@@ -69,7 +69,18 @@ contract!(
     courses_and_their_versions,
     meta_or_insert_keeps_the_first_value,
     data_is_scoped_by_course_and_user,
+    listings_are_in_bytewise_order,
 );
+
+/// The listings' order on PostgreSQL must not depend on the database's collation: a
+/// database made with a linguistic (ICU) collation, as institutions' servers often default
+/// to, lists in the same (bytewise) order as sled.
+#[test]
+fn pg_listings_are_in_bytewise_order_whatever_the_collation() {
+    let db = TestDatabase::fresh_with("TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en'");
+    let store = PgStorage::connect(&db.url, &PgOptions::default()).unwrap();
+    listings_are_in_bytewise_order(&store);
+}
 
 const C: &str = "course-v1:org+contract+2026";
 const GROUP: &str = "xblock.partition_service.partition_0";
@@ -670,4 +681,37 @@ fn pg_private_cluster_keeps_committed_data_across_a_restart() {
         s.set_course_tag_if_absent(C, "ann", GROUP, "2").unwrap(),
         FirstWrite::Existing("1".into())
     );
+}
+
+fn listings_are_in_bytewise_order(s: &dyn Storage) {
+    // A linguistic order would put "a" before "B" and ignore the punctuation of "a-2".
+    let ids = ["a1", "B", "a-2", "Z", "a", "_x"];
+    let mut bytewise: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
+    bytewise.sort();
+    for id in ids {
+        s.set_course_tag(C, id, GROUP, id).unwrap();
+        s.put_course(&course(&format!("course-v1:{id}+x+1"), id))
+            .unwrap();
+    }
+    let users: Vec<String> = s
+        .users_with_course_tag(C, GROUP)
+        .unwrap()
+        .into_iter()
+        .map(|(u, _)| u)
+        .collect();
+    assert_eq!(users, bytewise, "users_with_course_tag");
+    assert_eq!(s.course_users(C).unwrap(), bytewise, "course_users");
+    let keys: Vec<String> = bytewise
+        .iter()
+        .map(|id| format!("course-v1:{id}+x+1"))
+        .collect();
+    let mut sorted_keys = keys.clone();
+    sorted_keys.sort();
+    assert_eq!(s.course_keys().unwrap(), sorted_keys, "course_keys");
+    let wasm = plugin_wasm("html");
+    for id in ids {
+        s.put_plugin(&record(id, "1.0.0", &wasm), &wasm).unwrap();
+    }
+    let names: Vec<String> = s.plugins().unwrap().into_iter().map(|p| p.name).collect();
+    assert_eq!(names, bytewise, "plugins");
 }

@@ -47,8 +47,18 @@ impl TestDatabase {
         TestDatabase::fresh_on(&admin_url())
     }
 
+    /// A new empty database on the `XBHOST_TEST_DATABASE_URL` server, made with these
+    /// `CREATE DATABASE` options (a collation other than the server's default, say).
+    pub fn fresh_with(options: &str) -> TestDatabase {
+        TestDatabase::create(&admin_url(), options)
+    }
+
     /// A new empty database on the server of this admin URL (a [`PgCluster`]'s, say).
     pub fn fresh_on(admin: &str) -> TestDatabase {
+        TestDatabase::create(admin, "")
+    }
+
+    fn create(admin: &str, options: &str) -> TestDatabase {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -60,7 +70,7 @@ impl TestDatabase {
             COUNTER.fetch_add(1, Ordering::SeqCst),
             nanos & 0xffff_ffff
         );
-        execute_on(admin, &format!("CREATE DATABASE \"{name}\""))
+        execute_on(admin, &format!("CREATE DATABASE \"{name}\" {options}"))
             .unwrap_or_else(|e| panic!("creating database {name} on {admin}: {e}"));
         TestDatabase {
             url: with_database(admin, &name),

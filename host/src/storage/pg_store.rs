@@ -6,7 +6,8 @@
 //! of its writes in one transaction committed at the end of the request. First writes are
 //! `INSERT ... ON CONFLICT DO NOTHING RETURNING` followed, when nothing was returned, by
 //! a separate read: the insert waits for a concurrent writer of the same row and does
-//! nothing if it commits, and only a new statement sees that writer's value.
+//! nothing if it commits, and only a new statement sees that writer's value. Listings
+//! order by `COLLATE "C"` (bytewise, as sled orders keys), whatever the database's collation.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -259,7 +260,7 @@ impl<X: Exec> Storage for PgStore<X> {
         let rows = self.x.run(Kind::Read, &what, async |c| {
             c.query(
                 "SELECT user_id, value FROM user_course_tags WHERE course_id = $1 AND key = $2
-                 ORDER BY user_id",
+                 ORDER BY user_id COLLATE \"C\"",
                 &[&course, &key],
             )
             .await
@@ -271,9 +272,9 @@ impl<X: Exec> Storage for PgStore<X> {
         let what = || format!("reading the users of {course:?}");
         let rows = self.x.run(Kind::Read, &what, async |c| {
             c.query(
-                "SELECT user_id FROM user_course_tags WHERE course_id = $1
-                 UNION SELECT user_id FROM user_state WHERE course_id = $1
-                 ORDER BY 1",
+                "SELECT user_id FROM (SELECT user_id FROM user_course_tags WHERE course_id = $1
+                 UNION SELECT user_id FROM user_state WHERE course_id = $1) AS users
+                 ORDER BY user_id COLLATE \"C\"",
                 &[&course],
             )
             .await
@@ -386,8 +387,11 @@ impl<X: Exec> Storage for PgStore<X> {
     fn course_keys(&self) -> Result<Vec<String>> {
         let what = || "listing the courses".to_string();
         let rows = self.x.run(Kind::Read, &what, async |c| {
-            c.query("SELECT course_id FROM courses ORDER BY course_id", &[])
-                .await
+            c.query(
+                r#"SELECT course_id FROM courses ORDER BY course_id COLLATE "C""#,
+                &[],
+            )
+            .await
         })?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
@@ -411,8 +415,11 @@ impl<X: Exec> Storage for PgStore<X> {
     fn plugins(&self) -> Result<Vec<PluginRecord>> {
         let what = || "listing the plugins".to_string();
         let rows = self.x.run(Kind::Read, &what, async |c| {
-            c.query("SELECT name, record FROM plugins ORDER BY name", &[])
-                .await
+            c.query(
+                r#"SELECT name, record FROM plugins ORDER BY name COLLATE "C""#,
+                &[],
+            )
+            .await
         })?;
         rows.iter()
             .map(|r| {
