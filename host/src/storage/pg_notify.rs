@@ -28,9 +28,12 @@ pub async fn listen(config: tokio_postgres::Config, name: String, on_change: OnC
             Ok(()) => tracing::warn!(database = %name, "the change listener's connection closed"),
             Err(e) => tracing::warn!(database = %name, "the change listener failed: {e}"),
         }
-        // Until it listens again, notices go unheard: nothing read meanwhile is kept past
-        // the reconnection (it forgets everything once listening).
-        on_change(&Change::Everything);
+        if listened {
+            // Until it listens again, notices go unheard: what it holds now is forgotten
+            // (and whatever is read meanwhile, once it listens again). Once a loss, not
+            // on every failed attempt while the database is down.
+            on_change(&Change::Everything);
+        }
         tokio::time::sleep(if listened {
             RECONNECT_AFTER_LOSS
         } else {
