@@ -169,6 +169,16 @@ fn a_store_rendered_for_hundreds_of_learners_moves_to_postgres_and_every_learner
     assert!(out.contains("2 damaged lines"), "{out}");
     let assigned = db.count("SELECT count(*) FROM events WHERE name = $1", &[&ASSIGNED]);
     assert_eq!(assigned as usize, 2 * LEARNERS);
+    // The course at the version sled holds (loaded, then changed by the force).
+    let listed = xbhost_ok(d, &["course", "list"]);
+    let version = db.count(
+        "SELECT version FROM courses WHERE course_id = $1",
+        &[&DEMO_COURSE],
+    );
+    assert!(
+        listed.contains(&format!("version {version}")) && version > 1,
+        "{listed}"
+    );
     // The compiled-cache key came along: the store's metadata is the same value.
     let meta = db.count("SELECT count(*) FROM store_meta", &[]);
     assert_eq!(meta, 1);
@@ -268,4 +278,97 @@ fn the_copy_refuses_to_run_while_a_server_holds_the_store() {
     let data = server.stop();
     let out = xbhost_ok(data.path(), &["store", "copy", "--to", &db.url]);
     assert!(printed_checks(&out).values().all(|c| c.2), "{out}");
+}
+
+/// Opens the sled store of a data directory in this process, waiting for the lock a
+/// process (or a store of this one) just closed may still hold.
+fn open_sled(data: &Path) -> xbhost::storage::SledStorage {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match xbhost::storage::SledStorage::open(&data.join("db")) {
+            Ok(store) => return store,
+            Err(e) if std::time::Instant::now() < deadline => {
+                let _ = e;
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            Err(e) => panic!("opening the store: {e:#}"),
+        }
+    }
+}
+
+#[test]
+fn pending_outbox_events_are_copied_once_and_damaged_ones_counted() {
+    use xbhost::storage::{OutboxEntry, Storage};
+    let data = tempfile::tempdir().unwrap();
+    let d = data.path();
+    for p in ["html", "vertical", "split_test", "problem"] {
+        xbhost_ok(d, &["plugin", "add", plugin_path(p).to_str().unwrap()]);
+    }
+    xbhost_ok(d, &["course", "load", demo_course_path().to_str().unwrap()]);
+    let render = ["render", "--course", DEMO_COURSE, "--block", "unit_1"];
+    xbhost_ok(d, &[&render[..], &["--user", "early"]].concat());
+    let log = std::fs::read_to_string(d.join("events.jsonl")).unwrap();
+    let logged: serde_json::Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
+    // What a crash between a group's store and its log write leaves: a pending event the
+    // log lacks; one the log already holds (a crash after the write, before the removal);
+    // and an entry that is not an event.
+    let mut pending = logged.clone();
+    pending["id"] = "0000000000010000000000000001".into();
+    pending["user_id"] = "pending-learner".into();
+    let store = open_sled(d);
+    // Entries the render left (their ids in the log: a repeat each, never copied twice).
+    let left = store.outbox().unwrap().len();
+    store
+        .put_outbox(&[
+            OutboxEntry {
+                id: "0000000000010000000000000001".into(),
+                line: serde_json::to_vec(&pending).unwrap(),
+            },
+            OutboxEntry {
+                id: logged["id"].as_str().unwrap().into(),
+                line: serde_json::to_vec(&logged).unwrap(),
+            },
+            OutboxEntry {
+                id: "0000000000020000000000000002".into(),
+                line: b"{\"half\": ".to_vec(),
+            },
+        ])
+        .unwrap();
+    store.flush().unwrap();
+    drop(store);
+
+    let db = TestDatabase::fresh();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let out = loop {
+        let (ok, out, err) = xbhost(d, &["store", "copy", "--to", &db.url]);
+        if ok {
+            break out;
+        }
+        // This process's store may hold sled's lock a moment after it was dropped.
+        assert!(
+            err.contains("in use") && std::time::Instant::now() < deadline,
+            "{err}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let lines = log.lines().count() as i64;
+    assert_eq!(
+        db.count("SELECT count(*) FROM events", &[]),
+        lines + 1,
+        "{out}"
+    );
+    let rows = db.query(
+        "SELECT user_id FROM events WHERE id = $1",
+        &[&"0000000000010000000000000001"],
+    );
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].get::<_, String>(0), "pending-learner");
+    assert_eq!(
+        printed_checks(&out)["events"],
+        (lines as u64 + 1, lines as u64 + 1, true)
+    );
+    let read = format!("{} entries of the store's outbox read (1 damaged", left + 3);
+    assert!(out.contains(&read), "{out}");
+    let repeats = format!("events: {} lines left out as repeats", left + 1);
+    assert!(out.contains(&repeats), "{out}");
 }
