@@ -3,7 +3,10 @@
 //! through disk failures by `recovering.rs`), and PostgreSQL for several hosts sharing one
 //! database (`pg_open.rs` connects and migrates with `pg_schema.rs`; `pg_exec.rs` runs
 //! statements on the pool or in a request's transaction; `pg_store.rs` holds the queries, `pg_events.rs` those of the events table, `pg_tokens.rs` the server's shared token records;
-//! `pg_notify.rs` carries change notices between hosts).
+//! `pg_notify.rs` carries change notices between hosts). `copy.rs` moves a sled store and
+//! its event log into an empty database and checks the copy (`store copy`, `store
+//! verify`), reading sled with `copy_sled.rs` and the events with `copy_events.rs`, rows
+//! and checksums alike on both sides in `copy_rows.rs`.
 
 mod contract;
 pub mod copy;
