@@ -70,6 +70,7 @@ contract!(
     meta_or_insert_keeps_the_first_value,
     data_is_scoped_by_course_and_user,
     listings_are_in_bytewise_order,
+    an_enrollment_batch_naming_a_user_twice_keeps_the_last_date,
 );
 
 /// The listings' order on PostgreSQL must not depend on the database's collation: a
@@ -714,4 +715,26 @@ fn listings_are_in_bytewise_order(s: &dyn Storage) {
     }
     let names: Vec<String> = s.plugins().unwrap().into_iter().map(|p| p.name).collect();
     assert_eq!(names, bytewise, "plugins");
+}
+
+/// A CSV that names a learner twice (a corrected line appended, say): the later date is the
+/// one kept, on both backends, and the rest of the batch is stored.
+fn an_enrollment_batch_naming_a_user_twice_keeps_the_last_date(s: &dyn Storage) {
+    let batch: Vec<(String, String)> = [
+        ("ann", "2026-01-01T00:00:00Z"),
+        ("bob", "2026-01-02T00:00:00Z"),
+        ("ann", "2026-01-03T00:00:00Z"),
+    ]
+    .iter()
+    .map(|(u, d)| (u.to_string(), d.to_string()))
+    .collect();
+    s.set_enrollments(C, &batch).unwrap();
+    assert_eq!(
+        s.enrollment(C, "ann").unwrap().as_deref(),
+        Some("2026-01-03T00:00:00Z")
+    );
+    assert_eq!(
+        s.enrollment(C, "bob").unwrap().as_deref(),
+        Some("2026-01-02T00:00:00Z")
+    );
 }

@@ -473,8 +473,14 @@ impl<X: Exec> Storage for PgStore<X> {
     }
 
     fn set_enrollments(&self, course: &str, dates: &[(String, String)]) -> Result<()> {
-        let users: Vec<&str> = dates.iter().map(|(u, _)| u.as_str()).collect();
-        let days: Vec<&str> = dates.iter().map(|(_, d)| d.as_str()).collect();
+        // One row per user, the last date given winning, as in sled's batch: one INSERT
+        // cannot update a row twice (ON CONFLICT DO UPDATE refuses the whole batch).
+        let last: BTreeMap<&str, &str> = dates
+            .iter()
+            .map(|(u, d)| (u.as_str(), d.as_str()))
+            .collect();
+        let users: Vec<&str> = last.keys().copied().collect();
+        let days: Vec<&str> = last.values().copied().collect();
         let what = || format!("storing enrollment dates of {course:?}");
         // One statement: all of them or none.
         self.x.run(Kind::Write, &what, async |c| {
