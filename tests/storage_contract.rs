@@ -71,6 +71,7 @@ contract!(
     data_is_scoped_by_course_and_user,
     listings_are_in_bytewise_order,
     an_enrollment_batch_naming_a_user_twice_keeps_the_last_date,
+    carrying_tags_over_to_the_same_identifier_keeps_them,
 );
 
 /// The listings' order on PostgreSQL must not depend on the database's collation: a
@@ -737,4 +738,15 @@ fn an_enrollment_batch_naming_a_user_twice_keeps_the_last_date(s: &dyn Storage) 
         s.enrollment(C, "bob").unwrap().as_deref(),
         Some("2026-01-02T00:00:00Z")
     );
+}
+
+/// A carry-over from an identifier to itself (a user id that is its own session's id) moves
+/// nothing and loses nothing.
+fn carrying_tags_over_to_the_same_identifier_keeps_them(s: &dyn Storage) {
+    let anon = "anon:same";
+    s.set_course_tag(C, anon, "k1", "v1").unwrap();
+    let keys = vec!["k1".to_string(), "k2".to_string()];
+    let carried = s.carry_over_course_tags(C, anon, anon, &keys).unwrap();
+    assert!(carried.iter().all(|c| c.to_value == "v1"), "{carried:?}");
+    assert_eq!(s.course_tag(C, anon, "k1").unwrap().as_deref(), Some("v1"));
 }
