@@ -22,6 +22,7 @@ pub enum EventsCommand {
 
 #[derive(Args)]
 pub struct ExportArgs {
+    /// The course whose events to write.
     #[arg(long)]
     course: String,
     /// Only events at or after this time: RFC 3339 in UTC (2026-09-01T12:00:00Z) or a
