@@ -21,15 +21,15 @@ mod pg_notify;
 mod pg_open;
 mod pg_schema;
 mod pg_store;
+mod pg_tokens;
 mod recovering;
 mod sled_courses;
 mod sled_outbox;
 mod sled_store;
 
 pub use contract::{
-mod pg_tokens;
-    BlockWrites, CarriedTag, Change, CourseWrite, FirstWrite, OnChange, OutboxEntry, PluginRecord, Storage,
-    StoredEvent,
+    BlockWrites, CarriedTag, Change, CourseWrite, FirstWrite, OnChange, OutboxEntry, PluginRecord,
+    Storage, StoredEvent,
 };
 pub use pg_open::{PgOptions, db_error, is_database_url};
 pub use pg_schema::{
