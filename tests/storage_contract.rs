@@ -3,7 +3,8 @@
 //! database of `XBHOST_TEST_DATABASE_URL`). Each check is a function over `&dyn Storage`;
 //! `contract!` makes a sled test and a PostgreSQL test of each (#19 point 2).
 //!
-//! Then, through a real `Host` on PostgreSQL: one request's writes and events are one
+//! Then, through a real `Host` on each backend: every stored group has its assignment
+//! event exactly once; and on PostgreSQL one request's writes and events are one
 //! transaction (a page whose commit fails leaves neither its groups nor their events).
 
 use std::collections::BTreeMap;
@@ -749,4 +750,79 @@ fn carrying_tags_over_to_the_same_identifier_keeps_them(s: &dyn Storage) {
     let carried = s.carry_over_course_tags(C, anon, anon, &keys).unwrap();
     assert!(carried.iter().all(|c| c.to_value == "v1"), "{carried:?}");
     assert_eq!(s.course_tag(C, anon, "k1").unwrap().as_deref(), Some("v1"));
+}
+
+/// Through a real `Host` on each backend: after first visits, every stored group has its
+/// assignment event exactly once (sled: in `events.jsonl`; PostgreSQL: in the `events`
+/// table, committed with the group), and no event names a group that is not stored.
+fn first_visits_store_each_group_with_its_event(db: Option<&TestDatabase>) {
+    let data = tempfile::tempdir().unwrap();
+    let config = HostConfig {
+        database: db.map(|d| d.url.clone()),
+        ..patient_config()
+    };
+    let host = Host::open(data.path(), config).unwrap();
+    for p in ["html", "vertical", "split_test", "problem"] {
+        host.add_plugin(&plugin_wasm(p), None).unwrap();
+    }
+    host.load_course(demo_course()).unwrap();
+    for i in 0..20 {
+        let out = first_visit(&host, &format!("learner-{i}")).unwrap();
+        assert!(out.failures.is_empty(), "{:?}", out.failures);
+    }
+    drop(host);
+    let store: Box<dyn Storage> = match db {
+        Some(db) => Box::new(PgStorage::connect(&db.url, &PgOptions::default()).unwrap()),
+        None => Box::new(RecoveringStore::open(&data.path().join("db")).unwrap()),
+    };
+    let mut stored = Vec::new();
+    for partition in [0, 1] {
+        let key = xbhost::assignment::partition_tag_key(partition);
+        for (user, group) in store.users_with_course_tag(DEMO_COURSE, &key).unwrap() {
+            stored.push((user, partition, group));
+        }
+    }
+    let lines: Vec<String> = match db {
+        Some(_) => {
+            let mut lines = Vec::new();
+            store
+                .course_events(DEMO_COURSE, None, &mut |e| {
+                    lines.push(e.line);
+                    Ok(())
+                })
+                .unwrap();
+            lines
+        }
+        None => std::fs::read_to_string(data.path().join("events.jsonl"))
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect(),
+    };
+    let mut logged: Vec<(String, u64, String)> = lines
+        .iter()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["name"] == xbhost::events::ASSIGNED_EVENT)
+        .map(|e| {
+            (
+                e["user_id"].as_str().unwrap().to_string(),
+                e["data"]["partition_id"].as_u64().unwrap(),
+                e["data"]["group_id"].to_string(),
+            )
+        })
+        .collect();
+    stored.sort();
+    logged.sort();
+    assert_eq!(stored.len(), 40, "two groups for each of 20 learners");
+    assert_eq!(logged, stored, "assignment events against stored groups");
+}
+
+#[test]
+fn sled_first_visits_store_each_group_with_its_event() {
+    first_visits_store_each_group_with_its_event(None);
+}
+
+#[test]
+fn pg_first_visits_store_each_group_with_its_event() {
+    first_visits_store_each_group_with_its_event(Some(&TestDatabase::fresh()));
 }
