@@ -151,9 +151,9 @@ impl Host {
                     inner.courses.forget_all();
                     inner.handle.plugins.forget_all();
                 }
-            }
                 // The server's ledger hears of these (`server::ledger`).
                 Change::Revoked { .. } => {}
+            }
         }))?;
         Ok(host)
     }
@@ -170,12 +170,12 @@ impl Host {
         self.inner.handle.storage.as_ref()
     }
 
-    /// The course, from memory or storage.
     /// The store, shared (for the server's token records, which outlive a request).
     pub fn storage_arc(&self) -> Arc<dyn Storage> {
         self.inner.handle.storage.clone()
     }
 
+    /// The course, from memory or storage.
     pub fn course(&self, key: &str) -> Result<Arc<Course>> {
         self.inner.courses.get_or_load(key, || {
             check_id("course key", key)?;

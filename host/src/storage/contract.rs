@@ -171,16 +171,6 @@ pub trait Storage: Send + Sync {
         Ok(())
     }
 
-    /// Whether the store is the event log: events go in with [`Storage::append_events`],
-    /// in the same transaction as the request's writes, instead of to a file.
-    fn keeps_events(&self) -> bool {
-        false
-    }
-
-    /// Appends events to the store's event log (see [`Storage::keeps_events`]).
-    fn append_events(&self, events: &[StoredEvent]) -> Result<()> {
-        let _ = events;
-        anyhow::bail!("this store keeps no event log")
     /// Whether the store keeps the server's token records for every host on it (used
     /// sign-in tokens and states, signed-out sessions; see `server::ledger`). A store
     /// only one process opens leaves them to the server's memory.
@@ -208,6 +198,16 @@ pub trait Storage: Send + Sync {
         anyhow::bail!("this store keeps no token records")
     }
 
+    /// Whether the store is the event log: events go in with [`Storage::append_events`],
+    /// in the same transaction as the request's writes, instead of to a file.
+    fn keeps_events(&self) -> bool {
+        false
+    }
+
+    /// Appends events to the store's event log (see [`Storage::keeps_events`]).
+    fn append_events(&self, events: &[StoredEvent]) -> Result<()> {
+        let _ = events;
+        anyhow::bail!("this store keeps no event log")
     }
 
     /// Which of `ids` the store's event log holds.

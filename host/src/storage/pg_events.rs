@@ -6,8 +6,7 @@ use std::collections::BTreeSet;
 use anyhow::Result;
 
 use super::contract::StoredEvent;
-use super::pg_exec::{Exec, Kind};
-use super::pg_store::check_text;
+use super::pg_exec::{Exec, Kind, check_text};
 
 /// How many events [`of_course`] reads at a time.
 const EVENT_PAGE: i64 = 1000;

@@ -127,6 +127,17 @@ impl PgShared {
     }
 }
 
+/// Refuses a NUL, which PostgreSQL's text cannot hold (sled refuses it in keys too): the
+/// error names what holds it and where, not the value (it may be megabytes).
+pub(super) fn check_text(what: &str, value: &str) -> Result<()> {
+    if let Some(at) = value.find('\0') {
+        anyhow::bail!(
+            "the {what} holds a NUL character at byte {at}, which the database cannot store"
+        );
+    }
+    Ok(())
+}
+
 /// A database error on one line: the server's message when it sent one.
 pub(super) fn describe(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {

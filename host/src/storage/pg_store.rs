@@ -12,14 +12,14 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use anyhow::{Context as _, Result, anyhow, bail};
+use anyhow::{Context as _, Result, anyhow};
 use deadpool_postgres::ClientWrapper;
 
 use super::contract::{
     BlockWrites, CarriedTag, Change, CourseWrite, FirstWrite, OnChange, PluginRecord, Storage,
     StoredEvent,
 };
-use super::pg_exec::{Exec, Kind, PoolExec, RequestExec};
+use super::pg_exec::{Exec, Kind, PoolExec, RequestExec, check_text};
 use crate::model::CourseDoc;
 
 /// The store on a pooled connection per call (see the module doc).
@@ -32,14 +32,6 @@ pub struct PgStore<X> {
 
 fn map_of(rows: &[tokio_postgres::Row]) -> BTreeMap<String, String> {
     rows.iter().map(|r| (r.get(0), r.get(1))).collect()
-}
-
-/// Refuses a NUL, which PostgreSQL's text cannot hold (sled refuses it too).
-pub(super) fn check_text(what: &str, value: &str) -> Result<()> {
-    if value.contains('\0') {
-        bail!("{what} {value:?} contains NUL");
-    }
-    Ok(())
 }
 
 /// Sends a change notice to every host (delivered when the transaction commits).
@@ -123,7 +115,6 @@ impl<X: Exec> Storage for PgStore<X> {
         super::pg_events::append(&self.x, events)
     }
 
-    fn stored_event_ids(&self, ids: &[String]) -> Result<std::collections::BTreeSet<String>> {
     fn shares_token_records(&self) -> bool {
         true
     }
@@ -141,6 +132,7 @@ impl<X: Exec> Storage for PgStore<X> {
         super::pg_tokens::unexpired(&self.x, kind, now)
     }
 
+    fn stored_event_ids(&self, ids: &[String]) -> Result<std::collections::BTreeSet<String>> {
         super::pg_events::stored_ids(&self.x, ids)
     }
 
