@@ -57,12 +57,4 @@ impl<V> Memo<V> {
         self.forgets.fetch_add(1, Ordering::AcqRel);
         map.clear();
     }
-
-    /// Replaces the value for `key` (a new version was stored).
-    pub(crate) fn replace(&self, key: &str, value: Arc<V>) {
-        self.map
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key.to_string(), value);
-    }
 }

@@ -83,7 +83,12 @@ impl PluginRegistry {
             .load(record.clone(), wasm, self.cache.as_ref())?;
         self.storage.put_plugin(&record, wasm)?;
         self.storage.flush()?;
-        self.loaded.replace(&record.name, Arc::new(loaded));
+        // Forgotten, not replaced: on a store shared by hosts another host may store a
+        // newer version between this store and this line, and its notice may come first;
+        // the next use reads whatever the store holds (its compiled form is in the cache
+        // this load just filled).
+        drop(loaded);
+        self.loaded.forget(&record.name);
         Ok(())
     }
 }
