@@ -297,6 +297,7 @@ fn blocks_get_error_values_for_bad_tags_and_reach_only_their_own_user_and_course
         "long_key",
         "get_long_key",
         "long_value",
+        "nul_value",
         "reserved",
     ] {
         let err = r[bad]["err"]
@@ -305,6 +306,11 @@ fn blocks_get_error_values_for_bad_tags_and_reach_only_their_own_user_and_course
         assert!(err.starts_with("invalid input"), "{bad}: {err}");
     }
     assert!(r["long_key"]["err"].as_str().unwrap().contains("256 bytes"));
+    // Refused alike on every store (PostgreSQL's text cannot hold a NUL).
+    assert!(
+        r["nul_value"]["err"].as_str().unwrap().contains("NUL"),
+        "{r}"
+    );
     assert!(
         r["max_key"]["ok"].is_null() && r["max_key"].get("err").is_none(),
         "a 255-byte key fits: {r}"

@@ -63,6 +63,12 @@ pub fn check_tag_value(key: &str, value: &str) -> Result<(), String> {
             value.len()
         ));
     }
+    if let Some(at) = value.find('\0') {
+        // No store can keep it the same way (PostgreSQL's text cannot hold one at all).
+        return Err(format!(
+            "value of tag {key:?} holds a NUL character at byte {at}; tag values may not"
+        ));
+    }
     Ok(())
 }
 
@@ -101,5 +107,6 @@ mod tests {
         assert!(check_tag_key(&"k".repeat(256)).is_err());
         assert!(check_tag_value("k", &"v".repeat(MAX_TAG_VALUE_BYTES)).is_ok());
         assert!(check_tag_value("k", &"v".repeat(MAX_TAG_VALUE_BYTES + 1)).is_err());
+        assert!(check_tag_value("k", "a\0b").unwrap_err().contains("NUL"));
     }
 }

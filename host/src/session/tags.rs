@@ -103,6 +103,12 @@ impl Tags {
                 value.len()
             )));
         }
+        if let Some(at) = value.find('\0') {
+            // Kept alike by every store: PostgreSQL's text cannot hold a NUL.
+            return Err(HostError::InvalidInput(format!(
+                "value of tag {key:?} holds a NUL character at byte {at}; tag values may not"
+            )));
+        }
         if scope == TagScope::Course && key.starts_with(PARTITION_TAG_PREFIX) {
             return Err(HostError::InvalidInput(format!(
                 "tag {key:?} is kept by the host's partition service: blocks may read it, not write it"

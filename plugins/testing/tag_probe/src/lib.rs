@@ -39,6 +39,7 @@ impl Block for TagProbe {
             "get_long_key": outcome(cx.course_tag(&"k".repeat(256))),
             "max_key": outcome(cx.set_course_tag(&"k".repeat(255), "fits")),
             "long_value": outcome(cx.set_course_tag("big", &"v".repeat(1025))),
+            "nul_value": outcome(cx.set_course_tag("nul", "a\0b")),
             "reserved": outcome(cx.set_course_tag("xblock.partition_service.partition_0", "1")),
             "course_visits": bump(cx.course_tag("visits"), |v| cx.set_course_tag("visits", v)),
             "global_visits": bump(cx.user_tag("visits"), |v| cx.set_user_tag("visits", v)),
