@@ -36,7 +36,13 @@ struct Cli {
     /// A PostgreSQL database (`postgres://USER@HOST:PORT/NAME`) to keep the data in,
     /// shared by every host and command given the same URL; events go to its `events`
     /// table. Without it, the data directory's embedded store.
-    #[arg(long, global = true, env = "XBHOST_DATABASE_URL", value_name = "URL")]
+    #[arg(
+        long,
+        global = true,
+        env = "XBHOST_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
     database: Option<String>,
     #[command(flatten)]
     database_limits: DatabaseArgs,

@@ -52,7 +52,12 @@ pub fn run(
         );
     }
     if !is_database_url(url) {
-        bail!("{flag} {url:?} is not a PostgreSQL URL (postgres://USER@HOST:PORT/NAME)");
+        // Not the URL itself: it may carry a password.
+        let scheme = url.split_once("://").map_or("(none)", |(scheme, _)| scheme);
+        bail!(
+            "{flag} is not a PostgreSQL URL (its scheme is {scheme:?}; expected \
+             postgres://USER@HOST:PORT/NAME)"
+        );
     }
     let dir = data.join("db");
     if !dir.is_dir() {

@@ -244,7 +244,18 @@ impl TokenLedger {
             return Ok(None);
         };
         let records: Vec<(String, u64)> = ids.iter().map(|(id, u)| (id.to_hex(), *u)).collect();
-        store.record_tokens_once(kind, &records, now).map_err(|e| {
+        // Sign-in and sign-out handlers run on the async workers: the round trip (up to
+        // the store's call limit on a stalled database) must not take a worker from every
+        // other request, so the worker's other tasks move elsewhere meanwhile.
+        let record = || store.record_tokens_once(kind, &records, now);
+        let on_worker = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        let recorded = if on_worker {
+            tokio::task::block_in_place(record)
+        } else {
+            record()
+        };
+        recorded.map_err(|e| {
             let what = if kind == REVOKED {
                 "cannot record the sign-out"
             } else {

@@ -173,46 +173,31 @@ async fn not_found(uri: axum::http::Uri) -> ApiError {
     ApiError::not_found(format!("no route for {:?}", uri.path()))
 }
 
-/// Liveness and readiness: the store reads and takes writes (a write and a flush, at most
-/// once a second). A failing store is 503 with its cause (never a path: this route is
-/// open to anyone who can reach the server).
+/// Liveness and readiness: the store reads and takes writes (checked at most once a second
+/// however many ask, see [`AppState::health`]). A failing store is 503 with its cause
+/// (never a path: this route is open to anyone who can reach the server).
 async fn healthz(State(state): State<AppState>) -> Response {
-    let host = state.host().clone();
-    let checked = tokio::task::spawn_blocking(move || {
-        let writable = host.storage().check_writable();
-        let courses = host.course_keys();
-        (writable, courses, host.pooling())
-    })
-    .await;
-    let failure = |why: String| {
-        let mut answer = axum::Json(serde_json::json!({
-            "status": "failing",
-            "store": "failing",
-            "error": why,
-        }))
-        .into_response();
-        *answer.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
-        answer
-            .headers_mut()
-            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
-        answer
-    };
-    match checked {
-        Ok((Ok(()), Ok(courses), pooling)) => axum::Json(serde_json::json!({
+    match state.health().await {
+        Ok((courses, pooling)) => axum::Json(serde_json::json!({
             "status": "ok",
             "store": "writable",
-            "courses": courses.len(),
+            "courses": courses,
             "pooling": pooling,
         }))
         .into_response(),
-        Ok((Err(e), _, _)) | Ok((_, Err(e), _)) => {
-            let why = match crate::errors::find::<crate::errors::StoreUnavailable>(&e) {
-                Some(store) => store.why.clone(),
-                None => e.root_cause().to_string(),
-            };
-            failure(format!("the store fails: {why}"))
+        Err(why) => {
+            let mut answer = axum::Json(serde_json::json!({
+                "status": "failing",
+                "store": "failing",
+                "error": why,
+            }))
+            .into_response();
+            *answer.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+            answer
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+            answer
         }
-        Err(e) => failure(format!("the health check did not finish: {e}")),
     }
 }
 

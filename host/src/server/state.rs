@@ -104,6 +104,10 @@ struct Inner {
     host: Host,
     keys: TokenKeys,
     ledger: Arc<TokenLedger>,
+    /// The last health check and its number (`/healthz`, see [`AppState::health`]).
+    health: tokio::sync::Mutex<Option<(u64, HealthCheck)>>,
+    /// How many health checks have finished.
+    health_checks: std::sync::atomic::AtomicU64,
     config: ServerConfig,
     metrics: Arc<Metrics>,
     slots: Arc<Semaphore>,
@@ -116,6 +120,10 @@ struct Inner {
 pub struct HeavySlot {
     _permit: tokio::sync::OwnedSemaphorePermit,
 }
+
+/// A health check's outcome: the number of courses and whether the pooling allocator is in
+/// use, or why the store fails (one line, no path).
+pub type HealthCheck = std::result::Result<(usize, bool), String>;
 
 /// What every handler shares. Cheap to clone.
 #[derive(Clone)]
@@ -167,6 +175,8 @@ impl AppState {
             host,
             keys,
             ledger,
+            health: tokio::sync::Mutex::new(None),
+            health_checks: std::sync::atomic::AtomicU64::new(0),
             config,
             metrics,
             slots,
@@ -189,6 +199,50 @@ impl AppState {
     /// Used sign-ins and revoked sessions.
     pub fn ledger(&self) -> &TokenLedger {
         &self.0.ledger
+    }
+
+    /// The store's health (`/healthz`): one check at a time, and a probe that arrives
+    /// while one runs takes that check's answer (waiting without a thread or a
+    /// connection), so a flood of probes holds one of the store's connections, never its
+    /// pool; a probe after the last check finished gets a check of its own.
+    pub async fn health(&self) -> HealthCheck {
+        use std::sync::atomic::Ordering;
+        const PATIENCE: Duration = Duration::from_secs(5);
+        let arrived_after = self.0.health_checks.load(Ordering::Acquire);
+        let mut last = self.0.health.lock().await;
+        if let Some((number, check)) = last.as_ref()
+            && *number > arrived_after
+        {
+            return check.clone();
+        }
+        let host = self.0.host.clone();
+        let checked = tokio::time::timeout(
+            PATIENCE,
+            tokio::task::spawn_blocking(move || -> Result<(usize, bool), String> {
+                let why = |e: anyhow::Error| match crate::errors::find::<
+                    crate::errors::StoreUnavailable,
+                >(&e)
+                {
+                    Some(store) => store.why.clone(),
+                    None => e.root_cause().to_string(),
+                };
+                host.storage().check_writable().map_err(why)?;
+                let courses = host.course_keys().map_err(why)?;
+                Ok((courses.len(), host.pooling()))
+            }),
+        )
+        .await;
+        let check = match checked {
+            Ok(Ok(outcome)) => outcome.map_err(|why| format!("the store fails: {why}")),
+            Ok(Err(e)) => Err(format!("the health check did not finish: {e}")),
+            Err(_) => Err(format!(
+                "the store did not answer the health check within {} s",
+                PATIENCE.as_secs()
+            )),
+        };
+        let number = self.0.health_checks.fetch_add(1, Ordering::AcqRel) + 1;
+        *last = Some((number, check.clone()));
+        check
     }
 
     pub fn metrics(&self) -> &Arc<Metrics> {

@@ -26,7 +26,8 @@ use crate::errors::StoreUnavailable;
 
 /// The pool and the runtime its connections run on, shared by every store of one host.
 pub struct PgShared {
-    runtime: tokio::runtime::Runtime,
+    /// Always `Some` until dropped (see the `Drop` impl).
+    runtime: Option<tokio::runtime::Runtime>,
     pub(super) pool: Pool,
     /// The database as errors name it: host, port and name, never the password.
     pub(super) name: String,
@@ -50,7 +51,7 @@ impl PgShared {
     ) -> PgShared {
         let wait = pool.timeouts().wait.unwrap_or(Duration::from_secs(5));
         PgShared {
-            runtime,
+            runtime: Some(runtime),
             pool,
             name,
             wait,
@@ -75,16 +76,22 @@ impl PgShared {
         ))
     }
 
+    fn runtime(&self) -> &tokio::runtime::Runtime {
+        self.runtime
+            .as_ref()
+            .expect("the runtime lives as long as the store")
+    }
+
     /// Runs a future to completion on this thread, inside the store's runtime.
     pub(super) fn block_on<F: Future>(&self, future: F) -> F::Output {
-        let _entered = self.runtime.enter();
+        let _entered = self.runtime().enter();
         futures_executor::block_on(future)
     }
 
     /// Spawns a future on the store's runtime (work that must finish after its caller
     /// has gone, such as rolling back an abandoned transaction).
     pub(super) fn spawn(&self, future: impl Future<Output = ()> + Send + 'static) {
-        self.runtime.spawn(future);
+        self.runtime().spawn(future);
     }
 
     /// A connection from the pool, or the database's unavailability.
@@ -138,6 +145,17 @@ pub(super) fn check_text(what: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
+impl Drop for PgShared {
+    fn drop(&mut self) {
+        // The last reference may go on the runtime's own thread (a change listener's
+        // callback holding the host last, at shutdown), where dropping a runtime panics:
+        // it is shut down without waiting instead.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
 /// A database error on one line: the server's message when it sent one.
 pub(super) fn describe(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
@@ -159,7 +177,24 @@ pub(super) fn describe(e: &tokio_postgres::Error) -> String {
 /// starting, too many connections, a read-only standby.
 pub(super) fn is_unavailable(e: &tokio_postgres::Error) -> bool {
     match e.code() {
-        None => true,
+        // No server error: the way to the server failed (a connection lost, refused,
+        // timed out, or not authenticated), or the client did (a value it could not
+        // encode or decode, a row count it did not expect): only the first is the
+        // database being unavailable; the second is a bug to report, not to retry.
+        // tokio-postgres keeps its error kinds private, so they are told by their text.
+        None => {
+            let text = e.to_string();
+            e.is_closed()
+                || [
+                    "error communicating with the server",
+                    "error connecting to server",
+                    "timeout waiting for server",
+                    "error performing TLS handshake",
+                    "authentication error",
+                ]
+                .iter()
+                .any(|kind| text.starts_with(kind))
+        }
         Some(code) => {
             let code = code.code();
             code.starts_with("08")

@@ -44,6 +44,11 @@ pub async fn listen(config: tokio_postgres::Config, name: String, on_change: OnC
 }
 
 /// One connection's listening: whether it got to listen, and how it ended.
+/// How long the listener's connection may be quiet before it is asked to answer, and how
+/// long it has to: a connection lost without a word is noticed within their sum.
+const PING_WHEN_QUIET: Duration = Duration::from_secs(1);
+const PING_PATIENCE: Duration = Duration::from_secs(2);
+
 async fn listen_once(
     config: &tokio_postgres::Config,
     on_change: &OnChange,
@@ -78,10 +83,27 @@ async fn listen_once(
     let did_listen = listened.is_ok();
     let outcome = match listened {
         Ok(()) => loop {
-            match received.recv().await {
-                Some(Ok(payload)) => on_change(&Change::decode(&payload)),
-                Some(Err(e)) => break Err(e),
-                None => break Ok(()),
+            match tokio::time::timeout(PING_WHEN_QUIET, received.recv()).await {
+                Ok(Some(Ok(payload))) => on_change(&Change::decode(&payload)),
+                Ok(Some(Err(e))) => break Err(e),
+                Ok(None) => break Ok(()),
+                Err(_quiet) => {
+                    // A listener only waits: a network that dropped the connection without
+                    // a word (a failover, a moved address) would leave this host deaf for
+                    // as long as TCP takes to notice, minutes. So a quiet connection is
+                    // asked to answer, and one that does not is replaced.
+                    match tokio::time::timeout(PING_PATIENCE, client.simple_query("SELECT 1")).await
+                    {
+                        Ok(Ok(_)) => {}
+                        Ok(Err(e)) => break Err(e),
+                        Err(_) => {
+                            tracing::warn!(
+                                "the change listener's connection stopped answering; reconnecting"
+                            );
+                            break Ok(());
+                        }
+                    }
+                }
             }
         },
         Err(e) => Err(e),

@@ -96,6 +96,29 @@ pub fn latest() -> i32 {
 /// Brings the database's schema to [`latest`], or refuses a newer one. `name` is the
 /// database as errors name it.
 pub async fn migrate(client: &ClientWrapper, name: &str) -> Result<(), MigrateError> {
+    // One host migrates at a time, from the very first statement (hosts starting together
+    // on an empty database would race on creating the bookkeeping table); the others wait
+    // here, then find nothing to do. A migration may take long (an index on a big table):
+    // neither the wait nor its statements are held to a page's timeouts, only to a
+    // generous bound. The session's settings are restored before the connection is
+    // pooled.
+    client
+        .batch_execute(
+            "SET lock_timeout = '600s'; SET statement_timeout = 0;
+             SELECT pg_advisory_lock(7346120519)",
+        )
+        .await?;
+    let outcome = migrate_locked(client, name).await;
+    let restored = client
+        .batch_execute(
+            "SELECT pg_advisory_unlock(7346120519); RESET lock_timeout; RESET statement_timeout",
+        )
+        .await;
+    outcome?;
+    Ok(restored?)
+}
+
+async fn migrate_locked(client: &ClientWrapper, name: &str) -> Result<(), MigrateError> {
     client
         .batch_execute(
             "CREATE TABLE IF NOT EXISTS xbhost_migrations (
@@ -107,10 +130,6 @@ pub async fn migrate(client: &ClientWrapper, name: &str) -> Result<(), MigrateEr
         .await?;
     client.batch_execute("BEGIN").await?;
     let outcome = async {
-        // One host migrates at a time; the others wait here, then find nothing to do.
-        client
-            .batch_execute("SELECT pg_advisory_xact_lock(7346120519)")
-            .await?;
         let row = client
             .query_one(
                 "SELECT coalesce(max(version), 0) FROM xbhost_migrations",
