@@ -202,5 +202,10 @@ pub fn data_with_plugins() -> tempfile::TempDir {
 pub fn stored_courses(data: &Path) -> Vec<String> {
     let run = xbhost_within(data, &["course", "list"], Duration::from_secs(60));
     assert!(run.ok, "course list failed: {}", run.stderr);
-    run.stdout.lines().map(str::to_string).collect()
+    // Each line is `KEY version N`.
+    run.stdout
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_string)
+        .collect()
 }
