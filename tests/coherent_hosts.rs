@@ -460,7 +460,7 @@ async fn a_host_whose_listener_is_cut_off_reconnects_and_forgets_what_it_cached(
             &[],
         )
     };
-    // At least one listener a host (the server's token ledger may have one of its own).
+    // One listener a host (its host and its token ledger share it).
     let listening = listeners(&db);
     assert!(listening >= 2, "{listening} listeners");
 

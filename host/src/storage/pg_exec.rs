@@ -35,6 +35,11 @@ pub struct PgShared {
     pub(super) wait: Duration,
     /// How to connect (the change listener opens a connection of its own).
     pub(super) config: tokio_postgres::Config,
+    /// Who hears of changes other hosts make (`pg_notify::watch`): one listening
+    /// connection serves them all.
+    pub(super) watchers: std::sync::Arc<std::sync::RwLock<Vec<super::contract::OnChange>>>,
+    /// The listener has been started.
+    pub(super) listening: std::sync::atomic::AtomicBool,
     /// The longest a call's statements may take, answers included, before the call fails
     /// and its connection is closed. Beyond the server's own `statement_timeout`: it bounds
     /// a server that does not answer at all.
@@ -57,6 +62,8 @@ impl PgShared {
             wait,
             config,
             call_limit,
+            watchers: Default::default(),
+            listening: Default::default(),
         }
     }
 
@@ -232,9 +239,7 @@ pub enum Kind {
 /// A way to run a call's statements. `f` gets the connection and returns what the call
 /// answers; `what` names the call for errors.
 pub trait Exec: Send + Sync {
-    fn shared(&self) -> &PgShared;
-
-    fn shared_arc(&self) -> std::sync::Arc<PgShared>;
+    fn shared(&self) -> &std::sync::Arc<PgShared>;
 
     fn run<R>(
         &self,
@@ -254,12 +259,8 @@ pub struct PoolExec {
 }
 
 impl Exec for PoolExec {
-    fn shared(&self) -> &PgShared {
+    fn shared(&self) -> &std::sync::Arc<PgShared> {
         &self.shared
-    }
-
-    fn shared_arc(&self) -> std::sync::Arc<PgShared> {
-        self.shared.clone()
     }
 
     fn run<R>(
@@ -341,12 +342,8 @@ impl RequestExec {
 }
 
 impl Exec for RequestExec {
-    fn shared(&self) -> &PgShared {
+    fn shared(&self) -> &std::sync::Arc<PgShared> {
         &self.shared
-    }
-
-    fn shared_arc(&self) -> std::sync::Arc<PgShared> {
-        self.shared.clone()
     }
 
     fn run<R>(

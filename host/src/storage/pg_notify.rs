@@ -13,11 +13,35 @@ use std::time::Duration;
 use futures_util::StreamExt as _;
 
 use super::contract::{Change, OnChange};
+use super::pg_exec::PgShared;
 
 /// How long the listener waits before reconnecting: at once after a connection that
 /// listened (a terminated backend, a restart), then once a second while connecting fails.
 const RECONNECT_AFTER_FAILURE: Duration = Duration::from_secs(1);
 const RECONNECT_AFTER_LOSS: Duration = Duration::from_millis(50);
+
+/// Adds `on_change` to those who hear of changes; the first starts the store's one
+/// listening connection, which calls each of them in turn.
+pub fn watch(shared: &PgShared, on_change: OnChange) {
+    shared
+        .watchers
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(on_change);
+    if shared
+        .listening
+        .swap(true, std::sync::atomic::Ordering::AcqRel)
+    {
+        return;
+    }
+    let watchers = shared.watchers.clone();
+    let everyone: OnChange = std::sync::Arc::new(move |change: &Change| {
+        for watcher in watchers.read().unwrap_or_else(|e| e.into_inner()).iter() {
+            watcher(change);
+        }
+    });
+    shared.spawn(listen(shared.config.clone(), shared.name.clone(), everyone));
+}
 
 /// Listens for changes until the process ends, reconnecting when the connection is lost.
 /// Runs on the store's runtime.
@@ -91,8 +115,14 @@ async fn listen_once(
                     // A listener only waits: a network that dropped the connection without
                     // a word (a failover, a moved address) would leave this host deaf for
                     // as long as TCP takes to notice, minutes. So a quiet connection is
-                    // asked to answer, and one that does not is replaced.
-                    match tokio::time::timeout(PING_PATIENCE, client.simple_query("SELECT 1")).await
+                    // asked to answer (LISTEN again: it changes nothing, and the
+                    // connection keeps showing what it is for in pg_stat_activity), and
+                    // one that does not is replaced.
+                    match tokio::time::timeout(
+                        PING_PATIENCE,
+                        client.batch_execute("LISTEN xbhost_changes"),
+                    )
+                    .await
                     {
                         Ok(Ok(_)) => {}
                         Ok(Err(e)) => break Err(e),

@@ -93,7 +93,7 @@ impl<X: Exec> Storage for PgStore<X> {
 
     fn for_request(&self) -> Option<Arc<dyn Storage>> {
         Some(Arc::new(PgStore {
-            x: RequestExec::new(self.x.shared_arc()),
+            x: RequestExec::new(self.x.shared().clone()),
         }))
     }
 
@@ -102,12 +102,7 @@ impl<X: Exec> Storage for PgStore<X> {
     }
 
     fn watch(&self, on_change: OnChange) -> Result<()> {
-        let shared = self.x.shared();
-        shared.spawn(super::pg_notify::listen(
-            shared.config.clone(),
-            shared.name.clone(),
-            on_change,
-        ));
+        super::pg_notify::watch(self.x.shared(), on_change);
         Ok(())
     }
 
