@@ -2,7 +2,8 @@
 //! `validate` run in the sandbox, the document stored and flushed) on a chain of
 //! verticals 1,000, 10,000 and 100,000 deep, the shape that made the old cycle check
 //! quadratic (a 20,000-deep chain took 43 s). Linear loading shows as a flat time per
-//! block; the structure check alone (`Course::new`) is shown beside it.
+//! block, and the last row is the time per block at 100k over the time per block at 1k
+//! (`linear::ratio_row`); the structure check alone (`Course::new`) is shown beside it.
 
 use std::time::Instant;
 
@@ -11,6 +12,7 @@ use serde_json::json;
 use xbhost::model::{Course, CourseDoc};
 use xbhost::{Host, HostConfig};
 
+use super::linear::{ratio_row, short, thousands};
 use super::{Table, wasm};
 
 /// A course that is one chain of `n` verticals, each the only child of the one before.
@@ -35,7 +37,9 @@ pub fn figures(table: &mut Table) -> Result<()> {
     let dir = tempfile::tempdir()?;
     let host = Host::open(dir.path(), HostConfig::from_env()?)?;
     host.add_plugin(&wasm("vertical")?, None)?;
-    for n in [1_000, 10_000, 100_000] {
+    let sizes = [1_000, 10_000, 100_000];
+    let mut per_block = Vec::new();
+    for n in sizes {
         let doc = chain(n)?;
         let t = Instant::now();
         Course::new(doc.clone())?;
@@ -44,8 +48,13 @@ pub fn figures(table: &mut Table) -> Result<()> {
         let report = host.load_course(doc)?;
         let loaded = t.elapsed();
         assert_eq!(report.blocks, n);
+        per_block.push(loaded.as_secs_f64() / n as f64);
         table.add(
-            &format!("load a course of {n} blocks (a chain {n} deep)"),
+            &format!(
+                "course load, {} blocks (a chain {} deep)",
+                short(n),
+                thousands(n)
+            ),
             format!(
                 "{:.0} ms, {:.1} µs/block (structure check {:.1} ms)",
                 loaded.as_secs_f64() * 1e3,
@@ -54,5 +63,16 @@ pub fn figures(table: &mut Table) -> Result<()> {
             ),
         );
     }
+    ratio_row(
+        table,
+        &format!(
+            "course load: time per block {} / {}",
+            short(sizes[2]),
+            short(sizes[0])
+        ),
+        per_block[2],
+        per_block[0],
+        1.5,
+    );
     Ok(())
 }

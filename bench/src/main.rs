@@ -209,14 +209,23 @@ fn throughput(host: &Host, learners: &[String], threads: usize, duration: Durati
 }
 
 mod course_load;
+mod event_stream;
+mod grade_rows;
 mod http;
 mod http_hosts;
+mod linear;
 mod pg;
 mod pg_figures;
+mod report_rows;
+mod soak_new;
 mod wire_count;
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(i) = args.iter().position(|a| a == linear::PEAK_RSS_FLAG) {
+        // First, while this process is small: it runs one measured command.
+        return linear::peak_rss_helper(&args[i + 1..]);
+    }
     let quick = args.iter().any(|a| a == "--quick");
     if args.iter().any(|a| a == "--profile-repeat") {
         return profile_repeat(None);
@@ -225,6 +234,9 @@ fn main() -> Result<()> {
         let db = pg::BenchDatabase::create()?
             .with_context(|| format!("--profile-repeat-postgres needs {}", pg::URL_VAR))?;
         return profile_repeat(Some(&db));
+    }
+    if let Some(i) = args.iter().position(|a| a == soak_new::CHILD_FLAG) {
+        return soak_new::child(&args[i + 1..]);
     }
     if args.iter().any(|a| a == "--course-load") {
         // Only the course-load rows (they take a few seconds).
@@ -238,10 +250,30 @@ fn main() -> Result<()> {
         None if quick => 0,
         None => 60,
     };
+    // The soak whose every request is a new learner (`soak_new`); none in a quick run.
+    let soak_new_secs: u64 = match args.iter().position(|a| a == "--soak-new-learners") {
+        Some(i) => args
+            .get(i + 1)
+            .context("--soak-new-learners SECONDS")?
+            .parse()?,
+        None if quick => 0,
+        None => 60,
+    };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let n = if quick { 2_000 } else { 20_000 };
     let mut table = Table(Vec::new());
     let database = pg::BenchDatabase::create()?;
+    if args.iter().any(|a| a == "--linear") {
+        // Only the costs that grow linearly, and the soak with new learners.
+        linear::figures(&mut table, quick, database.as_ref())?;
+        let ok = soak_new_secs == 0
+            || soak_new::figures(&mut table, cores, soak_new_secs, database.as_ref())?;
+        table.print();
+        if !ok {
+            bail!("the soak with new learners failed (see the table)");
+        }
+        return Ok(());
+    }
 
     let dir = tempfile::tempdir()?;
     let rss_start = rss_kib("VmRSS:");
@@ -382,7 +414,7 @@ fn main() -> Result<()> {
 
     http::figures(&host, dir.path(), &learners, quick, &mut table)?;
     http_hosts::figures(database.as_ref(), &learners, cores, quick, &mut table)?;
-    course_load::figures(&mut table)?;
+    linear::figures(&mut table, quick, database.as_ref())?;
 
     // Plugin cold start: compiling versus loading from the compiled cache.
     let runtime = Runtime::new(xbhost::runtime::SandboxLimits::default(), Pooling::Auto)?;
@@ -487,9 +519,14 @@ fn main() -> Result<()> {
     } else {
         true
     };
+    let soak_new_ok = soak_new_secs == 0
+        || soak_new::figures(&mut table, cores, soak_new_secs, database.as_ref())?;
     table.print();
     if !soak_ok {
         bail!("the soak failed (see the table)");
+    }
+    if !soak_new_ok {
+        bail!("the soak with new learners failed (see the table)");
     }
     Ok(())
 }
