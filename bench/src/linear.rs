@@ -51,7 +51,7 @@ pub fn thousands(n: usize) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -62,8 +62,8 @@ pub fn thousands(n: usize) -> String {
 /// A size as the rows name it: 10k, 100k, 1M.
 pub fn short(n: usize) -> String {
     match n {
-        n if n >= 1_000_000 && n % 1_000_000 == 0 => format!("{}M", n / 1_000_000),
-        n if n >= 1_000 && n % 1_000 == 0 => format!("{}k", n / 1_000),
+        n if n >= 1_000_000 && n.is_multiple_of(1_000_000) => format!("{}M", n / 1_000_000),
+        n if n >= 1_000 && n.is_multiple_of(1_000) => format!("{}k", n / 1_000),
         n => n.to_string(),
     }
 }
@@ -101,7 +101,7 @@ pub const PEAK_RSS_FLAG: &str = "--peak-rss-of";
 /// [`peak_rss_helper`]) spawns the command and reads `wait4`'s usage, and its own small
 /// peak, carried in, is checked to be below what it reports.
 pub fn run_measured(program: &Path, args: &[OsString], envs: &[(&str, &str)]) -> Result<ChildRun> {
-    let output = Command::new(std::env::current_exe()?)
+    let output = Command::new(this_binary())
         .arg(PEAK_RSS_FLAG)
         .arg(program)
         .args(args)
@@ -185,6 +185,13 @@ pub fn peak_rss_helper(args: &[String]) -> Result<()> {
         super::rss_kib("VmHWM:")
     );
     Ok(())
+}
+
+/// This process's own binary, to run copies of it: `/proc/self/exe`, which stays the
+/// running program even when cargo replaces the file on disk meanwhile (the path
+/// `current_exe` gives then names a deleted file).
+pub fn this_binary() -> PathBuf {
+    PathBuf::from("/proc/self/exe")
 }
 
 /// The median of a few timed runs of `f`.

@@ -265,11 +265,13 @@ fn main() -> Result<()> {
     let database = pg::BenchDatabase::create()?;
     if args.iter().any(|a| a == "--linear") {
         // Only the costs that grow linearly, and the soak with new learners.
-        linear::figures(&mut table, quick, database.as_ref())?;
-        let ok = soak_new_secs == 0
-            || soak_new::figures(&mut table, cores, soak_new_secs, database.as_ref())?;
+        // The rows measured so far are printed even when a later one fails.
+        let ok = linear::figures(&mut table, quick, database.as_ref()).and_then(|()| {
+            Ok(soak_new_secs == 0
+                || soak_new::figures(&mut table, cores, soak_new_secs, database.as_ref())?)
+        });
         table.print();
-        if !ok {
+        if !ok? {
             bail!("the soak with new learners failed (see the table)");
         }
         return Ok(());

@@ -56,7 +56,7 @@ impl Outcome {
     }
 
     /// The errors for the table: how many, how many of them were pages with a block
-    /// failed, and the first few.
+    /// failed, and the first.
     fn describe_errors(&self) -> String {
         if self.errors == 0 {
             return "0".into();
@@ -65,7 +65,7 @@ impl Outcome {
             "{} ({} pages with a block failed; the first: {})",
             self.errors,
             self.failed_pages,
-            self.first_errors.join("; ")
+            self.first_errors.first().map_or("", String::as_str)
         )
     }
 
@@ -77,7 +77,7 @@ impl Outcome {
     /// Every `step`th sample of `f`, space-separated.
     fn every(&self, step: usize, f: impl Fn(&(f64, u64, u64)) -> String) -> String {
         let mut picked: Vec<String> = self.samples.iter().step_by(step).map(&f).collect();
-        if (self.samples.len() - 1) % step != 0
+        if !(self.samples.len() - 1).is_multiple_of(step)
             && let Some(last) = self.samples.last()
         {
             picked.push(f(last));
@@ -209,7 +209,7 @@ fn sled_figures(table: &mut Table, cores: usize, seconds: u64) -> Result<bool> {
 /// Runs one soak process and reads its outcome.
 fn spawn(args: &[String]) -> Result<Outcome> {
     let mode = &args[0];
-    let output = Command::new(std::env::current_exe()?)
+    let output = Command::new(super::linear::this_binary())
         .arg(CHILD_FLAG)
         .args(args)
         .stdin(Stdio::null())
