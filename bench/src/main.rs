@@ -210,6 +210,7 @@ fn throughput(host: &Host, learners: &[String], threads: usize, duration: Durati
 
 mod course_load;
 mod event_stream;
+mod first_visits;
 mod grade_rows;
 mod http;
 mod http_hosts;
@@ -263,6 +264,12 @@ fn main() -> Result<()> {
     let n = if quick { 2_000 } else { 20_000 };
     let mut table = Table(Vec::new());
     let database = pg::BenchDatabase::create()?;
+    if args.iter().any(|a| a == "--first-visits") {
+        // Only the first-visit rows: one at a time against concurrent learners.
+        first_visits::figures(database.as_ref(), quick, &mut table)?;
+        table.print();
+        return Ok(());
+    }
     if args.iter().any(|a| a == "--linear") {
         // Only the costs that grow linearly, and the soak with new learners.
         // The rows measured so far are printed even when a later one fails.
@@ -417,6 +424,7 @@ fn main() -> Result<()> {
     http::figures(&host, dir.path(), &learners, quick, &mut table)?;
     http_hosts::figures(database.as_ref(), &learners, cores, quick, &mut table)?;
     linear::figures(&mut table, quick, database.as_ref())?;
+    first_visits::figures(database.as_ref(), quick, &mut table)?;
 
     // Plugin cold start: compiling versus loading from the compiled cache.
     let runtime = Runtime::new(xbhost::runtime::SandboxLimits::default(), Pooling::Auto)?;
