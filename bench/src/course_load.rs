@@ -12,7 +12,7 @@ use serde_json::json;
 use xbhost::model::{Course, CourseDoc};
 use xbhost::{Host, HostConfig};
 
-use super::linear::{ratio_row, short, thousands};
+use super::linear::{TIME_BOUND, ratio_row, short, thousands};
 use super::{Table, wasm};
 
 /// A course that is one chain of `n` verticals, each the only child of the one before
@@ -41,9 +41,9 @@ pub fn figures(table: &mut Table) -> Result<()> {
     let sizes = [1_000, 10_000, 100_000];
     let mut per_block = Vec::new();
     for n in sizes {
-        // The median of a few loads where one is quick (a 1k load takes milliseconds, so
-        // one sample is at the mercy of a neighbour's burst on this shared machine).
-        let copies = (100_000 / n).clamp(1, 5);
+        // The median of a few loads (five where one is quick): one sample is at the mercy
+        // of a neighbour's burst on this shared machine.
+        let copies = (300_000 / n).clamp(3, 5);
         let mut checks = Vec::new();
         let mut loads = Vec::new();
         for copy in 0..copies {
@@ -83,7 +83,7 @@ pub fn figures(table: &mut Table) -> Result<()> {
         ),
         per_block[2],
         per_block[0],
-        1.5,
+        TIME_BOUND,
     );
     Ok(())
 }

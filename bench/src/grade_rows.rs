@@ -13,7 +13,7 @@ use serde_json::json;
 use xbhost::model::CourseDoc;
 use xbhost::{RenderRequest, User, View};
 
-use super::linear::{demo_course_as, median_time, ratio_row, short, thousands};
+use super::linear::{TIME_BOUND, demo_course_as, median_time, ratio_row, short, thousands};
 use super::{Table, open_host};
 
 const COURSE: &str = "course-v1:bench+grades+1";
@@ -69,18 +69,23 @@ pub fn figures(table: &mut Table, quick: bool) -> Result<()> {
         }
         storage.flush()?;
         stored = n;
+        // Learners with a block that could not be graded (a call out of its time on a
+        // loaded machine): counted in the row, as the CSV marks them, not fatal.
+        let mut ungradable = 0;
+        let mut first_error = None;
         let time: Duration = median_time(if n <= 1_000 { 3 } else { 1 }, || {
             let report = host.grades(COURSE, None)?;
-            let graded = report
+            if report.learners.len() != n {
+                bail!("graded {} learners, expected {n}", report.learners.len());
+            }
+            let failed = report
                 .learners
                 .iter()
-                .filter(|l| l.ungradable.is_empty() && l.possible > 0.0)
+                .filter(|l| !l.ungradable.is_empty() || l.possible == 0.0)
                 .count();
-            if report.learners.len() != n || graded != n {
-                bail!(
-                    "graded {graded} of {} learners, expected {n}",
-                    report.learners.len()
-                );
+            ungradable = ungradable.max(failed);
+            if let Some(u) = report.learners.iter().find_map(|l| l.ungradable.first()) {
+                first_error.get_or_insert_with(|| format!("{}: {}", u.usage_id, u.error));
             }
             std::fs::write(&csv, report.to_csv())?;
             Ok(())
@@ -89,10 +94,18 @@ pub fn figures(table: &mut Table, quick: bool) -> Result<()> {
         table.add(
             &format!("grade export, {} learners", short(n)),
             format!(
-                "{:.0} ms, {:.0} µs/learner ({} CSV rows)",
+                "{:.0} ms, {:.0} µs/learner ({} CSV rows{})",
                 time.as_secs_f64() * 1e3,
                 time.as_secs_f64() * 1e6 / n as f64,
-                thousands(n)
+                thousands(n),
+                if ungradable == 0 {
+                    String::new()
+                } else {
+                    format!(
+                        "; {ungradable} with a block not graded, the first: {}",
+                        first_error.as_deref().unwrap_or("no problem visible")
+                    )
+                }
             ),
         );
     }
@@ -105,7 +118,7 @@ pub fn figures(table: &mut Table, quick: bool) -> Result<()> {
         ),
         per_learner[1],
         per_learner[0],
-        1.5,
+        TIME_BOUND,
     );
     Ok(())
 }

@@ -34,8 +34,15 @@ pub fn figures(table: &mut Table, quick: bool, database: Option<&BenchDatabase>)
     Ok(())
 }
 
+/// What a time ratio row allows: a linear cost's time per item still moves with the
+/// machine and with the working set leaving the caches (loading a 100k-block course costs
+/// 1.1-1.6x a 1k one per block in quiet runs, from the allocator and hash-table misses,
+/// and stays flat from 100k to 400k), while a quadratic one shows as the factor between
+/// the sizes (10x or 100x).
+pub const TIME_BOUND: f64 = 2.0;
+
 /// The ratio row: the cost per item at the largest size over the smallest, checked
-/// against `bound` (what noise on this machine leaves of "flat").
+/// against `bound` (what noise and caches leave of "flat").
 pub fn ratio_row(table: &mut Table, what: &str, large: f64, small: f64, bound: f64) {
     let ratio = large / small;
     table.check(

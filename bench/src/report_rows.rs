@@ -18,8 +18,8 @@ use xbhost::model::CourseDoc;
 
 use super::event_stream::EventStream;
 use super::linear::{
-    ChildRun, demo_course_as, median_time, mib, ratio_row, run_measured, short, thousands,
-    xbhost_bin,
+    ChildRun, TIME_BOUND, demo_course_as, median_time, mib, ratio_row, run_measured, short,
+    thousands, xbhost_bin,
 };
 use super::pg::BenchDatabase;
 use super::{Table, open_host_on};
@@ -291,7 +291,7 @@ fn print_rows(table: &mut Table, what: &str, sizes: &[usize], measured: &[Measur
         &format!("{what}: time per event {label}"),
         per_event(large),
         per_event(small),
-        1.5,
+        TIME_BOUND,
     );
     if let (Some(s), Some(l)) = (&small.child, &large.child) {
         ratio_row(
