@@ -239,6 +239,36 @@ fn main() -> Result<()> {
     if let Some(i) = args.iter().position(|a| a == soak_new::CHILD_FLAG) {
         return soak_new::child(&args[i + 1..]);
     }
+    if args.iter().any(|a| a == "--http") {
+        // Only the in-process repeat visit and the HTTP rows beside it (iterating on the
+        // server's path), in one run.
+        let dir = tempfile::tempdir()?;
+        let host = open_host(dir.path(), false)?;
+        let learners: Vec<String> = (0..2_000).map(|i| format!("bench-{i:06}")).collect();
+        render_all(&host, &learners)?;
+        let cpu = http::process_cpu();
+        let wall = Instant::now();
+        let repeat = render_all(&host, &learners)?;
+        let mut table = Table(Vec::new());
+        table.add(
+            "in process one at a time: CPU / wall time, per page",
+            format!(
+                "{} / {}",
+                us((http::process_cpu() - cpu) / learners.len() as u32),
+                us(wall.elapsed() / learners.len() as u32)
+            ),
+        );
+        table.add(
+            "unit_1 repeat visit p50 (sandboxed)",
+            us(percentile(&repeat, 0.5)),
+        );
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let all = throughput(&host, &learners, cores, Duration::from_secs(2))?;
+        table.add(&format!("pages/s, {cores} threads"), format!("{all:.0}"));
+        http::figures(&host, dir.path(), &learners, quick, &mut table)?;
+        table.print();
+        return Ok(());
+    }
     if args.iter().any(|a| a == "--course-load") {
         // Only the course-load rows (they take a few seconds).
         let mut table = Table(Vec::new());

@@ -40,8 +40,12 @@ impl Pooling {
     }
 }
 
-/// How much of a freed instance's memory stays mapped and is cleared by hand.
-const KEEP_RESIDENT_BYTES: usize = 1 << 20;
+/// How much of a freed instance's memory stays mapped and is cleared by hand (only its
+/// dirty pages, found with the kernel's pagemap). A Rust guest's stack fills the first
+/// MiB and its data and heap start above it, so 1 MiB left their pages to madvise and a
+/// page fault on the next instance; 2 MiB (what Spin keeps) covers them: repeat visits
+/// 5-10% faster in one run (BENCHMARKS.md, #13).
+const KEEP_RESIDENT_BYTES: usize = 2 << 20;
 
 /// Core module instances, memories and tables one block component may have (a
 /// `wasm32-wasip2` component carries WASI adapters and shims beside its own module).
