@@ -9,7 +9,8 @@
 //!   throwaway PostgreSQL unless `XBHOST_TEST_DATABASE_URL` names a server (see `pg`).
 //! - `cargo xtask bench [--quick] [--soak SECONDS] [--postgres]`: the benchmark table of
 //!   BENCHMARKS.md, likewise on a throwaway PostgreSQL unless `XBHOST_BENCH_DATABASE_URL`
-//!   names one (`--postgres`: only the rows comparing PostgreSQL with sled, wrk included).
+//!   names one (`--postgres`: only the rows comparing PostgreSQL with sled, wrk included);
+//!   Debian's `wrk` is installed first when missing (the HTTP rows measured from outside).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -328,6 +329,7 @@ body {{ font-family: system-ui, sans-serif; max-width: 48rem; margin: 2rem auto;
 /// Builds everything, then runs the benchmark binary (release) and its table.
 fn bench(root: &Path, args: &[String]) -> Result<()> {
     let plugins = build(root)?;
+    ensure_wrk();
     let database = pg::Server::for_var("XBHOST_BENCH_DATABASE_URL")?;
     run(database.export_to(
         cargo()
@@ -335,6 +337,44 @@ fn bench(root: &Path, args: &[String]) -> Result<()> {
             .args(args)
             .env("XBHOST_PLUGIN_DIR", &plugins),
     ))
+}
+
+/// The bench's HTTP rows measure from outside the server with `wrk` (Debian's package):
+/// installed here when missing, as `.ci/run` installs PostgreSQL. Without it (no apt, no
+/// root, no network to the package mirror) the rows say they were not measured.
+fn ensure_wrk() {
+    let found = |name: &str| {
+        Command::new(name)
+            .arg("--version")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok()
+    };
+    if found("wrk") || !found("apt-get") {
+        return;
+    }
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
+    let apt = |args: &[&str]| {
+        let mut command = if root {
+            Command::new("apt-get")
+        } else {
+            let mut sudo = Command::new("sudo");
+            sudo.args(["-n", "apt-get"]);
+            sudo
+        };
+        command.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+        eprintln!("xtask: installing Debian's wrk for the benchmark's HTTP rows: {command:?}");
+        command.status().is_ok_and(|s| s.success())
+    };
+    if !(apt(&["update", "-qq"])
+        && apt(&["install", "-y", "-qq", "--no-install-recommends", "wrk"]))
+    {
+        eprintln!("xtask: could not install wrk; the wrk rows will say they were not measured");
+    }
 }
 
 fn test(root: &Path) -> Result<()> {
