@@ -32,15 +32,18 @@ struct Run {
     pages_per_second: f64,
     times: Vec<Duration>,
     failed: usize,
+    /// The process's CPU time a page (every thread's, sled's own included).
+    cpu: Duration,
 }
 
 impl Run {
     fn describe(&self) -> String {
         format!(
-            "{:.0} pages/s (p50 {}, p99 {})",
+            "{:.0} pages/s (p50 {}, p99 {}; CPU {} a page)",
             self.pages_per_second,
             us(percentile(&self.times, 0.5)),
-            us(percentile(&self.times, 0.99))
+            us(percentile(&self.times, 0.99)),
+            us(self.cpu)
         )
     }
 }
@@ -52,7 +55,7 @@ fn visit(host: &Host, learners: &[String], threads: usize) -> Result<Run> {
         .chunks(learners.len().div_ceil(threads).max(1))
         .collect();
     let barrier = Arc::new(Barrier::new(chunks.len() + 1));
-    let (elapsed, results) = std::thread::scope(|scope| {
+    let ((elapsed, cpu), results) = std::thread::scope(|scope| {
         let handles: Vec<_> = chunks
             .into_iter()
             .map(|mine| {
@@ -75,12 +78,12 @@ fn visit(host: &Host, learners: &[String], threads: usize) -> Result<Run> {
             })
             .collect();
         barrier.wait();
-        let started = Instant::now();
+        let (started, cpu) = (Instant::now(), process_cpu());
         let results: Vec<_> = handles
             .into_iter()
             .map(|h| h.join().expect("bench thread"))
             .collect();
-        (started.elapsed(), results)
+        ((started.elapsed(), process_cpu() - cpu), results)
     });
     let mut times = Vec::with_capacity(learners.len());
     let mut failed = 0;
@@ -94,7 +97,19 @@ fn visit(host: &Host, learners: &[String], threads: usize) -> Result<Run> {
         pages_per_second: learners.len() as f64 / elapsed.as_secs_f64(),
         times,
         failed,
+        cpu: cpu / learners.len() as u32,
     })
+}
+
+/// CPU time of the whole process so far.
+fn process_cpu() -> Duration {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime only writes the timespec it is given.
+    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut t) };
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
 }
 
 fn learners(prefix: &str, n: usize) -> Vec<String> {

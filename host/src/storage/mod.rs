@@ -1,6 +1,7 @@
 //! Persistent state behind one trait (`contract.rs`), with two backends: the embedded sled
-//! store (`sled_store.rs`, its outbox of pending events in `sled_outbox.rs`, kept usable
-//! through disk failures by `recovering.rs`), and PostgreSQL for several hosts sharing one
+//! store (`sled_store.rs`, its outbox of pending events in `sled_outbox.rs`, concurrent
+//! flushes sharing one sync in `group_commit.rs`, kept usable through disk failures by
+//! `recovering.rs`), and PostgreSQL for several hosts sharing one
 //! database (`pg_open.rs` connects and migrates with `pg_schema.rs`; `pg_exec.rs` runs
 //! statements on the pool or in a request's transaction; `pg_store.rs` holds the queries, `pg_events.rs` those of the events table, `pg_tokens.rs` the server's shared token records;
 //! `pg_notify.rs` carries change notices between hosts). `copy.rs` moves a sled store and
@@ -13,6 +14,7 @@ pub mod copy;
 mod copy_events;
 mod copy_rows;
 mod copy_sled;
+mod group_commit;
 mod health;
 mod pg_courses;
 mod pg_events;

@@ -9,6 +9,7 @@ use sled::Transactional;
 use super::contract::{
     BlockWrites, CarriedTag, CourseWrite, FirstWrite, OutboxEntry, PluginRecord, Storage,
 };
+use super::group_commit::GroupCommit;
 use super::sled_courses::{CourseTrees, Expect};
 use super::sled_outbox;
 use crate::model::CourseDoc;
@@ -68,6 +69,8 @@ pub struct SledStorage {
     meta: sled::Tree,
     /// Events waiting until the event log holds them, by id (`sled_outbox`).
     outbox: sled::Tree,
+    /// Concurrent flushes share one sync of sled's log (`group_commit`).
+    syncs: GroupCommit<sled::Error>,
 }
 
 impl SledStorage {
@@ -102,6 +105,13 @@ impl SledStorage {
     /// and flush generation (`storage::health`).
     pub(super) fn db_and_meta(&self) -> (&sled::Db, &sled::Tree) {
         (&self.db, &self.meta)
+    }
+
+    /// Makes every write that completed before the call durable: a sync of sled's log
+    /// that began after the call, shared with the flushes of other threads that arrive
+    /// while one runs (`group_commit`).
+    fn sync(&self) -> Result<(), sled::Error> {
+        self.syncs.commit(|| self.db.flush().map(drop))
     }
 
     fn course_trees(&self) -> CourseTrees<'_> {
@@ -148,6 +158,7 @@ impl SledStorage {
             meta: db.open_tree("meta")?,
             outbox: db.open_tree("outbox")?,
             db,
+            syncs: GroupCommit::new(),
         })
     }
 }
@@ -495,8 +506,7 @@ impl Storage for SledStorage {
             .compare_and_swap(key(&[name])?, None as Option<&[u8]>, Some(value))?
         {
             Ok(()) => {
-                self.db
-                    .flush()
+                self.sync()
                     .with_context(|| format!("flushing the store's new {name:?}"))?;
                 Ok(value.to_vec())
             }
@@ -508,8 +518,7 @@ impl Storage for SledStorage {
     }
 
     fn flush(&self) -> Result<()> {
-        self.db.flush().context("flushing the store to disk")?;
-        Ok(())
+        self.sync().context("flushing the store to disk")
     }
 }
 
