@@ -41,10 +41,10 @@ impl Pooling {
 }
 
 /// How much of a freed instance's memory stays mapped and is cleared by hand (only its
-/// dirty pages, found with the kernel's pagemap). A Rust guest's stack fills the first
-/// MiB and its data and heap start above it, so 1 MiB left their pages to madvise and a
-/// page fault on the next instance; 2 MiB (what Spin keeps) covers them: repeat visits
-/// 5-10% faster in one run (BENCHMARKS.md, #13).
+/// dirty pages, found with the kernel's pagemap). Pages above it are given back with
+/// madvise and fault in again on the next instance. A block's 128 KiB stack, its data and
+/// the heap its calls grow fit in 2 MiB (what Spin keeps); at 1 MiB repeat visits were
+/// 5-10% slower in one run, at 4 or 16 MiB no faster (BENCHMARKS.md, #13).
 const KEEP_RESIDENT_BYTES: usize = 2 << 20;
 
 /// Core module instances, memories and tables one block component may have (a
