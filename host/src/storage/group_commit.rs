@@ -374,7 +374,9 @@ mod tests {
                 store.durable.load(Ordering::SeqCst)
             })
         };
-        std::thread::sleep(Duration::from_millis(50));
+        // The follower must be waiting (on the sync after the running one) before the
+        // running sync ends, or it would lead its own and the test would prove nothing.
+        waiting_on_second_sync(&group, 1);
         release.wait();
         leader.join().unwrap();
         let durable = follower.join().unwrap();

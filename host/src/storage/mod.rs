@@ -28,6 +28,7 @@ mod recovering;
 mod sled_courses;
 mod sled_outbox;
 mod sled_store;
+mod sled_sync;
 
 pub use contract::{
     BlockWrites, CarriedTag, Change, CourseWrite, FirstWrite, OnChange, OutboxEntry, PluginRecord,

@@ -12,6 +12,7 @@ use super::contract::{
 use super::group_commit::GroupCommit;
 use super::sled_courses::{CourseTrees, Expect};
 use super::sled_outbox;
+use super::sled_sync::SyncError;
 use crate::model::CourseDoc;
 
 /// Memory sled may use to cache pages of the store.
@@ -70,7 +71,7 @@ pub struct SledStorage {
     /// Events waiting until the event log holds them, by id (`sled_outbox`).
     outbox: sled::Tree,
     /// Concurrent flushes share one sync of sled's log (`group_commit`).
-    syncs: GroupCommit<sled::Error>,
+    syncs: GroupCommit<SyncError>,
 }
 
 impl SledStorage {
@@ -111,7 +112,8 @@ impl SledStorage {
     /// that began after the call, shared with the flushes of other threads that arrive
     /// while one runs (`group_commit`).
     fn sync(&self) -> Result<(), sled::Error> {
-        self.syncs.commit(|| self.db.flush().map(drop))
+        let sync = || self.db.flush().map(drop).map_err(SyncError);
+        self.syncs.commit(sync).map_err(|e| e.0)
     }
 
     fn course_trees(&self) -> CourseTrees<'_> {
@@ -510,10 +512,14 @@ impl Storage for SledStorage {
                     .with_context(|| format!("flushing the store's new {name:?}"))?;
                 Ok(value.to_vec())
             }
-            Err(e) => Ok(e
-                .current
-                .with_context(|| format!("the store's {name:?} vanished during a first write"))?
-                .to_vec()),
+            Err(e) => {
+                // The winner's value may not be durable yet: answer with it only once it is.
+                self.sync()
+                    .with_context(|| format!("flushing the store's {name:?}"))?;
+                Ok(e.current
+                    .with_context(|| format!("the store's {name:?} vanished during a first write"))?
+                    .to_vec())
+            }
         }
     }
 
