@@ -323,4 +323,10 @@ pub fn recover(storage: &dyn Storage, sink: &dyn EventSink) {
     );
     keep_for_later(sink, &ids);
     retry(storage, sink, true);
+    // The removals of what was written stay in memory until a flush: a crash before the
+    // first page would find those events pending again (the next start skips them, as
+    // the log holds them, but the store would keep them meanwhile).
+    if let Err(e) = storage.flush() {
+        tracing::warn!("cannot flush the store after writing the pending events: {e:#}");
+    }
 }
