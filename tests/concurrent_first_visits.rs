@@ -94,7 +94,7 @@ fn concurrent_first_visits_keep_every_acknowledged_group_through_sigkill() {
     let data = data.path();
     // The first start installs the plugins and the course.
     let mut child = spawn_writer(data, 1_000_000, 0);
-    child.wait().unwrap();
+    assert!(child.wait().unwrap().success(), "the first start failed");
     let mut acknowledged: BTreeMap<String, (String, String)> = BTreeMap::new();
     let mut seed = 0x2545_f491_4f6c_dd1du64;
     for cycle in 0..CYCLES {
@@ -112,7 +112,12 @@ fn concurrent_first_visits_keep_every_acknowledged_group_through_sigkill() {
         seed ^= seed << 17;
         std::thread::sleep(Duration::from_millis(100 + seed % 400));
         child.kill().unwrap(); // SIGKILL, while eight threads are mid-visit
-        child.wait().unwrap();
+        let status = child.wait().unwrap();
+        // Killed, not ended on its own: a writer whose visits fail exits with an error.
+        assert!(
+            status.code().is_none(),
+            "cycle {cycle}: the writer ended: {status}"
+        );
         let mut out = String::new();
         stdout.read_to_string(&mut out).unwrap();
         let mut this_cycle = 0;
@@ -170,7 +175,7 @@ fn concurrent_first_visits_keep_every_acknowledged_group_through_sigkill() {
     // A last start writes what the killed writers left pending: then every stored group
     // has its event in the log exactly once.
     let mut child = spawn_writer(data, 2_000_000, 0);
-    child.wait().unwrap();
+    assert!(child.wait().unwrap().success(), "the last start failed");
     let storage = SledStorage::open(&data.join("db")).unwrap();
     let groups = stored_groups(&storage);
     let logged = logged_assignments(data);

@@ -43,28 +43,37 @@ fn main() -> Result<()> {
     std::thread::scope(|scope| {
         for t in 0..threads {
             let (host, out) = (host.clone(), &out);
-            scope.spawn(move || -> Result<()> {
-                for i in 0.. {
-                    let learner = format!("c{run}-{t}-{i}");
-                    let page = host.render(&RenderRequest {
-                        course_key: DEMO_COURSE.into(),
-                        usage_id: "unit_1".into(),
-                        user: User::learner(&learner),
-                        view: View::Student,
-                        user_agent: None,
-                        masquerade: None,
-                    })?;
-                    let mut out = out.lock().unwrap();
-                    writeln!(
-                        out,
-                        "assign {learner} {} {}",
-                        page.assignments[&0], page.assignments[&1]
-                    )?;
-                    out.flush()?;
+            scope.spawn(move || {
+                if let Err(e) = visit_forever(&host, out, run, t) {
+                    // Not a silent shrink of the test: the test sees the exit.
+                    eprintln!("writer thread {t}: {e:#}");
+                    std::process::exit(1);
                 }
-                Ok(())
             });
         }
     });
+    Ok(())
+}
+
+/// First visits of new learners until the process is killed, each printed once acknowledged.
+fn visit_forever(host: &Host, out: &Mutex<std::io::Stdout>, run: &str, t: usize) -> Result<()> {
+    for i in 0.. {
+        let learner = format!("c{run}-{t}-{i}");
+        let page = host.render(&RenderRequest {
+            course_key: DEMO_COURSE.into(),
+            usage_id: "unit_1".into(),
+            user: User::learner(&learner),
+            view: View::Student,
+            user_agent: None,
+            masquerade: None,
+        })?;
+        let mut out = out.lock().unwrap();
+        writeln!(
+            out,
+            "assign {learner} {} {}",
+            page.assignments[&0], page.assignments[&1]
+        )?;
+        out.flush()?;
+    }
     Ok(())
 }
