@@ -15,7 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use xbhost::storage::{SledStorage, Storage};
-use xbhost_tests::{DEMO_COURSE, demo_course_path, plugin_dir};
+use xbhost_tests::{DEMO_COURSE, assignment_events, demo_course_path, plugin_dir};
 
 const THREADS: usize = 8;
 const CYCLES: u64 = 12;
@@ -37,43 +37,10 @@ fn spawn_writer(data: &Path, run: u64, threads: usize) -> Child {
 }
 
 /// (user, partition) to the groups of its assignment events in the data directory's event
-/// log, in log order; a line a kill left torn is not an event.
+/// log, in log order.
 fn logged_assignments(data: &Path) -> BTreeMap<(String, u64), Vec<String>> {
     let bytes = std::fs::read(data.join("events.jsonl")).unwrap_or_default();
-    let mut out: BTreeMap<(String, u64), Vec<String>> = BTreeMap::new();
-    for line in bytes.split(|&b| b == b'\n') {
-        let Ok(event) = serde_json::from_slice::<serde_json::Value>(line) else {
-            continue;
-        };
-        if event["name"] != xbhost::events::ASSIGNED_EVENT || event["course_key"] != DEMO_COURSE {
-            continue;
-        }
-        out.entry((
-            event["user_id"].as_str().unwrap().to_string(),
-            event["data"]["partition_id"].as_u64().unwrap(),
-        ))
-        .or_default()
-        .push(event["data"]["group_id"].to_string());
-    }
-    out
-}
-
-/// The assignment events waiting in the store's outbox: (user, partition, group).
-fn pending_assignments(storage: &dyn Storage) -> Vec<(String, u64, String)> {
-    storage
-        .outbox()
-        .unwrap()
-        .iter()
-        .map(|entry| serde_json::from_slice::<serde_json::Value>(&entry.line).unwrap())
-        .filter(|e| e["name"] == xbhost::events::ASSIGNED_EVENT && e["course_key"] == DEMO_COURSE)
-        .map(|e| {
-            (
-                e["user_id"].as_str().unwrap().to_string(),
-                e["data"]["partition_id"].as_u64().unwrap(),
-                e["data"]["group_id"].to_string(),
-            )
-        })
-        .collect()
+    assignment_events::in_log(bytes.split(|&b| b == b'\n'))
 }
 
 /// The stored groups of partitions 0 and 1: user to group.
@@ -148,7 +115,7 @@ fn concurrent_first_visits_keep_every_acknowledged_group_through_sigkill() {
         }
         // Groups read before the events, as in tests/durability.rs.
         let logged = logged_assignments(data);
-        let pending = pending_assignments(&storage);
+        let pending = assignment_events::pending(&storage);
         for (partition, stored) in groups.iter().enumerate() {
             let partition = partition as u64;
             for (user, group) in stored {
@@ -179,7 +146,11 @@ fn concurrent_first_visits_keep_every_acknowledged_group_through_sigkill() {
     let storage = SledStorage::open(&data.join("db")).unwrap();
     let groups = stored_groups(&storage);
     let logged = logged_assignments(data);
-    assert_eq!(pending_assignments(&storage), [], "all written at start");
+    assert_eq!(
+        assignment_events::pending(&storage),
+        [],
+        "all written at start"
+    );
     for (partition, stored) in groups.iter().enumerate() {
         for (user, group) in stored {
             assert_eq!(

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use xbhost::storage::{PgOptions, PgStorage, SledStorage, Storage};
 use xbhost_tests::pg::TestDatabase;
-use xbhost_tests::{DEMO_COURSE, demo_course_path, plugin_dir};
+use xbhost_tests::{DEMO_COURSE, assignment_events, demo_course_path, plugin_dir};
 
 const PROBE: &str = "course-v1:xbhost+durable+1";
 const CYCLES: u64 = 200;
@@ -47,7 +47,7 @@ impl Target {
     }
 
     /// The demo course's assignment events the store's event log holds (see
-    /// [`assignment_events_in`]): `events.jsonl` on sled, the `events` table on PostgreSQL.
+    /// [`assignment_events::in_log`]): `events.jsonl` on sled, the `events` table on PostgreSQL.
     fn assignment_events(
         &self,
         data: &std::path::Path,
@@ -56,7 +56,7 @@ impl Target {
         match self {
             Target::Sled => {
                 let bytes = std::fs::read(data.join("events.jsonl")).unwrap_or_default();
-                assignment_events_in(bytes.split(|&b| b == b'\n'))
+                assignment_events::in_log(bytes.split(|&b| b == b'\n'))
             }
             Target::Pg(_) => {
                 let mut lines = Vec::new();
@@ -66,7 +66,7 @@ impl Target {
                         Ok(())
                     })
                     .unwrap();
-                assignment_events_in(lines.iter().map(Vec::as_slice))
+                assignment_events::in_log(lines.iter().map(Vec::as_slice))
             }
         }
     }
@@ -101,46 +101,6 @@ fn start_up(target: &Target, data: &std::path::Path, run: u64) -> Duration {
     child.kill().unwrap();
     child.wait().unwrap();
     took
-}
-
-/// The assignment events of the demo course in an event log: (user, partition) to the
-/// groups of its events, in log order. Lines a kill left torn are not events.
-fn assignment_events_in<'a>(
-    lines: impl Iterator<Item = &'a [u8]>,
-) -> BTreeMap<(String, u64), Vec<String>> {
-    let mut out: BTreeMap<(String, u64), Vec<String>> = BTreeMap::new();
-    for line in lines {
-        let Ok(event) = serde_json::from_slice::<serde_json::Value>(line) else {
-            continue;
-        };
-        if event["name"] != xbhost::events::ASSIGNED_EVENT || event["course_key"] != DEMO_COURSE {
-            continue;
-        }
-        let user = event["user_id"].as_str().unwrap().to_string();
-        let partition = event["data"]["partition_id"].as_u64().unwrap();
-        out.entry((user, partition))
-            .or_default()
-            .push(event["data"]["group_id"].to_string());
-    }
-    out
-}
-
-/// The assignment events waiting in the store's outbox: (user, partition, group).
-fn pending_assignment_events(storage: &dyn Storage) -> Vec<(String, u64, String)> {
-    storage
-        .outbox()
-        .unwrap()
-        .iter()
-        .map(|entry| serde_json::from_slice::<serde_json::Value>(&entry.line).unwrap())
-        .filter(|e| e["name"] == xbhost::events::ASSIGNED_EVENT && e["course_key"] == DEMO_COURSE)
-        .map(|e| {
-            (
-                e["user_id"].as_str().unwrap().to_string(),
-                e["data"]["partition_id"].as_u64().unwrap(),
-                e["data"]["group_id"].to_string(),
-            )
-        })
-        .collect()
 }
 
 #[test]
@@ -247,7 +207,7 @@ fn survives_sigkill(target: Target) {
             })
             .into();
         let logged = target.assignment_events(data.path(), storage);
-        let pending = pending_assignment_events(storage);
+        let pending = assignment_events::pending(storage);
         for partition in [0, 1] {
             for (user, group) in groups_now[partition as usize].clone() {
                 let in_log = logged
@@ -297,7 +257,7 @@ fn survives_sigkill(target: Target) {
         .into();
     let logged = target.assignment_events(data.path(), storage);
     assert_eq!(
-        pending_assignment_events(storage),
+        assignment_events::pending(storage),
         [],
         "all written at start"
     );

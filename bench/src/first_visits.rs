@@ -18,7 +18,7 @@ use xbhost::Host;
 use xbhost::storage::{OutboxEntry, Storage};
 
 use super::pg::BenchDatabase;
-use super::{DEMO, Table, open_host_on, percentile, request, us};
+use super::{DEMO, Table, open_host_on, percentile, process_cpu, request, us};
 
 /// Learners visiting at once in the concurrent rows.
 pub const CONCURRENT: usize = 8;
@@ -99,17 +99,6 @@ fn visit(host: &Host, learners: &[String], threads: usize) -> Result<Run> {
         failed,
         cpu: cpu / learners.len() as u32,
     })
-}
-
-/// CPU time of the whole process so far.
-fn process_cpu() -> Duration {
-    let mut t = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime only writes the timespec it is given.
-    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut t) };
-    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
 }
 
 fn learners(prefix: &str, n: usize) -> Vec<String> {

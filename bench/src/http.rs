@@ -13,7 +13,7 @@ use xbhost::request::View;
 use xbhost::server::auth::{Claims, Role, TokenKeys};
 use xbhost::server::{AppState, Server, ServerConfig};
 
-use super::{DEMO, Table, percentile, us};
+use super::{DEMO, Table, percentile, process_cpu, us};
 
 /// Concurrent connections of the throughput run.
 const CONNECTIONS: usize = 8;
@@ -241,17 +241,6 @@ fn blocking_hop(runtime: &tokio::runtime::Runtime, table: &mut Table) {
         "HTTP parts p50: hop to the blocking pool and back",
         us(percentile(&times, 0.5)),
     );
-}
-
-/// CPU time this process has used, every thread.
-pub fn process_cpu() -> Duration {
-    let mut t = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes the timespec it is given.
-    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut t) };
-    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
 }
 
 /// The server's render call (`blocks::run_render`: a render slot, the hop to the blocking

@@ -15,6 +15,7 @@ use xbhost::model::CourseDoc;
 use xbhost::storage::{BlockWrites, CarriedTag, FirstWrite, PluginRecord, SledStorage, Storage};
 use xbhost::{Host, HostConfig, RenderOutput, RenderRequest, User, View};
 
+pub mod assignment_events;
 pub mod authoring;
 pub mod db_pages;
 pub mod exports;

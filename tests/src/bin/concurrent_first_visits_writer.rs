@@ -59,14 +59,12 @@ fn main() -> Result<()> {
 fn visit_forever(host: &Host, out: &Mutex<std::io::Stdout>, run: &str, t: usize) -> Result<()> {
     for i in 0.. {
         let learner = format!("c{run}-{t}-{i}");
-        let page = host.render(&RenderRequest {
-            course_key: DEMO_COURSE.into(),
-            usage_id: "unit_1".into(),
-            user: User::learner(&learner),
-            view: View::Student,
-            user_agent: None,
-            masquerade: None,
-        })?;
+        let page = host.render(&RenderRequest::new(
+            DEMO_COURSE,
+            "unit_1",
+            User::learner(&learner),
+            View::Student,
+        ))?;
         let mut out = out.lock().unwrap();
         writeln!(
             out,
