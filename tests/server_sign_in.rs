@@ -385,7 +385,8 @@ async fn tokens_are_checked_for_nbf_lifetime_issuer_and_audience() {
     started.nbf = Some(t - 10);
     cases.push(("nbf in the past", started, None));
     let mut long = claims("alice");
-    long.exp = t + 7200;
+    // From the claim's own `iat`: `t` is read earlier and a second can pass in between.
+    long.exp = long.iat.expect("sign-in claims carry iat") + 7200;
     cases.push(("two hours", long, Some("exp - iat = 7200 s")));
     let mut no_iat = claims("alice");
     no_iat.iat = None;
