@@ -10,7 +10,7 @@ use clap::{Args, Subcommand};
 
 use xbhost::Host;
 use xbhost::model::CourseDoc;
-use xbhost::olx::{ImportLimits, ImportOptions, LoadDeadline};
+use xbhost::olx::{ImportLimits, ImportOptions, LearnerCoverage, LoadDeadline};
 
 /// The limits of an import (`course import`, and uploads to `serve`): each bounds what an
 /// export may make the host read or spend, and its error names the flag.
@@ -187,6 +187,10 @@ fn import(host: &Host, path: &Path, options: &ImportOptions, out: &mut impl Writ
             .unwrap_or_default();
         writeln!(out, "  {t}: {n}{unsupported}")?;
     }
+    print_learner_coverage(out, &import.learners)?;
+    for setting in &import.course_settings {
+        writeln!(out, "course setting kept on the course block: {setting}")?;
+    }
     writeln!(out, "user partitions:")?;
     for p in &import.partitions {
         let groups: Vec<String> = p
@@ -215,6 +219,40 @@ fn import(host: &Host, path: &Path, options: &ImportOptions, out: &mut impl Writ
         writeln!(out, "warning: {w}")?;
     }
     print_load(out, &report)
+}
+
+/// What learners will see of an imported course, by type, and why they miss the rest.
+fn print_learner_coverage(out: &mut impl Write, c: &LearnerCoverage) -> Result<()> {
+    writeln!(out, "what learners will see:")?;
+    for (t, n) in &c.by_type {
+        let all = n.visible + n.unsupported;
+        if n.unsupported == 0 {
+            writeln!(out, "  {t}: all {all} visible")?;
+            continue;
+        }
+        writeln!(
+            out,
+            "  {t}: {} of {all} visible, {} unsupported (learners never see them):",
+            n.visible, n.unsupported
+        )?;
+        for r in &n.reasons {
+            let more = if r.blocks > r.examples.len() { ", ..." } else { "" };
+            writeln!(
+                out,
+                "    {} {}: {} ({}{more})",
+                r.blocks,
+                if r.blocks == 1 { "block" } else { "blocks" },
+                r.reason,
+                r.examples.join(", ")
+            )?;
+        }
+    }
+    writeln!(
+        out,
+        "learners can see {}% of the leaf blocks ({} of {})",
+        c.visible_leaf_percent, c.visible_leaf_blocks, c.leaf_blocks
+    )?;
+    Ok(())
 }
 
 /// `course add-missing-groups`: an empty unit for each childless group of a split test.

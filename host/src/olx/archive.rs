@@ -7,7 +7,9 @@
 //! read; a long name or a PAX `path` is then applied to the member it describes here. A
 //! PAX `size` that disagrees with the member's header is refused (tools would read the
 //! member differently). Names are normalised (`./` and empty parts dropped); `..` and a
-//! name used twice are errors, since the export would mean two things.
+//! name used twice are errors, since the export would mean two things. A symbolic link's
+//! target (its header's, a GNU long link's or a PAX `linkpath`) is kept, and `links`
+//! decides once the whole archive is read whether it leads to a regular file inside.
 
 use std::cell::Cell;
 use std::io::Read;
@@ -18,6 +20,7 @@ use tar::EntryType;
 
 use super::entries::{Entries, Entry, is_read_by_import};
 use super::limits::Budget;
+use super::links::resolve_links;
 
 /// A reader that counts what passes through it and fails past `max`.
 struct Counted<R> {
@@ -44,7 +47,7 @@ impl<R: Read> Read for Counted<R> {
 #[derive(Default)]
 struct Pending {
     long_name: Option<Vec<u8>>,
-    long_link: bool,
+    long_link: Option<Vec<u8>>,
     pax: Option<Vec<u8>>,
 }
 
@@ -105,7 +108,7 @@ pub(super) fn read_archive(reader: impl Read, budget: &Budget) -> Result<Entries
                 .map_err(|e| unreadable(e, &format!("the {what} of entry #{seen}")))?;
             let twice = match kind {
                 EntryType::GNULongName => pending.long_name.replace(trim_nul(bytes)).is_some(),
-                EntryType::GNULongLink => std::mem::replace(&mut pending.long_link, true),
+                EntryType::GNULongLink => pending.long_link.replace(trim_nul(bytes)).is_some(),
                 EntryType::XHeader => pending.pax.replace(bytes).is_some(),
                 // Global PAX headers apply to the archive, not to a name: bounded, unused.
                 _ => false,
@@ -145,7 +148,21 @@ pub(super) fn read_archive(reader: impl Read, budget: &Budget) -> Result<Entries
         let refused = match kind {
             EntryType::Directory => continue,
             EntryType::Regular | EntryType::Continuous => None,
-            EntryType::Symlink => Some("a symbolic link"),
+            EntryType::Symlink => {
+                let target = match (&described.long_link, pax_value(&described.pax, "linkpath")?)
+                {
+                    (_, Some(path)) => Some(path.to_vec()),
+                    (Some(long), None) => Some(long.clone()),
+                    (None, None) => entry.link_name_bytes().map(|t| t.into_owned()),
+                };
+                let entry = match target.map(String::from_utf8) {
+                    Some(Ok(target)) => Entry::Link(target),
+                    Some(Err(_)) => Entry::Refused("a symbolic link to a name that is not UTF-8"),
+                    None => Entry::Refused("a symbolic link to nothing (an empty target)"),
+                };
+                insert(&mut entries, name, entry)?;
+                continue;
+            }
             EntryType::Link => Some("a hard link"),
             EntryType::Fifo => Some("a FIFO"),
             EntryType::Char => Some("a character device"),
@@ -184,9 +201,10 @@ pub(super) fn read_archive(reader: impl Read, budget: &Budget) -> Result<Entries
         };
         insert(&mut entries, name, file)?;
     }
-    if pending.long_name.is_some() || pending.long_link || pending.pax.is_some() {
+    if pending.long_name.is_some() || pending.long_link.is_some() || pending.pax.is_some() {
         bail!("the archive ends with an extension header that describes no member");
     }
+    resolve_links(&mut entries);
     Ok(entries)
 }
 

@@ -18,15 +18,20 @@ pub(super) enum Entry {
     /// A file of an archive of a kind the import never reads (not `.xml`, `.html` or
     /// `.json`: images, videos): counted, not kept.
     NotKept,
-    /// What the import does not read or follow: a link, a FIFO, a device, a socket, a
-    /// name that is not UTF-8 (what it is).
+    /// A symbolic link of an archive, as read (its target, not yet resolved).
+    Link(String),
+    /// A symbolic link of an archive resolved to the regular file it leads to (the path
+    /// of that file): reading it reads that file.
+    Alias(String),
+    /// What the import does not read or follow: a link it does not follow, a FIFO, a
+    /// device, a socket, a name that is not UTF-8 (what it is).
     Refused(&'static str),
 }
 
 impl Entry {
-    /// A regular file (whatever became of its bytes).
+    /// A regular file (whatever became of its bytes), or a link resolved to one.
     pub(super) fn is_file(&self) -> bool {
-        !matches!(self, Entry::Refused(_))
+        !matches!(self, Entry::Refused(_) | Entry::Link(_))
     }
 }
 

@@ -1,6 +1,8 @@
 //! The [`Importer`]: walks the course tree from `<course>` down, following pointers to
-//! block files, and turns each element into a [`BlockDef`] (containers, split tests, html,
-//! problems, and `unsupported` stand-ins), noting what it met in the [`ImportReport`].
+//! block files (`pointers`), and turns each element into a [`BlockDef`] (the course with
+//! its settings (`course_settings`), containers, split tests, html, problems, and
+//! `unsupported` stand-ins), noting what it met in the [`ImportReport`]. An element that
+//! declares no url_name is named by a hash of itself (`names`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -9,15 +11,17 @@ use roxmltree::{Document, Node};
 use serde_json::{Value, json};
 
 use super::keys::url_name_of;
+use super::names::{declared_name, inline_id};
+use super::pointers::pointer_name;
 use super::problems::problem_fields;
 use super::report::{ImportReport, SplitTestSummary};
 use super::source::Source;
-use super::xml::{at, inner_source, parse_xml};
+use super::xml::{at, inner_source};
 use crate::ids::check_id;
 use crate::model::BlockDef;
 
 /// OLX tags imported as blocks of the same type.
-const CONTAINERS: &[&str] = &["course", "chapter", "sequential", "vertical"];
+const CONTAINERS: &[&str] = &["chapter", "sequential", "vertical"];
 
 /// The type that stands in for blocks we have no plugin for.
 pub const UNSUPPORTED_TYPE: &str = "unsupported";
@@ -37,15 +41,46 @@ pub(super) struct Importer<'s> {
     /// How deep in the outline the current element is.
     pub(super) depth: usize,
     pub(super) report: ImportReport,
+    /// The usage ids of the blocks being defined, outermost first (the last is the parent
+    /// of the element being imported).
+    parents: Vec<String>,
+    /// Hashed ids handed out so far, and how many elements hashed to each.
+    unnamed: HashMap<String, usize>,
 }
 
 impl<'s> Importer<'s> {
+    /// An importer of `src`'s blocks with the per-block `policy`, reporting into `report`.
+    pub(super) fn new(
+        src: &'s Source,
+        policy: serde_json::Map<String, Value>,
+        report: ImportReport,
+    ) -> Importer<'s> {
+        Importer {
+            src,
+            blocks: Vec::new(),
+            seen: HashMap::new(),
+            read: HashSet::new(),
+            policy,
+            depth: 0,
+            report,
+            parents: Vec::new(),
+            unnamed: HashMap::new(),
+        }
+    }
+
     pub(super) fn warn(&mut self, message: String) {
         self.report.warnings.push(message);
     }
 
+    /// Notes `path` as read (and the file it is, if it is a link followed to one).
+    pub(super) fn mark_read(&mut self, path: &str) {
+        let real = self.src.real_path(path).to_string();
+        self.read.insert(path.to_string());
+        self.read.insert(real);
+    }
+
     /// Imports one element (a pointer or an inline definition); returns its usage id.
-    fn import(&mut self, doc: &Document, file: &str, node: Node) -> Result<String> {
+    pub(super) fn import(&mut self, doc: &Document, file: &str, node: Node) -> Result<String> {
         self.src
             .budget()
             .check_deadline(&format!("importing {}", at(doc, file, node)))?;
@@ -62,43 +97,35 @@ impl<'s> Importer<'s> {
     }
 
     fn import_element(&mut self, doc: &Document, file: &str, node: Node) -> Result<String> {
-        let tag = node.tag_name().name().to_string();
-        let here = at(doc, file, node);
-        let url_name = node.attribute("url_name");
-        let is_pointer = url_name.is_some()
-            && node.attributes().len() == 1
-            && !node.children().any(|c| c.is_element());
-        if let (true, Some(url)) = (is_pointer, url_name) {
-            check_id("url_name", url).with_context(|| here.clone())?;
-            check_id("element name", &tag).with_context(|| here.clone())?;
-            let path = format!("{tag}/{url}.xml");
-            if let Some(text) = self.src.read(&path) {
-                let text = text?;
-                self.read.insert(path.clone());
-                let pointed = parse_xml(&path, &text, self.src.budget())?;
-                let root = pointed.root_element();
-                if root.tag_name().name() != tag {
-                    bail!(
-                        "{path}: the root element is <{}>, but {here} points to it as <{tag}>",
-                        root.tag_name().name()
-                    );
-                }
-                return self.define(&pointed, &path, root, url, Some(node));
-            }
-            self.warn(format!(
-                "{here}: <{tag} url_name=\"{url}\"/> points to {path}, which does not exist: imported as an empty {tag}"
-            ));
+        if let Some(url) = pointer_name(node)
+            && let Some(usage) = self.follow_pointer(doc, file, node, url)?
+        {
+            return Ok(usage);
         }
-        let usage = match url_name {
-            Some(u) => u.to_string(),
-            None => {
-                let pos = doc.text_pos_at(node.range().start);
-                let digest =
-                    blake3::hash(format!("{file}:{}:{}", pos.row, pos.col).as_bytes()).to_hex();
-                format!("{tag}_{}", &digest[..12])
-            }
+        let usage = match declared_name(node) {
+            Some((name, _)) => name,
+            None => self.unnamed_id(doc, node),
         };
         self.define(doc, file, node, &usage, None)
+    }
+
+    /// The id of an element without a url_name: its hash ([`inline_id`]); the second
+    /// identical sibling gets `_2` after it, the third `_3`, in document order (and so
+    /// does any hash that is already some block's url_name), so ids stay distinct.
+    fn unnamed_id(&mut self, doc: &Document, node: Node) -> String {
+        let parent = self.parents.last().map_or("", String::as_str);
+        let base = inline_id(doc, node, parent);
+        let count = self.unnamed.entry(base.clone()).or_insert(0);
+        loop {
+            *count += 1;
+            let id = match *count {
+                1 => base.clone(),
+                n => format!("{base}_{n}"),
+            };
+            if !self.seen.contains_key(&id) {
+                return id;
+            }
+        }
     }
 
     /// Imports a block definition under `usage`. `pointer` is the element that pointed to it.
@@ -111,7 +138,8 @@ impl<'s> Importer<'s> {
         pointer: Option<Node>,
     ) -> Result<String> {
         let here = at(doc, file, node);
-        let tag = node.tag_name().name().to_string();
+        // A pointer's type is the pointer's, whatever its file's root says.
+        let tag = pointer.unwrap_or(node).tag_name().name().to_string();
         check_id("url_name", usage).with_context(|| here.clone())?;
         if let Some(first) = self.seen.insert(usage.to_string(), here.clone()) {
             bail!(
@@ -153,7 +181,15 @@ impl<'s> Importer<'s> {
             children: vec![],
             group_access,
         });
+        self.parents.push(usage.to_string());
         let (block_type, fields, children) = match tag.as_str() {
+            "course" => self.course(doc, file, node, display_name)?,
+            // An old name for a sequence (of videos, at first): a sequence like any other.
+            "videosequence" => (
+                "sequential".to_string(),
+                json!({ "display_name": display_name }),
+                self.children(doc, file, node)?,
+            ),
             t if CONTAINERS.contains(&t) => {
                 let children = self.children(doc, file, node)?;
                 (
@@ -163,6 +199,12 @@ impl<'s> Importer<'s> {
                 )
             }
             "split_test" => self.split_test(doc, file, node, usage, display_name, &attr)?,
+            "video" => {
+                let (fields, warnings) =
+                    super::video::video_fields(self.src, doc, file, node, display_name, &attr)?;
+                self.report.warnings.extend(warnings);
+                ("video".to_string(), fields, vec![])
+            }
             "html" => (
                 "html".to_string(),
                 json!({ "display_name": display_name, "data": self.html_body(doc, file, node)? }),
@@ -197,6 +239,7 @@ impl<'s> Importer<'s> {
                 self.unsupported(other, display_name, None)
             }
         };
+        self.parents.pop();
         let block = &mut self.blocks[slot];
         block.block_type = block_type;
         block.fields = strip_nulls(fields);
@@ -222,7 +265,12 @@ impl<'s> Importer<'s> {
         )
     }
 
-    fn children(&mut self, doc: &Document, file: &str, node: Node) -> Result<Vec<String>> {
+    pub(super) fn children(
+        &mut self,
+        doc: &Document,
+        file: &str,
+        node: Node,
+    ) -> Result<Vec<String>> {
         let mut out = Vec::new();
         for child in node.children().filter(|c| c.is_element()) {
             out.push(self.import(doc, file, child)?);
@@ -285,7 +333,7 @@ impl<'s> Importer<'s> {
             let path = format!("html/{name}.html");
             return match self.src.read(&path) {
                 Some(text) => {
-                    self.read.insert(path);
+                    self.mark_read(&path);
                     text.map(|t| t.into_owned())
                 }
                 None => {

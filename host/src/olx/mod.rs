@@ -12,27 +12,41 @@
 //! followed and nothing but regular files is opened.
 //!
 //! The work is split by job: `source` holds the export's files (`archive` reads a
-//! `.tar.gz`, `tree` a directory, `entries` says what each path is), `xml` parses them
-//! (`xml_scan` checks their shape first), `importer` walks the course tree (with
-//! `problems` for problem blocks), `policy` reads the policy file and partitions, `keys`
-//! maps usage keys to url_names, `limits` holds the limits and what an import has left,
-//! and `report` holds the option and report types. This file is the entry point,
-//! [`read_course`] (and [`read_course_archive`] for an upload held in memory).
+//! `.tar.gz`, `links` follows its links to files inside it, `tree` reads a directory,
+//! `entries` says what each path is), `xml` parses them (`xml_scan` checks their shape
+//! first), `importer` walks the course tree (`pointers` follows pointers to block files,
+//! `names` says what each block's url_name is, `course_settings` keeps the course's
+//! wiki, textbooks and grading policy, `problems` reads problem blocks), `policy` reads
+//! the policy files and partitions, `keys` maps usage keys to url_names, `orphans` finds
+//! block files the outline never reaches, `limits` holds the limits and what an import
+//! has left, `learner_report` counts what learners will see and miss, and `report` holds
+//! the option and report types. This file is the entry point, [`read_course`] (and
+//! [`read_course_archive`] for an upload held in memory).
+//!
+//! Older and odd exports import as Open edX's own XML import reads them: the rules, each
+//! in its module, are listed in ARCHITECTURE.md ("OLX import").
 
 mod archive;
+mod course_settings;
 mod entries;
 mod importer;
 mod keys;
+mod learner_report;
 mod limits;
+mod links;
+mod names;
+mod orphans;
+mod pointers;
 mod policy;
 mod problems;
 mod report;
 mod source;
 mod tree;
+mod video;
 mod xml;
 mod xml_scan;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
 
@@ -44,12 +58,16 @@ use crate::model::CourseDoc;
 
 pub use importer::UNSUPPORTED_TYPE;
 pub use keys::url_name_of;
+pub use learner_report::{LearnerCoverage, ReasonCount, TypeCoverage};
 pub use limits::{DEFAULT_LOAD_DEADLINE, ImportLimits, LoadDeadline};
 pub use report::{ImportOptions, ImportReport, SplitTestSummary};
 
 use importer::Importer;
+use learner_report::learner_coverage;
 use limits::Budget;
-use policy::{partition_from_json, read_policy};
+use names::{declared_name, pointer_path};
+use orphans::unreached_files;
+use policy::{partition_from_json, read_course_policy, read_grading_policy};
 use source::Source;
 use xml::parse_xml;
 
@@ -98,40 +116,39 @@ fn import(
             .map(str::to_string)
             .ok_or_else(|| anyhow!("course.xml: <course> has no {name} attribute"))
     };
-    let (org, number, run) = (need("org")?, need("course")?, need("url_name")?);
+    // The run: url_name, or in older exports slug or name (as for every block).
+    let run = declared_name(root)
+        .map(|(name, _)| name)
+        .ok_or_else(|| anyhow!("course.xml: <course> has no url_name attribute"))?;
+    let (org, number) = (need("org")?, need("course")?);
     check_id("course url_name (run)", &run).context("course.xml")?;
     let course_key = options
         .course_key
         .clone()
         .unwrap_or_else(|| format!("course-v1:{org}+{number}+{run}"));
 
-    let policy_path = format!("policies/{run}/policy.json");
-    let policy = read_policy(&src, &policy_path)?;
+    let (policy_path, policy) = read_course_policy(&src, &run)?;
     let course_policy = policy
         .get(&format!("course/{run}"))
         .cloned()
         .unwrap_or(Value::Null);
 
-    let mut importer = Importer {
-        src: &src,
-        blocks: Vec::new(),
-        seen: HashMap::new(),
-        read: HashSet::new(),
-        policy: policy.clone(),
-        depth: 0,
-        report: ImportReport {
-            course_key: course_key.clone(),
-            source,
-            blocks_by_type: BTreeMap::new(),
-            unsupported: BTreeMap::new(),
-            partitions: Vec::new(),
-            split_tests: Vec::new(),
-            warnings: Vec::new(),
-        },
+    let report = ImportReport {
+        course_key: course_key.clone(),
+        source,
+        blocks_by_type: BTreeMap::new(),
+        unsupported: BTreeMap::new(),
+        partitions: Vec::new(),
+        split_tests: Vec::new(),
+        learners: Default::default(),
+        course_settings: Vec::new(),
+        warnings: Vec::new(),
     };
+    let mut importer = Importer::new(&src, policy.clone(), report);
+    importer.mark_read("course.xml");
 
     // The course body: course/{run}.xml, or course.xml itself in the old inline format.
-    let body_path = format!("course/{run}.xml");
+    let body_path = pointer_path("course", &run).context("course.xml")?;
     let body_text =
         if root.children().any(|c| c.is_element()) {
             None
@@ -153,7 +170,7 @@ fn import(
                 course.tag_name().name()
             );
         }
-        importer.read.insert(file.to_string());
+        importer.mark_read(file);
         importer.define(&body, file, course, &run, None)?;
         (
             course.attribute("display_name").map(str::to_string),
@@ -206,23 +223,7 @@ fn import(
             "drafts/ holds {drafts} unpublished files; only published content was imported"
         ));
     }
-    let mut orphans = Vec::new();
-    for dir in [
-        "chapter",
-        "sequential",
-        "vertical",
-        "split_test",
-        "html",
-        "problem",
-    ] {
-        for f in src.list(dir) {
-            let is_block_file = f.ends_with(".xml");
-            let is_html_body = dir == "html" && f.ends_with(".html");
-            if (is_block_file || is_html_body) && !importer.read.contains(&f) {
-                orphans.push(f);
-            }
-        }
-    }
+    let orphans = unreached_files(&src, &importer.read);
     let refused = src.refused();
     if !refused.is_empty() {
         let shown: Vec<String> = refused
@@ -246,6 +247,21 @@ fn import(
             if orphans.len() > 10 { ", ..." } else { "" }
         ));
     }
+
+    // The grading policy is a course setting, kept with the others on the course block.
+    if let Some((path, grading)) = read_grading_policy(&src, &run)?
+        && let Some(course) = importer
+            .blocks
+            .iter_mut()
+            .find(|b| b.block_type == "course" && b.usage_id == run)
+    {
+        course.fields["grading_policy"] = grading;
+        importer
+            .report
+            .course_settings
+            .push(format!("grading_policy ({path})"));
+    }
+    importer.report.learners = learner_coverage(&importer.blocks, UNSUPPORTED_TYPE);
 
     let doc = CourseDoc {
         course_key,

@@ -1,10 +1,12 @@
 //! The types an import is asked with and answers with: [`ImportOptions`], [`ImportReport`]
-//! and [`SplitTestSummary`]. Imports only the leaf `limits`, so every other file may use it.
+//! and [`SplitTestSummary`]. Imports only the leaves `limits` and `learner_report`, so
+//! every other file may use it.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::learner_report::LearnerCoverage;
 use super::limits::ImportLimits;
 use crate::model::UserPartition;
 
@@ -36,5 +38,10 @@ pub struct ImportReport {
     pub unsupported: BTreeMap<String, usize>,
     pub partitions: Vec<UserPartition>,
     pub split_tests: Vec<SplitTestSummary>,
+    /// What learners will see and miss, by block type, with the reasons.
+    pub learners: LearnerCoverage,
+    /// Course settings written as elements or files (wiki, textbooks, grading policy),
+    /// kept in the course block's fields: each with where it came from.
+    pub course_settings: Vec<String>,
     pub warnings: Vec<String>,
 }

@@ -4,7 +4,9 @@
 //!
 //! Whatever the export holds that is not a regular file (a link, a FIFO, a device, a
 //! socket) is never followed or opened: reading it, or a path through it, is an error
-//! naming it, and the rest is listed in the import's warnings. An archive with two
+//! naming it, and the rest is listed in the import's warnings. The one exception is a
+//! symbolic link inside an archive that leads to a regular file inside the course's
+//! folder of that archive (`links`): reading it reads that file. An archive with two
 //! `course.xml` at its shallowest level is ambiguous, and refused.
 
 use std::borrow::Cow;
@@ -76,7 +78,16 @@ impl Source {
         let root = roots[0].trim_end_matches("course.xml").to_string();
         let entries = all
             .into_iter()
-            .filter_map(|(k, v)| Some((k.strip_prefix(&root)?.to_string(), v)))
+            .filter_map(|(k, v)| {
+                let v = match v {
+                    Entry::Alias(target) => match target.strip_prefix(&root) {
+                        Some(inside) => Entry::Alias(inside.to_string()),
+                        None => Entry::Refused("a symbolic link out of the course's folder"),
+                    },
+                    v => v,
+                };
+                Some((k.strip_prefix(&root)?.to_string(), v))
+            })
             .collect();
         Ok(Source {
             dir: None,
@@ -100,7 +111,12 @@ impl Source {
                 )));
             }
         }
-        let result = match self.entries.get(rel)? {
+        let entry = match self.entries.get(rel)? {
+            // Resolved to a regular file of the archive (never to another link).
+            Entry::Alias(target) => self.entries.get(target)?,
+            entry => entry,
+        };
+        let result = match entry {
             Entry::OnDisk => {
                 let dir = self
                     .dir
@@ -112,19 +128,30 @@ impl Source {
             Entry::NotText => Err(anyhow!("{rel} is not UTF-8 text")),
             Entry::NotKept => Err(anyhow!("{rel} is not a file the import reads")),
             Entry::Refused(what) => Err(anyhow!(
-                "{rel} is {what}: the import reads only regular files and follows no links"
+                "{rel} is {what}: the import reads only regular files, and follows only links \
+                 inside an archive to regular files in it"
+            )),
+            Entry::Link(_) | Entry::Alias(_) => Err(anyhow!(
+                "{rel} is a symbolic link that leads to another link: the import follows none"
             )),
         };
         Some(result)
     }
 
-    /// Regular files directly in folder `dir` (relative paths), in order.
-    pub(super) fn list(&self, dir: &str) -> Vec<String> {
-        let prefix = format!("{dir}/");
-        self.under(&prefix)
-            .filter(|(k, e)| !k[prefix.len()..].contains('/') && e.is_file())
-            .map(|(k, _)| k.clone())
-            .collect()
+    /// The path of the file `rel` is: itself, or the file a followed link leads to.
+    pub(super) fn real_path<'a>(&'a self, rel: &'a str) -> &'a str {
+        match self.entries.get(rel) {
+            Some(Entry::Alias(target)) => target,
+            _ => rel,
+        }
+    }
+
+    /// Every regular file of the export (and link followed to one), in order.
+    pub(super) fn files(&self) -> impl Iterator<Item = &str> {
+        self.entries
+            .iter()
+            .filter(|(_, e)| e.is_file())
+            .map(|(k, _)| k.as_str())
     }
 
     /// Regular files anywhere under folder `dir`.
