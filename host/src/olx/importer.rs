@@ -199,12 +199,6 @@ impl<'s> Importer<'s> {
                 )
             }
             "split_test" => self.split_test(doc, file, node, usage, display_name, &attr)?,
-            "video" => {
-                let (fields, warnings) =
-                    super::video::video_fields(self.src, doc, file, node, display_name, &attr)?;
-                self.report.warnings.extend(warnings);
-                ("video".to_string(), fields, vec![])
-            }
             "html" => (
                 "html".to_string(),
                 json!({ "display_name": display_name, "data": self.html_body(doc, file, node)? }),

@@ -42,7 +42,6 @@ mod problems;
 mod report;
 mod source;
 mod tree;
-mod video;
 mod xml;
 mod xml_scan;
 
