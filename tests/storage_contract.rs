@@ -73,6 +73,12 @@ contract!(
     listings_are_in_bytewise_order,
     an_enrollment_batch_naming_a_user_twice_keeps_the_last_date,
     carrying_tags_over_to_the_same_identifier_keeps_them,
+    tallies_are_stored_with_the_state_and_added_up,
+    a_tally_overflow_stores_nothing_of_its_commit,
+    tallies_are_scoped_by_course_and_block,
+    tally_keys_no_store_can_hold_are_refused,
+    concurrent_tally_additions_sum_exactly,
+    an_overflow_fails_only_its_own_call_in_a_request,
 );
 
 /// The listings' order on PostgreSQL must not depend on the database's collation: a
@@ -217,6 +223,7 @@ fn writes(course_tags: &[(&str, &str)], user_tags: &[(&str, &str)]) -> BlockWrit
         course_tags: map(course_tags),
         user_tags: map(user_tags),
         state: Some(("problem_1".into(), r#"{"attempts":1}"#.into())),
+        ..BlockWrites::default()
     }
 }
 
@@ -825,4 +832,293 @@ fn sled_first_visits_store_each_group_with_its_event() {
 #[test]
 fn pg_first_visits_store_each_group_with_its_event() {
     first_visits_store_each_group_with_its_event(Some(&TestDatabase::fresh()));
+}
+
+/// One block call's writes: a state for `usage` and these tally additions.
+fn tally_writes(usage: &str, state: &str, adds: &[(&str, &str, i64)]) -> BlockWrites {
+    BlockWrites {
+        state: Some((usage.into(), state.into())),
+        tallies: adds
+            .iter()
+            .map(|(u, k, n)| ((u.to_string(), k.to_string()), *n))
+            .collect(),
+        ..BlockWrites::default()
+    }
+}
+
+fn counts(pairs: &[(&str, i64)]) -> BTreeMap<String, i64> {
+    pairs.iter().map(|(k, n)| (k.to_string(), *n)).collect()
+}
+
+/// A learner's vote and the counts it adds to are stored by one commit; later commits add
+/// to the counts (negative amounts take away), never replace them; a count that reaches 0
+/// is kept, as 0.
+fn tallies_are_stored_with_the_state_and_added_up(s: &dyn Storage) {
+    assert!(s.block_tallies(C, "poll_1").unwrap().is_empty());
+    let vote = tally_writes("poll_1", r#"{"vote":"red"}"#, &[("poll_1", "red", 1)]);
+    s.commit(C, "ann", &vote).unwrap();
+    assert_eq!(
+        s.user_state(C, "ann", "poll_1").unwrap().as_deref(),
+        Some(r#"{"vote":"red"}"#)
+    );
+    assert_eq!(s.block_tallies(C, "poll_1").unwrap(), counts(&[("red", 1)]));
+    // Another learner's vote adds up; a tally of another block in the same commit too.
+    let both = [
+        ("poll_1", "red", 1),
+        ("poll_1", "blue", 4),
+        ("poll_2", "x", 7),
+    ];
+    s.commit(C, "bob", &tally_writes("poll_1", "{}", &both))
+        .unwrap();
+    assert_eq!(
+        s.block_tallies(C, "poll_1").unwrap(),
+        counts(&[("blue", 4), ("red", 2)])
+    );
+    // Ann changes her vote: one taken from red, one added to blue; red taken below zero.
+    let change = [("poll_1", "red", -3), ("poll_1", "blue", 1)];
+    s.commit(
+        C,
+        "ann",
+        &tally_writes("poll_1", r#"{"vote":"blue"}"#, &change),
+    )
+    .unwrap();
+    assert_eq!(
+        s.block_tallies(C, "poll_1").unwrap(),
+        counts(&[("blue", 5), ("red", -1)])
+    );
+    // Back to zero: kept, and read as 0.
+    let zero = [("poll_1", "red", 1), ("poll_2", "x", -7)];
+    s.commit(C, "carl", &tally_writes("poll_1", "{}", &zero))
+        .unwrap();
+    assert_eq!(
+        s.block_tallies(C, "poll_1").unwrap(),
+        counts(&[("blue", 5), ("red", 0)])
+    );
+    assert_eq!(s.block_tallies(C, "poll_2").unwrap(), counts(&[("x", 0)]));
+    // Tallies alone are a commit too (no state, no tags).
+    let alone = BlockWrites {
+        tallies: BTreeMap::from([(("poll_2".to_string(), "x".to_string()), -2)]),
+        ..BlockWrites::default()
+    };
+    assert!(!alone.is_empty());
+    s.commit(C, "dora", &alone).unwrap();
+    assert_eq!(s.block_tallies(C, "poll_2").unwrap(), counts(&[("x", -2)]));
+    assert_eq!(s.user_state(C, "dora", "poll_2").unwrap(), None);
+}
+
+/// An addition that would take a count beyond i64 (either way) is an error naming the
+/// block and the tally, and nothing of that commit is stored: not its state, not its tags,
+/// not the tally added before it in the same commit.
+fn a_tally_overflow_stores_nothing_of_its_commit(s: &dyn Storage) {
+    let full = [("poll_1", "votes", i64::MAX), ("poll_1", "low", i64::MIN)];
+    s.commit(C, "ann", &tally_writes("poll_1", "first", &full))
+        .unwrap();
+    for (key, amount) in [("votes", 1), ("low", -1), ("votes", i64::MAX)] {
+        let mut over = tally_writes("poll_1", "second", &[("poll_1", "also", 5)]);
+        over.tallies.insert(("poll_1".into(), key.into()), amount);
+        over.tallies.insert(("poll_0".into(), "before".into()), 1);
+        over.course_tags.insert("answered".into(), "yes".into());
+        over.user_tags.insert("lang".into(), "fr".into());
+        let err = s.commit(C, "ann", &over).unwrap_err();
+        let text = format!("{err:#}");
+        assert!(
+            text.contains("poll_1") && text.contains(key) && text.contains("64-bit"),
+            "{text}"
+        );
+        assert_eq!(
+            s.user_state(C, "ann", "poll_1").unwrap().as_deref(),
+            Some("first")
+        );
+        assert_eq!(
+            s.block_tallies(C, "poll_1").unwrap(),
+            counts(&[("low", i64::MIN), ("votes", i64::MAX)])
+        );
+        assert!(s.block_tallies(C, "poll_0").unwrap().is_empty());
+        assert_eq!(s.course_tag(C, "ann", "answered").unwrap(), None);
+        assert_eq!(s.user_tag("ann", "lang").unwrap(), None);
+    }
+    // Going back into the range is an addition like any other.
+    let back = [("poll_1", "votes", -1), ("poll_1", "low", i64::MAX)];
+    s.commit(C, "ann", &tally_writes("poll_1", "third", &back))
+        .unwrap();
+    assert_eq!(
+        s.block_tallies(C, "poll_1").unwrap(),
+        counts(&[("low", -1), ("votes", i64::MAX - 1)])
+    );
+}
+
+/// Ids that are prefixes of one another never see each other's tallies.
+fn tallies_are_scoped_by_course_and_block(s: &dyn Storage) {
+    for (course, usage, key, n) in [
+        ("c", "b", "k", 1),
+        ("c", "b", "k1", 2),
+        ("c", "b1", "k", 3),
+        ("c1", "b", "k", 4),
+        ("c1", "b1", "k1", 5),
+    ] {
+        s.commit(
+            course,
+            "ann",
+            &tally_writes(usage, "{}", &[(usage, key, n)]),
+        )
+        .unwrap();
+    }
+    assert_eq!(
+        s.block_tallies("c", "b").unwrap(),
+        counts(&[("k", 1), ("k1", 2)])
+    );
+    assert_eq!(s.block_tallies("c", "b1").unwrap(), counts(&[("k", 3)]));
+    assert_eq!(s.block_tallies("c1", "b").unwrap(), counts(&[("k", 4)]));
+    assert_eq!(s.block_tallies("c1", "b1").unwrap(), counts(&[("k1", 5)]));
+    assert!(s.block_tallies("c2", "b").unwrap().is_empty());
+    assert!(s.block_tallies("c", "b2").unwrap().is_empty());
+    // Shared by the block's learners: another learner's commit adds to the same counts.
+    s.commit("c", "bob", &tally_writes("b", "{}", &[("b", "k", 10)]))
+        .unwrap();
+    assert_eq!(
+        s.block_tallies("c", "b").unwrap(),
+        counts(&[("k", 11), ("k1", 2)])
+    );
+}
+
+/// Empty keys and keys holding NUL are refused on both backends, and nothing of the commit
+/// is stored.
+fn tally_keys_no_store_can_hold_are_refused(s: &dyn Storage) {
+    for (usage, key) in [
+        ("poll_1", ""),
+        ("", "k"),
+        ("poll_1", "a\0b"),
+        ("poll\01", "k"),
+    ] {
+        let mut bad = tally_writes("poll_1", "bad", &[("poll_1", "fine", 1)]);
+        bad.tallies.insert((usage.into(), key.into()), 1);
+        assert!(
+            s.commit(C, "ann", &bad).is_err(),
+            "usage {usage:?}, key {key:?} was stored"
+        );
+        assert_eq!(s.user_state(C, "ann", "poll_1").unwrap(), None);
+        assert!(s.block_tallies(C, "poll_1").unwrap().is_empty());
+    }
+    assert!(s.block_tallies(C, "poll\0").is_err());
+}
+
+fn concurrent_tally_additions_sum_exactly(s: &dyn Storage) {
+    add_concurrently(&[s]);
+}
+
+/// 8 threads of 200 commits each, spread over `stores` (hosts on one database), add to the
+/// same counts: none is lost.
+fn add_concurrently(stores: &[&dyn Storage]) {
+    const THREADS: usize = 8;
+    const COMMITS: i64 = 200;
+    let barrier = Barrier::new(THREADS);
+    std::thread::scope(|scope| {
+        for t in 0..THREADS {
+            let (s, barrier) = (stores[t % stores.len()], &barrier);
+            scope.spawn(move || {
+                let user = format!("voter-{t}");
+                barrier.wait();
+                for i in 0..COMMITS {
+                    let adds = [
+                        ("poll_1", "votes", 1),
+                        ("poll_1", "points", 3),
+                        ("poll_1", "debt", -2),
+                    ];
+                    let writes = tally_writes("poll_1", &format!("{{\"i\":{i}}}"), &adds);
+                    s.commit(C, &user, &writes)
+                        .unwrap_or_else(|e| panic!("{user}'s commit {i}: {e:#}"));
+                }
+            });
+        }
+    });
+    let n = THREADS as i64 * COMMITS;
+    for s in stores {
+        assert_eq!(
+            s.block_tallies(C, "poll_1").unwrap(),
+            counts(&[("debt", -2 * n), ("points", 3 * n), ("votes", n)])
+        );
+    }
+}
+
+/// Two PostgreSQL hosts (two stores, two pools) adding to the same counts lose nothing.
+#[test]
+fn pg_two_hosts_add_to_one_tally_without_losing_any() {
+    let db = TestDatabase::fresh();
+    let connect = || PgStorage::connect(&db.url, &PgOptions::default()).unwrap();
+    let (a, b) = (connect(), connect());
+    add_concurrently(&[&a, &b]);
+}
+
+/// In a request (PostgreSQL: one transaction for all of its calls), a call whose tally
+/// would overflow fails and stores nothing, and the request's other calls are stored when
+/// it ends: a block cannot end the request's transaction.
+fn an_overflow_fails_only_its_own_call_in_a_request(s: &dyn Storage) {
+    s.commit(
+        C,
+        "ann",
+        &tally_writes("poll_1", "{}", &[("poll_1", "full", i64::MAX)]),
+    )
+    .unwrap();
+    let request = s.for_request();
+    let r: &dyn Storage = request.as_deref().unwrap_or(s);
+    r.commit(
+        C,
+        "bob",
+        &tally_writes("poll_1", "before", &[("poll_1", "a", 2)]),
+    )
+    .unwrap();
+    let over = [("poll_1", "a", 5), ("poll_1", "full", 1)];
+    assert!(
+        r.commit(C, "bob", &tally_writes("poll_2", "lost", &over))
+            .is_err()
+    );
+    r.commit(
+        C,
+        "bob",
+        &tally_writes("poll_3", "after", &[("poll_1", "a", 3)]),
+    )
+    .unwrap();
+    assert_eq!(
+        r.block_tallies(C, "poll_1").unwrap(),
+        counts(&[("a", 5), ("full", i64::MAX)])
+    );
+    r.flush().unwrap();
+    drop(request);
+    assert_eq!(
+        s.block_tallies(C, "poll_1").unwrap(),
+        counts(&[("a", 5), ("full", i64::MAX)])
+    );
+    assert_eq!(
+        s.user_state(C, "bob", "poll_1").unwrap().as_deref(),
+        Some("before")
+    );
+    assert_eq!(s.user_state(C, "bob", "poll_2").unwrap(), None);
+    assert_eq!(
+        s.user_state(C, "bob", "poll_3").unwrap().as_deref(),
+        Some("after")
+    );
+}
+
+/// On PostgreSQL a request's tallies are in its transaction: other hosts see them only once
+/// the request commits, and a request that ends without committing adds nothing.
+#[test]
+fn pg_tallies_are_in_the_requests_transaction() {
+    let b = Backend::pg();
+    let s = &*b.store;
+    let request = s
+        .for_request()
+        .expect("PostgreSQL gives each request its store");
+    let vote = tally_writes("poll_1", "voted", &[("poll_1", "red", 1)]);
+    request.commit(C, "ann", &vote).unwrap();
+    assert!(s.block_tallies(C, "poll_1").unwrap().is_empty());
+    assert_eq!(s.user_state(C, "ann", "poll_1").unwrap(), None);
+    request.flush().unwrap();
+    assert_eq!(s.block_tallies(C, "poll_1").unwrap(), counts(&[("red", 1)]));
+    let abandoned = s.for_request().unwrap();
+    abandoned.commit(C, "bob", &vote).unwrap();
+    drop(abandoned);
+    // The rollback runs on the store's runtime: the next read may race it, but can never
+    // see the abandoned vote (it was never committed).
+    assert_eq!(s.block_tallies(C, "poll_1").unwrap(), counts(&[("red", 1)]));
+    assert_eq!(s.user_state(C, "bob", "poll_1").unwrap(), None);
 }

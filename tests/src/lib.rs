@@ -361,6 +361,9 @@ impl Storage for InstrumentedStorage {
     fn user_state(&self, c: &str, u: &str, b: &str) -> anyhow::Result<Option<String>> {
         self.inner.user_state(c, u, b)
     }
+    fn block_tallies(&self, c: &str, b: &str) -> anyhow::Result<BTreeMap<String, i64>> {
+        self.inner.block_tallies(c, b)
+    }
     fn set_user_state(&self, c: &str, u: &str, b: &str, j: &str) -> anyhow::Result<()> {
         self.inner.set_user_state(c, u, b, j)
     }

@@ -32,11 +32,23 @@ pub struct BlockWrites {
     pub user_tags: BTreeMap<String, String>,
     /// (usage id, JSON) of the block's own state.
     pub state: Option<(String, String)>,
+    /// Additions to block tallies, counts shared by every learner of a block (a poll's
+    /// votes per answer): (usage id, tally key) -> amount added, which may be negative.
+    /// Added to what the store holds (never replacing it), in the same transaction as the
+    /// rest, so a learner's vote and the count it adds to are stored together or not at all.
+    /// Concurrent commits, from any thread or (PostgreSQL) any host, never lose an addition;
+    /// one that would take a count beyond `i64` is an error and stores nothing of the call's
+    /// writes (in a request's transaction, only this call's). Usage ids and tally keys are
+    /// non-empty and hold no NUL. A count that reaches 0 is kept, and read as 0.
+    pub tallies: BTreeMap<(String, String), i64>,
 }
 
 impl BlockWrites {
     pub fn is_empty(&self) -> bool {
-        self.course_tags.is_empty() && self.user_tags.is_empty() && self.state.is_none()
+        self.course_tags.is_empty()
+            && self.user_tags.is_empty()
+            && self.state.is_none()
+            && self.tallies.is_empty()
     }
 }
 
@@ -261,6 +273,12 @@ pub trait Storage: Send + Sync {
     fn set_user_tag(&self, user: &str, key: &str, value: &str) -> Result<()>;
 
     fn user_state(&self, course: &str, user: &str, usage: &str) -> Result<Option<String>>;
+    /// A block's tallies (tally key -> count), shared by all its learners; see
+    /// [`BlockWrites::tallies`]. A key nothing was ever added to is absent (counts 0).
+    fn block_tallies(&self, course: &str, usage: &str) -> Result<BTreeMap<String, i64>> {
+        let _ = (course, usage);
+        anyhow::bail!("this store keeps no block tallies")
+    }
     fn set_user_state(&self, course: &str, user: &str, usage: &str, json: &str) -> Result<()>;
 
     fn course(&self, key: &str) -> Result<Option<CourseDoc>>;

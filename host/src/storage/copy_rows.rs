@@ -106,6 +106,17 @@ pub const TABLES: &[Table] = &[
         order: r#"name COLLATE "C""#,
         fetch: 1000,
     },
+    Table {
+        name: "block_tallies",
+        columns: &[
+            ("course_id", T),
+            ("usage_id", T),
+            ("key", T),
+            ("value", Kind::Int),
+        ],
+        order: r#"course_id COLLATE "C", usage_id COLLATE "C", key COLLATE "C""#,
+        fetch: 1000,
+    },
 ];
 
 /// The events table as the check reads it: in stored order, the time as milliseconds

@@ -24,6 +24,7 @@ fn source(table: &str) -> (&'static str, usize) {
         "plugins" => ("plugins", 1),
         "enrollments" => ("enrollments", 2),
         "store_meta" => ("meta", 1),
+        "block_tallies" => ("block_tallies", 3),
         other => unreachable!("no sled tree for table {other}"),
     }
 }
@@ -99,6 +100,10 @@ pub fn rows<'a>(
                 }
                 "store_meta" if SLED_ONLY_META.contains(&key[0].as_str()) => return Ok(None),
                 "store_meta" => row.push(Field::Bytes(v.to_vec())),
+                "block_tallies" => row.push(Field::Int(
+                    super::sled_tallies::count(&v)
+                        .with_context(|| format!("{name} row {key:?}"))?,
+                )),
                 _ => row.push(Field::Text(text(name, &key, "value", &v)?)),
             }
             Ok(Some(row))

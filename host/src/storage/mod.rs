@@ -1,9 +1,12 @@
 //! Persistent state behind one trait (`contract.rs`), with two backends: the embedded sled
-//! store (`sled_store.rs`, its outbox of pending events in `sled_outbox.rs`, concurrent
-//! flushes sharing one sync in `group_commit.rs`, kept usable through disk failures by
+//! store (`sled_store.rs`, its outbox of pending events in `sled_outbox.rs`, block tallies
+//! in `sled_tallies.rs`, concurrent flushes sharing one sync in `group_commit.rs`, unfinished
+//! snapshots removed at open by `sled_snapshots.rs`, kept usable through disk failures by
 //! `recovering.rs`), and PostgreSQL for several hosts sharing one
 //! database (`pg_open.rs` connects and migrates with `pg_schema.rs`; `pg_exec.rs` runs
-//! statements on the pool or in a request's transaction; `pg_store.rs` holds the queries, `pg_events.rs` those of the events table, `pg_tokens.rs` the server's shared token records;
+//! statements on the pool or in a request's transaction; `pg_store.rs` holds the queries,
+//! `pg_commit.rs` those of a block call's writes and of block tallies, `pg_events.rs` those
+//! of the events table, `pg_tokens.rs` the server's shared token records;
 //! `pg_notify.rs` carries change notices between hosts). `copy.rs` moves a sled store and
 //! its event log into an empty database and checks the copy (`store copy`, `store
 //! verify`), reading sled with `copy_sled.rs` and the events with `copy_events.rs`, rows
@@ -16,6 +19,7 @@ mod copy_rows;
 mod copy_sled;
 mod group_commit;
 mod health;
+mod pg_commit;
 mod pg_courses;
 mod pg_events;
 mod pg_exec;
@@ -27,8 +31,10 @@ mod pg_tokens;
 mod recovering;
 mod sled_courses;
 mod sled_outbox;
+mod sled_snapshots;
 mod sled_store;
 mod sled_sync;
+mod sled_tallies;
 
 pub use contract::{
     BlockWrites, CarriedTag, Change, CourseWrite, FirstWrite, OnChange, OutboxEntry, PluginRecord,

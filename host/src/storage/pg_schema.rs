@@ -86,6 +86,19 @@ CREATE TABLE token_records (
 CREATE INDEX token_records_by_expiry ON token_records (until);
 "#,
     ),
+    (
+        3,
+        "block tallies: counts shared by every learner of a block",
+        r#"
+CREATE TABLE block_tallies (
+    course_id text   NOT NULL,
+    usage_id  text   NOT NULL,
+    key       text   NOT NULL,
+    value     bigint NOT NULL,
+    PRIMARY KEY (course_id, usage_id, key)
+);
+"#,
+    ),
 ];
 
 /// The newest schema version this binary knows.
@@ -198,6 +211,7 @@ pub const TABLES: &[&str] = &[
     "plugins",
     "enrollments",
     "store_meta",
+    "block_tallies",
     "events",
 ];
 

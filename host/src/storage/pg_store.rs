@@ -322,6 +322,10 @@ impl<X: Exec> Storage for PgStore<X> {
         })
     }
 
+    fn block_tallies(&self, course: &str, usage: &str) -> Result<BTreeMap<String, i64>> {
+        super::pg_commit::read(&self.x, course, usage)
+    }
+
     fn set_user_state(&self, course: &str, user: &str, usage: &str, json: &str) -> Result<()> {
         let writes = BlockWrites {
             state: Some((usage.to_string(), json.to_string())),
@@ -532,65 +536,7 @@ impl<X: Exec> Storage for PgStore<X> {
     }
 
     fn commit(&self, course: &str, user: &str, writes: &BlockWrites) -> Result<()> {
-        if writes.is_empty() {
-            return Ok(());
-        }
-        for value in writes.course_tags.values().chain(writes.user_tags.values()) {
-            check_text("tag value", value)?;
-        }
-        if let Some((_, json)) = &writes.state {
-            check_text("block state", json)?;
-        }
-        let split = |m: &BTreeMap<String, String>| -> (Vec<String>, Vec<String>) {
-            m.iter().map(|(k, v)| (k.clone(), v.clone())).unzip()
-        };
-        let (course_keys, course_values) = split(&writes.course_tags);
-        let (user_keys, user_values) = split(&writes.user_tags);
-        let what = || format!("storing the writes of user {user:?} in {course:?}");
-        self.x.run(Kind::Atomic, &what, async |c| {
-            let course_tags = async {
-                if course_keys.is_empty() {
-                    return Ok(0);
-                }
-                let st = c
-                    .prepare_cached(
-                        "INSERT INTO user_course_tags (user_id, course_id, key, value)
-                         SELECT $2, $1, k, v FROM unnest($3::text[], $4::text[]) AS t (k, v)
-                         ON CONFLICT (course_id, user_id, key) DO UPDATE SET value = EXCLUDED.value",
-                    )
-                    .await?;
-                c.execute(&st, &[&course, &user, &course_keys, &course_values])
-                    .await
-            };
-            let user_tags = async {
-                if user_keys.is_empty() {
-                    return Ok(0);
-                }
-                let st = c
-                    .prepare_cached(
-                        "INSERT INTO user_global_tags (user_id, key, value)
-                         SELECT $1, k, v FROM unnest($2::text[], $3::text[]) AS t (k, v)
-                         ON CONFLICT (user_id, key) DO UPDATE SET value = EXCLUDED.value",
-                    )
-                    .await?;
-                c.execute(&st, &[&user, &user_keys, &user_values]).await
-            };
-            let state = async {
-                let Some((usage, json)) = &writes.state else {
-                    return Ok(0);
-                };
-                let st = c
-                    .prepare_cached(
-                        "INSERT INTO user_state (course_id, user_id, usage_id, state) VALUES ($1, $2, $3, $4)
-                         ON CONFLICT (course_id, user_id, usage_id) DO UPDATE SET state = EXCLUDED.state",
-                    )
-                    .await?;
-                c.execute(&st, &[&course, &user, usage, json]).await
-            };
-            // The three go out together: one round trip.
-            let (a, b, s) = futures_util::future::join3(course_tags, user_tags, state).await;
-            a.and(b).and(s).map(|_| ())
-        })
+        super::pg_commit::commit(&self.x, course, user, writes)
     }
 
     fn meta_or_insert(&self, name: &str, value: &[u8]) -> Result<Vec<u8>> {

@@ -321,6 +321,7 @@ impl Storage for RecoveringStore {
             fn user_tags(&self, user: &str) -> Result<BTreeMap<String, String>>;
             fn user_tag(&self, user: &str, key: &str) -> Result<Option<String>>;
             fn user_state(&self, course: &str, user: &str, usage: &str) -> Result<Option<String>>;
+            fn block_tallies(&self, course: &str, usage: &str) -> Result<BTreeMap<String, i64>>;
             fn course(&self, key: &str) -> Result<Option<CourseDoc>>;
             fn course_with_version(&self, key: &str) -> Result<Option<(CourseDoc, u64)>>;
             fn course_keys(&self) -> Result<Vec<String>>;

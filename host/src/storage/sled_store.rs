@@ -13,46 +13,11 @@ use super::group_commit::GroupCommit;
 use super::sled_courses::{CourseTrees, Expect};
 use super::sled_outbox;
 use super::sled_sync::SyncError;
+use super::sled_tallies;
 use crate::model::CourseDoc;
 
 /// Memory sled may use to cache pages of the store.
 pub const CACHE_BYTES: u64 = 64 << 20;
-
-/// Removes snapshot files sled was still writing when its process died.
-///
-/// sled 0.34 writes a snapshot to `snap.LSN.generating`, syncs it and renames it to
-/// `snap.LSN`; but on open it reads the newest file named `snap.*`, `.generating` ones
-/// included, so a process killed mid-write leaves a store that no longer opens
-/// ("Read corrupted data at file offset None"; sled issues #1527, #1533). Such a file is
-/// never one sled has relied on (the rename comes first), so removing it returns the store
-/// to the state of a process killed just before the snapshot began: the previous snapshot
-/// and the log. Found by the SIGKILL test in `tests/durability.rs`.
-fn remove_unfinished_snapshots(dir: &Path) -> Result<()> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => {
-            return Err(e)
-                .with_context(|| format!("cannot read the store directory {}", dir.display()));
-        }
-    };
-    for entry in entries {
-        let entry =
-            entry.with_context(|| format!("cannot read the store directory {}", dir.display()))?;
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if name.starts_with("snap.") && name.ends_with(".generating") {
-            tracing::warn!(file = %entry.path().display(), "removing a snapshot sled did not finish writing");
-            std::fs::remove_file(entry.path()).with_context(|| {
-                format!(
-                    "cannot remove the unfinished snapshot {}",
-                    entry.path().display()
-                )
-            })?;
-        }
-    }
-    Ok(())
-}
 
 /// sled-backed [`Storage`]. Keys join their parts with NUL, which ids never contain.
 pub struct SledStorage {
@@ -70,6 +35,8 @@ pub struct SledStorage {
     meta: sled::Tree,
     /// Events waiting until the event log holds them, by id (`sled_outbox`).
     outbox: sled::Tree,
+    /// Counts shared by every learner of a block (`sled_tallies`).
+    block_tallies: sled::Tree,
     /// Concurrent flushes share one sync of sled's log (`group_commit`).
     syncs: GroupCommit<SyncError>,
 }
@@ -78,7 +45,7 @@ impl SledStorage {
     /// Opens (or creates) the store in `dir`, with a page cache of at most
     /// [`CACHE_BYTES`] (sled's default is 1 GiB).
     pub fn open(dir: &Path) -> Result<SledStorage> {
-        remove_unfinished_snapshots(dir)?;
+        super::sled_snapshots::remove_unfinished(dir)?;
         let db = sled::Config::new()
             .path(dir)
             .cache_capacity(CACHE_BYTES)
@@ -124,7 +91,8 @@ impl SledStorage {
     }
 
     /// The tree `name` (`course_tags`, `user_tags`, `user_state`, `courses`,
-    /// `course_versions`, `plugins`, `plugin_wasm`, `enrollments`, `meta`, `outbox`), for
+    /// `course_versions`, `plugins`, `plugin_wasm`, `enrollments`, `meta`, `outbox`,
+    /// `block_tallies`), for
     /// `store copy`, which reads every row of each in key order.
     pub(super) fn tree(&self, name: &str) -> Option<&sled::Tree> {
         Some(match name {
@@ -138,6 +106,7 @@ impl SledStorage {
             "enrollments" => &self.enrollments,
             "meta" => &self.meta,
             "outbox" => &self.outbox,
+            "block_tallies" => &self.block_tallies,
             _ => return None,
         })
     }
@@ -159,6 +128,7 @@ impl SledStorage {
             enrollments: db.open_tree("enrollments")?,
             meta: db.open_tree("meta")?,
             outbox: db.open_tree("outbox")?,
+            block_tallies: db.open_tree("block_tallies")?,
             db,
             syncs: GroupCommit::new(),
         })
@@ -316,6 +286,10 @@ impl Storage for SledStorage {
             .transpose()
     }
 
+    fn block_tallies(&self, course: &str, usage: &str) -> Result<BTreeMap<String, i64>> {
+        sled_tallies::read(&self.block_tallies, &prefix(&[course, usage])?, usage)
+    }
+
     fn set_user_state(&self, course: &str, user: &str, usage: &str, json: &str) -> Result<()> {
         self.user_state
             .insert(key(&[course, user, usage])?, json.as_bytes())?;
@@ -429,8 +403,17 @@ impl Storage for SledStorage {
         if let Some((usage, json)) = &writes.state {
             entries.push((2, key(&[course, user, usage])?, json.as_bytes()));
         }
-        (&self.course_tags, &self.user_tags, &self.user_state)
-            .transaction(|(course_tags, user_tags, user_state)| {
+        let tallies = sled_tallies::additions(writes, &|u, t| key(&[course, u, t]))?;
+        let trees = (
+            &self.course_tags,
+            &self.user_tags,
+            &self.user_state,
+            &self.block_tallies,
+        );
+        // Tallies are read and added to inside the transaction: sled validates what it read
+        // under its exclusive commit lock, so a concurrent addition makes this one retry.
+        trees
+            .transaction(|(course_tags, user_tags, user_state, block_tallies)| {
                 for (tree, k, v) in &entries {
                     let tree = match tree {
                         0 => course_tags,
@@ -439,10 +422,10 @@ impl Storage for SledStorage {
                     };
                     tree.insert(k.as_slice(), *v)?;
                 }
-                Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
+                sled_tallies::apply(block_tallies, &tallies)
             })
             .map_err(|e| {
-                sled_outbox::transaction_error(e, &|| {
+                sled_tallies::commit_error(e, &|| {
                     format!("storing the writes of user {user:?} in {course:?}")
                 })
             })
