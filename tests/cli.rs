@@ -380,7 +380,10 @@ fn plugin_add_takes_the_name_from_the_plugin_or_from_name() {
     let d = data.path();
     let out = xbhost_ok(d, &["plugin", "add", plugin_path("html").to_str().unwrap()]);
     assert!(
-        out.starts_with("added plugin html 0.1.0 (contract 0.1.0"),
+        out.starts_with(&format!(
+            "added plugin html 0.1.0 (contract {}",
+            xbhost::runtime::plugin::CONTRACT_VERSION
+        )),
         "{out}"
     );
     let out = xbhost_ok(

@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde_json::json;
 use xbhost::events::MemorySink;
 use xbhost::runtime::cache::Origin;
+use xbhost::runtime::plugin::CONTRACT_VERSION;
 use xbhost::runtime::{Pooling, SandboxLimits};
 use xbhost::storage::SledStorage;
 use xbhost::{Host, HostConfig, RenderRequest, User, View};
@@ -26,7 +27,8 @@ fn plugins_for_another_contract_and_malformed_files_are_refused_and_nothing_is_s
             .unwrap_err()
     );
     assert!(
-        err.contains("built for contract 0.0.1") && err.contains("implements contract 0.1.0"),
+        err.contains("built for contract 0.0.1")
+            && err.contains(&format!("implements contract {CONTRACT_VERSION}")),
         "{err}"
     );
     let err = format!(
@@ -36,7 +38,8 @@ fn plugins_for_another_contract_and_malformed_files_are_refused_and_nothing_is_s
             .unwrap_err()
     );
     assert!(
-        err.contains("\"imposter\"") && err.contains("xbhost:block/block@0.1.0"),
+        err.contains("\"imposter\"")
+            && err.contains(&format!("xbhost:block/block@{CONTRACT_VERSION}")),
         "{err}"
     );
     let html = plugin_wasm("html");

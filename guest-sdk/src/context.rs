@@ -5,7 +5,9 @@ use serde::de::DeserializeOwned;
 
 use crate::block::BlockError;
 use crate::host::HostApi;
-use crate::types::{Condition, Fragment, Group, HostError, TagScope, User, UserPartition, View};
+use crate::types::{
+    Condition, Fragment, Group, HostError, Source, TagScope, User, UserPartition, View,
+};
 
 /// The block's view of one call: its typed fields and the host's services.
 pub struct Context<'h, F> {
@@ -118,6 +120,31 @@ impl<F> Context<'_, F> {
     pub fn set_state<S: Serialize>(&self, state: &S) -> Result<(), BlockError> {
         let json = serde_json::to_string(state).map_err(|e| BlockError::new(e.to_string()))?;
         Ok(self.host.set_state(&json)?)
+    }
+
+    /// This block's tallies (key -> count), shared by every learner of the block, this
+    /// call's own additions included.
+    pub fn tallies(&self) -> Result<std::collections::BTreeMap<String, i64>, HostError> {
+        Ok(self.host.tallies()?.into_iter().collect())
+    }
+
+    /// Adds `amount` to this block's tally `key` (a poll's count for an answer), stored
+    /// with this call's other writes; answers the new count.
+    pub fn add_tally(&self, key: &str, amount: i64) -> Result<i64, HostError> {
+        self.host.add_tally(key, amount)
+    }
+
+    /// `count` of this block's children for the current learner, picked by the host's
+    /// sampling authority (sticky, uniform, in authored order): randomized content. In
+    /// student view the host hides the children not picked, whatever the block renders.
+    pub fn selected_children(&self, count: u32) -> Result<Vec<String>, HostError> {
+        self.host.selected_children(count)
+    }
+
+    /// The current learner's state of another block of the course, which this block's
+    /// authored `sources` field (a list of usage ids) must name.
+    pub fn source(&self, usage_id: &str) -> Result<Source, HostError> {
+        self.host.source(usage_id)
     }
 
     /// Publishes an analytics event; the host adds user, course, block and experiments.

@@ -23,7 +23,7 @@ pub use block::{Block, BlockError, BlockResult};
 pub use context::Context;
 pub use host::HostApi;
 pub use types::{
-    Condition, Fragment, Group, HostError, Severity, TagScope, User, UserPartition,
+    Condition, Fragment, Group, HostError, Severity, Source, TagScope, User, UserPartition,
     ValidationMessage, View,
 };
 
@@ -33,7 +33,7 @@ pub use types::{
 #[macro_export]
 macro_rules! __contract_version {
     () => {
-        "0.1.0"
+        "0.1.1"
     };
 }
 

@@ -23,7 +23,8 @@ use crate::block::{Block, BlockResult};
 use crate::context::Context;
 use crate::host::HostApi;
 use crate::types::{
-    Condition, Fragment, Group, HostError, TagScope, User, UserPartition, ValidationMessage, View,
+    Condition, Fragment, Group, HostError, Source, TagScope, User, UserPartition,
+    ValidationMessage, View,
 };
 
 /// The longest tag key the real host accepts, mirrored here so tests see the same errors.
@@ -54,6 +55,9 @@ pub struct TestHost {
     state: RefCell<Option<String>>,
     events: RefCell<Vec<(String, serde_json::Value)>>,
     rendered: RefCell<Vec<ChildRender>>,
+    tallies: RefCell<BTreeMap<String, i64>>,
+    selection: Option<Vec<String>>,
+    sources: HashMap<String, Source>,
 }
 
 impl TestHost {
@@ -79,6 +83,9 @@ impl TestHost {
             state: RefCell::default(),
             events: RefCell::default(),
             rendered: RefCell::default(),
+            tallies: RefCell::default(),
+            selection: None,
+            sources: HashMap::new(),
         }
     }
 
@@ -125,6 +132,34 @@ impl TestHost {
         self
     }
 
+    /// Starts with these tallies (as other learners left them).
+    pub fn with_tallies<I: IntoIterator<Item = (S, i64)>, S: Into<String>>(self, tallies: I) -> Self {
+        self.tallies
+            .borrow_mut()
+            .extend(tallies.into_iter().map(|(k, v)| (k.into(), v)));
+        self
+    }
+
+    /// The children the host picks for this learner (what `selected_children` answers,
+    /// cut to the count asked for); by default the first ones.
+    pub fn selection<I: IntoIterator<Item = S>, S: Into<String>>(mut self, picked: I) -> Self {
+        self.selection = Some(picked.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Block `usage_id` of type `block_type`, in which the learner has `state` (JSON):
+    /// what `source` answers when the block's `sources` field lists it.
+    pub fn source_block(mut self, usage_id: &str, block_type: &str, state: Option<&str>) -> Self {
+        self.sources.insert(
+            usage_id.into(),
+            Source {
+                block_type: block_type.into(),
+                state: state.map(Into::into),
+            },
+        );
+        self
+    }
+
     pub fn render<B: Block>(&self, view: View) -> BlockResult<Fragment> {
         B::render(&Context::new(self)?, view)
     }
@@ -164,6 +199,11 @@ impl TestHost {
 
     pub fn stored_state(&self) -> Option<String> {
         self.state.borrow().clone()
+    }
+
+    /// The block's tallies now.
+    pub fn stored_tallies(&self) -> BTreeMap<String, i64> {
+        self.tallies.borrow().clone()
     }
 }
 
@@ -247,7 +287,8 @@ impl HostApi for TestHost {
         let host_owned = name == "xmodule.partitions.assigned_user_to_partition"
             || name == "xblock.split_test.child_render"
             || name.starts_with("xbhost.")
-            || name.starts_with("xmodule.partitions.");
+            || name.starts_with("xmodule.partitions.")
+            || name.starts_with("edx.librarycontentblock.");
         if host_owned {
             return Err(HostError::InvalidInput(format!(
                 "event {name:?} is the host's own: blocks may not send it"
@@ -257,6 +298,75 @@ impl HostApi for TestHost {
             .map_err(|e| HostError::InvalidInput(format!("event {name:?} is not JSON: {e}")))?;
         self.events.borrow_mut().push((name.into(), data));
         Ok(())
+    }
+    fn tallies(&self) -> Result<Vec<(String, i64)>, HostError> {
+        Ok(self
+            .tallies
+            .borrow()
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect())
+    }
+    fn add_tally(&self, key: &str, amount: i64) -> Result<i64, HostError> {
+        self.tally_add(key, amount)
+    }
+    fn selected_children(&self, count: u32) -> Result<Vec<String>, HostError> {
+        Ok(self.pick(count))
+    }
+    fn source(&self, usage_id: &str) -> Result<Source, HostError> {
+        self.source_of(usage_id)
+    }
+}
+
+/// Most tally keys a block may have, as the real host allows.
+pub const MAX_TALLY_KEYS: usize = 256;
+
+impl TestHost {
+    fn tally_add(&self, key: &str, amount: i64) -> Result<i64, HostError> {
+        check_key(key)?;
+        let mut tallies = self.tallies.borrow_mut();
+        if !tallies.contains_key(key) && tallies.len() >= MAX_TALLY_KEYS {
+            return Err(HostError::LimitExceeded(format!(
+                "block {:?} has {MAX_TALLY_KEYS} tally keys, the most a block may have",
+                self.usage_id
+            )));
+        }
+        let now = tallies.get(key).copied().unwrap_or(0);
+        let next = now.checked_add(amount).ok_or_else(|| {
+            HostError::InvalidInput(format!("tally {key:?} would overflow: {now} + {amount}"))
+        })?;
+        tallies.insert(key.to_string(), next);
+        Ok(next)
+    }
+
+    fn pick(&self, count: u32) -> Vec<String> {
+        let picked: Vec<&String> = match &self.selection {
+            Some(s) => s.iter().collect(),
+            None => self.children.iter().collect(),
+        };
+        let picked: Vec<&String> = picked.into_iter().take(count as usize).collect();
+        // In authored order, as the host answers.
+        self.children
+            .iter()
+            .filter(|c| picked.contains(c))
+            .cloned()
+            .collect()
+    }
+
+    fn source_of(&self, usage_id: &str) -> Result<Source, HostError> {
+        let listed = self.fields["sources"]
+            .as_array()
+            .is_some_and(|s| s.iter().any(|v| v.as_str() == Some(usage_id)));
+        if !listed {
+            return Err(HostError::InvalidInput(format!(
+                "block {:?} does not list {usage_id:?} in its sources field",
+                self.usage_id
+            )));
+        }
+        self.sources
+            .get(usage_id)
+            .cloned()
+            .ok_or_else(|| HostError::NotFound(format!("no block {usage_id:?} in the course")))
     }
 }
 

@@ -158,3 +158,12 @@ pub struct Condition {
     /// `None` for a child that no group maps to.
     pub group_id: Option<u64>,
 }
+
+/// Another block as the current learner left it (see [`crate::Context::source`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Source {
+    /// The block's type (its plugin's name), so its state can be read.
+    pub block_type: String,
+    /// The learner's state of that block (JSON), `None` when they have none.
+    pub state: Option<String>,
+}

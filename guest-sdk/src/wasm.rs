@@ -5,7 +5,7 @@ use crate::block::Block;
 use crate::context::Context;
 use crate::host::HostApi;
 use crate::types::{
-    Condition, Fragment, Group, HostError, Severity, TagScope, User, UserPartition,
+    Condition, Fragment, Group, HostError, Severity, Source, TagScope, User, UserPartition,
     ValidationMessage, View,
 };
 
@@ -27,7 +27,8 @@ pub use bindings::xbhost::block::types::{
 };
 
 use bindings::xbhost::block::{
-    children, context, events, partitions, types as wit, user_state, user_tags,
+    children, context, events, partitions, selection, sources, tallies, types as wit,
+    user_state, user_tags,
 };
 
 /// [`HostApi`] over the component's imports.
@@ -110,6 +111,27 @@ impl HostApi for WasmHost {
     }
     fn publish(&self, name: &str, json: &str) -> Result<(), HostError> {
         events::publish(name, json).map_err(host_error)
+    }
+
+    fn tallies(&self) -> Result<Vec<(String, i64)>, HostError> {
+        tallies::all().map_err(host_error)
+    }
+
+    fn add_tally(&self, key: &str, amount: i64) -> Result<i64, HostError> {
+        tallies::add(key, amount).map_err(host_error)
+    }
+
+    fn selected_children(&self, count: u32) -> Result<Vec<String>, HostError> {
+        selection::selected(count).map_err(host_error)
+    }
+
+    fn source(&self, usage_id: &str) -> Result<Source, HostError> {
+        sources::state_of(usage_id)
+            .map(|s| Source {
+                block_type: s.block_type,
+                state: s.state,
+            })
+            .map_err(host_error)
     }
 }
 

@@ -46,6 +46,26 @@ pub fn draw(course_key: &str, partition_id: u64, identifier: &str) -> u64 {
     u64::from_le_bytes(out)
 }
 
+/// The hash key of randomized content (see [`rank`]): its own, so a child's rank never
+/// correlates with any partition's draw.
+static SELECTION_KEY: LazyLock<[u8; 32]> =
+    LazyLock::new(|| blake3::derive_key("xbhost 2026-12 randomized content selection v1", b""));
+
+/// A uniform 64-bit rank of `child` among the children of `block` for `identifier`: a
+/// learner gets a block's lowest-ranked children. Ranks are independent between
+/// learners, between blocks (the block's usage id is hashed) and between children, so the
+/// lowest `k` of them are a uniform random `k`-subset, and two blocks draw independently.
+pub fn rank(course_key: &str, block: &str, identifier: &str, child: &str) -> u64 {
+    let mut hasher = blake3::Hasher::new_keyed(&SELECTION_KEY);
+    for field in [course_key, block, identifier, child] {
+        hasher.update(&(field.len() as u64).to_le_bytes());
+        hasher.update(field.as_bytes());
+    }
+    let mut out = [0u8; 8];
+    hasher.finalize_xof().fill(&mut out);
+    u64::from_le_bytes(out)
+}
+
 /// Maps a uniform 64-bit draw onto groups in proportion to their weights.
 pub fn pick(groups: &[Group], draw: u64) -> Option<&Group> {
     let total: u64 = groups.iter().map(|g| u64::from(g.weight)).sum();

@@ -144,15 +144,24 @@ pub fn wrap_block(
     mark: Option<&ConditionMark>,
     restriction: Option<&str>,
 ) -> String {
-    wrap_placing(
-        html,
-        &mut children,
-        usage_id,
-        block_type,
-        view,
-        mark,
+    let marks = HostMarks {
+        condition: mark,
         restriction,
-    )
+        selected: None,
+    };
+    wrap_placing(html, &mut children, usage_id, block_type, view, &marks)
+}
+
+/// What the host marks on a block's wrapper, from what it knows itself.
+#[derive(Default)]
+pub struct HostMarks<'a> {
+    /// The block is an experiment's condition (staff and author views).
+    pub condition: Option<&'a ConditionMark>,
+    /// The block's content-group restriction, described (staff view).
+    pub restriction: Option<&'a str>,
+    /// The block is (or is not) among the children its parent picked for the viewer
+    /// (randomized content; staff and author views).
+    pub selected: Option<bool>,
 }
 
 /// [`wrap_block`], leaving in `children` what the block's HTML did not place.
@@ -162,9 +171,9 @@ pub fn wrap_placing(
     usage_id: &str,
     block_type: &str,
     view: View,
-    mark: Option<&ConditionMark>,
-    restriction: Option<&str>,
+    marks: &HostMarks<'_>,
 ) -> String {
+    let (mark, restriction) = (marks.condition, marks.restriction);
     // A block that rendered no children: its HTML alone decides (and is often the same).
     let (contained, cut) = if children.is_empty() {
         cache::contain_leaf(html, view)
@@ -185,6 +194,9 @@ pub fn wrap_placing(
     open_wrapper(&mut out, usage_id, block_type, view);
     if let Some(restriction) = restriction {
         let _ = write!(out, " {GROUP_ACCESS}=\"{}\"", escape(restriction));
+    }
+    if let Some(selected) = marks.selected {
+        let _ = write!(out, " {SELECTED}=\"{selected}\"");
     }
     if let Some(mark) = mark {
         let _ = write!(out, " {PARTITION_ID}=\"{}\"", mark.partition_id);
@@ -223,6 +235,17 @@ pub fn wrap_placing(
             out,
             "<div class=\"{RESTRICTION_LABEL}\">Visible only to {}</div>",
             escape(restriction)
+        );
+    }
+    if let Some(selected) = marks.selected {
+        let _ = write!(
+            out,
+            "<div class=\"{SELECTION_LABEL}\">{}</div>",
+            if selected {
+                "Selected for you from the pool"
+            } else {
+                "In the pool, not selected for you"
+            }
         );
     }
     out.push_str(html);

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use xbhost_sdk::{
-    Condition, Fragment, Group, HostApi, HostError, TagScope, User, UserPartition, View,
+    Condition, Fragment, Group, HostApi, HostError, Source, TagScope, User, UserPartition, View,
 };
 
 use crate::runtime::bindings::types::HostError as WitHostError;
@@ -146,6 +146,19 @@ impl HostApi for NativeApi {
     }
     fn publish(&self, name: &str, json: &str) -> Result<(), HostError> {
         self.host.publish(self.block, name, json).map_err(error)
+    }
+    fn tallies(&self) -> Result<Vec<(String, i64)>, HostError> {
+        self.host.tallies(self.block).map_err(error)
+    }
+    fn add_tally(&self, key: &str, amount: i64) -> Result<i64, HostError> {
+        self.host.add_tally(self.block, key, amount).map_err(error)
+    }
+    fn selected_children(&self, count: u32) -> Result<Vec<String>, HostError> {
+        self.host.selected(self.block, count).map_err(error)
+    }
+    fn source(&self, usage_id: &str) -> Result<Source, HostError> {
+        let (block_type, state) = self.host.source(self.block, usage_id).map_err(error)?;
+        Ok(Source { block_type, state })
     }
 }
 

@@ -39,6 +39,10 @@ pub const PRODUCT_PLUGINS: &[&str] = &[
     "html",
     "problem",
     "unsupported",
+    "library_content",
+    "poll",
+    "survey",
+    "conditional",
 ];
 
 /// The first of `names` on the PATH: the browser tests' Debian `chromium` and

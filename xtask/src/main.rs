@@ -34,6 +34,10 @@ const PRODUCT_PLUGINS: &[&str] = &[
     "html",
     "problem",
     "unsupported",
+    "library_content",
+    "poll",
+    "survey",
+    "conditional",
 ];
 const WASM_TARGET: &str = "wasm32-wasip2";
 const DEMO_COURSE: &str = "course-v1:xbhost+demo+2026";

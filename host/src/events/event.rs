@@ -24,6 +24,7 @@ pub fn is_host_event(name: &str) -> bool {
         || name == CHILD_RENDER_EVENT
         || name.starts_with("xbhost.")
         || name.starts_with("xmodule.partitions.")
+        || name.starts_with("edx.librarycontentblock.")
 }
 
 /// A learner's experiment membership, carried by every event.

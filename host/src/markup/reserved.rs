@@ -15,6 +15,8 @@ pub const INACTIVE: &str = "data-inactive";
 pub const OWN_GROUP: &str = "data-own-group";
 /// A failed block's placeholder.
 pub const ERROR: &str = "data-error";
+/// Randomized content: whether the child was picked for the viewer (staff and author views).
+pub const SELECTED: &str = "data-selected";
 
 /// Every attribute only the host may write, removed from blocks' HTML: the wrapper's, and
 /// those its pages write around blocks, which the page script and CSS read
@@ -30,6 +32,7 @@ pub const RESERVED_ATTRIBUTES: &[&str] = &[
     INACTIVE,
     OWN_GROUP,
     ERROR,
+    SELECTED,
     "data-view",
     "data-user",
     "data-course-key",
@@ -46,6 +49,7 @@ pub const WRAPPER_CLASS: &str = "xblock";
 pub const HOST_CLASS_PREFIX: &str = "xbhost-";
 pub const CONDITION_LABEL: &str = "xbhost-condition-label";
 pub const RESTRICTION_LABEL: &str = "xbhost-restriction-label";
+pub const SELECTION_LABEL: &str = "xbhost-selection-label";
 
 /// The placeholder a container gets for a child's HTML, and its token attribute.
 pub const PLACEHOLDER_ELEMENT: &str = "xbhost-child";

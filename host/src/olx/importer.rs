@@ -199,6 +199,13 @@ impl<'s> Importer<'s> {
                 )
             }
             "split_test" => self.split_test(doc, file, node, usage, display_name, &attr)?,
+            "library_content" | "itembank" => {
+                self.library_content(doc, file, node, usage, display_name)?
+            }
+            "poll" | "survey" => {
+                self.poll_or_survey(doc, file, node, &tag, usage, display_name)?
+            }
+            "conditional" => self.conditional(doc, file, node, usage, display_name)?,
             "html" => (
                 "html".to_string(),
                 json!({ "display_name": display_name, "data": self.html_body(doc, file, node)? }),

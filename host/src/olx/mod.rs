@@ -30,6 +30,7 @@ mod archive;
 mod course_settings;
 mod entries;
 mod importer;
+mod interactive;
 mod keys;
 mod learner_report;
 mod limits;

@@ -39,4 +39,12 @@ pub trait BlockHost: Send + Sync {
     fn user_state(&self, block: usize) -> Result<Option<String>, HostError>;
     fn set_user_state(&self, block: usize, json: &str) -> Result<(), HostError>;
     fn publish(&self, block: usize, name: &str, json: &str) -> Result<(), HostError>;
+    /// The block's tallies, shared by all its learners.
+    fn tallies(&self, block: usize) -> Result<Vec<(String, i64)>, HostError>;
+    fn add_tally(&self, block: usize, key: &str, amount: i64) -> Result<i64, HostError>;
+    /// `count` of the block's children picked for the user (randomized content).
+    fn selected(&self, block: usize, count: u32) -> Result<Vec<String>, HostError>;
+    /// The type of block `usage_id`, which `block`'s `sources` field lists, and the
+    /// user's state of it.
+    fn source(&self, block: usize, usage_id: &str) -> Result<(String, Option<String>), HostError>;
 }

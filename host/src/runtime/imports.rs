@@ -4,7 +4,7 @@
 
 use super::bindings::types::{self as wit, HostError};
 use super::bindings::xbhost::block::{
-    children, context, events, partitions, user_state, user_tags,
+    children, context, events, partitions, selection, sources, tallies, user_state, user_tags,
 };
 use super::host_api::TagScope;
 use super::state::BlockState;
@@ -146,5 +146,28 @@ impl user_state::Host for BlockState {
 impl events::Host for BlockState {
     fn publish(&mut self, name: String, json: String) -> Result<(), HostError> {
         self.host().publish(self.block, &name, &json)
+    }
+}
+
+impl tallies::Host for BlockState {
+    fn all(&mut self) -> Result<Vec<(String, i64)>, HostError> {
+        self.host().tallies(self.block)
+    }
+
+    fn add(&mut self, key: String, amount: i64) -> Result<i64, HostError> {
+        self.host().add_tally(self.block, &key, amount)
+    }
+}
+
+impl selection::Host for BlockState {
+    fn selected(&mut self, count: u32) -> Result<Vec<String>, HostError> {
+        self.host().selected(self.block, count)
+    }
+}
+
+impl sources::Host for BlockState {
+    fn state_of(&mut self, usage_id: String) -> Result<sources::Source, HostError> {
+        let (block_type, state) = self.host().source(self.block, &usage_id)?;
+        Ok(sources::Source { block_type, state })
     }
 }

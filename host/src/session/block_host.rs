@@ -9,7 +9,7 @@ use std::sync::Arc;
 use super::children;
 use super::render::Session;
 use super::request::internal;
-use super::user_state;
+use super::{sources, tallies, user_state};
 use crate::model::{Course, Group};
 use crate::request::{User, View};
 use crate::runtime::bindings::types::{Fragment, HostError};
@@ -69,6 +69,17 @@ impl BlockHost for Session {
             Ok(self.decision(p)?.group())
         })
         .map_err(internal)?;
+        // Randomized content: a learner sees only the children picked for them.
+        let picked = self.selections.is_picked(parent, usage_id);
+        if child.view == View::Student && picked == Some(false) {
+            return Ok(Fragment {
+                html: String::new(),
+                hidden: true,
+                title: None,
+                icon: None,
+                tooltip: None,
+            });
+        }
         let authored = self.request.course.condition(child.index);
         if let (View::Student, Some(c)) = (child.view, authored) {
             // A learner sees only their own group's condition, whatever the block asks.
@@ -114,6 +125,46 @@ impl BlockHost for Session {
             block,
             name,
             json,
+        )
+    }
+
+    fn tallies(&self, block: usize) -> Result<Vec<(String, i64)>, HostError> {
+        Ok(
+            tallies::all(&self.request, self.store.as_ref(), &self.frames, block)?
+                .into_iter()
+                .collect(),
+        )
+    }
+
+    fn add_tally(&self, block: usize, key: &str, amount: i64) -> Result<i64, HostError> {
+        tallies::add(
+            &self.request,
+            self.store.as_ref(),
+            &self.frames,
+            block,
+            key,
+            amount,
+        )
+    }
+
+    fn selected(&self, block: usize, count: u32) -> Result<Vec<String>, HostError> {
+        self.selections.selected(
+            &self.request,
+            self.store.as_ref(),
+            &self.frames,
+            &self.events,
+            block,
+            count,
+        )
+    }
+
+    fn source(&self, block: usize, usage_id: &str) -> Result<(String, Option<String>), HostError> {
+        sources::state_of(
+            &self.request,
+            self.store.as_ref(),
+            &self.frames,
+            block,
+            usage_id,
         )
     }
 }

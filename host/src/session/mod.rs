@@ -7,6 +7,9 @@
 //! - `tags`: the user's course and global tags, read once, consistent with own writes.
 //! - `assignments`: experiment decisions, first-writer-wins storage, carry-over, membership.
 //! - `user_state`: each block's per-user state.
+//! - `tallies`: counts shared by every learner of a block (a poll's votes).
+//! - `selection`: randomized content, the children picked for the learner (sticky).
+//! - `sources`: the learner's state of the blocks a block's author named.
 //! - `events`: the request's events, their decoration and exposure filtering.
 //! - `children`: which child a block may render, condition marks, the render tree.
 //! - `access`: content-group restrictions and reachability.
@@ -31,6 +34,9 @@ mod frames;
 mod handle;
 mod render;
 mod request;
+mod selection;
+mod sources;
+mod tallies;
 mod tags;
 mod user_state;
 
@@ -41,4 +47,7 @@ pub use events::BLOCK_FAILED_EVENT;
 pub use handle::HostHandle;
 pub use render::{Finished, HostFragment, Session};
 pub use request::{Audience, Mode};
+pub use selection::{ASSIGNED_EVENT as SELECTION_ASSIGNED_EVENT, selection_key};
+pub use sources::SOURCES_FIELD;
+pub use tallies::{MAX_TALLY_KEY_BYTES, MAX_TALLY_KEYS};
 pub use user_state::MAX_USER_STATE_BYTES;

@@ -20,6 +20,7 @@ use super::events::EventBuffer;
 use super::frames::Frames;
 use super::handle::HostHandle;
 use super::request::{Audience, Mode, Request};
+use super::selection::Selections;
 use super::tags::Tags;
 use crate::events::Event;
 use crate::events::outbox;
@@ -68,6 +69,8 @@ pub struct Session {
     failures: Failures,
     /// Children's finished HTML, held for their parents (see `markup`'s module doc).
     pub(super) slots: ChildSlots,
+    /// Randomized content: the children picked for the learner, per block.
+    pub(super) selections: Selections,
     /// The store this request reads and writes: the host's, or one of the request's own
     /// (a database transaction, see `Storage::for_request`).
     pub(super) store: Arc<dyn crate::storage::Storage>,
@@ -145,6 +148,7 @@ impl Session {
             instances: Instances::default(),
             failures: Failures::default(),
             slots: ChildSlots::default(),
+            selections: Selections::default(),
             store: host
                 .storage
                 .for_request()
@@ -280,6 +284,18 @@ impl Session {
         fragment
     }
 
+    /// Whether the block is among the children its parent picked for the viewer
+    /// (randomized content), for the staff and author views' mark; `None` in student view
+    /// and where the parent picked nothing.
+    fn selected_mark(&self, view: View, usage_id: &str) -> Option<bool> {
+        if view == View::Student {
+            return None;
+        }
+        let parent = self.request.course.parent(usage_id)?;
+        let parent = self.request.course.block(parent)?.index;
+        self.selections.is_picked(parent, usage_id)
+    }
+
     /// Calls a block's `render` and wraps what it returns (or its placeholder).
     fn render_called_block(
         self: &Arc<Self>,
@@ -339,14 +355,18 @@ impl Session {
         match result {
             Ok(f) => HostFragment {
                 html: {
+                    let marks = markup::HostMarks {
+                        condition: mark,
+                        restriction,
+                        selected: self.selected_mark(view, &block.def.usage_id),
+                    };
                     let html = markup::wrap_placing(
                         &f.html,
                         &mut children,
                         &block.def.usage_id,
                         &block.def.block_type,
                         view,
-                        mark,
-                        restriction,
+                        &marks,
                     );
                     // Children it rendered but did not place are not on the page: not
                     // in `visible_blocks`, and no exposure.
