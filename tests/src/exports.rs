@@ -54,6 +54,23 @@ impl RawArchive {
         self.entry(b'0', name, data.len() as u64, data)
     }
 
+    /// A symbolic link `name` to `target` (at most 100 bytes, tar's own field).
+    pub fn symlink(&mut self, name: &str, target: &str) -> &mut Self {
+        let mut header = tar::Header::new_gnu();
+        {
+            let gnu = header.as_gnu_mut().unwrap();
+            gnu.name[..name.len()].copy_from_slice(name.as_bytes());
+            gnu.linkname[..target.len()].copy_from_slice(target.as_bytes());
+        }
+        header.set_entry_type(tar::EntryType::Symlink);
+        header.set_size(0);
+        header.set_mode(0o777);
+        header.set_mtime(0);
+        header.set_cksum();
+        self.gz.write_all(header.as_bytes()).unwrap();
+        self
+    }
+
     /// `n` zero bytes of an entry's data, written in pieces (a bomb's payload).
     pub fn zeros(&mut self, n: u64) -> &mut Self {
         let block = vec![0u8; 1 << 20];
