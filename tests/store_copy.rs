@@ -77,7 +77,59 @@ fn demo_store_with_learners() -> (tempfile::TempDir, std::path::PathBuf) {
             .concat(),
         );
     }
+    seed_tallies(d);
     (data, users)
+}
+
+/// The block tallies `seed_tallies` stores (no CLI writes them; a poll block would):
+/// several blocks, negative counts, a count back at 0, and the ends of a count's range.
+const TALLIES: &[(&str, &str, i64)] = &[
+    ("poll_colors", "blue", 41),
+    ("poll_colors", "green", -3),
+    ("poll_colors", "red", 0),
+    ("poll_z", "a", 7),
+    ("survey_1", "q1:agree", i64::MAX),
+    ("survey_1", "q1:disagree", i64::MIN),
+];
+
+/// Adds [`TALLIES`] to the demo course's sled store (committed by two learners, each a
+/// part), then waits until the CLI can open the store again.
+fn seed_tallies(data: &Path) {
+    use xbhost::storage::{BlockWrites, Storage};
+    let store = open_sled(data);
+    for (user, first_half) in [("learner-1", true), ("learner-2", false)] {
+        let tallies = TALLIES
+            .iter()
+            .map(|(usage, key, n)| {
+                let part = if first_half { n / 2 } else { n - n / 2 };
+                ((usage.to_string(), key.to_string()), part)
+            })
+            .collect();
+        let writes = BlockWrites {
+            tallies,
+            ..BlockWrites::default()
+        };
+        store.commit(DEMO_COURSE, user, &writes).unwrap();
+    }
+    store.flush().unwrap();
+    drop(store);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !xbhost(data, &["course", "list"]).0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the store stayed locked"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// [`TALLIES`] as `block_tallies` reads one block's.
+fn seeded(usage: &str) -> BTreeMap<String, i64> {
+    TALLIES
+        .iter()
+        .filter(|(u, _, _)| *u == usage)
+        .map(|(_, k, n)| (k.to_string(), *n))
+        .collect()
 }
 
 /// Every learner of `users` renders the demo unit (on the store `store` selects: nothing
@@ -118,6 +170,23 @@ fn printed_checks(out: &str) -> BTreeMap<String, (u64, u64, bool)> {
         .collect()
 }
 
+/// `store verify` fails once `change` is made to the database, naming `table` and only it,
+/// and agrees again once `undo` is.
+fn verify_catches_a_change(data: &Path, db: &TestDatabase, table: &str, change: &str, undo: &str) {
+    db.execute(change);
+    let (ok, out, err) = xbhost(data, &["store", "verify", "--against", &db.url]);
+    assert!(!ok, "a changed row of {table} was not caught: {out}");
+    assert!(err.contains(&format!("table {table}")), "{err}");
+    let bad: Vec<String> = printed_checks(&out)
+        .into_iter()
+        .filter(|(_, c)| !c.2)
+        .map(|(t, _)| t)
+        .collect();
+    assert_eq!(bad, [table], "{out}");
+    db.execute(undo);
+    xbhost_ok(data, &["store", "verify", "--against", &db.url]);
+}
+
 #[test]
 fn a_store_rendered_for_hundreds_of_learners_moves_to_postgres_and_every_learner_sees_the_same() {
     let (data, users) = demo_store_with_learners();
@@ -146,6 +215,7 @@ fn a_store_rendered_for_hundreds_of_learners_moves_to_postgres_and_every_learner
         "plugins",
         "enrollments",
         "store_meta",
+        "block_tallies",
         "events",
     ];
     for table in tables {
@@ -165,6 +235,14 @@ fn a_store_rendered_for_hundreds_of_learners_moves_to_postgres_and_every_learner
     );
     assert_eq!(checks["user_state"].1, 20, "{out}");
     assert_eq!(checks["enrollments"].1, 100, "{out}");
+    assert_eq!(checks["block_tallies"].1 as usize, TALLIES.len(), "{out}");
+    // Every block's tallies read the same from the database as they were added on sled.
+    let pg = xbhost::storage::PgStorage::connect(&db.url, &Default::default()).unwrap();
+    for usage in ["poll_colors", "poll_z", "survey_1"] {
+        use xbhost::storage::Storage;
+        assert_eq!(pg.block_tallies(DEMO_COURSE, usage).unwrap(), seeded(usage));
+    }
+    drop(pg);
     assert_eq!(checks["events"].1 as i64, valid_lines, "{out}");
     assert!(out.contains("2 damaged lines"), "{out}");
     let assigned = db.count("SELECT count(*) FROM events WHERE name = $1", &[&ASSIGNED]);
@@ -201,18 +279,21 @@ fn a_store_rendered_for_hundreds_of_learners_moves_to_postgres_and_every_learner
         printed_checks(&verified).values().all(|c| c.2),
         "{verified}"
     );
-    db.execute("UPDATE user_state SET state = state || ' ' WHERE user_id = 'learner-3'");
-    let (ok, out, err) = xbhost(d, &["store", "verify", "--against", &db.url]);
-    assert!(!ok, "a changed row was not caught: {out}");
-    assert!(err.contains("table user_state"), "{err}");
-    let bad: Vec<String> = printed_checks(&out)
-        .into_iter()
-        .filter(|(_, c)| !c.2)
-        .map(|(t, _)| t)
-        .collect();
-    assert_eq!(bad, ["user_state"], "{out}");
-    db.execute("UPDATE user_state SET state = rtrim(state) WHERE user_id = 'learner-3'");
-    xbhost_ok(d, &["store", "verify", "--against", &db.url]);
+    verify_catches_a_change(
+        d,
+        &db,
+        "user_state",
+        "UPDATE user_state SET state = state || ' ' WHERE user_id = 'learner-3'",
+        "UPDATE user_state SET state = rtrim(state) WHERE user_id = 'learner-3'",
+    );
+    // One count that differs by one vote is caught too.
+    verify_catches_a_change(
+        d,
+        &db,
+        "block_tallies",
+        "UPDATE block_tallies SET value = value + 1 WHERE key = 'blue'",
+        "UPDATE block_tallies SET value = value - 1 WHERE key = 'blue'",
+    );
 
     // The report counts the same on the database.
     let on_db = ["--database", db.url.as_str()];
