@@ -60,6 +60,45 @@ fn plugins_for_another_contract_and_malformed_files_are_refused_and_nothing_is_s
     assert!(f.host.storage().plugin("old_contract").unwrap().is_none());
 }
 
+/// A plugin built against contract 0.1.0 as it shipped (its own frozen copy of the WIT,
+/// no SDK) loads and runs on this host: every later 0.1.x contract only adds.
+#[test]
+fn a_plugin_built_against_contract_0_1_0_runs_on_this_host() {
+    assert!(CONTRACT_VERSION.starts_with("0.1."), "{CONTRACT_VERSION}");
+    let f = Fixture::with_plugins(&["contract_0_1_0"]);
+    let record = f
+        .host
+        .plugins()
+        .unwrap()
+        .into_iter()
+        .find(|p| p.name == "contract_0_1_0")
+        .unwrap();
+    assert_eq!(record.contract, "0.1.0");
+    f.host
+        .load_course(
+            serde_json::from_value(json!({"course_key": "course-v1:x+old+1",
+                "blocks": [{"usage_id": "b", "type": "contract_0_1_0"}]}))
+            .unwrap(),
+        )
+        .unwrap();
+    let user = User::learner("ada");
+    let out = f.render("course-v1:x+old+1", "b", user.clone(), View::Student);
+    assert!(out.failures.is_empty(), "{:?}", out.failures);
+    assert!(out.html.contains("0.1.0 block for ada (tag None, state None)"), "{}", out.html);
+    let answer = f
+        .host
+        .handle("course-v1:x+old+1", "b", &user, "go", &json!({}))
+        .unwrap();
+    assert_eq!(answer, json!({"handled": "go"}));
+    let out = f.render("course-v1:x+old+1", "b", user, View::Student);
+    assert!(
+        out.html
+            .contains(r#"tag Some("yes"), state Some("{\"handled\":true}")"#),
+        "{}",
+        out.html
+    );
+}
+
 #[test]
 fn compiled_components_are_cached_checked_and_recompiled_when_bad() {
     let data = tempfile::tempdir().unwrap();
