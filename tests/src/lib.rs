@@ -24,6 +24,7 @@ pub mod modules;
 pub mod olx;
 pub mod pg;
 mod pg_cluster;
+pub mod problem_answers;
 pub mod served;
 pub mod sign_in;
 

@@ -39,6 +39,7 @@ mod names;
 mod orphans;
 mod pointers;
 mod policy;
+mod problem_responses;
 mod problems;
 mod report;
 mod source;
