@@ -988,7 +988,7 @@ fn tally_keys_no_store_can_hold_are_refused(s: &dyn Storage) {
         ("poll_1", ""),
         ("", "k"),
         ("poll_1", "a\0b"),
-        ("poll\01", "k"),
+        ("poll\0x", "k"),
     ] {
         let mut bad = tally_writes("poll_1", "bad", &[("poll_1", "fine", 1)]);
         bad.tallies.insert((usage.into(), key.into()), 1);

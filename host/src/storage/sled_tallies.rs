@@ -22,9 +22,10 @@ pub(super) struct Addition {
     pub amount: i64,
 }
 
-/// Why a commit stored nothing: an addition would leave the range of a count.
+/// Why a commit stored nothing: an addition would leave the range of a count, or a stored
+/// count is damaged.
 #[derive(Debug)]
-pub(super) struct Overflow(String);
+pub(super) struct Refused(String);
 
 /// Refuses what neither store can key a tally by: an empty usage id or tally key (NUL is
 /// refused where the key is joined, as in every other key).
@@ -71,19 +72,19 @@ pub(super) fn count(bytes: &[u8]) -> Result<i64> {
 pub(super) fn apply(
     tree: &TransactionalTree,
     additions: &[Addition],
-) -> Result<(), ConflictableTransactionError<Overflow>> {
+) -> Result<(), ConflictableTransactionError<Refused>> {
     for add in additions {
         let current = match tree.get(add.key.as_slice())? {
             None => 0,
             Some(bytes) => count(&bytes).map_err(|e| {
-                ConflictableTransactionError::Abort(Overflow(format!(
+                ConflictableTransactionError::Abort(Refused(format!(
                     "tally {:?} of block {:?}: {e}",
                     add.tally, add.usage
                 )))
             })?,
         };
         let Some(sum) = current.checked_add(add.amount) else {
-            return Err(ConflictableTransactionError::Abort(Overflow(format!(
+            return Err(ConflictableTransactionError::Abort(Refused(format!(
                 "tally {:?} of block {:?} would leave the range of a 64-bit count \
                  ({current} + {}); nothing of the call's writes was stored",
                 add.tally, add.usage, add.amount
@@ -97,12 +98,12 @@ pub(super) fn apply(
 /// A commit transaction's error, keeping sled's own error as the cause (a caller can tell a
 /// failing disk from a refused addition).
 pub(super) fn commit_error(
-    error: TransactionError<Overflow>,
+    error: TransactionError<Refused>,
     what: &dyn Fn() -> String,
 ) -> anyhow::Error {
     match error {
         TransactionError::Storage(e) => anyhow::Error::new(e).context(what()),
-        TransactionError::Abort(Overflow(why)) => anyhow!("{}: {why}", what()),
+        TransactionError::Abort(Refused(why)) => anyhow!("{}: {why}", what()),
     }
 }
 
