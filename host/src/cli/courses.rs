@@ -221,6 +221,9 @@ fn import(host: &Host, path: &Path, options: &ImportOptions, out: &mut impl Writ
     print_load(out, &report)
 }
 
+/// Reasons printed per block type, most blocks first (the report holds them all).
+const SHOWN_REASONS: usize = 10;
+
 /// What learners will see of an imported course, by type, and why they miss the rest.
 fn print_learner_coverage(out: &mut impl Write, c: &LearnerCoverage) -> Result<()> {
     writeln!(out, "what learners will see:")?;
@@ -235,7 +238,7 @@ fn print_learner_coverage(out: &mut impl Write, c: &LearnerCoverage) -> Result<(
             "  {t}: {} of {all} visible, {} unsupported (learners never see them):",
             n.visible, n.unsupported
         )?;
-        for r in &n.reasons {
+        for r in n.reasons.iter().take(SHOWN_REASONS) {
             let more = if r.blocks > r.examples.len() { ", ..." } else { "" };
             writeln!(
                 out,
@@ -244,6 +247,15 @@ fn print_learner_coverage(out: &mut impl Write, c: &LearnerCoverage) -> Result<(
                 if r.blocks == 1 { "block" } else { "blocks" },
                 r.reason,
                 r.examples.join(", ")
+            )?;
+        }
+        if n.reasons.len() > SHOWN_REASONS {
+            let rest = &n.reasons[SHOWN_REASONS..];
+            let blocks: usize = rest.iter().map(|r| r.blocks).sum();
+            writeln!(
+                out,
+                "    {blocks} more blocks for {} other reasons",
+                rest.len()
             )?;
         }
     }

@@ -11,8 +11,7 @@ use roxmltree::{Document, Node};
 use serde_json::{Value, json};
 
 use super::keys::url_name_of;
-use super::names::{declared_name, inline_id};
-use super::pointers::pointer_name;
+use super::names::{declared_name, inline_id, pointer_name};
 use super::problems::problem_fields;
 use super::report::{ImportReport, SplitTestSummary};
 use super::source::Source;
@@ -103,7 +102,7 @@ impl<'s> Importer<'s> {
             return Ok(usage);
         }
         let usage = match declared_name(node) {
-            Some((name, _)) => name,
+            Some(name) => name,
             None => self.unnamed_id(doc, node),
         };
         self.define(doc, file, node, &usage, None)

@@ -119,7 +119,6 @@ fn import(
     };
     // The run: url_name, or in older exports slug or name (as for every block).
     let run = declared_name(root)
-        .map(|(name, _)| name)
         .ok_or_else(|| anyhow!("course.xml: <course> has no url_name attribute"))?;
     let (org, number) = (need("org")?, need("course")?);
     check_id("course url_name (run)", &run).context("course.xml")?;

@@ -1,10 +1,11 @@
 //! How an OLX element gets its url_name, as Open edX's XML import names it
 //! (`ImportSystem.process_xml`'s `make_name_unique` in `xmodule/modulestore/xml.py`):
 //! [`declared_name`] reads `url_name`, else the old `slug`, else the deprecated `name`
-//! (cleaned as `BlockUsageLocator.clean` does); [`pointer_path`] is where a pointer's
-//! file is (`:` in a url_name is a sub-folder: `name_to_pathname`); and [`inline_id`]
-//! names an element that declares none by a hash of the element itself, so that lines
-//! added or removed elsewhere in the file never change it.
+//! (cleaned as `BlockUsageLocator.clean` does); [`pointer_name`] says whether an element
+//! is a pointer (`is_pointer_tag`: a lone `url_name` or `slug`, nothing inside);
+//! [`pointer_path`] is where a pointer's file is (`:` in a url_name is a sub-folder:
+//! `name_to_pathname`); and [`inline_id`] names an element that declares none by a hash
+//! of the element itself, so that lines added or removed elsewhere never change it.
 //!
 //! Open edX also falls back on a cleaned `display_name` before hashing; we do not:
 //! display names repeat ("Multiple Choice") and change with copy edits, and a renamed
@@ -13,30 +14,28 @@
 use anyhow::{Result, bail};
 use roxmltree::{Document, Node};
 
-/// Which attribute gave an element its url_name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum NameSource {
-    UrlName,
-    /// The old spelling of `url_name`, which Open edX reads and removes.
-    Slug,
-    /// The deprecated `name`, cleaned.
-    Name,
+/// The url_name an element declares: `url_name`, else `slug` (its old spelling, which
+/// Open edX reads and removes), else the deprecated `name`, cleaned; `None` (an empty
+/// value counts as none) if it declares none.
+pub(super) fn declared_name(node: Node) -> Option<String> {
+    let given = |attr: &str| node.attribute(attr).filter(|v| !v.is_empty());
+    if let Some(v) = given("url_name").or_else(|| given("slug")) {
+        return Some(v.to_string());
+    }
+    given("name").map(clean_name).filter(|v| !v.is_empty())
 }
 
-/// The url_name an element declares (`url_name`, `slug`, then `name`), and where it came
-/// from; `None` (an empty value counts as none) if it declares none.
-pub(super) fn declared_name(node: Node) -> Option<(String, NameSource)> {
-    let given = |attr: &str| node.attribute(attr).filter(|v| !v.is_empty());
-    if let Some(v) = given("url_name") {
-        return Some((v.to_string(), NameSource::UrlName));
+/// The url_name a pointer element names, if `node` is a pointer.
+pub(super) fn pointer_name<'a>(node: Node<'a, '_>) -> Option<&'a str> {
+    let mut attributes = node.attributes();
+    let only = attributes.next()?;
+    if attributes.next().is_some() || !matches!(only.name(), "url_name" | "slug") {
+        return None;
     }
-    if let Some(v) = given("slug") {
-        return Some((v.to_string(), NameSource::Slug));
-    }
-    given("name")
-        .map(clean_name)
-        .filter(|v| !v.is_empty())
-        .map(|v| (v, NameSource::Name))
+    let has_content = node
+        .children()
+        .any(|c| c.is_element() || (c.is_text() && !c.text().unwrap_or("").trim().is_empty()));
+    (!has_content && !only.value().is_empty()).then(|| only.value())
 }
 
 /// `name` made into a url_name as Open edX cleans it: every character other than a
@@ -107,9 +106,9 @@ mod tests {
         assert_eq!(
             names,
             [
-                Some(("u".to_string(), NameSource::UrlName)),
-                Some(("s".to_string(), NameSource::Slug)),
-                Some(("Week_1_intro_".to_string(), NameSource::Name)),
+                Some("u".to_string()),
+                Some("s".to_string()),
+                Some("Week_1_intro_".to_string()),
                 None,
             ]
         );
@@ -141,5 +140,34 @@ mod tests {
         assert!(id(one, "u1").starts_with("html_"));
         assert_ne!(id(one, "u1"), id(one, "u2"), "another parent, another id");
         assert_ne!(id(one, "u1"), id("<v><html>ho</html></v>", "u1"));
+    }
+
+    #[test]
+    fn a_pointer_has_one_name_attribute_and_nothing_inside() {
+        let doc = Document::parse(
+            "<r><a url_name=\"x\"/><b slug=\"y\"/><c url_name=\"x\" display_name=\"d\"/>\
+             <d url_name=\"x\">text</d><e url_name=\"x\"><f/></e><g name=\"x\"/>\
+             <h url_name=\"x\">  </h><i url_name=\"\"/></r>",
+        )
+        .unwrap();
+        let names: Vec<Option<&str>> = doc
+            .root_element()
+            .children()
+            .filter(|c| c.is_element())
+            .map(pointer_name)
+            .collect();
+        assert_eq!(
+            names,
+            [
+                Some("x"),
+                Some("y"),
+                None,
+                None,
+                None,
+                None,
+                Some("x"),
+                None
+            ]
+        );
     }
 }

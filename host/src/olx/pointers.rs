@@ -2,8 +2,9 @@
 //! `vertical/x.xml`), followed as Open edX follows them (`is_pointer_tag` and
 //! `XmlMixin.parse_xml`): the sole attribute is `url_name` (or the old `slug`, which Open
 //! edX turns into one first), with no child element and no text; `:` in the name is a
-//! folder; and the block is of the pointer's type whatever the file's root tag says
-//! (a mismatch is warned about, naming both).
+//! folder (`names` says what a pointer is and where its file is); and the block is of
+//! the pointer's type whatever the file's root tag says (a mismatch is warned about,
+//! naming both).
 
 use anyhow::{Context as _, Result};
 use roxmltree::{Document, Node};
@@ -12,19 +13,6 @@ use super::importer::Importer;
 use super::names::pointer_path;
 use super::xml::{at, parse_xml};
 use crate::ids::check_id;
-
-/// The url_name a pointer element names, if `node` is a pointer.
-pub(super) fn pointer_name<'a>(node: Node<'a, '_>) -> Option<&'a str> {
-    let mut attributes = node.attributes();
-    let only = attributes.next()?;
-    if attributes.next().is_some() || !matches!(only.name(), "url_name" | "slug") {
-        return None;
-    }
-    let has_content = node
-        .children()
-        .any(|c| c.is_element() || (c.is_text() && !c.text().unwrap_or("").trim().is_empty()));
-    (!has_content && !only.value().is_empty()).then(|| only.value())
-}
 
 impl Importer<'_> {
     /// Follows the pointer `node` to its file and imports the block defined there under
@@ -61,40 +49,5 @@ impl Importer<'_> {
         }
         self.define(&pointed, &path, root, url_name, Some(node))
             .map(Some)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::pointer_name;
-    use roxmltree::Document;
-
-    #[test]
-    fn a_pointer_has_one_name_attribute_and_nothing_inside() {
-        let doc = Document::parse(
-            "<r><a url_name=\"x\"/><b slug=\"y\"/><c url_name=\"x\" display_name=\"d\"/>\
-             <d url_name=\"x\">text</d><e url_name=\"x\"><f/></e><g name=\"x\"/>\
-             <h url_name=\"x\">  </h><i url_name=\"\"/></r>",
-        )
-        .unwrap();
-        let names: Vec<Option<&str>> = doc
-            .root_element()
-            .children()
-            .filter(|c| c.is_element())
-            .map(pointer_name)
-            .collect();
-        assert_eq!(
-            names,
-            [
-                Some("x"),
-                Some("y"),
-                None,
-                None,
-                None,
-                None,
-                Some("x"),
-                None
-            ]
-        );
     }
 }
