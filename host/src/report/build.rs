@@ -8,6 +8,7 @@ use std::path::Path;
 
 use anyhow::Result;
 
+use super::selection::SelectionTally;
 use super::types::{
     CONFIDENCE, Comparison, ExperimentReport, GoalGroup, GoalReport, GroupRow, PartitionReport,
     SRM_THRESHOLD,
@@ -40,6 +41,7 @@ pub fn build_with(
         .filter(|p| p.is_random())
         .map(|p| Tally::new(storage, course.key(), p))
         .collect::<Result<Vec<_>>>()?;
+    let mut selections = SelectionTally::default();
     let mut events_read = 0;
     let mut count = |event: Event| {
         if event.course_key != course.key() {
@@ -49,6 +51,7 @@ pub fn build_with(
         for tally in &mut tallies {
             tally.count(&event);
         }
+        selections.count(&event);
     };
     let (damaged_lines, events_source) = if storage.keeps_events() {
         (
@@ -69,6 +72,7 @@ pub fn build_with(
         events_source,
         damaged_lines,
         partitions: tallies.into_iter().map(Tally::report).collect(),
+        randomized_content: selections.report(course),
     })
 }
 

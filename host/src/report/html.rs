@@ -135,6 +135,52 @@ impl ExperimentReport {
             }
             h.push_str("</section>");
         }
+        for s in &self.randomized_content {
+            let _ = write!(
+                h,
+                "<section class=\"randomized-content\" data-usage-id=\"{}\"><h2>Randomized content: {}</h2>\
+                 <p>{} learners, {} of {} blocks each</p>",
+                escape(&s.usage_id),
+                escape(s.display_name.as_deref().unwrap_or(&s.usage_id)),
+                s.learners,
+                s.max_count,
+                s.children.len()
+            );
+            let bars: Vec<Bar> = s
+                .children
+                .iter()
+                .map(|c| Bar {
+                    label: format!("{} ({})", c.usage_id, c.learners),
+                    value: c.observed_share,
+                    marker: Some(c.expected_share),
+                    range: None,
+                })
+                .collect();
+            h.push_str(
+                "<h3>Learners per block of the pool (bar: observed share, line: expected)</h3>",
+            );
+            h.push_str(&bar_chart(&bars, 1.0, "share"));
+            match &s.uniformity {
+                Some(u) => {
+                    let _ = write!(
+                        h,
+                        "<p class=\"srm{}\">{}: chi-square {:.3}, p = {}.</p>",
+                        if s.flagged { " flagged" } else { "" },
+                        if s.flagged {
+                            "Uneven selection: check the pool and its picks"
+                        } else {
+                            "Selection as even as expected"
+                        },
+                        u.statistic,
+                        p_text(u.p_value)
+                    );
+                }
+                None => {
+                    h.push_str("<p class=\"srm\">Not enough learners to test the selection.</p>")
+                }
+            }
+            h.push_str("</section>");
+        }
         h.push_str("</body></html>\n");
         h
     }

@@ -9,15 +9,19 @@
 //! - `types`: the report as data (what `--json` prints) and the thresholds it uses.
 //! - `build`: the report from storage and one streaming pass over the event log (damaged
 //!   lines skipped and counted).
+//! - `selection`: randomized content, learners per child of each pool, tested as a sample
+//!   ratio is.
 //! - `text`: the plain-text form.
 //! - `html`: the self-contained HTML page with its SVG charts.
 
 mod build;
 mod html;
+mod selection;
 mod text;
 mod types;
 
 pub use build::{build, build_with};
+pub use selection::{ChildRow, SelectionReport};
 pub use types::{
     CONFIDENCE, Comparison, ExperimentReport, GoalGroup, GoalReport, GroupRow, PartitionReport,
     SRM_THRESHOLD,

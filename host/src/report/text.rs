@@ -126,6 +126,49 @@ impl ExperimentReport {
                 }
             }
         }
+        for s in &self.randomized_content {
+            let _ = writeln!(
+                out,
+                "\nrandomized content {}{}: {} learners, {} of {} each",
+                s.usage_id,
+                s.display_name
+                    .as_deref()
+                    .map(|n| format!(" {n:?}"))
+                    .unwrap_or_default(),
+                s.learners,
+                s.max_count,
+                s.children.len()
+            );
+            for c in &s.children {
+                let _ = writeln!(
+                    out,
+                    "  child {}: {} learners, expected {:.1}%, observed {:.1}%",
+                    c.usage_id,
+                    c.learners,
+                    c.expected_share * 100.0,
+                    c.observed_share * 100.0
+                );
+            }
+            match &s.uniformity {
+                Some(u) => {
+                    let _ = writeln!(
+                        out,
+                        "  uniformity: chi-square {:.3}, df {}, p = {}{}",
+                        u.statistic,
+                        u.df,
+                        p_text(u.p_value),
+                        if s.flagged {
+                            "  UNEVEN SELECTION (p < 0.001): check the pool and its picks"
+                        } else {
+                            ""
+                        }
+                    );
+                }
+                None => {
+                    let _ = writeln!(out, "  uniformity: not enough learners to test");
+                }
+            }
+        }
         out
     }
 }

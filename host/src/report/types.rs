@@ -23,6 +23,8 @@ pub struct ExperimentReport {
     /// too long or deep, not an event): skipped, counted, and said in every form.
     pub damaged_lines: crate::events::DamagedLines,
     pub partitions: Vec<PartitionReport>,
+    /// Randomized content (`library_content`): learners per child of each pool.
+    pub randomized_content: Vec<super::selection::SelectionReport>,
 }
 
 #[derive(Debug, Clone, Serialize)]
