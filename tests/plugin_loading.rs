@@ -84,7 +84,12 @@ fn a_plugin_built_against_contract_0_1_0_runs_on_this_host() {
     let user = User::learner("ada");
     let out = f.render("course-v1:x+old+1", "b", user.clone(), View::Student);
     assert!(out.failures.is_empty(), "{:?}", out.failures);
-    assert!(out.html.contains("0.1.0 block for ada (tag None, state None)"), "{}", out.html);
+    assert!(
+        out.html
+            .contains("0.1.0 block for ada (tag None, state None)"),
+        "{}",
+        out.html
+    );
     let answer = f
         .host
         .handle("course-v1:x+old+1", "b", &user, "go", &json!({}))

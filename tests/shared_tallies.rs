@@ -25,7 +25,11 @@ const TEST_SURVEY: &str = "3203a4d5c5ea41e1ac65befef3d5e881";
 
 fn page(f: &xbhost_tests::Fixture, course: &str, block: &str, user: &str) -> String {
     let out = f.render(course, block, User::learner(user), View::Student);
-    assert!(out.failures.is_empty(), "{block} for {user}: {:?}", out.failures);
+    assert!(
+        out.failures.is_empty(),
+        "{block} for {user}: {:?}",
+        out.failures
+    );
     out.html
 }
 
@@ -38,7 +42,10 @@ fn the_demo_poll_counts_every_learner_and_shows_results_after_voting() {
     let before = page(&f, DEMO_COURSE, DEMO_POLL, "p0");
     assert!(before.contains("which features of Open edX are you most excited to use?"));
     assert!(before.contains("Social Learning Features"));
-    assert!(!before.contains("poll-results"), "results only after voting");
+    assert!(
+        !before.contains("poll-results"),
+        "results only after voting"
+    );
     let votes = ["R", "B", "B", "G", "B", "O", "R"];
     for (i, v) in votes.iter().enumerate() {
         let answer = f
@@ -60,12 +67,24 @@ fn the_demo_poll_counts_every_learner_and_shows_results_after_voting() {
     // max_submissions 1: a second vote is refused and counts nothing.
     let err = f
         .host
-        .handle(DEMO_COURSE, DEMO_POLL, &User::learner("p1"), "vote", &json!({"choice": "R"}))
+        .handle(
+            DEMO_COURSE,
+            DEMO_POLL,
+            &User::learner("p1"),
+            "vote",
+            &json!({"choice": "R"}),
+        )
         .unwrap_err();
     assert!(format!("{err:#}").contains("most times"), "{err:#}");
     let results = f
         .host
-        .handle(DEMO_COURSE, DEMO_POLL, &User::staff("staff"), "get_results", &json!({}))
+        .handle(
+            DEMO_COURSE,
+            DEMO_POLL,
+            &User::staff("staff"),
+            "get_results",
+            &json!({}),
+        )
         .unwrap();
     assert_eq!(results["tally"], json!({"R": 2, "B": 3, "G": 1, "O": 1}));
     let submitted = f
@@ -87,31 +106,62 @@ fn the_surveys_of_both_exports_take_answers_and_show_everyone_s() {
         .import_course(&olx("openedx-test-course"), &ImportOptions::default())
         .unwrap();
     for (course, survey, first_question) in [
-        (DEMO_COURSE, DEMO_SURVEY, "Are you enjoying the course so far?"),
+        (
+            DEMO_COURSE,
+            DEMO_SURVEY,
+            "Are you enjoying the course so far?",
+        ),
         (TEST_COURSE, TEST_SURVEY, "Are you enjoying the course?"),
     ] {
         assert!(page(&f, course, survey, "s0").contains(first_question));
         for (user, answers) in [("s0", ["0:Y", "1:Y", "2:N"]), ("s1", ["0:Y", "1:M", "2:N"])] {
             f.host
-                .handle(course, survey, &User::learner(user), "submit", &json!({"answer": answers}))
+                .handle(
+                    course,
+                    survey,
+                    &User::learner(user),
+                    "submit",
+                    &json!({"answer": answers}),
+                )
                 .unwrap();
         }
         let html = page(&f, course, survey, "s1");
-        assert!(html.contains("survey-results") && html.contains("100% (2)"), "{html}");
+        assert!(
+            html.contains("survey-results") && html.contains("100% (2)"),
+            "{html}"
+        );
         // A learner who has not answered sees no results; a partial answer is refused.
         assert!(!page(&f, course, survey, "s2").contains("survey-results"));
         let err = f
             .host
-            .handle(course, survey, &User::learner("s2"), "submit", &json!({"answer": ["0:Y"]}))
+            .handle(
+                course,
+                survey,
+                &User::learner("s2"),
+                "submit",
+                &json!({"answer": ["0:Y"]}),
+            )
             .unwrap_err();
-        assert!(format!("{err:#}").contains("every question needs an answer"), "{err:#}");
+        assert!(
+            format!("{err:#}").contains("every question needs an answer"),
+            "{err:#}"
+        );
     }
     // The test course's poll has xblock-poll's defaults.
     f.host
-        .handle(TEST_COURSE, TEST_POLL, &User::learner("t"), "vote", &json!({"choice": "G"}))
+        .handle(
+            TEST_COURSE,
+            TEST_POLL,
+            &User::learner("t"),
+            "vote",
+            &json!({"choice": "G"}),
+        )
         .unwrap();
     let html = page(&f, TEST_COURSE, TEST_POLL, "t");
-    assert!(html.contains("What is your favorite color?") && html.contains("100% (1)"), "{html}");
+    assert!(
+        html.contains("What is your favorite color?") && html.contains("100% (1)"),
+        "{html}"
+    );
 }
 
 #[test]
@@ -129,8 +179,14 @@ fn concurrent_votes_are_never_lost() {
                 for i in 0..25 {
                     let user = User::learner(&format!("c{t}-{i}"));
                     let choice = answers[(t + i) % 4];
-                    host.handle(TEST_COURSE, TEST_POLL, &user, "vote", &json!({"choice": choice}))
-                        .unwrap();
+                    host.handle(
+                        TEST_COURSE,
+                        TEST_POLL,
+                        &user,
+                        "vote",
+                        &json!({"choice": choice}),
+                    )
+                    .unwrap();
                 }
             })
         })
@@ -139,17 +195,30 @@ fn concurrent_votes_are_never_lost() {
         t.join().unwrap();
     }
     let results = host
-        .handle(TEST_COURSE, TEST_POLL, &User::staff("staff"), "get_results", &json!({}))
+        .handle(
+            TEST_COURSE,
+            TEST_POLL,
+            &User::staff("staff"),
+            "get_results",
+            &json!({}),
+        )
         .unwrap();
     assert_eq!(results["total"], 200, "{results}");
-    assert_eq!(results["tally"], json!({"R": 50, "B": 50, "G": 50, "O": 50}));
+    assert_eq!(
+        results["tally"],
+        json!({"R": 50, "B": 50, "G": 50, "O": 50})
+    );
 }
 
 /// A course of one survey with `questions` x `answers` cells, and a conditional gated on
 /// a problem being attempted.
 fn small_course(questions: usize, answers: usize) -> CourseDoc {
-    let q: Vec<_> = (0..questions).map(|i| json!([format!("q{i}"), {"label": format!("Q{i}")}])).collect();
-    let a: Vec<_> = (0..answers).map(|i| json!([format!("a{i}"), format!("A{i}")])).collect();
+    let q: Vec<_> = (0..questions)
+        .map(|i| json!([format!("q{i}"), {"label": format!("Q{i}")}]))
+        .collect();
+    let a: Vec<_> = (0..answers)
+        .map(|i| json!([format!("a{i}"), format!("A{i}")]))
+        .collect();
     serde_json::from_value(json!({
         "course_key": "course-v1:xbhost+shared+1",
         "blocks": [
@@ -171,15 +240,25 @@ fn a_block_s_tally_keys_are_bounded_and_a_refused_call_stores_nothing() {
     let all: Vec<String> = (0..20).map(|i| format!("{i}:a0")).collect();
     // 20 keys: fine.
     f.host
-        .handle(course, "big", &User::learner("u1"), "submit", &json!({"answer": all}))
+        .handle(
+            course,
+            "big",
+            &User::learner("u1"),
+            "submit",
+            &json!({"answer": all}),
+        )
         .unwrap();
     // Moving all 20 answers to 12 other answers each would need 260 keys: the 257th is
     // refused, and the whole call with it: the learner's state stays as it was.
     for a in 1..13 {
         let moved: Vec<String> = (0..20).map(|i| format!("{i}:a{a}")).collect();
-        let r = f
-            .host
-            .handle(course, "big", &User::learner("u1"), "submit", &json!({"answer": moved}));
+        let r = f.host.handle(
+            course,
+            "big",
+            &User::learner("u1"),
+            "submit",
+            &json!({"answer": moved}),
+        );
         if a < 12 {
             r.unwrap();
         } else {
@@ -189,10 +268,19 @@ fn a_block_s_tally_keys_are_bounded_and_a_refused_call_stores_nothing() {
     }
     let results = f
         .host
-        .handle(course, "big", &User::staff("staff"), "get_results", &json!({}))
+        .handle(
+            course,
+            "big",
+            &User::staff("staff"),
+            "get_results",
+            &json!({}),
+        )
         .unwrap();
     assert_eq!(results["tally"]["q0"]["a11"], 1, "the last vote that fit");
-    assert_eq!(results["tally"]["q0"]["a12"], 0, "the refused one counted nothing");
+    assert_eq!(
+        results["tally"]["q0"]["a12"], 0,
+        "the refused one counted nothing"
+    );
 }
 
 #[test]
@@ -202,14 +290,32 @@ fn a_conditional_shows_its_content_once_its_source_is_attempted() {
     let course = "course-v1:xbhost+shared+1";
     let before = page(&f, course, "gate", "cara");
     assert!(!before.contains("the secret"), "{before}");
-    assert!(before.contains("Try the content it depends on first."), "{before}");
+    assert!(
+        before.contains("Try the content it depends on first."),
+        "{before}"
+    );
     let err = f
         .host
-        .handle(course, "secret", &User::learner("cara"), "nothing", &json!({}))
+        .handle(
+            course,
+            "secret",
+            &User::learner("cara"),
+            "nothing",
+            &json!({}),
+        )
         .unwrap_err();
-    assert!(format!("{err:#}").contains("is not available to user \"cara\""), "{err:#}");
+    assert!(
+        format!("{err:#}").contains("is not available to user \"cara\""),
+        "{err:#}"
+    );
     f.host
-        .handle(course, "p1", &User::learner("cara"), "submit", &json!({"answer": [0]}))
+        .handle(
+            course,
+            "p1",
+            &User::learner("cara"),
+            "submit",
+            &json!({"answer": [0]}),
+        )
         .unwrap();
     let after = page(&f, course, "gate", "cara");
     assert!(after.contains("the secret"), "{after}");

@@ -133,7 +133,10 @@ impl TestHost {
     }
 
     /// Starts with these tallies (as other learners left them).
-    pub fn with_tallies<I: IntoIterator<Item = (S, i64)>, S: Into<String>>(self, tallies: I) -> Self {
+    pub fn with_tallies<I: IntoIterator<Item = (S, i64)>, S: Into<String>>(
+        self,
+        tallies: I,
+    ) -> Self {
         self.tallies
             .borrow_mut()
             .extend(tallies.into_iter().map(|(k, v)| (k.into(), v)));

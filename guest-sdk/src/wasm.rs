@@ -27,8 +27,8 @@ pub use bindings::xbhost::block::types::{
 };
 
 use bindings::xbhost::block::{
-    children, context, events, partitions, selection, sources, tallies, types as wit,
-    user_state, user_tags,
+    children, context, events, partitions, selection, sources, tallies, types as wit, user_state,
+    user_tags,
 };
 
 /// [`HostApi`] over the component's imports.

@@ -120,7 +120,9 @@ impl Importer<'_> {
             .collect();
         if let Some(text) = node.attribute("sources_list") {
             let list: Vec<String> = serde_json::from_str(text).map_err(|e| {
-                anyhow!("{here}: conditional {usage:?} has sources_list that is not a JSON list: {e}")
+                anyhow!(
+                    "{here}: conditional {usage:?} has sources_list that is not a JSON list: {e}"
+                )
             })?;
             sources.extend(list.iter().map(|s| url_name_of(s).to_string()));
         }

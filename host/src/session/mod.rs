@@ -36,8 +36,8 @@ mod render;
 mod request;
 mod selection;
 mod sources;
-mod tallies;
 mod tags;
+mod tallies;
 mod user_state;
 
 pub use crate::runtime::TagScope;

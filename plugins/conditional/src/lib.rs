@@ -59,7 +59,10 @@ pub fn meets(attr: &str, value: &str, block_type: &str, state: Option<&str>) -> 
     let state: Value = state
         .and_then(|s| serde_json::from_str(s).ok())
         .unwrap_or(Value::Null);
-    let truthy = !matches!(value.trim().to_ascii_lowercase().as_str(), "false" | "0" | "no");
+    let truthy = !matches!(
+        value.trim().to_ascii_lowercase().as_str(),
+        "false" | "0" | "no"
+    );
     let number = |k: &str| state.get(k).and_then(Value::as_f64);
     let holds = match attr {
         "attempted" | "submitted" => number("attempts").is_some_and(|n| n > 0.0),
@@ -110,7 +113,10 @@ fn describe(f: &Fields) -> String {
         "completed" => "completed".to_string(),
         other => format!("met {other:?} on"),
     };
-    format!("Shown to learners who have {what}: {}", f.sources.join(", "))
+    format!(
+        "Shown to learners who have {what}: {}",
+        f.sources.join(", ")
+    )
 }
 
 impl Block for Conditional {
@@ -214,19 +220,34 @@ mod tests {
         let before = gated(None);
         let f = before.render::<Conditional>(View::Student).unwrap();
         assert!(!f.html.contains("<p>secret</p>"));
-        assert!(f.html.contains("You must complete the content it depends on first."));
+        assert!(
+            f.html
+                .contains("You must complete the content it depends on first.")
+        );
         assert!(before.rendered_children().is_empty(), "not even rendered");
         assert!(before.visible_children::<Conditional>().unwrap().is_empty());
         let after = gated(Some(r#"{"attempts": 1, "correct": false}"#));
-        assert!(after.render::<Conditional>(View::Student).unwrap().html.contains("<p>secret</p>"));
+        assert!(
+            after
+                .render::<Conditional>(View::Student)
+                .unwrap()
+                .html
+                .contains("<p>secret</p>")
+        );
         assert_eq!(after.visible_children::<Conditional>().unwrap(), ["secret"]);
     }
 
     #[test]
     fn staff_see_the_content_and_the_condition() {
-        let f = gated(None).staff().render::<Conditional>(View::Staff).unwrap();
+        let f = gated(None)
+            .staff()
+            .render::<Conditional>(View::Staff)
+            .unwrap();
         assert!(f.html.contains("<p>secret</p>"));
-        assert!(f.html.contains("Shown to learners who have attempted: p1 (you: not met)."));
+        assert!(
+            f.html
+                .contains("Shown to learners who have attempted: p1 (you: not met).")
+        );
     }
 
     #[test]
@@ -242,13 +263,43 @@ mod tests {
     fn conditions_read_each_block_type_s_state() {
         let correct = r#"{"attempts": 2, "correct": true}"#;
         assert!(meets("correct", "True", "problem", Some(correct)));
-        assert!(!meets("correct", "True", "problem", Some(r#"{"attempts": 1}"#)));
-        assert!(meets("correct", "False", "problem", Some(r#"{"attempts": 1}"#)));
+        assert!(!meets(
+            "correct",
+            "True",
+            "problem",
+            Some(r#"{"attempts": 1}"#)
+        ));
+        assert!(meets(
+            "correct",
+            "False",
+            "problem",
+            Some(r#"{"attempts": 1}"#)
+        ));
         assert!(meets("voted", "True", "poll", Some(r#"{"choice": "R"}"#)));
-        assert!(meets("poll_answer", "R", "poll", Some(r#"{"choice": "R"}"#)));
-        assert!(!meets("poll_answer", "B", "poll", Some(r#"{"choice": "R"}"#)));
-        assert!(meets("completed", "True", "done", Some(r#"{"done": true}"#)));
-        assert!(!meets("completed", "True", "done", Some(r#"{"done": false}"#)));
+        assert!(meets(
+            "poll_answer",
+            "R",
+            "poll",
+            Some(r#"{"choice": "R"}"#)
+        ));
+        assert!(!meets(
+            "poll_answer",
+            "B",
+            "poll",
+            Some(r#"{"choice": "R"}"#)
+        ));
+        assert!(meets(
+            "completed",
+            "True",
+            "done",
+            Some(r#"{"done": true}"#)
+        ));
+        assert!(!meets(
+            "completed",
+            "True",
+            "done",
+            Some(r#"{"done": false}"#)
+        ));
         assert!(!meets("attempted", "True", "problem", None));
         assert!(!meets("nonsense", "True", "problem", Some(correct)));
     }

@@ -14,9 +14,7 @@
 use serde::Deserialize;
 use xbhost_sdk::containers::{VisibleChild, all_hidden};
 use xbhost_sdk::html::escape;
-use xbhost_sdk::{
-    Block, BlockResult, Context, Fragment, Severity, ValidationMessage, View,
-};
+use xbhost_sdk::{Block, BlockResult, Context, Fragment, Severity, ValidationMessage, View};
 
 pub struct LibraryContent;
 

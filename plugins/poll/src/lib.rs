@@ -182,7 +182,11 @@ impl Block for Poll {
             }
             html.push_str(&format!(
                 "<button type=\"submit\">{}</button></form>",
-                if state.choice.is_some() { "Change your vote" } else { "Submit" }
+                if state.choice.is_some() {
+                    "Change your vote"
+                } else {
+                    "Submit"
+                }
             ));
         }
         if state.choice.is_some() && !f.feedback.is_empty() {
@@ -196,7 +200,9 @@ impl Block for Poll {
             let tally = cx.tallies()?;
             html.push_str(&results_html(&answers, &tally, state.choice.as_deref()));
             if staff && f.private_results {
-                html.push_str("<p class=\"poll-note\">Results are private: learners do not see them.</p>");
+                html.push_str(
+                    "<p class=\"poll-note\">Results are private: learners do not see them.</p>",
+                );
             }
         } else if state.choice.is_some() {
             html.push_str("<p class=\"poll-note\">Thank you for voting.</p>");
@@ -214,14 +220,19 @@ impl Block for Poll {
         let answers = cx.fields().answers();
         let mut messages = Vec::new();
         if answers.len() < 2 {
-            messages.push(ValidationMessage::error("A poll needs at least two answers."));
+            messages.push(ValidationMessage::error(
+                "A poll needs at least two answers.",
+            ));
         }
         let mut keys: Vec<&str> = answers.iter().map(|a| a.key.as_str()).collect();
         keys.sort_unstable();
         if keys.windows(2).any(|w| w[0] == w[1]) {
             messages.push(ValidationMessage::error("Two answers share a key."));
         }
-        if answers.iter().any(|a| a.label.trim().is_empty() && a.img.is_none()) {
+        if answers
+            .iter()
+            .any(|a| a.label.trim().is_empty() && a.img.is_none())
+        {
             messages.push(ValidationMessage {
                 severity: Severity::Warning,
                 text: "An answer has neither a label nor an image.".into(),
@@ -364,17 +375,26 @@ mod tests {
     fn defaults_are_xblock_poll_s() {
         let host = TestHost::new("poll", "p");
         let f = host.render::<Poll>(View::Student).unwrap();
-        assert!(f.html.contains("What is your favorite color?"), "{}", f.html);
+        assert!(
+            f.html.contains("What is your favorite color?"),
+            "{}",
+            f.html
+        );
         for label in ["Red", "Blue", "Green", "Other"] {
             assert!(f.html.contains(label), "{label}");
         }
-        assert!(!f.html.contains("poll-results"), "results only after voting");
+        assert!(
+            !f.html.contains("poll-results"),
+            "results only after voting"
+        );
     }
 
     #[test]
     fn a_vote_adds_to_the_shared_tally_and_shows_the_results() {
         let host = poll();
-        let answer = host.handle::<Poll>("vote", json!({"answer": ["B"]})).unwrap();
+        let answer = host
+            .handle::<Poll>("vote", json!({"answer": ["B"]}))
+            .unwrap();
         assert_eq!(answer["tally"], json!({"R": 3, "B": 2}));
         assert_eq!(answer["submissions_count"], 1);
         assert_eq!(host.stored_tallies()["B"], 2);
@@ -388,7 +408,9 @@ mod tests {
         host.handle::<Poll>("vote", json!({"choice": "R"})).unwrap();
         assert_eq!(host.stored_tallies()["B"], 1);
         assert_eq!(host.stored_tallies()["R"], 4);
-        let err = host.handle::<Poll>("vote", json!({"choice": "B"})).unwrap_err();
+        let err = host
+            .handle::<Poll>("vote", json!({"choice": "B"}))
+            .unwrap_err();
         assert!(err.0.contains("most times"), "{}", err.0);
         assert_eq!(host.stored_tallies()["R"], 4);
     }
@@ -402,7 +424,10 @@ mod tests {
             json!({"answer": [{"x": 1}]}),
             json!({}),
         ] {
-            assert!(host.handle::<Poll>("vote", payload.clone()).is_err(), "{payload}");
+            assert!(
+                host.handle::<Poll>("vote", payload.clone()).is_err(),
+                "{payload}"
+            );
         }
         assert!(host.stored_state().is_none());
         assert_eq!(host.stored_tallies()["R"], 3);
@@ -427,6 +452,12 @@ mod tests {
             staff.handle::<Poll>("get_results", json!({})).unwrap()["total"],
             2
         );
-        assert!(staff.render::<Poll>(View::Staff).unwrap().html.contains("Results are private"));
+        assert!(
+            staff
+                .render::<Poll>(View::Staff)
+                .unwrap()
+                .html
+                .contains("Results are private")
+        );
     }
 }

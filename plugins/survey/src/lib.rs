@@ -74,10 +74,16 @@ impl Fields {
     /// (key, label) of each question.
     pub fn questions(&self) -> Vec<(String, String)> {
         match &self.questions {
-            Some(q) => q.iter().map(|(k, l)| (k.clone(), l.text().to_string())).collect(),
+            Some(q) => q
+                .iter()
+                .map(|(k, l)| (k.clone(), l.text().to_string()))
+                .collect(),
             None => vec![
                 ("enjoy".into(), "Are you enjoying the course?".into()),
-                ("recommend".into(), "Would you recommend this course to your friends?".into()),
+                (
+                    "recommend".into(),
+                    "Would you recommend this course to your friends?".into(),
+                ),
                 ("learn".into(), "Do you think you will learn a lot?".into()),
             ],
         }
@@ -86,7 +92,10 @@ impl Fields {
     /// (key, label) of each answer on the scale.
     pub fn answers(&self) -> Vec<(String, String)> {
         match &self.answers {
-            Some(a) => a.iter().map(|(k, l)| (k.clone(), l.text().to_string())).collect(),
+            Some(a) => a
+                .iter()
+                .map(|(k, l)| (k.clone(), l.text().to_string()))
+                .collect(),
             None => vec![
                 ("Y".into(), "Yes".into()),
                 ("N".into(), "No".into()),
@@ -135,7 +144,10 @@ fn choices_from(payload: &Value, f: &Fields) -> Result<BTreeMap<String, String>,
                 .ok()
                 .and_then(|i| questions.get(i))
                 .ok_or_else(|| BlockError::new(format!("{v:?} names no question")))?;
-            if choices.insert(question.clone(), answer.to_string()).is_some() {
+            if choices
+                .insert(question.clone(), answer.to_string())
+                .is_some()
+            {
                 return Err(BlockError::new(format!("{question:?} is answered twice")));
             }
         }
@@ -146,10 +158,14 @@ fn choices_from(payload: &Value, f: &Fields) -> Result<BTreeMap<String, String>,
     }
     for (q, a) in &choices {
         if !questions.iter().any(|(k, _)| k == q) {
-            return Err(BlockError::new(format!("{q:?} is not one of this survey's questions")));
+            return Err(BlockError::new(format!(
+                "{q:?} is not one of this survey's questions"
+            )));
         }
         if !answers.iter().any(|(k, _)| k == a) {
-            return Err(BlockError::new(format!("{a:?} is not one of this survey's answers")));
+            return Err(BlockError::new(format!(
+                "{a:?} is not one of this survey's answers"
+            )));
         }
     }
     if let Some((q, label)) = questions.iter().find(|(k, _)| !choices.contains_key(k)) {
@@ -191,7 +207,10 @@ impl Block for Survey {
         let name = f.display_name.clone().or_else(|| f.block_name.clone());
         let mut html = String::from("<div class=\"survey\">");
         if let Some(name) = &name {
-            html.push_str(&format!("<h3 class=\"survey-header\">{}</h3>", escape(name)));
+            html.push_str(&format!(
+                "<h3 class=\"survey-header\">{}</h3>",
+                escape(name)
+            ));
         }
         if can_submit {
             html.push_str("<form class=\"survey-form\" data-handler=\"submit\"><table class=\"survey-table\"><thead><tr><th></th>");
@@ -215,7 +234,10 @@ impl Block for Survey {
             html.push_str("</tbody></table><button type=\"submit\">Submit</button></form>");
         }
         if answered && !f.feedback.is_empty() {
-            html.push_str(&format!("<div class=\"survey-feedback\">{}</div>", escape(&f.feedback)));
+            html.push_str(&format!(
+                "<div class=\"survey-feedback\">{}</div>",
+                escape(&f.feedback)
+            ));
         }
         let staff = view != View::Student;
         if staff || (answered && !f.private_results) {
@@ -242,7 +264,9 @@ impl Block for Survey {
             }
             html.push_str("</tbody></table>");
             if staff && f.private_results {
-                html.push_str("<p class=\"survey-note\">Results are private: learners do not see them.</p>");
+                html.push_str(
+                    "<p class=\"survey-note\">Results are private: learners do not see them.</p>",
+                );
             }
         } else if answered {
             html.push_str("<p class=\"survey-note\">Thank you for your answers.</p>");
@@ -263,7 +287,9 @@ impl Block for Survey {
             messages.push(ValidationMessage::error("The survey has no questions."));
         }
         if f.answers().len() < 2 {
-            messages.push(ValidationMessage::error("The survey needs at least two answers."));
+            messages.push(ValidationMessage::error(
+                "The survey needs at least two answers.",
+            ));
         }
         let cells = f.questions().len() * f.answers().len();
         if cells > 256 {
@@ -354,7 +380,10 @@ mod tests {
         assert_eq!(answer["tally"]["learn"]["M"], 1);
         assert_eq!(host.events()[0].0, "xblock.survey.submitted");
         let page = host.render::<Survey>(View::Student).unwrap().html;
-        assert!(page.contains("survey-results") && page.contains("100% (5)"), "{page}");
+        assert!(
+            page.contains("survey-results") && page.contains("100% (5)"),
+            "{page}"
+        );
         assert!(!page.contains("survey-form"), "one submission by default");
     }
 
@@ -370,7 +399,10 @@ mod tests {
             json!({"answer": [1, 2, 3]}),
             json!("nothing"),
         ] {
-            assert!(host.handle::<Survey>("submit", payload.clone()).is_err(), "{payload}");
+            assert!(
+                host.handle::<Survey>("submit", payload.clone()).is_err(),
+                "{payload}"
+            );
         }
         assert!(host.stored_state().is_none() && host.stored_tallies().is_empty());
         assert!(host.handle::<Survey>("get_results", json!({})).is_err());
@@ -383,8 +415,10 @@ mod tests {
             "answers": [["Y", "Yes"], ["N", "No"]],
             "max_submissions": 0,
         }));
-        host.handle::<Survey>("submit", json!({"choices": {"q": "Y"}})).unwrap();
-        host.handle::<Survey>("submit", json!({"choices": {"q": "N"}})).unwrap();
+        host.handle::<Survey>("submit", json!({"choices": {"q": "Y"}}))
+            .unwrap();
+        host.handle::<Survey>("submit", json!({"choices": {"q": "N"}}))
+            .unwrap();
         let t = host.stored_tallies();
         assert_eq!((t[r#"["q","Y"]"#], t[r#"["q","N"]"#]), (0, 1));
     }

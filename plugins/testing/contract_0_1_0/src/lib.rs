@@ -51,8 +51,7 @@ mod component {
 
     export!(OldButCompatible);
 
-    const METADATA: &[u8] =
-        br#"{"name":"contract_0_1_0","version":"0.1.0","contract":"0.1.0"}"#;
+    const METADATA: &[u8] = br#"{"name":"contract_0_1_0","version":"0.1.0","contract":"0.1.0"}"#;
     #[used]
     #[unsafe(link_section = "xbhost-plugin")]
     static PLUGIN_METADATA: [u8; METADATA.len()] = {
