@@ -457,7 +457,10 @@ fn a_symlinked_course_xml_in_an_archive_is_followed_inside_it_only() {
         ),
         (
             linked_course("../elsewhere/r1.xml", |a| {
-                a.file("elsewhere/r1.xml", b"<course url_name=\"r1\" org=\"HostileX\" course=\"Imports\"/>");
+                a.file(
+                    "elsewhere/r1.xml",
+                    b"<course url_name=\"r1\" org=\"HostileX\" course=\"Imports\"/>",
+                );
             }),
             "course.xml is a symbolic link out of the course's folder",
         ),
@@ -476,7 +479,11 @@ fn a_symlinked_course_xml_in_an_archive_is_followed_inside_it_only() {
     ];
     for (bytes, says) in cases {
         let run = import_archive(d, &bytes);
-        assert!(!run.ok && run.stderr.contains(says), "{says}: {}", run.stderr);
+        assert!(
+            !run.ok && run.stderr.contains(says),
+            "{says}: {}",
+            run.stderr
+        );
     }
     assert!(stored_courses(d).is_empty(), "nothing stored");
 }
@@ -492,7 +499,10 @@ fn the_report_says_what_learners_will_miss_and_why() {
     let report = import(&f, &files);
     let c = &report.learners;
     assert_eq!(
-        (c.by_type["problem"].visible, c.by_type["problem"].unsupported),
+        (
+            c.by_type["problem"].visible,
+            c.by_type["problem"].unsupported
+        ),
         (1, 1)
     );
     let stored_reason = block(&stored(&f, SMALL_COURSE), "p2").fields["reason"]

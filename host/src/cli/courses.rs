@@ -239,7 +239,11 @@ fn print_learner_coverage(out: &mut impl Write, c: &LearnerCoverage) -> Result<(
             n.visible, n.unsupported
         )?;
         for r in n.reasons.iter().take(SHOWN_REASONS) {
-            let more = if r.blocks > r.examples.len() { ", ..." } else { "" };
+            let more = if r.blocks > r.examples.len() {
+                ", ..."
+            } else {
+                ""
+            };
             writeln!(
                 out,
                 "    {} {}: {} ({}{more})",

@@ -149,8 +149,7 @@ pub(super) fn read_archive(reader: impl Read, budget: &Budget) -> Result<Entries
             EntryType::Directory => continue,
             EntryType::Regular | EntryType::Continuous => None,
             EntryType::Symlink => {
-                let target = match (&described.long_link, pax_value(&described.pax, "linkpath")?)
-                {
+                let target = match (&described.long_link, pax_value(&described.pax, "linkpath")?) {
                     (_, Some(path)) => Some(path.to_vec()),
                     (Some(long), None) => Some(long.clone()),
                     (None, None) => entry.link_name_bytes().map(|t| t.into_owned()),

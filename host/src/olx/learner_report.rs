@@ -136,14 +136,28 @@ mod tests {
             block("empty", "vertical", json!({}), &[]),
             block("h", "html", json!({}), &[]),
             block("p1", "problem", json!({}), &[]),
-            unsupported("p2", "problem", Some("customresponse is graded by a script")),
-            unsupported("p3", "problem", Some("customresponse is graded by a script")),
+            unsupported(
+                "p2",
+                "problem",
+                Some("customresponse is graded by a script"),
+            ),
+            unsupported(
+                "p3",
+                "problem",
+                Some("customresponse is graded by a script"),
+            ),
             unsupported("p4", "problem", Some("<jsinput> is not supported")),
             unsupported("l1", "lti", None),
         ];
         let c = learner_coverage(&blocks, "unsupported");
         assert_eq!(c.by_type["vertical"].visible, 2);
-        assert_eq!((c.by_type["problem"].visible, c.by_type["problem"].unsupported), (1, 3));
+        assert_eq!(
+            (
+                c.by_type["problem"].visible,
+                c.by_type["problem"].unsupported
+            ),
+            (1, 3)
+        );
         assert_eq!(
             c.by_type["problem"].reasons,
             [

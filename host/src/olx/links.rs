@@ -160,7 +160,10 @@ mod tests {
         assert!(outcome(&e, "none.xml").contains("nothing in the archive"));
         assert!(outcome(&e, "empty.xml").contains("empty target"));
         assert!(outcome(&e, "loop1.xml").contains("too many links"));
-        assert!(outcome(&e, "c1").contains("too many links"), "through 9 links");
+        assert!(
+            outcome(&e, "c1").contains("too many links"),
+            "through 9 links"
+        );
         assert_eq!(outcome(&e, "c2"), "-> course/r1.xml", "through 8 links");
     }
 }

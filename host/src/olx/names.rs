@@ -61,7 +61,10 @@ pub(super) fn clean_name(name: &str) -> String {
 /// block's folder (or no file at all).
 pub(super) fn pointer_path(tag: &str, url_name: &str) -> Result<String> {
     let parts: Vec<&str> = url_name.split(':').collect();
-    if let Some(bad) = parts.iter().find(|p| p.is_empty() || **p == "." || **p == "..") {
+    if let Some(bad) = parts
+        .iter()
+        .find(|p| p.is_empty() || **p == "." || **p == "..")
+    {
         bail!(
             "url_name {url_name:?} has the folder part {bad:?} (`:` separates folders): it \
              names no file under {tag}/"

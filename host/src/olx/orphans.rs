@@ -27,7 +27,8 @@ pub(super) fn unreached_files(src: &Source, read: &HashSet<String>) -> Vec<Strin
             let Some((folder, rest)) = path.split_once('/') else {
                 return false; // course.xml and other files at the top
             };
-            let is_block_file = path.ends_with(".xml") || (folder == "html" && rest.ends_with(".html"));
+            let is_block_file =
+                path.ends_with(".xml") || (folder == "html" && rest.ends_with(".html"));
             is_block_file && !NOT_BLOCK_FOLDERS.contains(&folder) && !read.contains(*path)
         })
         .map(str::to_string)

@@ -37,7 +37,9 @@ pub(super) fn read_grading_policy(src: &Source, run: &str) -> Result<Option<(Str
         format!("policies/{run}/grading_policy.json"),
         "grading_policy.json".to_string(),
     ] {
-        let Some(text) = src.read(&path) else { continue };
+        let Some(text) = src.read(&path) else {
+            continue;
+        };
         let value: Value = serde_json::from_str(&text?)
             .map_err(|e| anyhow!("{path}:{}:{}: {e}", e.line(), e.column()))?;
         if !value.is_object() {
@@ -49,10 +51,7 @@ pub(super) fn read_grading_policy(src: &Source, run: &str) -> Result<Option<(Str
 }
 
 /// The policy file at `policy_path`, as a map (empty if the file is absent or not an object).
-fn read_policy(
-    src: &Source,
-    policy_path: &str,
-) -> Result<serde_json::Map<String, Value>> {
+fn read_policy(src: &Source, policy_path: &str) -> Result<serde_json::Map<String, Value>> {
     let mut policy = serde_json::Map::new();
     if let Some(text) = src.read(policy_path) {
         let value: Value = serde_json::from_str(&text?)
