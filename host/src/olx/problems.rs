@@ -188,7 +188,7 @@ fn unsupported_reason(node: Node) -> Option<String> {
                 .chain(d.text().filter(|_| d.is_text()));
             texts
                 .filter(|_| !d.ancestors().any(|a| a.tag_name().name() == "script"))
-                .find_map(|t| dollar_name(t))
+                .find_map(dollar_name)
         });
         if let Some(name) = uses {
             return Some(format!(
