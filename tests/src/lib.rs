@@ -41,6 +41,7 @@ pub const PRODUCT_PLUGINS: &[&str] = &[
     "problem",
     "unsupported",
     "library_content",
+    "library_sourced",
     "poll",
     "survey",
     "conditional",

@@ -35,6 +35,7 @@ const PRODUCT_PLUGINS: &[&str] = &[
     "problem",
     "unsupported",
     "library_content",
+    "library_sourced",
     "poll",
     "survey",
     "conditional",

@@ -201,6 +201,7 @@ impl<'s> Importer<'s> {
             "library_content" | "itembank" => {
                 self.library_content(doc, file, node, usage, display_name)?
             }
+            "library_sourced" => self.library_sourced(doc, file, node, usage, display_name)?,
             "poll" | "survey" => {
                 self.poll_or_survey(doc, file, node, &tag, usage, display_name)?
             }

@@ -1,6 +1,6 @@
 //! Blocks that take part in what learners do beyond a page of content: randomized content
-//! (`library_content`, and `itembank`, its newer name), `poll` and `survey` (xblock-poll),
-//! and `conditional`, each turned into its plugin's fields from the attributes Open edX
+//! (`library_content`, and `itembank`, its newer name), blocks copied from a library
+//! (`library_sourced`), `poll` and `survey` (xblock-poll), and `conditional`, each turned into its plugin's fields from the attributes Open edX
 //! exports.
 
 use anyhow::{Result, anyhow};
@@ -51,6 +51,34 @@ impl Importer<'_> {
                 "max_count": max_count,
                 "source_library_id": node.attribute("source_library_id"),
                 "capa_type": node.attribute("capa_type").filter(|t| *t != "any"),
+            }),
+            children,
+        ))
+    }
+
+    /// `library_sourced`: blocks copied from a content library, its children.
+    pub(super) fn library_sourced(
+        &mut self,
+        doc: &Document,
+        file: &str,
+        node: Node,
+        usage: &str,
+        display_name: Option<String>,
+    ) -> Result<Imported> {
+        let here = at(doc, file, node);
+        let children = self.children(doc, file, node)?;
+        let ids: Value = match node.attribute("source_block_ids") {
+            Some(text) => serde_json::from_str(text).map_err(|e| {
+                anyhow!("{here}: library_sourced {usage:?} has source_block_ids that is not JSON: {e}")
+            })?,
+            None => json!([]),
+        };
+        Ok((
+            "library_sourced".to_string(),
+            json!({
+                "display_name": display_name,
+                "source_library_id": node.attribute("source_library_id"),
+                "source_block_ids": ids,
             }),
             children,
         ))
