@@ -206,6 +206,10 @@ impl<'s> Importer<'s> {
                 self.poll_or_survey(doc, file, node, &tag, usage, display_name)?
             }
             "conditional" => self.conditional(doc, file, node, usage, display_name)?,
+            t @ ("done" | "google-calendar" | "google-document" | "rate" | "annotatable"
+            | "lti" | "lti_consumer") => {
+                self.xblock(doc, file, node, t, usage, display_name, &attr)?
+            }
             "html" => (
                 "html".to_string(),
                 json!({ "display_name": display_name, "data": self.html_body(doc, file, node)? }),

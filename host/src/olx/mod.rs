@@ -44,6 +44,7 @@ mod problems;
 mod report;
 mod source;
 mod tree;
+mod xblocks;
 mod xml;
 mod xml_scan;
 
