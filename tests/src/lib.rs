@@ -40,18 +40,12 @@ pub const PRODUCT_PLUGINS: &[&str] = &[
     "html",
     "problem",
     "unsupported",
+    "video",
     "library_content",
     "library_sourced",
     "poll",
     "survey",
     "conditional",
-    "done",
-    "google_calendar",
-    "google_document",
-    "rate",
-    "annotatable",
-    "lti",
-    "lti_consumer",
 ];
 
 /// The first of `names` on the PATH: the browser tests' Debian `chromium` and

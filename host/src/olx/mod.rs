@@ -44,7 +44,7 @@ mod problems;
 mod report;
 mod source;
 mod tree;
-mod xblocks;
+mod video;
 mod xml;
 mod xml_scan;
 

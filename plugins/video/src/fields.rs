@@ -46,6 +46,9 @@ pub struct Fields {
     /// The id of the video in Open edX's Video Abstraction Layer (VAL), which this host does
     /// not have: noted for staff.
     pub edx_video_id: Option<String>,
+    /// What the import could not use (a list that does not parse, a time that is not one),
+    /// for staff and authors.
+    pub notes: Vec<String>,
 }
 
 /// One language's transcript.

@@ -118,6 +118,9 @@ impl Block for Video {
                 "edx_video_id {id:?} names the video in Open edX's Video Abstraction Layer (VAL), which this site does not have: only the sources and transcripts in the export are used."
             )));
         }
+        for note in &f.notes {
+            out.push(ValidationMessage::warning(format!("Import: {note}.")));
+        }
         for (what, url) in [("track", &f.track), ("handout", &f.handout)] {
             if let Some(u) = url.as_deref().filter(|u| !u.trim().is_empty())
                 && !fields::safe_url(u).is_some_and(fields::is_absolute)
