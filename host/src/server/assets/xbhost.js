@@ -125,6 +125,58 @@
     if (blockOf(label) !== blockOf(label.control)) event.preventDefault();
   }, true);
 
+  // A <video data-handler="NAME"> in a block's own HTML reports what the learner does with
+  // it to that handler of the block whose wrapper holds it (blockOf, as for forms: a block
+  // reports for itself only): play, pause, seek (from where the player was), ended, and
+  // complete once 95% of its window (data-start, data-end, else the media) was reached.
+  // Media events do not bubble, so they are caught on their way down. Each kind is sent
+  // at most once a second per element, and timeupdate itself is never sent.
+  const media = new WeakMap();
+  function mediaState(video) {
+    let s = media.get(video);
+    if (!s) { s = { last: 0, from: null, sent: {}, complete: false }; media.set(video, s); }
+    return s;
+  }
+  function seconds(n) { return typeof n === "number" && isFinite(n) && n >= 0 ? n : 0; }
+  function report(video, data) {
+    const block = blockOf(video);
+    if (!block || video.closest("[data-read-only]")) return;
+    const s = mediaState(video);
+    const now = Date.now();
+    if (s.sent[data.event] && now - s.sent[data.event] < 1000) return;
+    s.sent[data.event] = now;
+    if (data.event !== "seek_video" && seconds(video.duration) > 0) data.duration = video.duration;
+    const url = "/courses/" + encodeURIComponent(course) + "/blocks/" + encodeURIComponent(block.dataset.usageId) +
+      "/handler/" + encodeURIComponent(video.dataset.handler);
+    // A lost report is not the learner's concern: the video plays on.
+    post(url, JSON.stringify(data), "application/json").catch(function () {});
+  }
+  function onMedia(event) {
+    const video = event.target;
+    if (!(video instanceof HTMLVideoElement) || !video.hasAttribute("data-handler")) return;
+    const s = mediaState(video);
+    const t = seconds(video.currentTime);
+    if (event.type === "play") report(video, { event: "play_video", currentTime: t });
+    else if (event.type === "pause" && !video.ended) report(video, { event: "pause_video", currentTime: t });
+    else if (event.type === "ended") report(video, { event: "stop_video", currentTime: t });
+    else if (event.type === "seeking" && s.from === null) s.from = s.last;
+    else if (event.type === "seeked") {
+      report(video, { event: "seek_video", old_time: s.from === null ? s.last : s.from, new_time: t, type: "onSlideSeek" });
+      s.from = null;
+    } else if (event.type === "timeupdate" && !video.seeking) {
+      s.last = t;
+      const start = seconds(Number(video.dataset.start));
+      const end = seconds(Number(video.dataset.end)) || seconds(video.duration);
+      if (!s.complete && end > start && t >= start + 0.95 * (end - start)) {
+        s.complete = true;
+        report(video, { event: "complete_video", currentTime: t });
+      }
+    }
+  }
+  ["play", "pause", "ended", "seeking", "seeked", "timeupdate"].forEach(function (type) {
+    document.addEventListener(type, onMedia, true);
+  });
+
   // Workbench: a new course starts at its first unit.
   document.querySelectorAll("select[data-submit-on-change]").forEach(function (select) {
     select.addEventListener("change", function () {
