@@ -255,6 +255,71 @@ fn blocks_cannot_send_the_hosts_events_and_every_event_names_its_block() {
     );
 }
 
+/// Contract 0.1.1 from a block that tries to abuse it: it cannot read a block its
+/// `sources` field does not name, send the host's selection event, write tally keys out of
+/// bounds or without limit, or show a learner a child the host did not pick for them.
+#[test]
+fn the_shared_state_selection_and_sources_interfaces_hold_against_a_hostile_block() {
+    let f = Fixture::with_plugins(&["html", "vertical", "forger"]);
+    f.host
+        .load_course(course(json!([
+            {"usage_id": "page", "type": "vertical", "children": ["forge", "victim"]},
+            {"usage_id": "forge", "type": "forger", "fields": {"mode": "shared"},
+             "children": ["h1", "h2", "h3"]},
+            html("h1"), html("h2"), html("h3"),
+            {"usage_id": "victim", "type": "html", "fields": {"data": "<p>secret</p>"}},
+        ])))
+        .unwrap();
+    f.host
+        .storage()
+        .set_user_state(KEY, "lea", "victim", r#"{"answer":"secret"}"#)
+        .unwrap();
+    let out = f.render(KEY, "page", User::learner("lea"), View::Student);
+    assert!(out.failures.is_empty(), "{:?}", out.failures);
+    let report = probe_report(&out.html).unwrap();
+    let said = |k: &str| report[k]["err"].as_str().unwrap_or("").to_string();
+    let unlisted = said("unlisted_source");
+    assert!(
+        unlisted.contains("does not list")
+            && unlisted.contains("victim")
+            && !unlisted.contains("secret"),
+        "{report}"
+    );
+    assert!(
+        report["selection_event"]
+            .as_str()
+            .unwrap()
+            .contains("the host's own"),
+        "{report}"
+    );
+    assert!(said("empty_key").contains("1 to 255"), "{report}");
+    assert!(said("long_key").contains("256 bytes"), "{report}");
+    assert_eq!(report["keys"]["accepted"], 256, "{report}");
+    assert!(
+        report["keys"]["refusal"]
+            .as_str()
+            .unwrap()
+            .contains("256 tally keys"),
+        "{report}"
+    );
+    // One child picked; the block rendered all three, the host showed one.
+    assert_eq!(report["picked"], 1, "{report}");
+    assert_eq!(report["shown"], 1, "{report}");
+    // Asking for more than there are gives all of them, never more.
+    assert_eq!(report["picked_max"]["ok"], "3", "{report}");
+    // The tallies of the successful call were stored (256 of them, each 1), bounded.
+    let tallies = f.host.storage().block_tallies(KEY, "forge").unwrap();
+    assert_eq!(tallies.len(), 256);
+    assert!(
+        f.events
+            .events()
+            .iter()
+            .filter(|e| e.name.starts_with("edx.librarycontentblock."))
+            .all(|e| e.plugin.is_none()),
+        "only the host's own selection events"
+    );
+}
+
 #[test]
 fn goals_count_only_the_blocks_they_name() {
     let goal = xbhost::experiment::Goal {

@@ -46,6 +46,13 @@ pub const PRODUCT_PLUGINS: &[&str] = &[
     "poll",
     "survey",
     "conditional",
+    "done",
+    "google_calendar",
+    "google_document",
+    "rate",
+    "annotatable",
+    "lti",
+    "lti_consumer",
 ];
 
 /// The first of `names` on the PATH: the browser tests' Debian `chromium` and

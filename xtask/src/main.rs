@@ -40,6 +40,13 @@ const PRODUCT_PLUGINS: &[&str] = &[
     "poll",
     "survey",
     "conditional",
+    "done",
+    "google_calendar",
+    "google_document",
+    "rate",
+    "annotatable",
+    "lti",
+    "lti_consumer",
 ];
 const WASM_TARGET: &str = "wasm32-wasip2";
 const DEMO_COURSE: &str = "course-v1:xbhost+demo+2026";

@@ -198,12 +198,6 @@ impl<'s> Importer<'s> {
                 )
             }
             "split_test" => self.split_test(doc, file, node, usage, display_name, &attr)?,
-            "video" => {
-                let (fields, warnings) =
-                    super::video::video_fields(self.src, doc, file, node, display_name, &attr)?;
-                self.report.warnings.extend(warnings);
-                ("video".to_string(), fields, vec![])
-            }
             "library_content" | "itembank" => {
                 self.library_content(doc, file, node, usage, display_name)?
             }
@@ -212,6 +206,16 @@ impl<'s> Importer<'s> {
                 self.poll_or_survey(doc, file, node, &tag, usage, display_name)?
             }
             "conditional" => self.conditional(doc, file, node, usage, display_name)?,
+            t @ ("done" | "google-calendar" | "google-document" | "rate" | "annotatable"
+            | "lti" | "lti_consumer") => {
+                self.xblock(doc, file, node, t, usage, display_name, &attr)?
+            }
+            "video" => {
+                let (fields, warnings) =
+                    super::video::video_fields(self.src, doc, file, node, display_name, &attr)?;
+                self.report.warnings.extend(warnings);
+                ("video".to_string(), fields, vec![])
+            }
             "html" => (
                 "html".to_string(),
                 json!({ "display_name": display_name, "data": self.html_body(doc, file, node)? }),

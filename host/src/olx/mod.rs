@@ -45,6 +45,7 @@ mod report;
 mod source;
 mod tree;
 mod video;
+mod xblocks;
 mod xml;
 mod xml_scan;
 

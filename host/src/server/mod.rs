@@ -107,12 +107,14 @@ pub fn router(state: AppState) -> Router {
 
 /// The Content-Security-Policy of HTML pages: scripts only from xbhost itself (no inline
 /// script, so none from course content), no plugins, forms and base URLs kept home.
-/// Frames: the host's own, and YouTube's privacy-enhanced player
+/// Frames: the host's own, Google's calendar and document embeds (the `google_calendar`
+/// and `google_document` blocks), and YouTube's privacy-enhanced player
 /// (`www.youtube-nocookie.com`, the `video` block's embed of YouTube-only videos) and no
 /// other YouTube host.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
     style-src 'self' 'unsafe-inline'; img-src 'self' data: https:; media-src 'self' https:; \
-    frame-src 'self' https://www.youtube-nocookie.com; \
+    frame-src 'self' https://calendar.google.com https://docs.google.com \
+    https://www.youtube-nocookie.com; \
     object-src 'none'; base-uri 'none'; form-action 'self'";
 
 async fn security_headers(

@@ -13,6 +13,10 @@
 //! - `answer-not-json` (handle): writes a course tag, a global tag, its state and an event,
 //!   then answers text that is not JSON.
 //! - `messages` (validate): 1,000 validation messages of 10 KiB each.
+//! - `shared` (render, contract 0.1.1): reads a block its `sources` field does not list,
+//!   sends the host's selection event, adds to tallies with an empty, a 256-byte and 300
+//!   new keys, asks for `u32::MAX` of its children, and renders every child whatever was
+//!   picked; the page shows a JSON report of what the host answered.
 
 #[cfg(target_arch = "wasm32")]
 mod component {
@@ -21,7 +25,9 @@ mod component {
     use exports::xbhost::block::block::Guest;
     use xbhost::block::types::{Fragment, HostError, Severity, ValidationMessage, View};
     use xbhost::block::user_tags::Scope;
-    use xbhost::block::{context, events, user_state, user_tags};
+    use xbhost::block::{
+        children, context, events, selection, sources, tallies, user_state, user_tags,
+    };
 
     struct Forger;
 
@@ -124,6 +130,65 @@ mod component {
         format!("{{{}}}", report.join(", "))
     }
 
+    fn shared_report() -> String {
+        let mut report = Vec::new();
+        let quoted = |r: Result<String, HostError>| match r {
+            Ok(v) => format!("{{\"ok\": {v:?}}}"),
+            Err(e) => format!("{{\"err\": {:?}}}", format!("{e:?}")),
+        };
+        report.push(format!(
+            "\"unlisted_source\": {}",
+            quoted(sources::state_of("victim").map(|s| format!("{:?}", s.state)))
+        ));
+        report.push(format!(
+            "\"selection_event\": {}",
+            outcome(events::publish(
+                "edx.librarycontentblock.content.assigned",
+                r#"{"added":["victim"],"result":["victim"]}"#
+            ))
+        ));
+        report.push(format!(
+            "\"empty_key\": {}",
+            quoted(tallies::add("", 1).map(|n| n.to_string()))
+        ));
+        report.push(format!(
+            "\"long_key\": {}",
+            quoted(tallies::add(&"k".repeat(256), 1).map(|n| n.to_string()))
+        ));
+        let mut accepted = 0;
+        let mut refusal = String::from("null");
+        for i in 0..300 {
+            match tallies::add(&format!("forger.{i}"), 1) {
+                Ok(_) => accepted += 1,
+                Err(e) => {
+                    refusal = format!("{:?}", format!("{e:?}"));
+                    break;
+                }
+            }
+        }
+        report.push(format!(
+            "\"keys\": {{\"accepted\": {accepted}, \"refusal\": {refusal}}}"
+        ));
+        // One child picked, then every child rendered: the host hides the others.
+        let picked = selection::selected(1).unwrap_or_default();
+        report.push(format!("\"picked\": {}", picked.len()));
+        let mut shown = 0;
+        for child in context::children() {
+            if let Ok(f) = children::render_child(&child, View::Student, None)
+                && !f.hidden
+            {
+                shown += 1;
+            }
+        }
+        report.push(format!("\"shown\": {shown}"));
+        let all = selection::selected(u32::MAX).map(|p| p.len());
+        report.push(format!(
+            "\"picked_max\": {}",
+            quoted(all.map(|n| n.to_string()))
+        ));
+        format!("{{{}}}", report.join(", "))
+    }
+
     impl Guest for Forger {
         fn render(_view: View) -> Result<Fragment, String> {
             let mut fragment = Fragment {
@@ -144,6 +209,12 @@ mod component {
                     fragment.html = format!(
                         "<script type=\"application/json\" class=\"probe\">{}</script>",
                         tags_report()
+                    )
+                }
+                "shared" => {
+                    fragment.html = format!(
+                        "<script type=\"application/json\" class=\"probe\">{}</script>",
+                        shared_report()
                     )
                 }
                 "title" => {
