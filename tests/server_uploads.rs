@@ -169,6 +169,13 @@ async fn an_open_edx_export_uploads_and_renders_and_staff_view_as_groups() {
     assert_eq!(status, 201, "{body}");
     let key = body["course_key"].as_str().unwrap().to_string();
     assert_eq!(key, "course-v1:TestX+Course+1");
+    // The answer carries the import report: what learners will see, per block type.
+    let import = &body["import"];
+    assert_eq!(import["course_key"], "course-v1:TestX+Course+1", "{body}");
+    let leaves = import["learners"]["leaf_blocks"].as_u64().unwrap();
+    let visible = import["learners"]["visible_leaf_blocks"].as_u64().unwrap();
+    assert!(leaves > 0 && visible <= leaves, "{import}");
+    assert!(import["warnings"].is_array(), "{import}");
     assert!(
         std::fs::read_dir(served.data.path().join("uploads"))
             .map(|mut d| d.next().is_none())

@@ -21,8 +21,7 @@ mod text;
 mod types;
 
 pub use build::{build, build_with};
-pub use selection::{ChildRow, SelectionReport};
 pub use types::{
-    CONFIDENCE, Comparison, ExperimentReport, GoalGroup, GoalReport, GroupRow, PartitionReport,
-    SRM_THRESHOLD,
+    CONFIDENCE, ChildRow, Comparison, ExperimentReport, GoalGroup, GoalReport, GroupRow,
+    PartitionReport, SRM_THRESHOLD, SelectionReport,
 };

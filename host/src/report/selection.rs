@@ -10,41 +10,13 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use serde::Serialize;
-
-use super::types::SRM_THRESHOLD;
+use super::types::{ChildRow, SRM_THRESHOLD, SelectionReport};
 use crate::events::Event;
 use crate::model::Course;
-use crate::stats::{self, ChiSquare};
+use crate::stats;
 
 /// The host's event of a learner's picks (see `session::selection`).
 const ASSIGNED: &str = "edx.librarycontentblock.content.assigned";
-
-#[derive(Debug, Clone, Serialize)]
-pub struct SelectionReport {
-    pub usage_id: String,
-    pub display_name: Option<String>,
-    /// Learners with picks.
-    pub learners: u64,
-    /// Children each learner gets (the largest `max_count` the events say).
-    pub max_count: u64,
-    pub children: Vec<ChildRow>,
-    /// Goodness of fit of the per-child counts to equal shares; `None` below two
-    /// children or learners.
-    pub uniformity: Option<ChiSquare>,
-    pub flagged: bool,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ChildRow {
-    pub usage_id: String,
-    /// Learners whose picks hold it.
-    pub learners: u64,
-    /// Share of learners who get it, and the share the sampling promises
-    /// (`max_count / pool`).
-    pub observed_share: f64,
-    pub expected_share: f64,
-}
 
 /// Each block's learners and their latest picks, as the events say.
 #[derive(Default)]

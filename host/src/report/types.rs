@@ -24,7 +24,7 @@ pub struct ExperimentReport {
     pub damaged_lines: crate::events::DamagedLines,
     pub partitions: Vec<PartitionReport>,
     /// Randomized content (`library_content`): learners per child of each pool.
-    pub randomized_content: Vec<super::selection::SelectionReport>,
+    pub randomized_content: Vec<SelectionReport>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -87,4 +87,31 @@ pub struct Comparison {
     /// Mann-Whitney U of the group against control, two-sided.
     pub u: f64,
     pub p_value: f64,
+}
+
+/// Randomized content: one `library_content` block's learners per child of its pool.
+#[derive(Debug, Clone, Serialize)]
+pub struct SelectionReport {
+    pub usage_id: String,
+    pub display_name: Option<String>,
+    /// Learners with picks.
+    pub learners: u64,
+    /// Children each learner gets (the largest `max_count` the events say).
+    pub max_count: u64,
+    pub children: Vec<ChildRow>,
+    /// Goodness of fit of the per-child counts to equal shares; `None` below two
+    /// children or learners.
+    pub uniformity: Option<ChiSquare>,
+    pub flagged: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ChildRow {
+    pub usage_id: String,
+    /// Learners whose picks hold it.
+    pub learners: u64,
+    /// Share of learners who get it, and the share the sampling promises
+    /// (`max_count / pool`).
+    pub observed_share: f64,
+    pub expected_share: f64,
 }

@@ -131,8 +131,8 @@ pub async fn upload_course(
             move |host| {
                 let _heavy = heavy;
                 let deadline = LoadDeadline::after(limits.deadline);
-                let doc = match read_upload(&body, format, &key, limits, deadline) {
-                    Ok(doc) => doc,
+                let (doc, import) = match read_upload(&body, format, &key, limits, deadline) {
+                    Ok(read) => read,
                     Err(refused) => return Ok(Err(refused)),
                 };
                 let loaded = match base {
@@ -141,12 +141,18 @@ pub async fn upload_course(
                 };
                 let report = loaded.with_context(|| format!("course {key:?} was not loaded"))?;
                 tracing::info!(course = %key, by = %who, "course uploaded");
-                Ok(Ok(report))
+                Ok(Ok((report, import)))
             },
             ApiError::from_upload,
         )
         .await??;
-    Ok(created(&report))
+    let (report, import) = report;
+    let (status, Json(mut answer)) = created(&report);
+    // An export's import report: what learners will miss, per block type, and warnings.
+    if let Some(import) = import {
+        answer["import"] = serde_json::to_value(&import).expect("reports serialize");
+    }
+    Ok((status, Json(answer)))
 }
 
 /// What a course upload holds.
@@ -158,15 +164,15 @@ enum Upload {
     Export,
 }
 
-/// The course document of an upload for course `key`; a body that is not one is the
-/// uploader's fault (400).
+/// The course document of an upload for course `key`, and for an export its import
+/// report; a body that is not one is the uploader's fault (400).
 fn read_upload(
     body: &[u8],
     format: Upload,
     key: &str,
     limits: crate::olx::ImportLimits,
     deadline: LoadDeadline,
-) -> Result<CourseDoc, ApiError> {
+) -> Result<(CourseDoc, Option<crate::olx::ImportReport>), ApiError> {
     match format {
         Upload::Document => {
             let text = std::str::from_utf8(body)
@@ -181,7 +187,7 @@ fn read_upload(
                     doc.course_key
                 )));
             }
-            Ok(doc)
+            Ok((doc, None))
         }
         Upload::Export => {
             let options = ImportOptions {
@@ -189,7 +195,7 @@ fn read_upload(
                 limits,
             };
             crate::olx::read_course_archive(body, "the uploaded archive", &options, deadline)
-                .map(|(doc, _)| doc)
+                .map(|(doc, report)| (doc, Some(report)))
                 .map_err(|e| {
                     ApiError::bad_request(format!("the uploaded export is invalid: {e:#}"))
                 })
