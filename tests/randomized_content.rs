@@ -174,7 +174,11 @@ fn staff_see_the_whole_pool_marked_by_the_host() {
     for p in &pool {
         assert!(out.visible_blocks.contains(p), "{p} not shown to staff");
     }
-    let marked = |v: &str| out.html.matches(&format!("data-selected=\"{v}\"")).count();
+    let marked = |v: &str| {
+        out.html
+            .matches(&format!("data-xbhost-selected=\"{v}\""))
+            .count()
+    };
     assert_eq!((marked("true"), marked("false")), (2, 2), "{}", out.html);
     assert!(out.html.contains("each learner gets 2 of these 4 blocks"));
     // Staff are never part of the randomization: nothing is stored or sent for them.

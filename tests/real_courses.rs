@@ -30,7 +30,12 @@ fn leaf_coverage(export: &str) -> (usize, usize, Vec<String>) {
     let mut rendered = 0;
     let mut missing = Vec::new();
     for b in &leaves {
-        let out = f.render(&report.course_key, &b.usage_id, User::staff("staff"), View::Staff);
+        let out = f.render(
+            &report.course_key,
+            &b.usage_id,
+            User::staff("staff"),
+            View::Staff,
+        );
         assert!(
             out.failures.is_empty(),
             "{export}: {} ({}) failed: {:?}",
@@ -47,7 +52,8 @@ fn leaf_coverage(export: &str) -> (usize, usize, Vec<String>) {
             continue;
         }
         assert!(
-            out.html.contains(&format!("data-block-type=\"{}\"", b.block_type)),
+            out.html
+                .contains(&format!("data-block-type=\"{}\"", b.block_type)),
             "{export}: {} did not render as {}",
             b.usage_id,
             b.block_type
@@ -64,12 +70,18 @@ fn leaf_coverage(export: &str) -> (usize, usize, Vec<String>) {
 fn at_least_95_percent_of_the_demo_course_s_leaves_render() {
     let (leaves, rendered, missing) = leaf_coverage("openedx-demo-course");
     let share = rendered as f64 / leaves as f64;
-    assert!(share >= 0.95, "{rendered} of {leaves}; unsupported: {missing:?}");
+    assert!(
+        share >= 0.95,
+        "{rendered} of {leaves}; unsupported: {missing:?}"
+    );
 }
 
 #[test]
 fn at_least_95_percent_of_the_test_course_s_leaves_render() {
     let (leaves, rendered, missing) = leaf_coverage("openedx-test-course");
     let share = rendered as f64 / leaves as f64;
-    assert!(share >= 0.95, "{rendered} of {leaves}; unsupported: {missing:?}");
+    assert!(
+        share >= 0.95,
+        "{rendered} of {leaves}; unsupported: {missing:?}"
+    );
 }

@@ -305,8 +305,24 @@ fn the_shared_state_selection_and_sources_interfaces_hold_against_a_hostile_bloc
     // One child picked; the block rendered all three, the host showed one.
     assert_eq!(report["picked"], 1, "{report}");
     assert_eq!(report["shown"], 1, "{report}");
-    // Asking for more than there are gives all of them, never more.
-    assert_eq!(report["picked_max"]["ok"], "3", "{report}");
+    // Asking again with another count in the same request is refused.
+    let again = report["picked_max"]["err"].as_str().unwrap_or("");
+    assert!(again.contains("after asking for 1"), "{report}");
+    // Its visible-children lists every child: the host still lets the learner reach, and
+    // grades, only the one picked.
+    let user = User::learner("lea");
+    let refused = ["h1", "h2", "h3"]
+        .iter()
+        .filter(|child| {
+            // html has no handler "none": a reachable child fails in the block, not here.
+            let err = f
+                .host
+                .handle(KEY, child, &user, "none", &json!({}))
+                .unwrap_err();
+            format!("{err:#}").contains("is not available to user")
+        })
+        .count();
+    assert_eq!(refused, 2, "only the picked child is reachable");
     // The tallies of the successful call were stored (256 of them, each 1), bounded.
     let tallies = f.host.storage().block_tallies(KEY, "forge").unwrap();
     assert_eq!(tallies.len(), 256);

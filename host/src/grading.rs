@@ -137,7 +137,7 @@ pub(crate) fn grade_learner(session: &Arc<Session>) -> LearnerGrade {
             |guest, store| guest.call_visible_children(store),
             |_| Ok(()),
         ) {
-            Ok(children) => children,
+            Ok(children) => session.picked_only(index, children),
             Err(f) => {
                 let why = format!("it could not list its visible children: {}", f.error);
                 grade.ungradable.push(ungradable(course, index, why));

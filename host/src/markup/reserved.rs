@@ -15,8 +15,9 @@ pub const INACTIVE: &str = "data-inactive";
 pub const OWN_GROUP: &str = "data-own-group";
 /// A failed block's placeholder.
 pub const ERROR: &str = "data-error";
-/// Randomized content: whether the child was picked for the viewer (staff and author views).
-pub const SELECTED: &str = "data-selected";
+/// Randomized content: whether the child was picked for the viewer (staff and author views;
+/// in the host's own prefix, so authors' `data-selected` is left alone).
+pub const SELECTED: &str = "data-xbhost-selected";
 
 /// Every attribute only the host may write, removed from blocks' HTML: the wrapper's, and
 /// those its pages write around blocks, which the page script and CSS read
@@ -32,7 +33,6 @@ pub const RESERVED_ATTRIBUTES: &[&str] = &[
     INACTIVE,
     OWN_GROUP,
     ERROR,
-    SELECTED,
     "data-view",
     "data-user",
     "data-course-key",

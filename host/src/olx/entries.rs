@@ -59,5 +59,10 @@ pub(super) fn kind_of(file_type: FileType) -> &'static str {
 
 /// Files the import reads: kept from archives (all else is counted and dropped).
 pub(super) fn is_read_by_import(name: &str) -> bool {
-    name.ends_with(".xml") || name.ends_with(".html") || name.ends_with(".json")
+    name.ends_with(".xml")
+        || name.ends_with(".html")
+        || name.ends_with(".json")
+        // Video transcripts (`static/*.srt`, `static/subs_*.srt.sjson`).
+        || name.ends_with(".srt")
+        || name.ends_with(".sjson")
 }

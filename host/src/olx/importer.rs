@@ -202,9 +202,7 @@ impl<'s> Importer<'s> {
                 self.library_content(doc, file, node, usage, display_name)?
             }
             "library_sourced" => self.library_sourced(doc, file, node, usage, display_name)?,
-            "poll" | "survey" => {
-                self.poll_or_survey(doc, file, node, &tag, usage, display_name)?
-            }
+            "poll" | "survey" => self.poll_or_survey(doc, file, node, &tag, usage, display_name)?,
             "conditional" => self.conditional(doc, file, node, usage, display_name)?,
             t @ ("done" | "google-calendar" | "google-document" | "rate" | "annotatable"
             | "lti" | "lti_consumer") => {

@@ -69,7 +69,9 @@ impl Importer<'_> {
         let children = self.children(doc, file, node)?;
         let ids: Value = match node.attribute("source_block_ids") {
             Some(text) => serde_json::from_str(text).map_err(|e| {
-                anyhow!("{here}: library_sourced {usage:?} has source_block_ids that is not JSON: {e}")
+                anyhow!(
+                    "{here}: library_sourced {usage:?} has source_block_ids that is not JSON: {e}"
+                )
             })?,
             None => json!([]),
         };

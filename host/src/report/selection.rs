@@ -15,8 +15,10 @@ use crate::events::Event;
 use crate::model::Course;
 use crate::stats;
 
-/// The host's event of a learner's picks (see `session::selection`).
+/// The host's events of a learner's picks (see `session::selection`): both carry the
+/// picks after the change as `result` (a lowered count only removes).
 const ASSIGNED: &str = "edx.librarycontentblock.content.assigned";
+const REMOVED: &str = "edx.librarycontentblock.content.removed";
 
 /// Each block's learners and their latest picks, as the events say.
 #[derive(Default)]
@@ -27,7 +29,7 @@ pub(super) struct SelectionTally {
 
 impl SelectionTally {
     pub(super) fn count(&mut self, e: &Event) {
-        if e.name != ASSIGNED || e.plugin.is_some() {
+        if !(e.name == ASSIGNED || e.name == REMOVED) || e.plugin.is_some() {
             // Only the host's own selection events (a block cannot send this name).
             return;
         }
@@ -39,9 +41,9 @@ impl SelectionTally {
             .iter()
             .filter_map(|v| v.as_str().map(str::to_string))
             .collect();
+        // The count as the latest event says (the block's current max_count).
         if let Some(n) = e.data["max_count"].as_u64() {
-            let m = self.max_count.entry(block.clone()).or_default();
-            *m = (*m).max(n);
+            self.max_count.insert(block.clone(), n);
         }
         self.picks
             .entry(block.clone())

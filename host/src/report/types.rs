@@ -96,7 +96,7 @@ pub struct SelectionReport {
     pub display_name: Option<String>,
     /// Learners with picks.
     pub learners: u64,
-    /// Children each learner gets (the largest `max_count` the events say).
+    /// Children each learner gets (the `max_count` of the latest selection event).
     pub max_count: u64,
     pub children: Vec<ChildRow>,
     /// Goodness of fit of the per-child counts to equal shares; `None` below two

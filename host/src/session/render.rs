@@ -227,6 +227,7 @@ impl Session {
                     |guest, store| guest.call_visible_children(store),
                     |_| Ok(()),
                 )
+                .map(|children| self.picked_only(parent, children))
                 .map_err(|f| {
                     anyhow::anyhow!(
                         "block {:?} could not list its visible children: {}",
@@ -282,6 +283,14 @@ impl Session {
         };
         self.tree.close(node, fragment.hidden, fragment.failed);
         fragment
+    }
+
+    /// `children`, as `parent` says the learner sees them, without those the host did not
+    /// pick for the learner when `parent` asked for picks (randomized content): a block's
+    /// own list cannot let a learner reach, or be graded on, a child not picked.
+    pub fn picked_only(&self, parent: usize, mut children: Vec<String>) -> Vec<String> {
+        children.retain(|c| self.selections.is_picked(parent, c) != Some(false));
+        children
     }
 
     /// Whether the block is among the children its parent picked for the viewer

@@ -6,9 +6,11 @@
 //! the host's events: `edx.librarycontentblock.content.assigned` (what was added) and
 //! `.removed` (picks no longer children, or over the count), as Open edX sends them. A
 //! later change to the children keeps every pick that is still a child and draws only the
-//! missing ones. Read-only requests (grading) and staff get the picks they would get,
-//! stored for nobody. Owns the request's picks per block, which child rendering and the
-//! staff marks read. May not render.
+//! missing ones. Read-only requests (grading), staff and bots get the picks they would
+//! get, stored for nobody. A block asks once per request (another count is refused), so
+//! a request stores and announces at most one selection per block. Owns the request's
+//! picks per block, which child rendering, reachability, grading and the staff marks
+//! read. May not render.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
@@ -32,14 +34,15 @@ pub fn selection_key(usage_id: &str) -> String {
     format!("xbhost/selection/{usage_id}")
 }
 
-/// The picks this request made or read, per block index, in authored order.
+/// The picks this request made or read, per block index: the count asked and the picks,
+/// in authored order.
 #[derive(Default)]
 pub struct Selections {
-    picked: Mutex<HashMap<usize, Vec<String>>>,
+    picked: Mutex<HashMap<usize, (u32, Vec<String>)>>,
 }
 
 impl Selections {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<usize, Vec<String>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<usize, (u32, Vec<String>)>> {
         self.picked.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -48,7 +51,7 @@ impl Selections {
     pub fn is_picked(&self, parent: usize, child: &str) -> Option<bool> {
         self.lock()
             .get(&parent)
-            .map(|p| p.iter().any(|c| c == child))
+            .map(|(_, p)| p.iter().any(|c| c == child))
     }
 
     /// `count` of `block`'s children for the request's user: see the module doc.
@@ -65,10 +68,16 @@ impl Selections {
         let def = request.block(block).def;
         let children = &def.children;
         let want = (count as usize).min(children.len());
-        if let Some(picked) = self.lock().get(&block)
-            && picked.len() == want
-        {
-            return Ok(picked.clone());
+        // Picks are made once per block per request: a block asking again with another
+        // count would make the host store and announce a selection per call.
+        if let Some((asked, picked)) = self.lock().get(&block) {
+            if *asked == count {
+                return Ok(picked.clone());
+            }
+            return Err(HostError::InvalidInput(format!(
+                "block {:?} asked for {count} of its children after asking for {asked} in this request: a block's count is the same for the whole request",
+                def.usage_id
+            )));
         }
         let course = request.course.key();
         let user = &request.user.id;
@@ -109,7 +118,9 @@ impl Selections {
         kept_set.extend(added.iter().cloned());
         kept.extend(added.iter().cloned());
         let changed = stored.as_ref() != Some(&kept);
-        if changed && request.is_live() && !request.user.is_staff {
+        // Staff and bots are never part of the randomization (as with partitions): they
+        // get the picks they would get, stored for nobody.
+        if changed && request.is_live() && !request.user.is_staff && !request.audience.is_bot {
             let json = serde_json::to_string(&kept).map_err(|e| internal(e.into()))?;
             storage
                 .set_user_state(course, user, &key, &json)
@@ -147,7 +158,7 @@ impl Selections {
             .filter(|c| kept_set.contains(*c))
             .cloned()
             .collect();
-        self.lock().insert(block, ordered.clone());
+        self.lock().insert(block, (count, ordered.clone()));
         Ok(ordered)
     }
 }

@@ -32,7 +32,11 @@ impl Block for LibrarySourced {
             html.push_str(&format!(
                 "<p class=\"library-sourced-note\">{} blocks copied from {}.</p>",
                 cx.children().len(),
-                escape(f.source_library_id.as_deref().unwrap_or("a content library"))
+                escape(
+                    f.source_library_id
+                        .as_deref()
+                        .unwrap_or("a content library")
+                )
             ));
         }
         for child in &visible {
@@ -52,8 +56,7 @@ impl Block for LibrarySourced {
         if cx.children().is_empty() {
             vec![ValidationMessage {
                 severity: Severity::Warning,
-                text: "No blocks were copied from the library: learners see nothing here."
-                    .into(),
+                text: "No blocks were copied from the library: learners see nothing here.".into(),
             }]
         } else {
             Vec::new()
@@ -76,7 +79,10 @@ mod tests {
             .children(["a", "b", "c"])
             .child_fragment("b", Fragment::hidden());
         let f = host.render::<LibrarySourced>(View::Student).unwrap();
-        let (a, c) = (f.html.find("<p>a</p>").unwrap(), f.html.find("<p>c</p>").unwrap());
+        let (a, c) = (
+            f.html.find("<p>a</p>").unwrap(),
+            f.html.find("<p>c</p>").unwrap(),
+        );
         assert!(a < c && !f.html.contains("<p>b</p>"));
         assert!(!f.html.contains("copied from"), "no note for learners");
         assert!(host.validate::<LibrarySourced>().is_empty());
@@ -89,7 +95,15 @@ mod tests {
             .staff();
         let f = host.render::<LibrarySourced>(View::Staff).unwrap();
         assert!(!f.hidden, "an empty container is not hidden");
-        assert!(f.html.contains("0 blocks copied from lib:X:Y."), "{}", f.html);
-        assert!(host.validate::<LibrarySourced>()[0].text.contains("No blocks"));
+        assert!(
+            f.html.contains("0 blocks copied from lib:X:Y."),
+            "{}",
+            f.html
+        );
+        assert!(
+            host.validate::<LibrarySourced>()[0]
+                .text
+                .contains("No blocks")
+        );
     }
 }

@@ -16,7 +16,8 @@
 //! - `shared` (render, contract 0.1.1): reads a block its `sources` field does not list,
 //!   sends the host's selection event, adds to tallies with an empty, a 256-byte and 300
 //!   new keys, asks for `u32::MAX` of its children, and renders every child whatever was
-//!   picked; the page shows a JSON report of what the host answered.
+//!   picked; the page shows a JSON report of what the host answered. Its
+//!   `visible-children` picks one child and then lists them all.
 
 #[cfg(target_arch = "wasm32")]
 mod component {
@@ -228,6 +229,10 @@ mod component {
         }
 
         fn visible_children() -> Result<Vec<String>, String> {
+            // `shared`: picks one child, then claims every child is visible.
+            if mode() == "shared" {
+                let _ = selection::selected(1);
+            }
             Ok(context::children())
         }
 
