@@ -38,12 +38,24 @@ fn the_imported_split_test_unit_shows_each_group_its_own_condition_and_staff_all
                 out.visible_blocks
             );
         }
-        // The video experiment's conditions hold only unsupported videos: hidden entirely.
+        // The video experiment (the same partition) shows the learner their group's video
+        // condition only.
         assert!(
-            !out.visible_blocks
+            out.visible_blocks
                 .iter()
-                .any(|b| b == "ae94e062721248639bd1543e77d9a0bd")
+                .any(|b| b == "ae94e062721248639bd1543e77d9a0bd"),
+            "{:?}",
+            out.visible_blocks
         );
+        let (_, own_video) = VIDEO_CONDITIONS.iter().find(|(g, _)| *g == group).unwrap();
+        for (_, video) in VIDEO_CONDITIONS {
+            assert_eq!(
+                out.visible_blocks.iter().any(|b| b == video),
+                video == *own_video,
+                "{learner}: {:?}",
+                out.visible_blocks
+            );
+        }
     }
     let staff = f.render(TEST_COURSE, SPLIT_UNIT, User::staff("staff"), View::Staff);
     for (group, unit) in conditions {
@@ -55,11 +67,25 @@ fn the_imported_split_test_unit_shows_each_group_its_own_condition_and_staff_all
         assert!(tag.contains(&format!("data-group-id=\"{group}\"")), "{tag}");
         assert!(tag.contains("data-group-name=\"Group 1"), "{tag}");
     }
+    for (_, video) in VIDEO_CONDITIONS {
+        assert!(
+            staff.html.contains(&format!("data-usage-id=\"{video}\"")),
+            "staff see every video condition"
+        );
+    }
     assert!(
-        staff.html.contains("Unsupported block <code>video</code>"),
-        "staff see unsupported blocks named"
+        !staff.html.contains("Unsupported block <code>video</code>"),
+        "videos render through the video plugin"
     );
 }
+
+/// The test course's video experiment: each group's condition (a vertical holding one
+/// video), in the split test `ae94e062721248639bd1543e77d9a0bd`.
+const VIDEO_CONDITIONS: [(u64, &str); 3] = [
+    (1510747468, "9544970dc23644abb0d5f67e7d7c969a"),
+    (1299116708, "6292369de5494704b08f0c7b1bbad012"),
+    (1203097969, "f8978f41aa5347c9b0e2fd99200b5aed"),
+];
 
 #[test]
 fn content_groups_hide_blocks_from_learners_outside_them_and_staff_see_the_restriction() {
