@@ -16,15 +16,26 @@ pub struct Context<'h, F> {
 }
 
 impl<'h, F: DeserializeOwned> Context<'h, F> {
-    /// Parses the block's fields from the host. Fails with an error naming the block when
-    /// the authored fields do not match `F`.
+    /// Parses the block's fields from the host. Fails with an error naming the block and
+    /// the field (its path, such as `prompts[0].label`) when the authored fields do not
+    /// match `F`; the text contains [`FIELDS_MISMATCH`](crate::FIELDS_MISMATCH), by which
+    /// the host refuses such a course when it loads (the block's `validate` returns it).
     pub fn new(host: &'h dyn HostApi) -> Result<Self, BlockError> {
         let json = host.fields_json();
-        let fields = serde_json::from_str(&json).map_err(|e| {
+        let mut parser = serde_json::Deserializer::from_str(&json);
+        let fields = serde_path_to_error::deserialize(&mut parser).map_err(|e| {
+            let path = e.path().to_string();
+            let at = if path == "." {
+                "the fields as a whole".to_string()
+            } else {
+                format!("field `{path}`")
+            };
             BlockError::new(format!(
-                "fields of {} block {:?} do not match its schema: {e}",
+                "fields of {} block {:?} {}: {at}: {}",
                 host.block_type(),
-                host.usage_id()
+                host.usage_id(),
+                crate::FIELDS_MISMATCH,
+                e.inner()
             ))
         })?;
         Ok(Context { fields, host })

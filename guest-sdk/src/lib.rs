@@ -43,6 +43,12 @@ pub const CONTRACT_VERSION: &str = __contract_version!();
 /// The SDK's own version, recorded in every plugin it builds.
 pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// The words every error about a block's authored fields not matching its `Fields` type
+/// contains (from [`Context::new`], so from `validate` too). The host refuses to load a
+/// course whose block's `validate` gives an error with them, naming the block and field,
+/// instead of storing a block that could only ever render as "unavailable".
+pub const FIELDS_MISMATCH: &str = "do not match its schema";
+
 /// Name of the custom section in which [`export_block!`] records the plugin's name, its
 /// version and the contract version it was built against. The host reads it on `plugin add`.
 pub const METADATA_SECTION: &str = "xbhost-plugin";

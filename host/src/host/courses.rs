@@ -84,6 +84,30 @@ fn check_messages(
     Ok(())
 }
 
+/// Refuses a block whose authored fields do not match its plugin's `Fields` (a wrong type,
+/// say a number where the plugin reads text): such a block could only ever render as
+/// "unavailable", so the course is not stored. The SDK's `validate` reports it as an error
+/// containing [`xbhost_sdk::FIELDS_MISMATCH`] and naming the field; other errors (a split
+/// test group without a child) are the author's to fix later and only printed.
+fn refuse_mismatched_fields(
+    usage_id: &str,
+    block_type: &str,
+    found: &[crate::runtime::bindings::types::ValidationMessage],
+) -> Result<()> {
+    let Some(m) = found.iter().find(|m| {
+        matches!(m.severity, Severity::Error) && m.text.contains(xbhost_sdk::FIELDS_MISMATCH)
+    }) else {
+        return Ok(());
+    };
+    // The block's text, bounded by `check_messages`, on one line without control characters.
+    let text: String = m
+        .text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    bail!("block {usage_id:?} (type {block_type}) is refused: {text}")
+}
+
 impl Host {
     /// Validates and stores a course, replacing its earlier version (structure and
     /// partitions), within the default load deadline. Nothing is stored if anything is
@@ -200,6 +224,7 @@ impl Host {
                         Ok(()) => anyhow!("validating block {:?} failed: {}", f.usage_id, f.error),
                     }
                 })?;
+            refuse_mismatched_fields(&block.usage_id, &block.block_type, &found)?;
             messages.extend(found.into_iter().map(|m| {
                 BlockMessage {
                     usage_id: block.usage_id.clone(),
