@@ -48,6 +48,28 @@ impl fmt::Display for InvalidId {
 
 impl std::error::Error for InvalidId {}
 
+/// The embedded store is open in another process (sled locks its files): most often a
+/// running `xbhost serve`. Its message says so plainly, without the lock's OS error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreInUse {
+    /// The store's directory.
+    pub dir: std::path::PathBuf,
+}
+
+impl fmt::Display for StoreInUse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the store in {} is in use by another xbhost process: a running `xbhost serve` \
+             holds it while it runs. Use the server's HTTP API (for example POST \
+             /admin/plugins to add a plugin), or stop the server first",
+            self.dir.display()
+        )
+    }
+}
+
+impl std::error::Error for StoreInUse {}
+
 /// Why a block failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -247,7 +247,7 @@ fn open_catching_panics(dir: &Path) -> Result<SledStorage> {
     loop {
         match open_once(dir) {
             Err(error)
-                if format!("{error:#}").contains("could not acquire lock")
+                if crate::errors::find::<crate::errors::StoreInUse>(&error).is_some()
                     && started.elapsed() < LOCK_WAIT =>
             {
                 std::thread::sleep(Duration::from_millis(20));

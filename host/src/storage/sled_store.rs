@@ -55,15 +55,15 @@ impl SledStorage {
                 let locked = matches!(&e, sled::Error::Io(io)
                     if io.kind() == std::io::ErrorKind::WouldBlock
                         || io.to_string().contains("could not acquire lock"));
-                let error = anyhow::Error::new(e);
                 if locked {
-                    error.context(format!(
-                        "the store in {} is in use by another xbhost process (a running \
-                         `xbhost serve` holds it: use its HTTP API, or stop it first)",
-                        dir.display()
-                    ))
+                    // Not chained: sled's text is the OS error's debug form (`Os { code: 11 ..`).
+                    tracing::debug!(store = %dir.display(), "sled: {e}");
+                    anyhow::Error::new(crate::errors::StoreInUse {
+                        dir: dir.to_path_buf(),
+                    })
                 } else {
-                    error.context(format!("cannot open the store in {}", dir.display()))
+                    anyhow::Error::new(e)
+                        .context(format!("cannot open the store in {}", dir.display()))
                 }
             })?;
         Self::from_db(db)
