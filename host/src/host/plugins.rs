@@ -5,10 +5,40 @@ use anyhow::{Result, bail};
 use tracing::info;
 
 use super::Host;
-use crate::ids::check_id;
+use crate::errors::InvalidId;
 use crate::runtime::cache::Origin;
 use crate::runtime::plugin::{CONTRACT_VERSION, contract_compatible, read_metadata};
 use crate::storage::PluginRecord;
+
+/// Longest plugin name, in characters.
+pub const MAX_PLUGIN_NAME_CHARS: usize = 64;
+
+/// A plugin's name is a block type: it goes into course documents, store keys, metrics
+/// labels, the page's `data-block-type` and the workbench, so it is kept to 1 to 64 of
+/// `a-z`, `0-9`, `_` and `-`, starting with a letter or digit (no markup, no spaces, no
+/// case to confuse). The error names the name, escaped.
+pub fn check_plugin_name(name: &str) -> Result<()> {
+    let shown = crate::ids::truncate(name, 40);
+    let problem = if name.is_empty() {
+        "is empty".to_string()
+    } else if name.chars().count() > MAX_PLUGIN_NAME_CHARS {
+        format!("is over {MAX_PLUGIN_NAME_CHARS} characters")
+    } else if let Some(c) = name
+        .chars()
+        .find(|c| !matches!(c, 'a'..='z' | '0'..='9' | '_' | '-'))
+    {
+        format!("contains {c:?}")
+    } else if !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        "does not start with a letter or digit".to_string()
+    } else {
+        return Ok(());
+    };
+    Err(InvalidId(format!(
+        "plugin name {shown:?} {problem}: a plugin name is 1 to {MAX_PLUGIN_NAME_CHARS} of a-z, \
+         0-9, `_` and `-`, starting with a letter or digit (give another with --name, or ?name= over HTTP)"
+    ))
+    .into())
+}
 
 impl Host {
     pub fn plugins(&self) -> Result<Vec<PluginRecord>> {
@@ -29,7 +59,7 @@ impl Host {
             );
         }
         let name = name.unwrap_or(&metadata.name);
-        check_id("plugin name", name)?;
+        check_plugin_name(name)?;
         let record = PluginRecord {
             name: name.to_string(),
             version: metadata.version,
@@ -45,5 +75,40 @@ impl Host {
     /// Loads (compiling, or from the compiled cache) a plugin now, and says from where.
     pub fn load_plugin(&self, name: &str) -> Result<Origin> {
         Ok(self.inner.handle.plugin(name)?.origin)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_plugin_name;
+
+    #[test]
+    fn plugin_names_are_short_lowercase_words() {
+        for good in [
+            "html",
+            "split_test",
+            "lti-consumer",
+            "a",
+            "block2",
+            &"x".repeat(64),
+        ] {
+            check_plugin_name(good).unwrap();
+        }
+        for (bad, why) in [
+            ("'<script>'", "contains '\\''"),
+            ("", "is empty"),
+            ("Html", "contains 'H'"),
+            ("two words", "contains ' '"),
+            ("-x", "does not start"),
+            ("_x", "does not start"),
+            (&"x".repeat(65), "over 64"),
+            ("caf\u{e9}", "contains '\u{e9}'"),
+        ] {
+            let err = check_plugin_name(bad).unwrap_err().to_string();
+            assert!(
+                err.contains(why) && err.contains("plugin name"),
+                "{bad}: {err}"
+            );
+        }
     }
 }
