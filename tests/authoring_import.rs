@@ -332,9 +332,10 @@ fn imports_a_tar_gz_export_with_a_chosen_course_key() {
     );
     assert!(out.contains("  vertical: 28"), "{out}");
     assert!(
-        out.contains("split_test 17c9c74e7f4f4af887d3611bee41337b on partition Some(1617092182)"),
+        out.contains("split_test 17c9c74e7f4f4af887d3611bee41337b on partition 1617092182: group "),
         "{out}"
     );
+    assert!(!out.contains("Some("), "{out}");
     assert!(
         out.contains("loaded course course-v1:TestX+Course+rerun: 89 blocks, 2 user partitions"),
         "{out}"

@@ -75,8 +75,16 @@ impl ImportLimitArgs {
 
 #[derive(Subcommand)]
 pub enum CourseCommand {
-    /// Load a JSON course document, replacing the course's structure and partitions if it exists.
+    /// Load a JSON course document, replacing the course's structure and partitions if it
+    /// exists. Every block's type must be an installed plugin, and its fields must match
+    /// what that plugin reads (else the course is refused, naming the block and field).
+    #[command(after_help = "Examples:\n  \
+        xbhost --data ./xbhost-data course load examples/demo-course/course.json\n  \
+        xbhost --data ./xbhost-data course load course.json --dry-run\n  \
+        xbhost --data ./xbhost-data course load course.json --expect-version 3")]
     Load {
+        /// The course document (JSON; see README, "Course documents").
+        #[arg(value_name = "FILE.json")]
         file: PathBuf,
         /// Show what the change would do to each partition (and how many learners would be
         /// reassigned) without loading anything.
@@ -91,27 +99,52 @@ pub enum CourseCommand {
         #[command(flatten)]
         deadline: LoadDeadlineArg,
     },
-    /// Import an Open edX course export (OLX directory or .tar.gz).
+    /// Import an Open edX course export (OLX directory or .tar.gz) and load it.
+    #[command(after_help = "Examples:\n  \
+        xbhost --data ./xbhost-data course import course.tar.gz\n  \
+        xbhost --data ./xbhost-data course import ./exported-course --course-key course-v1:Org+Course+Run")]
     Import {
+        /// The export: a directory holding `course.xml`, or a `.tar.gz` of one.
+        #[arg(value_name = "PATH")]
         path: PathBuf,
         /// Course key to use instead of course-v1:{org}+{course}+{run}.
-        #[arg(long)]
+        #[arg(long, value_name = "KEY")]
         course_key: Option<String>,
         #[command(flatten)]
         limits: ImportLimitArgs,
     },
     /// Add an empty unit for every group of a split test that has no child.
+    #[command(after_help = "Example:\n  \
+        xbhost --data ./xbhost-data course add-missing-groups --course course-v1:xbhost+demo+2026 --block exp")]
     AddMissingGroups {
-        #[arg(long)]
+        /// The course key (course-v1:ORG+COURSE+RUN).
+        #[arg(long, value_name = "KEY")]
         course: String,
         /// The split test's usage id.
-        #[arg(long)]
+        #[arg(long, value_name = "USAGE")]
         block: String,
     },
     /// List course keys, each with its stored version.
+    #[command(after_help = "Example:\n  xbhost --data ./xbhost-data course list")]
     List,
     /// Print a course document as stored (its version goes to stderr).
-    Show { course_key: String },
+    #[command(after_help = "Example:\n  \
+        xbhost --data ./xbhost-data course show course-v1:xbhost+demo+2026 > course.json")]
+    Show {
+        /// The course key (course-v1:ORG+COURSE+RUN).
+        #[arg(value_name = "KEY")]
+        course_key: String,
+    },
+}
+
+impl CourseCommand {
+    /// Whether the command may start a new store: a load (not a dry run) or an import.
+    pub fn creates_store(&self) -> bool {
+        matches!(
+            self,
+            CourseCommand::Load { dry_run: false, .. } | CourseCommand::Import { .. }
+        )
+    }
 }
 
 pub fn run(host: &Host, cmd: CourseCommand, out: &mut impl Write) -> Result<()> {
@@ -209,10 +242,22 @@ fn import(host: &Host, path: &Path, options: &ImportOptions, out: &mut impl Writ
         )?;
     }
     for split in &import.split_tests {
+        let partition = split
+            .partition_id
+            .map_or("(none selected)".to_string(), |id| id.to_string());
+        let groups: Vec<String> = split
+            .group_id_to_child
+            .iter()
+            // From the export: control characters escaped.
+            .map(|(group, child)| {
+                format!("group {} -> {}", group.escape_debug(), child.escape_debug())
+            })
+            .collect();
         writeln!(
             out,
-            "split_test {} on partition {:?}: {:?}",
-            split.usage_id, split.partition_id, split.group_id_to_child
+            "split_test {} on partition {partition}: {}",
+            split.usage_id,
+            groups.join(", ")
         )?;
     }
     for w in &import.warnings {

@@ -7,6 +7,7 @@ use clap::Args;
 use xbhost::events::EventLogOptions;
 
 #[derive(Args)]
+#[command(next_help_heading = "Global options")]
 pub struct EventLogArgs {
     /// Rotate the event log before it grows past this many bytes: it is renamed
     /// `<file>.1` (older ones shift up) and a new file started. 0: never (rotate by move

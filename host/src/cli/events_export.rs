@@ -17,13 +17,16 @@ use xbhost::events::{DamageKind, DamagedLines, Event};
 #[derive(Subcommand)]
 pub enum EventsCommand {
     /// Write a course's events as JSON lines, one event a line, in the order stored.
+    #[command(after_help = "Examples:\n  \
+        xbhost --data ./xbhost-data events export --course course-v1:xbhost+demo+2026 --out events.jsonl\n  \
+        xbhost --database postgres://xbhost@db/xbhost events export --course course-v1:xbhost+demo+2026 --since 2026-09-01T00:00:00Z")]
     Export(ExportArgs),
 }
 
 #[derive(Args)]
 pub struct ExportArgs {
-    /// The course whose events to write.
-    #[arg(long)]
+    /// The course whose events to write (course-v1:ORG+COURSE+RUN).
+    #[arg(long, value_name = "KEY")]
     course: String,
     /// Only events at or after this time: RFC 3339 in UTC (2026-09-01T12:00:00Z) or a
     /// date (2026-09-01).

@@ -6,7 +6,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
-use clap::{Args, Subcommand};
+use clap::builder::{PossibleValuesParser, TypedValueParser as _};
+use clap::{ArgGroup, Args, Subcommand};
 
 use xbhost::Host;
 use xbhost::experiment::{ExperimentState, parse_date};
@@ -14,71 +15,109 @@ use xbhost::experiment::{ExperimentState, parse_date};
 #[derive(Subcommand)]
 pub enum ExperimentCommand {
     /// Set an experiment's state: enabled, paused or off (the kill switch).
+    #[command(after_help = "Example:\n  \
+        xbhost --data ./xbhost-data experiment state --course course-v1:xbhost+demo+2026 --partition 0 paused")]
     State {
         #[command(flatten)]
         at: PartitionArg,
+        /// enabled (new learners are drawn), paused (new learners see the control group)
+        /// or off (everyone sees the control group, nothing is recorded).
+        #[arg(value_parser = PossibleValuesParser::new(["enabled", "paused", "off"])
+            .map(|s| s.parse::<ExperimentState>().expect("a listed value")))]
         state: ExperimentState,
     },
     /// Force a user into a group for QA (flagged in events, left out of the report).
+    #[command(after_help = "Example:\n  \
+        xbhost --data ./xbhost-data experiment force --course course-v1:xbhost+demo+2026 --partition 0 --user qa-alice --group 1")]
     Force {
         #[command(flatten)]
         at: PartitionArg,
-        #[arg(long)]
+        /// The user id to force.
+        #[arg(long, value_name = "ID")]
         user: String,
-        #[arg(long)]
+        /// The group id (one of the partition's groups) to show them.
+        #[arg(long, value_name = "GROUP")]
         group: u64,
     },
     /// Stop forcing a user.
+    #[command(after_help = "Example:\n  \
+        xbhost --data ./xbhost-data experiment unforce --course course-v1:xbhost+demo+2026 --partition 0 --user qa-alice")]
     Unforce {
         #[command(flatten)]
         at: PartitionArg,
-        #[arg(long)]
+        /// The forced user id.
+        #[arg(long, value_name = "ID")]
         user: String,
     },
-    /// Set or clear the enrollment window (dates like 2026-09-01 or 2026-09-01T12:00:00Z).
+    /// Set or clear the enrollment window: learners who enrolled outside it see the
+    /// control group and are not enrolled in the experiment.
+    #[command(
+        group(ArgGroup::new("bounds").required(true).multiple(true).args(["start", "end", "clear"])),
+        after_help = "Examples:\n  \
+        xbhost --data ./xbhost-data experiment window --course course-v1:xbhost+demo+2026 --partition 0 --start 2026-09-01 --end 2026-10-01T00:00:00Z\n  \
+        xbhost --data ./xbhost-data experiment window --course course-v1:xbhost+demo+2026 --partition 0 --clear"
+    )]
     Window {
         #[command(flatten)]
         at: PartitionArg,
-        #[arg(long)]
+        /// The first enrollment date that counts: RFC 3339 in UTC (2026-09-01T12:00:00Z) or
+        /// a date (2026-09-01, midnight UTC).
+        #[arg(long, value_name = "DATE")]
         start: Option<String>,
-        #[arg(long)]
+        /// The first enrollment date that no longer counts (same forms as --start).
+        #[arg(long, value_name = "DATE")]
         end: Option<String>,
         /// Remove both bounds.
         #[arg(long, conflicts_with_all = ["start", "end"])]
         clear: bool,
     },
     /// Show every experiment of a course with its controls.
+    #[command(after_help = "Example:\n  \
+        xbhost --data ./xbhost-data experiment show --course course-v1:xbhost+demo+2026")]
     Show {
-        #[arg(long)]
+        /// The course key (course-v1:ORG+COURSE+RUN).
+        #[arg(long, value_name = "KEY")]
         course: String,
     },
 }
 
 #[derive(Args)]
 pub struct PartitionArg {
-    #[arg(long)]
+    /// The course key (course-v1:ORG+COURSE+RUN).
+    #[arg(long, value_name = "KEY")]
     course: String,
-    #[arg(long)]
+    /// The experiment's user partition id (as in the course document).
+    #[arg(long, value_name = "ID")]
     partition: u64,
 }
 
 #[derive(Subcommand)]
 pub enum EnrollmentCommand {
     /// Record one learner's course enrollment date.
+    #[command(after_help = "Example:\n  \
+        xbhost --data ./xbhost-data enrollment set --course course-v1:xbhost+demo+2026 --user alice --date 2026-09-03")]
     Set {
-        #[arg(long)]
+        /// The course key (course-v1:ORG+COURSE+RUN).
+        #[arg(long, value_name = "KEY")]
         course: String,
-        #[arg(long)]
+        /// The learner's user id.
+        #[arg(long, value_name = "ID")]
         user: String,
-        #[arg(long)]
+        /// When they enrolled: RFC 3339 in UTC (2026-09-01T12:00:00Z) or a date (2026-09-01).
+        #[arg(long, value_name = "DATE")]
         date: String,
     },
     /// Record enrollment dates from a CSV file of `user_id,date` lines (a header line
     /// `user_id,date` is allowed). Every line is checked first: nothing is stored if one
     /// is bad.
+    #[command(after_help = "Example:\n  \
+        xbhost --data ./xbhost-data enrollment import --course course-v1:xbhost+demo+2026 enrollments.csv")]
     Import {
-        #[arg(long)]
+        /// The course key (course-v1:ORG+COURSE+RUN).
+        #[arg(long, value_name = "KEY")]
         course: String,
+        /// The CSV file: `user_id,date` lines, dates as for `enrollment set --date`.
+        #[arg(value_name = "FILE.csv")]
         file: PathBuf,
     },
 }
@@ -130,9 +169,6 @@ pub fn experiment(host: &Host, cmd: ExperimentCommand, out: &mut impl Write) -> 
                     p.enrollment_start = None;
                     p.enrollment_end = None;
                 }
-                if start.is_none() && end.is_none() && !clear {
-                    bail!("give --start, --end or --clear");
-                }
                 if let Some(s) = start {
                     parse_date(&s).context("--start")?;
                     p.enrollment_start = Some(s);
@@ -150,21 +186,25 @@ pub fn experiment(host: &Host, cmd: ExperimentCommand, out: &mut impl Write) -> 
     Ok(())
 }
 
-/// One line per experiment: its id, name, state and controls.
+/// A control's value as the course document spells it (`course-aware`, `paused`).
+fn as_written(value: impl serde::Serialize) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        other => format!("{other:?}"),
+    }
+}
+
+/// One line per experiment: its id, name, state and controls, values as the course
+/// document writes them.
 fn describe(p: &xbhost::model::UserPartition) -> String {
-    let mut parts = vec![format!(
-        "{} {:?}: {}",
-        p.id,
-        p.name,
-        format!("{:?}", p.state).to_lowercase()
-    )];
+    let mut parts = vec![format!("{} {:?}: {}", p.id, p.name, as_written(p.state))];
     if !p.active {
         parts.push("inactive".into());
     }
     if !p.is_random() {
         parts.push(format!("scheme {}", p.scheme));
     }
-    parts.push(format!("bucketing {:?}", p.bucketing).to_lowercase());
+    parts.push(format!("bucketing {}", as_written(p.bucketing)));
     if p.enrollment_start.is_some() || p.enrollment_end.is_some() {
         parts.push(format!(
             "enrollment window {} .. {}",
@@ -211,11 +251,15 @@ fn read_enrollment_csv(path: &Path) -> Result<Vec<(String, String)>> {
 }
 
 #[derive(Args)]
+#[command(after_help = "Examples:\n  \
+    xbhost --data ./xbhost-data report --course course-v1:xbhost+demo+2026\n  \
+    xbhost --data ./xbhost-data report --course course-v1:xbhost+demo+2026 --html report.html")]
 pub struct ReportArgs {
-    #[arg(long)]
+    /// The course key (course-v1:ORG+COURSE+RUN).
+    #[arg(long, value_name = "KEY")]
     course: String,
-    /// Also write the report as a self-contained HTML page.
-    #[arg(long)]
+    /// Also write the report as a self-contained HTML page to this file.
+    #[arg(long, value_name = "FILE")]
     html: Option<PathBuf>,
     /// Print JSON instead of text.
     #[arg(long)]

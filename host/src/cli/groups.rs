@@ -5,18 +5,28 @@
 use std::io::{BufRead, Write};
 
 use anyhow::{Context as _, Result, bail};
-use clap::{Args, Subcommand};
+use clap::{ArgGroup, Args, Subcommand};
 
 use xbhost::Host;
 
 #[derive(Args)]
+#[command(
+    group(ArgGroup::new("who").required(true).args(["user", "batch"])),
+    after_help = "Examples:\n  \
+    xbhost --data ./xbhost-data assign --course course-v1:xbhost+demo+2026 --partition 0 --user alice\n  \
+    printf 'alice\\nbob\\n' | xbhost --data ./xbhost-data assign --course course-v1:xbhost+demo+2026 --partition 0 --batch"
+)]
 pub struct AssignArgs {
-    #[arg(long)]
+    /// The course key (course-v1:ORG+COURSE+RUN).
+    #[arg(long, value_name = "KEY")]
     course: String,
-    #[arg(long)]
+    /// The user partition id (as in the course document).
+    #[arg(long, value_name = "ID")]
     partition: u64,
-    #[arg(long, required_unless_present = "batch", conflicts_with = "batch")]
+    /// The learner's user id (or --batch).
+    #[arg(long, value_name = "ID")]
     user: Option<String>,
+    /// Print the answer as one JSON object (the object --batch writes per line).
     #[arg(long)]
     json: bool,
     /// Read identifiers from standard input, one per line; write one JSON line each.
@@ -101,21 +111,31 @@ fn assign_batch(
 #[derive(Subcommand)]
 pub enum CohortCommand {
     /// Put a learner in a group of a cohort partition.
+    #[command(after_help = "Example:\n  \
+        xbhost --data ./xbhost-data cohort set --course course-v1:xbhost+demo+2026 --partition 50 --user alice --group 1")]
     Set {
-        #[arg(long)]
+        /// The course key (course-v1:ORG+COURSE+RUN).
+        #[arg(long, value_name = "KEY")]
         course: String,
-        #[arg(long)]
+        /// The cohort partition's id (its scheme must be `cohort`).
+        #[arg(long, value_name = "ID")]
         partition: u64,
-        #[arg(long)]
+        /// The learner's user id.
+        #[arg(long, value_name = "ID")]
         user: String,
-        #[arg(long)]
+        /// The group id (one of the partition's groups).
+        #[arg(long, value_name = "GROUP")]
         group: u64,
     },
-    /// Learners and their groups in a partition.
+    /// Learners and their groups in a partition, one `user<TAB>group` a line.
+    #[command(after_help = "Example:\n  \
+        xbhost --data ./xbhost-data cohort list --course course-v1:xbhost+demo+2026 --partition 50")]
     List {
-        #[arg(long)]
+        /// The course key (course-v1:ORG+COURSE+RUN).
+        #[arg(long, value_name = "KEY")]
         course: String,
-        #[arg(long)]
+        /// The partition's id.
+        #[arg(long, value_name = "ID")]
         partition: u64,
     },
 }
@@ -148,10 +168,14 @@ pub fn cohort(host: &Host, cmd: CohortCommand, out: &mut impl Write) -> Result<(
 }
 
 #[derive(Args)]
+#[command(after_help = "Example:\n  \
+    xbhost --data ./xbhost-data refresh-identifier --session 3f2a9c --user alice")]
 pub struct RefreshArgs {
-    #[arg(long)]
+    /// The anonymous visitor's session id (as `render --session` took it).
+    #[arg(long, value_name = "SID")]
     session: String,
-    #[arg(long)]
+    /// The user id they signed in as.
+    #[arg(long, value_name = "ID")]
     user: String,
 }
 

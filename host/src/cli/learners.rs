@@ -5,53 +5,74 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
-use clap::{Args, Subcommand};
+use clap::builder::{PossibleValuesParser, TypedValueParser as _};
+use clap::{ArgGroup, Args, Subcommand};
 
 use xbhost::assignment::PARTITION_TAG_PREFIX;
 use xbhost::ids::{check_id, check_tag_key, check_tag_value};
 use xbhost::{Host, Masquerade, RenderRequest, User, View};
 
 #[derive(Args)]
+#[command(
+    group(ArgGroup::new("who").required(true).args(["user", "users_file", "session"])),
+    after_help = "Examples:\n  \
+    xbhost --data ./xbhost-data render --course course-v1:xbhost+demo+2026 --block unit_1 --user alice\n  \
+    xbhost --data ./xbhost-data render --course course-v1:xbhost+demo+2026 --block unit_1 --users-file learners.txt --json\n  \
+    xbhost --data ./xbhost-data render --course course-v1:xbhost+demo+2026 --block unit_1 --user staff-1 --as-group 0:1   # masquerade"
+)]
 pub struct RenderArgs {
-    #[arg(long)]
+    /// The course key (course-v1:ORG+COURSE+RUN).
+    #[arg(long, value_name = "KEY")]
     course: String,
-    #[arg(long)]
+    /// The usage id of the block to render (a unit, or any block).
+    #[arg(long, value_name = "USAGE")]
     block: String,
-    /// The user to render for.
+    /// The user to render for (one of --user, --users-file, --session).
+    #[arg(long, value_name = "ID")]
+    user: Option<String>,
+    /// Render for an anonymous visitor with this session id (stored as `anon:SID`).
+    #[arg(long, value_name = "SID")]
+    session: Option<String>,
+    /// The request's User-Agent, matched against the bot patterns (bots see control groups
+    /// and send no events).
+    #[arg(long, value_name = "UA")]
+    user_agent: Option<String>,
+    /// Staff masquerade: render as --user (a staff member) viewing exactly as this learner
+    /// (their groups and state); nothing is written, no event is sent.
+    #[arg(long, value_name = "ID", conflicts_with = "as_group")]
+    as_learner: Option<String>,
+    /// Staff masquerade: render with these groups chosen, PARTITION:GROUP (as HTTP's
+    /// `as_group`; PARTITION=GROUP also accepted), several comma-separated or repeated;
+    /// nothing is written, no event is sent.
     #[arg(
         long,
-        conflicts_with_all = ["users_file", "session"],
-        required_unless_present_any = ["users_file", "session"]
+        value_name = "PARTITION:GROUP",
+        value_delimiter = ',',
+        value_parser = parse_group_choice
     )]
-    user: Option<String>,
-    /// Render for an anonymous visitor with this session id.
-    #[arg(long, conflicts_with = "users_file")]
-    session: Option<String>,
-    /// The request's User-Agent (bots see control groups and send no events).
-    #[arg(long)]
-    user_agent: Option<String>,
-    /// Staff only: view exactly as this learner (nothing is written, no event is sent).
-    #[arg(long, conflicts_with = "as_group")]
-    as_learner: Option<String>,
-    /// Staff only: view as a group, PARTITION=GROUP (repeatable); nothing is written.
-    #[arg(long, value_parser = parse_group_choice)]
     as_group: Vec<(u64, u64)>,
     /// A file with one user id per line (blank lines and `#` comments skipped).
-    #[arg(long)]
+    #[arg(long, value_name = "FILE")]
     users_file: Option<PathBuf>,
-    /// student, staff or author (staff and author render as a staff user).
-    #[arg(long, default_value = "student")]
+    /// Who the page is for: student, or staff and author (both render as a staff user).
+    #[arg(
+        long,
+        default_value = "student",
+        value_parser = PossibleValuesParser::new(["student", "staff", "author"])
+            .map(|s| s.parse::<View>().expect("a listed value"))
+    )]
     view: View,
     /// One JSON object per user per line instead of HTML.
     #[arg(long)]
     json: bool,
 }
 
-/// `PARTITION=GROUP`, as `--as-group` takes it.
+/// `PARTITION:GROUP` as HTTP's `as_group` writes it, or `PARTITION=GROUP`, as
+/// `--as-group` takes it.
 fn parse_group_choice(text: &str) -> Result<(u64, u64), String> {
     let (p, g) = text
-        .split_once('=')
-        .ok_or_else(|| format!("{text:?} is not PARTITION=GROUP"))?;
+        .split_once([':', '='])
+        .ok_or_else(|| format!("{text:?} is not PARTITION:GROUP"))?;
     let num = |v: &str| {
         v.trim()
             .parse::<u64>()
@@ -93,6 +114,14 @@ pub fn render(host: &Host, args: RenderArgs, out: &mut impl Write) -> Result<()>
         (None, true) => None,
     };
     for id in &users {
+        if let Some(m) = &masquerade {
+            // Said on stderr too: the page itself looks like the learner's.
+            let _ = writeln!(
+                std::io::stderr(),
+                "masquerade: staff {id:?} {}; nothing is written and no event is sent",
+                describe_masquerade(m)
+            );
+        }
         // Masquerading is for staff: the staff member is the one asking.
         let user = if args.session.is_some() {
             User::anonymous(id)
@@ -110,11 +139,23 @@ pub fn render(host: &Host, args: RenderArgs, out: &mut impl Write) -> Result<()>
             masquerade: masquerade.clone(),
         })?;
         if args.json {
-            serde_json::to_writer(&mut *out, &output.summary(id, args.view, true))?;
+            let mut line = serde_json::to_value(output.summary(id, args.view, true))?;
+            if let Some(m) = &masquerade {
+                line["masquerade"] = match m {
+                    Masquerade::Learner(learner) => serde_json::json!({"as_learner": learner}),
+                    Masquerade::Groups(groups) => serde_json::json!({"as_groups": groups}),
+                };
+            }
+            serde_json::to_writer(&mut *out, &line)?;
             writeln!(out)?;
         } else {
             if users.len() > 1 {
                 writeln!(out, "<!-- user: {} -->", xbhost::markup::escape(id))?;
+            }
+            if let Some(m) = &masquerade {
+                let what = format!("staff {id:?} {}", describe_masquerade(m));
+                let what = xbhost::markup::escape(&what);
+                writeln!(out, "<!-- masquerade: {what}; nothing was written -->")?;
             }
             writeln!(out, "{}", output.html)?;
         }
@@ -122,18 +163,38 @@ pub fn render(host: &Host, args: RenderArgs, out: &mut impl Write) -> Result<()>
     Ok(())
 }
 
+/// Whom a masquerade views as, for the notes that say it is one.
+fn describe_masquerade(m: &Masquerade) -> String {
+    match m {
+        Masquerade::Learner(learner) => format!("viewing as learner {learner:?}"),
+        Masquerade::Groups(groups) => {
+            let chosen: Vec<String> = groups
+                .iter()
+                .map(|(p, g)| format!("partition {p} group {g}"))
+                .collect();
+            format!("viewing as {}", chosen.join(", "))
+        }
+    }
+}
+
 #[derive(Args)]
+#[command(after_help = "Example:\n  \
+    xbhost --data ./xbhost-data handle --course course-v1:xbhost+demo+2026 --block check_sum --user alice --handler submit --payload '{\"answer\": [1]}'")]
 pub struct HandleArgs {
-    #[arg(long)]
+    /// The course key (course-v1:ORG+COURSE+RUN).
+    #[arg(long, value_name = "KEY")]
     course: String,
-    #[arg(long)]
+    /// The usage id of the block whose handler to call.
+    #[arg(long, value_name = "USAGE")]
     block: String,
-    #[arg(long)]
+    /// The learner the call is for.
+    #[arg(long, value_name = "ID")]
     user: String,
-    #[arg(long)]
+    /// The handler's name (a problem's: submit, grade, hint, show_answer, reset).
+    #[arg(long, value_name = "NAME")]
     handler: String,
     /// The handler's JSON payload.
-    #[arg(long, default_value = "{}")]
+    #[arg(long, default_value = "{}", value_name = "JSON")]
     payload: String,
 }
 
@@ -154,14 +215,22 @@ pub fn handle(host: &Host, args: HandleArgs, out: &mut impl Write) -> Result<()>
 }
 
 #[derive(Args)]
-#[command(args_conflicts_with_subcommands = true)]
+#[command(
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true,
+    after_help = "Examples:\n  \
+    xbhost --data ./xbhost-data grades --course course-v1:xbhost+demo+2026\n  \
+    xbhost --data ./xbhost-data grades --course course-v1:xbhost+demo+2026 --user alice --json\n  \
+    xbhost --data ./xbhost-data grades export --course course-v1:xbhost+demo+2026 --csv grades.csv"
+)]
 pub struct GradesArgs {
     #[command(subcommand)]
     command: Option<GradesCommand>,
-    #[arg(long)]
+    /// The course key (course-v1:ORG+COURSE+RUN).
+    #[arg(long, value_name = "KEY", required = true)]
     course: Option<String>,
     /// Grade one learner (default: every learner with data in the course).
-    #[arg(long)]
+    #[arg(long, value_name = "ID")]
     user: Option<String>,
     /// Print JSON instead of a table.
     #[arg(long)]
@@ -171,10 +240,14 @@ pub struct GradesArgs {
 #[derive(Subcommand)]
 pub enum GradesCommand {
     /// One row per learner, one column per problem (`n/a` where the learner does not see it).
+    #[command(after_help = "Example:\n  \
+        xbhost --data ./xbhost-data grades export --course course-v1:xbhost+demo+2026 --csv grades.csv")]
     Export {
-        #[arg(long)]
+        /// The course key (course-v1:ORG+COURSE+RUN).
+        #[arg(long, value_name = "KEY")]
         course: String,
-        #[arg(long)]
+        /// The CSV file to write.
+        #[arg(long, value_name = "FILE")]
         csv: PathBuf,
     },
 }
@@ -225,35 +298,59 @@ pub fn grades(host: &Host, args: GradesArgs, out: &mut impl Write) -> Result<()>
 }
 
 #[derive(Args)]
+#[command(group(ArgGroup::new("scope").required(true).args(["course", "global"])))]
 pub struct TagTarget {
     /// The user whose tags these are.
-    #[arg(long)]
+    #[arg(long, value_name = "ID")]
     user: String,
-    /// The course (course-scoped tags).
-    #[arg(long, required_unless_present = "global")]
+    /// The course whose tags these are (course-scoped tags; or --global).
+    #[arg(long, value_name = "KEY")]
     course: Option<String>,
-    /// Global (user-scoped) tags instead of course tags.
-    #[arg(long, conflicts_with = "course")]
+    /// Global (user-scoped) tags instead of a course's.
+    #[arg(long)]
     global: bool,
 }
 
 #[derive(Subcommand)]
 pub enum TagsCommand {
+    /// Print one tag's value.
+    #[command(after_help = "Examples:\n  \
+        xbhost --data ./xbhost-data tags get --user alice --course course-v1:xbhost+demo+2026 cohort_hint\n  \
+        xbhost --data ./xbhost-data tags get --user alice --global language")]
     Get {
         #[command(flatten)]
         target: TagTarget,
+        /// The tag's key (1 to 255 bytes).
+        #[arg(value_name = "KEY")]
         key: String,
     },
+    /// Set a tag (the partition tags `xblock.partition_service.partition_*` are the host's).
+    #[command(after_help = "Example:\n  \
+        xbhost --data ./xbhost-data tags set --user alice --global language fr")]
     Set {
         #[command(flatten)]
         target: TagTarget,
+        /// The tag's key (1 to 255 bytes).
+        #[arg(value_name = "KEY")]
         key: String,
+        /// The value (at most XBHOST_MAX_TAG_VALUE_BYTES, 1024 bytes by default).
+        #[arg(value_name = "VALUE")]
         value: String,
     },
+    /// List a user's tags, one `key<TAB>value` a line.
+    #[command(after_help = "Example:\n  \
+        xbhost --data ./xbhost-data tags list --user alice --course course-v1:xbhost+demo+2026")]
     List {
         #[command(flatten)]
         target: TagTarget,
     },
+}
+
+impl TagsCommand {
+    /// Whether the command may start a new store: setting a global tag needs no course.
+    pub fn creates_store(&self) -> bool {
+        matches!(self, TagsCommand::Set { target, .. } if target.global)
+    }
 }
 
 /// `tags get|set|list`: a learner's course or global tags.

@@ -2,12 +2,14 @@
 //! and `run`, which opens the host and hands each command to its group's file. The
 //! children import nothing from here and, but for `serve` taking the import limit flags
 //! of `courses` (`ImportLimitArgs`), nothing from each other: what they need, they are given.
+//! `help` adjusts the help clap derives (global options hidden where they are ignored) and
+//! checks it in the tests below.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Result;
-use clap::{Parser, Subcommand};
+use anyhow::{Result, bail};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use xbhost::{Host, HostConfig};
 
@@ -16,21 +18,39 @@ mod event_log;
 mod events_export;
 mod experiments;
 mod groups;
+mod help;
 mod learners;
 mod plugins;
 mod serve;
 mod store;
 
 /// A host for XBlock-style course content; every block a sandboxed WebAssembly component.
+///
+/// Global options may come before or after the command; each command's help lists the
+/// ones it uses. Logs go to stderr, filtered by XBHOST_LOG (for example
+/// XBHOST_LOG=xbhost=debug), in colour only on a terminal and without NO_COLOR.
 #[derive(Parser)]
-#[command(name = "xbhost", version)]
+#[command(
+    name = "xbhost",
+    version,
+    after_help = "Examples:\n  \
+        xbhost --data ./xbhost-data plugin add target/plugins/html.wasm\n  \
+        xbhost --data ./xbhost-data course load examples/demo-course/course.json\n  \
+        xbhost --data ./xbhost-data render --course course-v1:xbhost+demo+2026 --block unit_1 --user alice\n\n\
+        Get `xbhost` on your PATH with `cargo install --path host` (from the repository), or \
+        run target/release/xbhost after `cargo xtask build`."
+)]
 struct Cli {
-    /// Data directory (store and event log); created if missing.
+    /// Data directory: the embedded store (DIR/db) and the event log. Only commands that
+    /// install or load something (`plugin add`, `course load`, `course import`, `serve`,
+    /// `tags set --global`) create it; the others refuse a directory without a store.
     #[arg(
         long,
         global = true,
         env = "XBHOST_DATA",
-        default_value = "xbhost-data"
+        default_value = "xbhost-data",
+        value_name = "DIR",
+        help_heading = GLOBAL
     )]
     data: PathBuf,
     /// A PostgreSQL database (`postgres://USER@HOST:PORT/NAME`) to keep the data in,
@@ -41,17 +61,30 @@ struct Cli {
         global = true,
         env = "XBHOST_DATABASE_URL",
         value_name = "URL",
-        hide_env_values = true
+        hide_env_values = true,
+        help_heading = GLOBAL
     )]
     database: Option<String>,
     #[command(flatten)]
     database_limits: DatabaseArgs,
     /// The event log (newline-delimited JSON); default `events.jsonl` in the data directory.
-    #[arg(long, global = true, env = "XBHOST_EVENTS")]
+    #[arg(
+        long,
+        global = true,
+        env = "XBHOST_EVENTS",
+        value_name = "FILE",
+        help_heading = GLOBAL
+    )]
     events: Option<PathBuf>,
-    /// A file of bot user-agent patterns, one regular expression per line (default: a
-    /// built-in list of crawlers).
-    #[arg(long, global = true, env = "XBHOST_BOTS")]
+    /// A file of bot user-agent patterns, one case-insensitive regular expression per line,
+    /// `#` comments (default: a built-in list of crawlers). Used by `render` and `serve`.
+    #[arg(
+        long,
+        global = true,
+        env = "XBHOST_BOTS",
+        value_name = "FILE",
+        help_heading = GLOBAL
+    )]
     bots: Option<PathBuf>,
     #[command(flatten)]
     event_log: event_log::EventLogArgs,
@@ -59,32 +92,40 @@ struct Cli {
     command: Command,
 }
 
+/// The heading of the global options in every command's help.
+const GLOBAL: &str = "Global options";
+
 /// Bounds on what the database may make a host wait for.
 #[derive(clap::Args)]
+#[command(next_help_heading = GLOBAL)]
 struct DatabaseArgs {
-    /// The longest a call waits for a free database connection (or a new one) before
-    /// answering that the store is unavailable (503 over HTTP).
+    /// With --database: the longest a call waits for a free database connection (or a new
+    /// one) before answering that the store is unavailable (503 over HTTP), in ms.
     #[arg(
         long,
         global = true,
         env = "XBHOST_DATABASE_WAIT_MS",
-        default_value_t = 5000
+        default_value_t = 5000,
+        value_name = "MS"
     )]
     database_wait_ms: u64,
-    /// The longest a statement waits for a row another host's request holds.
+    /// With --database: the longest a statement waits for a row another host's request
+    /// holds, in ms.
     #[arg(
         long,
         global = true,
         env = "XBHOST_DATABASE_LOCK_TIMEOUT_MS",
-        default_value_t = 5000
+        default_value_t = 5000,
+        value_name = "MS"
     )]
     database_lock_timeout_ms: u64,
-    /// The longest any one statement may run.
+    /// With --database: the longest any one statement may run, in ms.
     #[arg(
         long,
         global = true,
         env = "XBHOST_DATABASE_STATEMENT_TIMEOUT_MS",
-        default_value_t = 30000
+        default_value_t = 30000,
+        value_name = "MS"
     )]
     database_statement_timeout_ms: u64,
 }
@@ -149,11 +190,58 @@ enum Command {
     Events(events_export::EventsCommand),
 }
 
+/// The command line as clap parses it, with the help adjusted (`help`).
+fn command() -> clap::Command {
+    help::hide_ignored_globals(Cli::command())
+}
+
+/// Whether log lines on stderr may carry colours: only on a terminal, and never with
+/// `NO_COLOR` set to anything (no-color.org), so logs redirected to a file stay text.
+fn log_colours() -> bool {
+    use std::io::IsTerminal as _;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// A mistyped `--data` must not quietly open a new, empty store: only the commands that
+/// install or load something may start one; the others refuse a data directory without a
+/// store (and create nothing). `events export` on the log needs the store or the log.
+fn check_store_exists(
+    data: &std::path::Path,
+    events: &std::path::Path,
+    command: &Command,
+) -> Result<()> {
+    let store = data.join("db");
+    if store.is_dir() {
+        return Ok(());
+    }
+    let creates = match command {
+        Command::Plugin(cmd) => cmd.creates_store(),
+        Command::Course(cmd) => cmd.creates_store(),
+        Command::Tags(cmd) => cmd.creates_store(),
+        Command::Serve(_) => true,
+        // They check for the store themselves (`store`), or never open it (`token`).
+        Command::Store(_) | Command::Token(_) => true,
+        Command::Events(_) => events.exists(),
+        _ => false,
+    };
+    if !creates {
+        bail!(
+            "there is no xbhost store in {} (no {} directory): check --data (or XBHOST_DATA). \
+             Only `plugin add`, `course load`, `course import`, `serve` and `tags set --global` \
+             start a new store",
+            data.display(),
+            store.display()
+        );
+    }
+    Ok(())
+}
+
 pub fn main() -> ExitCode {
     // html5ever logs about the block HTML it parses (markup::contain), as often as a block's
     // HTML makes it: never in the host's log.
     let quiet_parser = "html5ever=off".parse().expect("a valid directive");
     tracing_subscriber::fmt()
+        .with_ansi(log_colours())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("XBHOST_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"))
@@ -165,7 +253,7 @@ pub fn main() -> ExitCode {
         // fails too.
         .log_internal_errors(false)
         .init();
-    let cli = Cli::parse();
+    let cli = Cli::from_arg_matches(&command().get_matches()).unwrap_or_else(|e| e.exit());
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -196,6 +284,9 @@ fn run(mut cli: Cli) -> Result<()> {
         config.bots = xbhost::bots::BotFilter::from_file(bots)?;
     }
     let events_path = Host::events_path(&cli.data, &config);
+    if config.database.is_none() {
+        check_store_exists(&cli.data, &events_path, &cli.command)?;
+    }
     // `store` opens the sled store itself; `events export` on sled reads only the log.
     match cli.command {
         Command::Store(cmd) => {
@@ -232,5 +323,67 @@ fn run(mut cli: Cli) -> Result<()> {
         Command::Token(_) | Command::Store(_) => {
             unreachable!("handled before the store is opened")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// clap's own consistency checks (conflicts, groups, ids) over every command.
+    #[test]
+    fn the_command_line_is_consistent() {
+        super::command().debug_assert();
+    }
+
+    /// Every option and argument of every command says what it is, and every command shows
+    /// an example (`help::problems` walks the whole tree).
+    #[test]
+    fn every_argument_has_help_and_every_command_an_example() {
+        let problems = super::help::problems(&mut super::command());
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+    }
+
+    /// Global options show only on the commands that use them, and `serve` names the
+    /// environment variable of its signing key.
+    #[test]
+    fn help_shows_what_each_command_uses() {
+        let help = |path: &[&str]| super::help::long_help(&mut super::command(), path);
+        let token = help(&["token"]);
+        assert!(
+            !token.contains("--data") && !token.contains("--bots"),
+            "{token}"
+        );
+        assert!(
+            token.contains("XBHOST_TOKEN_SECRET  the HS256 key"),
+            "{token}"
+        );
+        let render = help(&["render"]);
+        assert!(
+            render.contains("--data <DIR>") && render.contains("--bots"),
+            "{render}"
+        );
+        assert!(render.contains("Global options"), "{render}");
+        let list = help(&["course", "list"]);
+        assert!(
+            list.contains("--data <DIR>") && !list.contains("--bots"),
+            "{list}"
+        );
+        let copy = help(&["store", "copy"]);
+        assert!(
+            !copy.contains("--database <URL>") && copy.contains("--data <DIR>"),
+            "{copy}"
+        );
+        let serve = help(&["serve"]);
+        assert!(
+            serve.contains("XBHOST_TOKEN_SECRET  the HS256 key"),
+            "{serve}"
+        );
+        assert!(
+            serve.contains("--token-leeway") && serve.contains("exp + leeway"),
+            "{serve}"
+        );
+        assert!(
+            help(&["render"]).contains("[possible values: student, staff, author]"),
+            "{render}"
+        );
     }
 }

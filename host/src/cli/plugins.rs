@@ -10,15 +10,30 @@ use xbhost::Host;
 
 #[derive(Subcommand)]
 pub enum PluginCommand {
-    /// Check and store a plugin (`.wasm` component built with xbhost-sdk).
+    /// Check and store a plugin (`.wasm` component built with xbhost-sdk); a plugin of the
+    /// same name is replaced.
+    #[command(after_help = "Examples:\n  \
+        xbhost --data ./xbhost-data plugin add target/plugins/html.wasm\n  \
+        xbhost --data ./xbhost-data plugin add my_block.wasm --name html   # replace the html block type")]
     Add {
+        /// The plugin: a WebAssembly component file (`.wasm`).
+        #[arg(value_name = "FILE.wasm")]
         file: PathBuf,
-        /// Install under this name instead of the one the plugin declares.
-        #[arg(long)]
+        /// Install under this name (the block type courses use) instead of the one the
+        /// plugin declares: 1 to 64 of a-z, 0-9, `_` and `-`.
+        #[arg(long, value_name = "NAME")]
         name: Option<String>,
     },
-    /// List installed plugins.
+    /// List installed plugins: name, version, contract and blake3 hash, one a line.
+    #[command(after_help = "Example:\n  xbhost --data ./xbhost-data plugin list")]
     List,
+}
+
+impl PluginCommand {
+    /// Whether the command may start a new store (`plugin add` does).
+    pub fn creates_store(&self) -> bool {
+        matches!(self, PluginCommand::Add { .. })
+    }
 }
 
 pub fn run(host: &Host, cmd: PluginCommand, out: &mut impl Write) -> Result<()> {

@@ -14,82 +14,104 @@ use xbhost::ids::check_id;
 use xbhost::server::auth::TokenKeys;
 
 #[derive(Args)]
+#[command(after_help = "Environment:\n  \
+    XBHOST_TOKEN_SECRET  the HS256 key shared with the LMS (at least 32 bytes), used when \
+    --token-secret-file is not given; without either, serve refuses to start\n\n\
+    Tokens: accepted until exp + leeway (--token-leeway, 5s by default) and from \
+    nbf - leeway; a token whose iat is later than now + leeway is refused.\n\n\
+    Examples:\n  \
+    export XBHOST_TOKEN_SECRET=$(openssl rand -hex 32)\n  \
+    xbhost --data ./xbhost-data serve --listen 127.0.0.1:8080\n  \
+    xbhost --data ./xbhost-data serve --listen 127.0.0.1:8080 --dev-login   # workbench sign-in for development")]
 pub struct ServeArgs {
-    /// Address to listen on (port 0: any free port; the address is printed).
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    /// Address to listen on, IP:PORT (port 0: any free port; the address is printed).
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "IP:PORT")]
     listen: std::net::SocketAddr,
-    /// A file holding the HS256 key shared with the LMS (else XBHOST_TOKEN_SECRET).
-    #[arg(long, env = "XBHOST_TOKEN_SECRET_FILE")]
+    /// A file holding the HS256 key shared with the LMS (its first line break is dropped);
+    /// without it the key is read from XBHOST_TOKEN_SECRET.
+    #[arg(long, env = "XBHOST_TOKEN_SECRET_FILE", value_name = "FILE")]
     token_secret_file: Option<PathBuf>,
-    /// Offer the development sign-in on the workbench: anyone may sign in as anyone.
+    /// Offer the development sign-in on the workbench: anyone may sign in as anyone (only
+    /// on a loopback address).
     #[arg(long)]
     dev_login: bool,
     /// Largest handler call or form body, in bytes (larger: 413).
-    #[arg(long, default_value_t = 64 * 1024)]
+    #[arg(long, default_value_t = 64 * 1024, value_name = "BYTES")]
     max_body_bytes: usize,
     /// Largest plugin or course upload, in bytes (larger: 413).
-    #[arg(long, default_value_t = 64 * 1024 * 1024)]
+    #[arg(long, default_value_t = 64 * 1024 * 1024, value_name = "BYTES")]
     max_upload_bytes: usize,
     /// What an uploaded course may make the server read and spend.
     #[command(flatten)]
     import_limits: super::courses::ImportLimitArgs,
     /// Renders and handler calls running at once (each holds a few sandbox instances).
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 32, value_name = "N")]
     pub max_concurrent_renders: usize,
-    /// How long a request waits for a free render slot before it is answered 503.
-    #[arg(long, default_value_t = 10_000)]
+    /// How long a request waits for a free render slot before it is answered 503, in ms.
+    #[arg(long, default_value_t = 10_000, value_name = "MS")]
     queue_timeout_ms: u64,
     /// Mark cookies Secure: set it when browsers reach the server over HTTPS (a proxy).
     /// The session cookie is then `__Host-xbhost_session`.
     #[arg(long)]
     secure_cookies: bool,
     /// Accept only tokens whose `iss` is this (the LMS's issuer).
-    #[arg(long, env = "XBHOST_TOKEN_ISSUER")]
+    #[arg(long, env = "XBHOST_TOKEN_ISSUER", value_name = "ISSUER")]
     token_issuer: Option<String>,
     /// Accept only tokens whose `aud` is or includes this (xbhost's client id at the LMS).
-    #[arg(long, env = "XBHOST_TOKEN_AUDIENCE")]
+    #[arg(long, env = "XBHOST_TOKEN_AUDIENCE", value_name = "AUDIENCE")]
     token_audience: Option<String>,
     /// The longest a token may live (`exp - iat`, and `exp - now`); longer ones get 401.
-    #[arg(long, env = "XBHOST_MAX_TOKEN_LIFETIME", default_value = "1h")]
+    /// A duration: 30m, 1h, 2h 30m.
+    #[arg(
+        long,
+        env = "XBHOST_MAX_TOKEN_LIFETIME",
+        default_value = "1h",
+        value_name = "DURATION"
+    )]
     max_token_lifetime: humantime::Duration,
-    /// Clock skew tolerated on a token's `exp`, `nbf` and `iat`.
-    #[arg(long, default_value = "5s")]
+    /// Clock skew tolerated on a token's times: a token is accepted until exp + leeway,
+    /// from nbf - leeway, and refused when its iat is after now + leeway. A duration
+    /// (0s: none).
+    #[arg(long, default_value = "5s", value_name = "DURATION")]
     token_leeway: humantime::Duration,
     /// The LMS's OIDC authorization endpoint: `GET /session/login` redirects there with
     /// the sign-in's state and nonce (without it, it answers them as JSON).
-    #[arg(long, env = "XBHOST_LMS_AUTHORIZATION_URL")]
+    #[arg(long, env = "XBHOST_LMS_AUTHORIZATION_URL", value_name = "URL")]
     lms_authorization_url: Option<String>,
     /// How long a browser has to finish a sign-in it started (its state cookie's life).
-    #[arg(long, default_value = "10m")]
+    #[arg(long, default_value = "10m", value_name = "DURATION")]
     sign_in_state_ttl: humantime::Duration,
     /// Most ids held in each of the records of used sign-in tokens and of signed-out
     /// sessions (each kept until it expires); a sign-in or sign-out that does not fit
     /// gets 503.
-    #[arg(long, default_value_t = xbhost::server::ledger::DEFAULT_MAX_RECORDS)]
+    #[arg(long, default_value_t = xbhost::server::ledger::DEFAULT_MAX_RECORDS, value_name = "N")]
     max_token_records: usize,
-    /// On SIGTERM or Ctrl-C, how long to wait for the requests in flight before exiting.
-    #[arg(long, default_value_t = 10_000)]
+    /// On SIGTERM or Ctrl-C, how long to wait for the requests in flight before exiting,
+    /// in ms.
+    #[arg(long, default_value_t = 10_000, value_name = "MS")]
     shutdown_grace_ms: u64,
     /// Open connections at most; at the cap a new one takes the place of the longest idle
     /// (never more than the open-file limit allows).
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, default_value_t = 1024, value_name = "N")]
     max_connections: usize,
     /// Uploads and experiment reports running at once (each also takes a render slot, so
     /// pages keep the rest).
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, value_name = "N")]
     max_concurrent_heavy: usize,
-    /// How long a client may take to send a request's headers, from their first byte.
-    #[arg(long, default_value_t = 10_000)]
+    /// How long a client may take to send a request's headers, from their first byte, in ms.
+    #[arg(long, default_value_t = 10_000, value_name = "MS")]
     header_read_timeout_ms: u64,
-    /// How long a connection may stay open with no request (keep-alive).
-    #[arg(long, default_value_t = 60_000)]
+    /// How long a connection may stay open with no request (keep-alive), in ms.
+    #[arg(long, default_value_t = 60_000, value_name = "MS")]
     idle_timeout_ms: u64,
-    /// How long a client may take to send a request's body, from its headers (408 after).
-    #[arg(long, default_value_t = 60_000)]
+    /// How long a client may take to send a request's body, from its headers (408 after),
+    /// in ms.
+    #[arg(long, default_value_t = 60_000, value_name = "MS")]
     body_read_timeout_ms: u64,
-    /// A file holding the token `/metrics` requires (`Authorization: Bearer ...`); without
-    /// it `/metrics` is open to anyone who can reach the server.
-    #[arg(long, env = "XBHOST_METRICS_TOKEN_FILE")]
+    /// A file holding the token `/metrics` requires (`Authorization: Bearer ...`, its first
+    /// line, at least 16 bytes); without it `/metrics` is open to anyone who can reach the
+    /// server.
+    #[arg(long, env = "XBHOST_METRICS_TOKEN_FILE", value_name = "FILE")]
     metrics_token_file: Option<PathBuf>,
     /// Label metrics with course keys (off by default).
     #[arg(long)]
@@ -263,31 +285,41 @@ async fn shutdown_signal() {
 }
 
 #[derive(Args)]
+#[command(after_help = "Environment:\n  \
+    XBHOST_TOKEN_SECRET  the HS256 key (the server's), used when --token-secret-file is \
+    not given\n\n\
+    Examples:\n  \
+    xbhost token --user alice --role '*=learner'\n  \
+    xbhost token --user bob --role 'course-v1:xbhost+demo+2026=staff' --ttl 30m\n  \
+    curl -H \"Authorization: Bearer $(xbhost token --user alice --role '*=learner')\" \
+    http://127.0.0.1:8080/courses/course-v1:xbhost+demo+2026/blocks/unit_1")]
 pub struct TokenArgs {
     /// The user id (`sub`).
-    #[arg(long)]
+    #[arg(long, value_name = "ID")]
     user: String,
     /// The username shown on pages (default: the id).
-    #[arg(long)]
+    #[arg(long, value_name = "NAME")]
     name: Option<String>,
-    /// A role: `COURSE_KEY=ROLE` or `*=ROLE` (learner, staff, admin); repeatable.
+    /// A role: `COURSE_KEY=ROLE` or `*=ROLE` (every course), ROLE one of learner, staff,
+    /// admin (each includes the ones before); repeatable.
     #[arg(long = "role", value_name = "COURSE=ROLE", required = true)]
     roles: Vec<String>,
-    /// How long the token is valid (the server refuses more than its
-    /// --max-token-lifetime, 1h by default).
-    #[arg(long, default_value = "1h")]
+    /// How long the token is valid: a duration (30m, 1h). The server refuses more than its
+    /// --max-token-lifetime (1h by default) and accepts the token until exp plus its
+    /// --token-leeway (5s by default).
+    #[arg(long, default_value = "1h", value_name = "DURATION")]
     ttl: humantime::Duration,
     /// The token's `iss` (what the server's --token-issuer demands).
-    #[arg(long)]
+    #[arg(long, value_name = "ISSUER")]
     issuer: Option<String>,
     /// The token's `aud` (what the server's --token-audience demands).
-    #[arg(long)]
+    #[arg(long, value_name = "AUDIENCE")]
     audience: Option<String>,
     /// The token's `nonce`: the one `GET /session/login` gave, for a sign-in by hand.
-    #[arg(long)]
+    #[arg(long, value_name = "NONCE")]
     nonce: Option<String>,
-    /// A file holding the HS256 key (else XBHOST_TOKEN_SECRET).
-    #[arg(long, env = "XBHOST_TOKEN_SECRET_FILE")]
+    /// A file holding the HS256 key; without it the key is read from XBHOST_TOKEN_SECRET.
+    #[arg(long, env = "XBHOST_TOKEN_SECRET_FILE", value_name = "FILE")]
     token_secret_file: Option<PathBuf>,
 }
 

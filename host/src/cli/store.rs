@@ -17,6 +17,8 @@ pub enum StoreCommand {
     /// Copy the data directory's store (tags, groups, state, courses, plugins, enrollments,
     /// metadata) and its event log into an empty PostgreSQL database, check the copy (rows
     /// and a checksum per table, printed) and commit it only if every table agrees.
+    #[command(after_help = "Example:\n  \
+        xbhost --data /var/lib/xbhost store copy --to postgres://xbhost@db.internal:5432/xbhost")]
     Copy {
         /// The database to copy into (`postgres://USER@HOST:PORT/NAME`); it must be empty.
         #[arg(long, value_name = "URL")]
@@ -24,8 +26,10 @@ pub enum StoreCommand {
     },
     /// Check that a PostgreSQL database holds exactly what the data directory's store and
     /// event log hold (as `store copy` left it): rows and a checksum per table.
+    #[command(after_help = "Example:\n  \
+        xbhost --data /var/lib/xbhost store verify --against postgres://xbhost@db.internal:5432/xbhost")]
     Verify {
-        /// The database to check.
+        /// The database to check (`postgres://USER@HOST:PORT/NAME`).
         #[arg(long, value_name = "URL")]
         against: String,
     },
