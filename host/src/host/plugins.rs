@@ -48,27 +48,19 @@ impl Host {
     /// Checks and stores a plugin. Nothing is stored unless the plugin is a component built
     /// with the SDK for a compatible contract that compiles and links.
     pub fn add_plugin(&self, wasm: &[u8], name: Option<&str>) -> Result<PluginRecord> {
-        let metadata = read_metadata(wasm)?;
-        if !contract_compatible(&metadata.contract) {
-            bail!(
-                "plugin {:?} {} was built for contract {}, but this host implements contract {CONTRACT_VERSION} \
-                 (a plugin must match the host's MAJOR.MINOR): rebuild it against a matching xbhost-sdk",
-                metadata.name,
-                metadata.version,
-                metadata.contract
-            );
-        }
-        let name = name.unwrap_or(&metadata.name);
-        check_plugin_name(name)?;
-        let record = PluginRecord {
-            name: name.to_string(),
-            version: metadata.version,
-            contract: metadata.contract,
-            hash: blake3::hash(wasm).to_hex().to_string(),
-            size: wasm.len() as u64,
-        };
+        let record = record_for(wasm, name)?;
         self.inner.handle.plugins.install(record.clone(), wasm)?;
         info!(plugin = %record.name, version = %record.version, hash = %record.hash, "plugin added");
+        Ok(record)
+    }
+
+    /// Checks a plugin as [`Host::add_plugin`] does (metadata, contract, name; compiled and
+    /// linked) and stores nothing: what it would store. `plugin add` of several files checks
+    /// them all first, so a bad one among them stores none (the compiled cache keeps what
+    /// this compiled, so adding it next compiles nothing again).
+    pub fn check_plugin(&self, wasm: &[u8], name: Option<&str>) -> Result<PluginRecord> {
+        let record = record_for(wasm, name)?;
+        self.inner.handle.plugins.check(&record, wasm)?;
         Ok(record)
     }
 
@@ -76,6 +68,30 @@ impl Host {
     pub fn load_plugin(&self, name: &str) -> Result<Origin> {
         Ok(self.inner.handle.plugin(name)?.origin)
     }
+}
+
+/// The record of a plugin that may be installed (a component built with the SDK for a
+/// compatible contract, under a valid name), or why it may not be.
+fn record_for(wasm: &[u8], name: Option<&str>) -> Result<PluginRecord> {
+    let metadata = read_metadata(wasm)?;
+    if !contract_compatible(&metadata.contract) {
+        bail!(
+            "plugin {:?} {} was built for contract {}, but this host implements contract {CONTRACT_VERSION} \
+             (a plugin must match the host's MAJOR.MINOR): rebuild it against a matching xbhost-sdk",
+            metadata.name,
+            metadata.version,
+            metadata.contract
+        );
+    }
+    let name = name.unwrap_or(&metadata.name);
+    check_plugin_name(name)?;
+    Ok(PluginRecord {
+        name: name.to_string(),
+        version: metadata.version,
+        contract: metadata.contract,
+        hash: blake3::hash(wasm).to_hex().to_string(),
+        size: wasm.len() as u64,
+    })
 }
 
 #[cfg(test)]

@@ -75,6 +75,14 @@ impl PluginRegistry {
         self.loaded.forget_all();
     }
 
+    /// Compiles and links a checked plugin without storing it: whether `install` would take
+    /// it. The compiled cache keeps the result, so installing it next compiles nothing.
+    pub fn check(&self, record: &PluginRecord, wasm: &[u8]) -> Result<()> {
+        self.runtime
+            .load(record.clone(), wasm, self.cache.as_ref())
+            .map(drop)
+    }
+
     /// Compiles and links a checked plugin, then stores it (record and bytes in one
     /// transaction, flushed) and puts it in force. Nothing is stored if it does not compile.
     pub fn install(&self, record: PluginRecord, wasm: &[u8]) -> Result<()> {
