@@ -405,6 +405,129 @@ fn plugin_add_takes_the_name_from_the_plugin_or_from_name() {
     );
 }
 
+/// `plugin add` takes several files and directories (their `.wasm` files, by name); all
+/// are checked before any is stored, so one bad file among good ones stores none.
+#[test]
+fn plugin_add_takes_several_files_or_a_directory_and_a_bad_one_stores_none() {
+    let data = tempfile::tempdir().unwrap();
+    let d = data.path();
+    let shelf = tempfile::tempdir().unwrap();
+    for p in ["course", "chapter"] {
+        std::fs::copy(plugin_path(p), shelf.path().join(format!("{p}.wasm"))).unwrap();
+    }
+    std::fs::write(shelf.path().join("notes.txt"), "not a plugin").unwrap();
+    let shelf = shelf.path().to_str().unwrap();
+    let html = plugin_path("html");
+    let html = html.to_str().unwrap();
+    let other = tempfile::tempdir().unwrap();
+    let broken = other.path().join("broken.wasm");
+    std::fs::write(&broken, b"\0asm\x0d\0\x01\0 not a component").unwrap();
+    let broken = broken.to_str().unwrap();
+
+    let (ok, out, err) = xbhost(d, &["plugin", "add", html, broken, shelf]);
+    assert!(!ok && out.is_empty(), "{out}");
+    assert!(
+        err.contains("broken.wasm was not added, nor any of the other 3 files"),
+        "{err}"
+    );
+    let (_, list, _) = xbhost(d, &["plugin", "list"]);
+    assert!(list.trim().is_empty(), "a failed add stored {list}");
+
+    let out = xbhost_ok(d, &["plugin", "add", html, shelf]);
+    let added: Vec<&str> = out
+        .lines()
+        .map(|l| l.split_whitespace().nth(2).unwrap())
+        .collect();
+    assert_eq!(added, ["html", "chapter", "course"], "{out}");
+    let list = xbhost_ok(d, &["plugin", "list"]);
+    assert_eq!(list.lines().count(), 3, "{list}");
+
+    let (ok, _, err) = xbhost(d, &["plugin", "add", html, html]);
+    assert!(!ok && err.contains("are both plugin \"html\""), "{err}");
+    let (ok, _, err) = xbhost(d, &["plugin", "add", "--name", "x", html, shelf]);
+    assert!(!ok && err.contains("--name renames one plugin"), "{err}");
+    let empty = tempfile::tempdir().unwrap();
+    let (ok, _, err) = xbhost(d, &["plugin", "add", empty.path().to_str().unwrap()]);
+    assert!(!ok && err.contains("holds no .wasm file"), "{err}");
+}
+
+/// `new-block` refuses a name that is not a plugin name (or is a shipped block's), a
+/// directory that is not empty, an SDK that is not one and Python, writing nothing; a good
+/// name gets the whole project, and no store is made.
+#[test]
+fn new_block_writes_a_project_or_refuses_saying_why() {
+    let data = tempfile::tempdir().unwrap();
+    let d = data.path();
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("block");
+    let dir_arg = dir.to_str().unwrap();
+    for (name, why) in [
+        ("Quiz", "does not start with a lowercase letter"),
+        ("<script>", "does not start with a lowercase letter"),
+        ("quiz card", "contains ' '"),
+        ("vertical", "a block type xbhost ships"),
+        ("fn", "reserved"),
+    ] {
+        let (ok, _, err) = xbhost(d, &["new-block", name, "--dir", dir_arg]);
+        assert!(!ok && err.contains(why), "{name}: {err}");
+        assert!(!dir.exists(), "{name} wrote something");
+    }
+    let (ok, _, err) = xbhost(
+        d,
+        &["new-block", "quiz", "--dir", dir_arg, "--lang", "python"],
+    );
+    assert!(!ok && err.contains("issue #16"), "{err}");
+    let (ok, _, err) = xbhost(
+        d,
+        &[
+            "new-block",
+            "quiz",
+            "--dir",
+            dir_arg,
+            "--sdk",
+            work.path().to_str().unwrap(),
+        ],
+    );
+    assert!(!ok && err.contains("no xbhost-sdk at"), "{err}");
+    assert!(!dir.exists());
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("mine.txt"), "keep me").unwrap();
+    let (ok, _, err) = xbhost(d, &["new-block", "quiz", "--dir", dir_arg]);
+    assert!(!ok && err.contains("is not empty"), "{err}");
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+
+    let fresh = work.path().join("quiz-card");
+    let out = xbhost_ok(
+        d,
+        &["new-block", "quiz-card", "--dir", fresh.to_str().unwrap()],
+    );
+    assert!(out.contains("created block quiz-card in "), "{out}");
+    let read = |path: &str| std::fs::read_to_string(fresh.join(path)).unwrap();
+    let cargo = read("Cargo.toml");
+    assert!(
+        cargo.contains("name = \"quiz-card\"") && cargo.contains("[workspace]"),
+        "{cargo}"
+    );
+    assert!(cargo.contains("guest-sdk\" }"), "{cargo}");
+    assert!(read("rust-toolchain.toml").contains("wasm32-wasip2"));
+    assert!(read(".cargo/config.toml").contains("-zstack-size=131072"));
+    assert!(read("src/lib.rs").contains("pub struct QuizCard;"));
+    assert!(read("README.md").contains("wasm32-wasip2/plugin/quiz_card.wasm"));
+    assert!(read("Cargo.lock").contains("name = \"serde\""));
+    let course: serde_json::Value = serde_json::from_str(&read("course.json")).unwrap();
+    let types: Vec<&str> = course["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        ["course", "chapter", "sequential", "vertical", "quiz-card"]
+    );
+    assert!(!d.join("db").exists(), "new-block opened a store");
+}
+
 #[test]
 fn experiment_enrollment_batch_assign_and_events_file_commands() {
     let data = demo_data();

@@ -20,6 +20,7 @@ mod experiments;
 mod groups;
 mod help;
 mod learners;
+mod new_block;
 mod plugins;
 mod serve;
 mod store;
@@ -188,6 +189,9 @@ enum Command {
     /// table with --database, else from the event log.
     #[command(subcommand)]
     Events(events_export::EventsCommand),
+    /// Write a new block project (Rust) that builds, passes its own tests and renders in
+    /// the workbench as it is, with a sample course. Opens no store.
+    NewBlock(new_block::NewBlockArgs),
 }
 
 /// The command line as clap parses it, with the help adjusted (`help`).
@@ -268,6 +272,7 @@ fn run(mut cli: Cli) -> Result<()> {
     // server's key, checked before anything is opened.
     let keys = match &cli.command {
         Command::Token(args) => return serve::sign_token(args),
+        Command::NewBlock(args) => return new_block::run(args, &mut std::io::stdout().lock()),
         Command::Serve(args) => Some(serve::keys(args)?),
         _ => None,
     };
@@ -320,7 +325,7 @@ fn run(mut cli: Cli) -> Result<()> {
             serve::serve(&cli.data, &events_path, host, keys, args)
         }
         Command::Events(cmd) => events_export::from_store(&host, cmd, &mut out),
-        Command::Token(_) | Command::Store(_) => {
+        Command::Token(_) | Command::Store(_) | Command::NewBlock(_) => {
             unreachable!("handled before the store is opened")
         }
     }
