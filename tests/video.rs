@@ -119,7 +119,9 @@ fn every_video_of_the_real_exports_imports_as_video_and_renders_its_player() {
         View::Student,
     );
     assert!(
-        learner.html.contains("?rel=0&amp;start=699&amp;end=777\""),
+        learner
+            .html
+            .contains("?rel=0&amp;enablejsapi=1&amp;start=699&amp;end=777\""),
         "{}",
         learner.html
     );

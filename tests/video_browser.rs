@@ -4,22 +4,23 @@
 //! id) as the browser built the page; in the test course's video experiment the learner
 //! gets exactly their group's video and staff all three, marked. A play event the page
 //! script posts (dispatched on the `<video>`: no media plays offline) reaches the event
-//! log, once however often the player repeats it within a second. No network: the embeds
-//! and remote sources fail to load, which the checks do not depend on.
+//! log, once however often the player repeats it within a second; so do a YouTube player's
+//! play, seek, completion, pause and end, as the player's frame posts them, while messages
+//! from any other origin or window are dropped. No network: the embeds and remote sources
+//! fail to load, which the checks do not depend on (the player's messages are dispatched).
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::Client;
 use serde_json::{Value, json};
 use xbhost::model::BlockDef;
 use xbhost::olx::ImportOptions;
+use xbhost_tests::browser::{Driver, js, open_unit, sign_in};
 use xbhost_tests::exports::data_with_plugins;
 use xbhost_tests::olx::{EXPERIMENT, SPLIT_UNIT, TEST_COURSE, olx};
 use xbhost_tests::served::Served;
-use xbhost_tests::{Fixture, PRODUCT_PLUGINS, artifacts_dir, find_program, xbhost_ok};
+use xbhost_tests::{Fixture, PRODUCT_PLUGINS, artifacts_dir, xbhost_ok};
 
 #[path = "video_shared/player.rs"]
 mod player;
@@ -80,140 +81,6 @@ fn imported(dir: &str, course: &str) -> Imported {
         })
         .unwrap_or_default();
     Imported { videos, conditions }
-}
-
-/// chromedriver on a free port, killed on drop.
-struct Driver {
-    child: Child,
-    url: String,
-}
-
-impl Driver {
-    fn start() -> Driver {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(find_program(&["chromedriver"]))
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting chromedriver");
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "chromedriver did not start"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Driver {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        }
-    }
-
-    async fn chromium(&self, profile: &Path) -> Client {
-        let Value::Object(capabilities) = json!({
-            "goog:chromeOptions": {
-                "binary": find_program(&["chromium", "chromium-browser"]),
-                "args": [
-                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                    "--window-size=1400,1000", "--no-first-run", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync", "--mute-audio",
-                    format!("--user-data-dir={}", profile.display()),
-                ]
-            }
-        }) else {
-            unreachable!()
-        };
-        ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-            .capabilities(capabilities)
-            .connect(&self.url)
-            .await
-            .expect("a chromium session through chromedriver")
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn js(client: &Client, script: &str) -> Value {
-    client
-        .execute(script, vec![])
-        .await
-        .unwrap_or_else(|e| panic!("{script}: {e}"))
-}
-
-/// Signs in through the dev sign-in's named form.
-async fn sign_in(client: &Client, base: &str, user: &str, role: &str) {
-    client.goto(&format!("{base}/workbench")).await.unwrap();
-    if client
-        .find(Locator::Css("form[action='/sign-out'] button"))
-        .await
-        .is_ok()
-    {
-        client
-            .find(Locator::Css("form[action='/sign-out'] button"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-    }
-    let form = client
-        .wait()
-        .for_element(Locator::Css("form#named-user"))
-        .await
-        .unwrap();
-    form.find(Locator::Css("input[name='user']"))
-        .await
-        .unwrap()
-        .send_keys(user)
-        .await
-        .unwrap();
-    form.find(Locator::Css(&format!(
-        "select[name='role'] option[value='{role}']"
-    )))
-    .await
-    .unwrap()
-    .click()
-    .await
-    .unwrap();
-    form.find(Locator::Css("button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    client
-        .wait()
-        .for_element(Locator::Css("form[action='/sign-out']"))
-        .await
-        .unwrap();
-}
-
-/// Opens a unit in the workbench and waits for it to be rendered.
-async fn open_unit(client: &Client, base: &str, course: &str, unit: &str) {
-    client
-        .goto(&format!(
-            "{base}/workbench?course={}&unit={unit}",
-            course.replace('+', "%2B")
-        ))
-        .await
-        .unwrap();
-    client
-        .wait()
-        .at_most(Duration::from_secs(30))
-        .for_element(Locator::Css(&format!("#render [data-usage-id='{unit}']")))
-        .await
-        .unwrap_or_else(|e| panic!("unit {unit} of {course} did not render: {e}"));
 }
 
 /// The player of `video` as the browser's DOM holds it: the `<video>`'s source URLs, or
@@ -418,6 +285,12 @@ async fn run(
     assert_eq!(e["data"]["code"], json!("html5"), "{e}");
     assert_eq!(e["data"]["currentTime"], json!(0.0), "{e}");
 
+    // YouTube's player reports its state by postMessage (no network here: the messages
+    // are dispatched as the player's frame would send them). Only YouTube's origin and
+    // that frame's window count; the five events reach the log with membership.
+    open_unit(client, base, TEST_COURSE, SPLIT_UNIT).await;
+    youtube_events(client, served, learner, &mine.usage_id).await?;
+
     // Staff: the three videos of the experiment, each marked with its group.
     sign_in(client, base, "video-staff", "staff").await;
     open_unit(client, base, TEST_COURSE, SPLIT_UNIT).await;
@@ -440,4 +313,115 @@ async fn run(
         assert_plays(&dom_player(client, &video.usage_id).await, video);
     }
     Ok(())
+}
+
+/// The YouTube bridge of the page script: `video` (a YouTube-only video on the open page)
+/// was set up for the player's messages, forged messages are dropped, and the player's
+/// play, seek, completion, pause and end reach the log as `video`'s events.
+async fn youtube_events(
+    client: &Client,
+    served: &Served,
+    learner: &str,
+    video: &str,
+) -> Result<(), String> {
+    let frame = format!("document.querySelector('#render [data-usage-id=\"{video}\"] iframe')");
+    let src = js(client, &format!("return {frame}.src;")).await;
+    let src = src.as_str().unwrap_or_default();
+    let origin = served.url.trim_end_matches('/');
+    for part in [
+        "enablejsapi=1",
+        "widgetid=1",
+        &format!("origin={}", urlencode(origin)),
+    ] {
+        if !src.contains(part) {
+            return Err(format!("the player's URL {src} lacks {part}"));
+        }
+    }
+    let send = format!(
+        "const f = {frame};
+         const send = (data, origin, source) => window.dispatchEvent(new MessageEvent('message', {{
+             data: typeof data === 'string' ? data : JSON.stringify(data),
+             origin: origin || 'https://www.youtube-nocookie.com', source: source || f.contentWindow }}));"
+    );
+    let of_video = |events: Vec<Value>| -> Vec<Value> {
+        events
+            .into_iter()
+            .map(|e| e.get("event").cloned().unwrap_or(e))
+            .filter(|e| e["usage_id"] == json!(video))
+            .collect()
+    };
+    // Forgeries: another origin, the page's own window, a text that is no JSON, a huge one.
+    js(
+        client,
+        &format!(
+            "{send}
+             send({{event: 'onStateChange', info: 1}}, 'https://www.youtube.com');
+             send({{event: 'onStateChange', info: 1}}, null, window);
+             send('{{not json');
+             send(JSON.stringify({{event: 'onStateChange', info: 1, pad: 'x'.repeat(70000)}}));
+             return true;"
+        ),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let forged = of_video(logged_video_events(served, learner));
+    if !forged.is_empty() {
+        return Err(format!("forged player messages were reported: {forged:?}"));
+    }
+    // The player: ready at 0 of 100 s, plays, jumps to 96 s (a seek, and 95% reached),
+    // pauses, ends.
+    js(
+        client,
+        &format!(
+            "{send}
+             send({{event: 'infoDelivery', info: {{currentTime: 0, duration: 100, playerState: -1}}}});
+             send({{event: 'onStateChange', info: 1}});
+             send({{event: 'infoDelivery', info: {{currentTime: 96}}}});
+             send({{event: 'onStateChange', info: 2}});
+             send({{event: 'onStateChange', info: 0}});
+             return true;"
+        ),
+    )
+    .await;
+    let expected = [
+        "complete_video",
+        "pause_video",
+        "play_video",
+        "seek_video",
+        "stop_video",
+    ];
+    let started = Instant::now();
+    let mut events = Vec::new();
+    while events.len() < expected.len() && started.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        events = of_video(logged_video_events(served, learner));
+    }
+    let mut names: Vec<&str> = events.iter().filter_map(|e| e["name"].as_str()).collect();
+    names.sort_unstable();
+    if names != expected {
+        return Err(format!("YouTube player events: {events:?}"));
+    }
+    for e in &events {
+        let assigned = e["experiments"]["assigned"].as_object();
+        if assigned.is_none_or(|a| a.is_empty()) {
+            return Err(format!("{} lacks the learner's membership: {e}", e["name"]));
+        }
+    }
+    let seek = events.iter().find(|e| e["name"] == "seek_video").unwrap();
+    if seek["data"]["old_time"] != json!(0.0) || seek["data"]["new_time"] != json!(96.0) {
+        return Err(format!("seek: {seek}"));
+    }
+    let done = events
+        .iter()
+        .find(|e| e["name"] == "complete_video")
+        .unwrap();
+    if done["data"]["currentTime"] != json!(96.0) || done["data"]["duration"] != json!(100.0) {
+        return Err(format!("complete: {done}"));
+    }
+    Ok(())
+}
+
+/// `s` as a URL query value (what `URLSearchParams` writes for an origin).
+fn urlencode(s: &str) -> String {
+    s.replace(':', "%3A").replace('/', "%2F")
 }

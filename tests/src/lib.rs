@@ -17,6 +17,7 @@ use xbhost::{Host, HostConfig, RenderOutput, RenderRequest, User, View};
 
 pub mod assignment_events;
 pub mod authoring;
+pub mod browser;
 pub mod db_pages;
 pub mod exports;
 pub mod http;

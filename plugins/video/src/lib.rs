@@ -8,7 +8,8 @@
 //!   each transcript's status (present, or missing from the export and why) and the
 //!   validation messages.
 //! - handler `event` (the page script posts the `<video data-handler="event">`'s media
-//!   events): `play_video`, `pause_video`, `seek_video`, `stop_video`, `complete_video`,
+//!   events, and those the YouTube embed's `<iframe data-handler="event">` reports to the
+//!   page, `enablejsapi=1`): `play_video`, `pause_video`, `seek_video`, `stop_video`, `complete_video`,
 //!   checked and published with Open edX's fields (see `events.rs`).
 //! - handler `transcript` with `{"language": "en"}`: `{"language", "srt"}`, the cues as
 //!   an SRT file.

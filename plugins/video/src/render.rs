@@ -59,7 +59,9 @@ pub fn player(f: &Fields, title: &str) -> String {
         return html;
     }
     if let Some(id) = f.embed_id() {
-        let mut query = vec!["rel=0".to_string()];
+        // `enablejsapi=1`: the player reports its state to the page (postMessage), which
+        // the page script turns into this block's video events, as for `<video>`.
+        let mut query = vec!["rel=0".to_string(), "enablejsapi=1".to_string()];
         if let Some((start, end)) = f.window() {
             if start > 0.0 {
                 query.push(format!("start={}", start.floor()));
@@ -70,10 +72,12 @@ pub fn player(f: &Fields, title: &str) -> String {
         }
         return format!(
             "<iframe class=\"video-player youtube\" src=\"{EMBED_HOST}/embed/{id}?{}\" title=\"{}\" \
-             width=\"640\" height=\"360\" allow=\"encrypted-media; picture-in-picture; fullscreen\" \
+             data-handler=\"{EVENT_HANDLER}\" data-start=\"{}\" data-end=\"{}\" width=\"640\" height=\"360\" allow=\"encrypted-media; picture-in-picture; fullscreen\" \
              allowfullscreen referrerpolicy=\"strict-origin-when-cross-origin\" loading=\"lazy\"></iframe>",
             escape(&query.join("&")),
-            escape(title)
+            escape(title),
+            f.window().map_or(0.0, |w| w.0),
+            f.window().and_then(|w| w.1).unwrap_or(0.0),
         );
     }
     "<p class=\"video-unavailable\">This video has no source this site can play.</p>".into()

@@ -69,8 +69,14 @@ fn youtube_only_videos_embed_the_privacy_enhanced_player() {
     let page = html(&host, View::Student);
     assert!(
         page.contains(
-            "src=\"https://www.youtube-nocookie.com/embed/-50NdPawLVY?rel=0&amp;start=699&amp;end=778\""
+            "src=\"https://www.youtube-nocookie.com/embed/-50NdPawLVY?rel=0&amp;enablejsapi=1&amp;start=699&amp;end=778\""
         ),
+        "{page}"
+    );
+    // The page script reports the embedded player's events to the `event` handler, over
+    // the authored window.
+    assert!(
+        page.contains("data-handler=\"event\" data-start=\"699\" data-end=\"777.2\""),
         "{page}"
     );
     assert!(!page.contains("<video"), "{page}");
@@ -78,7 +84,10 @@ fn youtube_only_videos_embed_the_privacy_enhanced_player() {
     // A bad id is never embedded; the next speed's is.
     let bad = video(json!({"youtube_id_1_0": "x\" onload=\"y", "youtube_id_0_75": "slowslowslo"}));
     let page = html(&bad, View::Student);
-    assert!(page.contains("/embed/slowslowslo?rel=0\""), "{page}");
+    assert!(
+        page.contains("/embed/slowslowslo?rel=0&amp;enablejsapi=1\""),
+        "{page}"
+    );
     assert!(!page.contains("onload"), "{page}");
 }
 

@@ -130,51 +130,139 @@
   // reports for itself only): play, pause, seek (from where the player was), ended, and
   // complete once 95% of its window (data-start, data-end, else the media) was reached.
   // Media events do not bubble, so they are caught on their way down. Each kind is sent
-  // at most once a second per element, and timeupdate itself is never sent.
+  // at most once a second per element, and timeupdate itself is never sent. YouTube's
+  // embedded player reports the same events (below).
   const media = new WeakMap();
-  function mediaState(video) {
-    let s = media.get(video);
-    if (!s) { s = { last: 0, from: null, sent: {}, complete: false }; media.set(video, s); }
+  function mediaState(player) {
+    let s = media.get(player);
+    if (!s) {
+      s = { last: 0, from: null, sent: {}, complete: false, state: null, at: 0, duration: 0 };
+      media.set(player, s);
+    }
     return s;
   }
   function seconds(n) { return typeof n === "number" && isFinite(n) && n >= 0 ? n : 0; }
-  function report(video, data) {
-    const block = blockOf(video);
-    if (!block || video.closest("[data-read-only]")) return;
-    const s = mediaState(video);
+  function report(player, data, duration) {
+    const block = blockOf(player);
+    if (!block || player.closest("[data-read-only]")) return;
+    const s = mediaState(player);
     const now = Date.now();
     if (s.sent[data.event] && now - s.sent[data.event] < 1000) return;
     s.sent[data.event] = now;
-    if (data.event !== "seek_video" && seconds(video.duration) > 0) data.duration = video.duration;
+    if (data.event !== "seek_video" && seconds(duration) > 0) data.duration = duration;
     const url = "/courses/" + encodeURIComponent(course) + "/blocks/" + encodeURIComponent(block.dataset.usageId) +
-      "/handler/" + encodeURIComponent(video.dataset.handler);
+      "/handler/" + encodeURIComponent(player.dataset.handler);
     // A lost report is not the learner's concern: the video plays on.
     post(url, JSON.stringify(data), "application/json").catch(function () {});
+  }
+  // The player reached `t`: complete once 95% of the window is behind it.
+  function progress(player, s, t, duration) {
+    s.last = t;
+    const start = seconds(Number(player.dataset.start));
+    const end = seconds(Number(player.dataset.end)) || seconds(duration);
+    if (!s.complete && end > start && t >= start + 0.95 * (end - start)) {
+      s.complete = true;
+      report(player, { event: "complete_video", currentTime: t }, duration);
+    }
   }
   function onMedia(event) {
     const video = event.target;
     if (!(video instanceof HTMLVideoElement) || !video.hasAttribute("data-handler")) return;
     const s = mediaState(video);
     const t = seconds(video.currentTime);
-    if (event.type === "play") report(video, { event: "play_video", currentTime: t });
-    else if (event.type === "pause" && !video.ended) report(video, { event: "pause_video", currentTime: t });
-    else if (event.type === "ended") report(video, { event: "stop_video", currentTime: t });
+    const d = video.duration;
+    if (event.type === "play") report(video, { event: "play_video", currentTime: t }, d);
+    else if (event.type === "pause" && !video.ended) report(video, { event: "pause_video", currentTime: t }, d);
+    else if (event.type === "ended") report(video, { event: "stop_video", currentTime: t }, d);
     else if (event.type === "seeking" && s.from === null) s.from = s.last;
     else if (event.type === "seeked") {
-      report(video, { event: "seek_video", old_time: s.from === null ? s.last : s.from, new_time: t, type: "onSlideSeek" });
+      report(video, { event: "seek_video", old_time: s.from === null ? s.last : s.from, new_time: t, type: "onSlideSeek" }, d);
       s.from = null;
     } else if (event.type === "timeupdate" && !video.seeking) {
-      s.last = t;
-      const start = seconds(Number(video.dataset.start));
-      const end = seconds(Number(video.dataset.end)) || seconds(video.duration);
-      if (!s.complete && end > start && t >= start + 0.95 * (end - start)) {
-        s.complete = true;
-        report(video, { event: "complete_video", currentTime: t });
-      }
+      progress(video, s, t, d);
     }
   }
   ["play", "pause", "ended", "seeking", "seeked", "timeupdate"].forEach(function (type) {
     document.addEventListener(type, onMedia, true);
+  });
+
+  // YouTube's embedded player (an <iframe data-handler> of YouTube's privacy-enhanced host
+  // whose URL asks for enablejsapi=1, in a block's HTML) reports its state by postMessage,
+  // as YouTube's own iframe API has it: the page names its origin and a widget id in the
+  // player's URL, says "listening" to the frame once it loads, and asks for state changes.
+  // A message counts only when it comes from that origin and from the window of a player
+  // frame this page set up (a block's HTML or another frame cannot speak for one), is a JSON
+  // text of at most 64 KiB, and says something this code reads; anything else is dropped.
+  // States: 1 playing, 2 paused, 0 ended. A reported time that jumps further than the time
+  // that passed could carry playback (at up to twice the speed) is a seek.
+  const YOUTUBE = "https://www.youtube-nocookie.com";
+  const players = [];
+  document.querySelectorAll("iframe[data-handler]").forEach(function (frame) {
+    let url;
+    try { url = new URL(frame.getAttribute("src") || ""); } catch (_) { return; }
+    if (url.origin !== YOUTUBE || url.searchParams.get("enablejsapi") !== "1" || !blockOf(frame)) return;
+    const id = players.length + 1;
+    players.push(frame);
+    const s = mediaState(frame);
+    s.heard = false;
+    url.searchParams.set("origin", location.origin);
+    url.searchParams.set("widgetid", String(id));
+    frame.addEventListener("load", function () {
+      // The player may not be ready at `load`: say it again until it answers (10 s).
+      let tries = 0;
+      const hello = function () {
+        if (s.heard || tries++ >= 20 || !frame.contentWindow) return;
+        frame.contentWindow.postMessage(JSON.stringify({ event: "listening", id: id, channel: "widget" }), YOUTUBE);
+        setTimeout(hello, 500);
+      };
+      hello();
+    });
+    frame.src = url.toString();
+  });
+  function youtubeState(frame, s, state) {
+    if (state === s.state) return;
+    s.state = state;
+    const t = s.last;
+    if (state === 1) report(frame, { event: "play_video", currentTime: t }, s.duration);
+    else if (state === 2) report(frame, { event: "pause_video", currentTime: t }, s.duration);
+    else if (state === 0) report(frame, { event: "stop_video", currentTime: t }, s.duration);
+  }
+  function youtubeTime(frame, s, t) {
+    const now = Date.now();
+    const first = !s.at;
+    const passed = first ? 0 : (now - s.at) / 1000;
+    s.at = now;
+    const reach = s.state === 1 ? 2 * passed + 1 : 1;
+    // The first time reported is where the player starts (its window's start), not a seek.
+    if (!first && (t > s.last + reach || t < s.last - 1)) {
+      report(frame, { event: "seek_video", old_time: s.last, new_time: t, type: "onSlideSeek" }, s.duration);
+    }
+    progress(frame, s, t, s.duration);
+  }
+  if (players.length) window.addEventListener("message", function (event) {
+    if (event.origin !== YOUTUBE || typeof event.data !== "string" || event.data.length > 65536) return;
+    const frame = players.find(function (f) { return f.contentWindow === event.source; });
+    if (!frame) return;
+    let message;
+    try { message = JSON.parse(event.data); } catch (_) { return; }
+    if (!message || typeof message !== "object") return;
+    const s = mediaState(frame);
+    if (!s.heard) {
+      s.heard = true;
+      frame.contentWindow.postMessage(JSON.stringify({
+        event: "command", func: "addEventListener", args: ["onStateChange"],
+        id: players.indexOf(frame) + 1, channel: "widget",
+      }), YOUTUBE);
+    }
+    const info = message.info;
+    if (message.event === "onStateChange" && typeof info === "number") {
+      youtubeState(frame, s, info);
+    } else if ((message.event === "infoDelivery" || message.event === "initialDelivery") &&
+               info && typeof info === "object") {
+      if (seconds(info.duration) > 0) s.duration = info.duration;
+      if (typeof info.currentTime === "number") youtubeTime(frame, s, seconds(info.currentTime));
+      if (typeof info.playerState === "number") youtubeState(frame, s, info.playerState);
+    }
   });
 
   // Workbench: a new course starts at its first unit.
