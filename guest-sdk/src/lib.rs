@@ -23,8 +23,8 @@ pub use block::{Block, BlockError, BlockResult};
 pub use context::Context;
 pub use host::HostApi;
 pub use types::{
-    Condition, Fragment, Group, HostError, Severity, Source, TagScope, User, UserPartition,
-    ValidationMessage, View,
+    ClientCode, Condition, Fragment, Group, HostError, Severity, Source, TagScope, User,
+    UserPartition, ValidationMessage, View,
 };
 
 /// The contract version as a literal, for `concat!` in [`export_block!`]. Must equal the
@@ -33,7 +33,7 @@ pub use types::{
 #[macro_export]
 macro_rules! __contract_version {
     () => {
-        "0.1.1"
+        "0.1.2"
     };
 }
 
@@ -53,6 +53,30 @@ pub const FIELDS_MISMATCH: &str = "do not match its schema";
 /// version and the contract version it was built against. The host reads it on `plugin add`.
 pub const METADATA_SECTION: &str = "xbhost-plugin";
 
+/// Name of the custom section in which [`client_assets!`] ships the plugin's client-side
+/// files (contract 0.1.2). The host reads it when the plugin is installed and serves the
+/// files to the block's frame.
+pub const ASSETS_SECTION: &str = "xbhost-assets";
+
+/// Most client files one render adds (contract 0.1.2 `client`).
+pub const MAX_CLIENT_FILES: usize = 16;
+/// Largest `initialize_js` args, as JSON text, in bytes.
+pub const MAX_CLIENT_ARGS_BYTES: usize = 16 << 10;
+/// Longest `initialize_js` function name, in characters.
+pub const MAX_CLIENT_FUNCTION_CHARS: usize = 64;
+
+/// Whether `name` may name the function a block's frame calls: an ASCII JavaScript
+/// identifier (letters, digits, `_`, `$`, not starting with a digit) of at most
+/// [`MAX_CLIENT_FUNCTION_CHARS`] characters. The host and [`testing::TestHost`] check it.
+pub fn is_js_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    name.len() <= MAX_CLIENT_FUNCTION_CHARS
+        && chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '$')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+}
+
 /// Re-exports the macro output needs; not part of the API.
 #[doc(hidden)]
 pub mod __private {
@@ -69,6 +93,80 @@ pub mod __private {
         }
         out
     }
+
+    /// Bytes [`assets_section`] writes for `files`.
+    pub const fn assets_len(files: &[(&str, &[u8])]) -> usize {
+        let mut len = 1;
+        let mut i = 0;
+        while i < files.len() {
+            len += 8 + files[i].0.len() + files[i].1.len();
+            i += 1;
+        }
+        len
+    }
+
+    /// The `xbhost-assets` section for `files` (name, content), at compile time: a version
+    /// byte (1), then per file its name's length (u32 LE), the name, its content's length
+    /// (u32 LE) and the content. `N` must be [`assets_len`] of `files`.
+    pub const fn assets_section<const N: usize>(files: &[(&str, &[u8])]) -> [u8; N] {
+        let mut out = [0u8; N];
+        out[0] = 1;
+        let mut at = 1;
+        let mut i = 0;
+        while i < files.len() {
+            let name = files[i].0.as_bytes();
+            let data = files[i].1;
+            at = put(&mut out, at, &(name.len() as u32).to_le_bytes());
+            at = put(&mut out, at, name);
+            at = put(&mut out, at, &(data.len() as u32).to_le_bytes());
+            at = put(&mut out, at, data);
+            i += 1;
+        }
+        assert!(at == N, "assets_section: N is not assets_len(files)");
+        out
+    }
+
+    const fn put<const N: usize>(out: &mut [u8; N], mut at: usize, bytes: &[u8]) -> usize {
+        let mut i = 0;
+        while i < bytes.len() {
+            out[at] = bytes[i];
+            at += 1;
+            i += 1;
+        }
+        at
+    }
+}
+
+/// Ships client-side files with the plugin (contract 0.1.2): style sheets and scripts from
+/// the crate's `static/` folder, named as paths under it, compiled into the plugin's
+/// `xbhost-assets` section. A render adds them to its fragment by name
+/// ([`Fragment::add_css`], [`Fragment::add_javascript`], [`Fragment::initialize_js`]);
+/// the host then draws the block in a sandboxed frame with them (see the README,
+/// "Client-side code").
+///
+/// ```ignore
+/// xbhost_sdk::client_assets!("thumbs.css", "thumbs.js");
+/// ```
+///
+/// It also defines `CLIENT_ASSETS`, the files as (name, bytes), for native tests
+/// ([`testing::TestHost::with_client_assets`] checks a render names only these).
+#[macro_export]
+macro_rules! client_assets {
+    ($($file:literal),+ $(,)?) => {
+        /// The client-side files this plugin ships (its `static/` folder), as (name, bytes).
+        pub const CLIENT_ASSETS: &[(&str, &[u8])] = &[$((
+            $file,
+            include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/static/", $file)),
+        )),+];
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            const LEN: usize = $crate::__private::assets_len(CLIENT_ASSETS);
+            #[used]
+            #[unsafe(link_section = "xbhost-assets")]
+            static CLIENT_ASSETS_SECTION: [u8; LEN] =
+                $crate::__private::assets_section(CLIENT_ASSETS);
+        };
+    };
 }
 
 /// Exports a [`Block`] implementation as this crate's component.

@@ -19,7 +19,7 @@
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 
-use crate::block::{Block, BlockResult};
+use crate::block::{Block, BlockError, BlockResult};
 use crate::context::Context;
 use crate::host::HostApi;
 use crate::types::{
@@ -58,6 +58,7 @@ pub struct TestHost {
     tallies: RefCell<BTreeMap<String, i64>>,
     selection: Option<Vec<String>>,
     sources: HashMap<String, Source>,
+    client_assets: Option<Vec<String>>,
 }
 
 impl TestHost {
@@ -86,6 +87,7 @@ impl TestHost {
             tallies: RefCell::default(),
             selection: None,
             sources: HashMap::new(),
+            client_assets: None,
         }
     }
 
@@ -163,8 +165,21 @@ impl TestHost {
         self
     }
 
+    /// The plugin's shipped client files (`CLIENT_ASSETS` of
+    /// [`client_assets!`](crate::client_assets)): [`TestHost::render`] then refuses, as the
+    /// host does, a fragment that names a file the plugin does not ship, a file that is not
+    /// `.css` or `.js`, a function that is not a JavaScript identifier, or more than 16 files.
+    pub fn with_client_assets(mut self, assets: &[(&str, &[u8])]) -> Self {
+        self.client_assets = Some(assets.iter().map(|(n, _)| n.to_string()).collect());
+        self
+    }
+
     pub fn render<B: Block>(&self, view: View) -> BlockResult<Fragment> {
-        B::render(&Context::new(self)?, view)
+        let fragment = B::render(&Context::new(self)?, view)?;
+        if let Some(shipped) = &self.client_assets {
+            check_client(&fragment.client, shipped)?;
+        }
+        Ok(fragment)
     }
 
     pub fn visible_children<B: Block>(&self) -> BlockResult<Vec<String>> {
@@ -382,6 +397,44 @@ fn check_key(key: &str) -> Result<(), HostError> {
             "tag key is {} bytes, over the limit of {MAX_TAG_KEY_BYTES}",
             key.len()
         )));
+    }
+    Ok(())
+}
+
+/// The host's checks of a render's client code (`session/client.rs`), for native tests.
+fn check_client(client: &crate::ClientCode, shipped: &[String]) -> BlockResult<()> {
+    if client.resources.len() > crate::MAX_CLIENT_FILES {
+        return Err(BlockError::new(format!(
+            "the render adds {} client files, more than {}",
+            client.resources.len(),
+            crate::MAX_CLIENT_FILES
+        )));
+    }
+    for name in &client.resources {
+        if !(name.ends_with(".css") || name.ends_with(".js")) {
+            return Err(BlockError::new(format!(
+                "client file {name:?} is neither a .css nor a .js file"
+            )));
+        }
+        if !shipped.contains(name) {
+            return Err(BlockError::new(format!(
+                "client file {name:?} is not among the plugin's client_assets! {shipped:?}"
+            )));
+        }
+    }
+    if let Some((function, args)) = &client.initialize {
+        if !crate::is_js_identifier(function) {
+            return Err(BlockError::new(format!(
+                "initialize_js function {function:?} is not a JavaScript identifier"
+            )));
+        }
+        if args.len() > crate::MAX_CLIENT_ARGS_BYTES {
+            return Err(BlockError::new(format!(
+                "initialize_js args are {} bytes, over {}",
+                args.len(),
+                crate::MAX_CLIENT_ARGS_BYTES
+            )));
+        }
     }
     Ok(())
 }

@@ -21,7 +21,8 @@ pub struct User {
     pub is_anonymous: bool,
 }
 
-/// What a block renders: HTML plus the hiding flag and navigation pass-throughs.
+/// What a block renders: HTML plus the hiding flag and navigation pass-throughs, and the
+/// block's client-side code.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Fragment {
     pub html: String,
@@ -29,6 +30,27 @@ pub struct Fragment {
     pub title: Option<String>,
     pub icon: Option<String>,
     pub tooltip: Option<String>,
+    /// Files of the plugin's [`client_assets!`](crate::client_assets) and the function
+    /// its frame calls (contract 0.1.2); empty for a block without client-side code.
+    /// Child fragments never carry it: a child's client code is the host's to draw.
+    #[serde(default)]
+    pub client: ClientCode,
+}
+
+/// A render's client-side code (XBlock's `add_css`, `add_javascript`, `initialize_js`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientCode {
+    /// Shipped files (names under `static/`), style sheets and scripts, in order.
+    pub resources: Vec<String>,
+    /// The script's function the frame calls as `function(runtime, element, args)`, and
+    /// `args` as JSON text.
+    pub initialize: Option<(String, String)>,
+}
+
+impl ClientCode {
+    pub fn is_empty(&self) -> bool {
+        self.resources.is_empty() && self.initialize.is_none()
+    }
 }
 
 impl Fragment {
@@ -51,6 +73,36 @@ impl Fragment {
     /// Sets the title passed through to sequence navigation.
     pub fn with_title(mut self, title: impl Into<String>) -> Self {
         self.title = Some(title.into());
+        self
+    }
+
+    /// Adds a style sheet the plugin ships (a name of its
+    /// [`client_assets!`](crate::client_assets)), as XBlock's `add_css`.
+    pub fn add_css(self, name: impl Into<String>) -> Self {
+        self.add_resource(name)
+    }
+
+    /// Adds a script the plugin ships (a name of its
+    /// [`client_assets!`](crate::client_assets)), as XBlock's `add_javascript`.
+    pub fn add_javascript(self, name: impl Into<String>) -> Self {
+        self.add_resource(name)
+    }
+
+    fn add_resource(mut self, name: impl Into<String>) -> Self {
+        let name = name.into();
+        if !self.client.resources.contains(&name) {
+            self.client.resources.push(name);
+        }
+        self
+    }
+
+    /// Names the function of the block's script the frame calls once its files are loaded,
+    /// as `function(runtime, element, args)` with `args` (as XBlock's `initialize_js`):
+    /// `runtime.call(handler, payload)` calls this block's handler and resolves with its
+    /// answer; `element` holds the block's HTML.
+    pub fn initialize_js(mut self, function: impl Into<String>, args: &impl Serialize) -> Self {
+        let args = serde_json::to_string(args).unwrap_or_else(|_| "null".into());
+        self.client.initialize = Some((function.into(), args));
         self
     }
 }

@@ -27,8 +27,8 @@ pub use bindings::xbhost::block::types::{
 };
 
 use bindings::xbhost::block::{
-    children, context, events, partitions, selection, sources, tallies, types as wit, user_state,
-    user_tags,
+    children, client, context, events, partitions, selection, sources, tallies, types as wit,
+    user_state, user_tags,
 };
 
 /// [`HostApi`] over the component's imports.
@@ -100,6 +100,7 @@ impl HostApi for WasmHost {
                 title: f.title,
                 icon: f.icon,
                 tooltip: f.tooltip,
+                client: Default::default(),
             })
             .map_err(host_error)
     }
@@ -177,6 +178,16 @@ fn view_from_wit(view: WitView) -> View {
 pub fn render<B: Block>(view: WitView) -> Result<WitFragment, String> {
     let cx = Context::<B::Fields>::new(&WasmHost).map_err(|e| e.0)?;
     let f = B::render(&cx, view_from_wit(view)).map_err(|e| e.0)?;
+    // Client-side code goes to the host through `client` (0.1.2): the fragment record
+    // stays as 0.1.0 had it.
+    for name in &f.client.resources {
+        client::add_resource(name)
+            .map_err(|e| format!("client file {name:?}: {}", host_error(e)))?;
+    }
+    if let Some((function, args)) = &f.client.initialize {
+        client::initialize(function, args)
+            .map_err(|e| format!("client initialize {function:?}: {}", host_error(e)))?;
+    }
     Ok(WitFragment {
         html: f.html,
         hidden: f.hidden,

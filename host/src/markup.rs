@@ -31,7 +31,7 @@
 //!   plugins report through them). The page's Content-Security-Policy already makes inline
 //!   script and `on...` attributes inert, but its `script-src 'self'` lets a `<script src>`
 //!   of any same-origin URL run (the host's own page script a second time, which would
-//!   submit every form twice). Dropping them loses nothing that runs today, and the rule
+//!   submit every form twice, or a plugin's client file outside its sandboxed frame). Dropping them loses nothing that runs today, and the rule
 //!   does not depend on the view. (`on...` attributes stay: the policy keeps them inert.) For the same reason `<meta>` (a refresh navigates the page) and
 //!   `<base>` go, and declarative shadow roots stay inert templates (`shadowroot*`
 //!   attributes removed: a shadow root on the wrapper would hide its label).
@@ -148,6 +148,7 @@ pub fn wrap_block(
         condition: mark,
         restriction,
         selected: None,
+        client: None,
     };
     wrap_placing(html, &mut children, usage_id, block_type, view, &marks)
 }
@@ -162,6 +163,9 @@ pub struct HostMarks<'a> {
     /// The block is (or is not) among the children its parent picked for the viewer
     /// (randomized content; staff and author views).
     pub selected: Option<bool>,
+    /// The block's client-side code as the page script reads it (JSON, from
+    /// `session::client`): the block's HTML then goes into a `<template>` for its frame.
+    pub client: Option<&'a str>,
 }
 
 /// [`wrap_block`], leaving in `children` what the block's HTML did not place.
@@ -197,6 +201,9 @@ pub fn wrap_placing(
     }
     if let Some(selected) = marks.selected {
         let _ = write!(out, " {SELECTED}=\"{selected}\"");
+    }
+    if let Some(client) = marks.client {
+        let _ = write!(out, " {CLIENT}=\"{}\"", escape(client));
     }
     if let Some(mark) = mark {
         let _ = write!(out, " {PARTITION_ID}=\"{}\"", mark.partition_id);
@@ -248,7 +255,11 @@ pub fn wrap_placing(
             }
         );
     }
-    out.push_str(html);
+    if marks.client.is_some() {
+        let _ = write!(out, "<template {CLIENT_HTML}>{html}</template>");
+    } else {
+        out.push_str(html);
+    }
     out.push_str("</div>");
     out
 }

@@ -136,6 +136,7 @@ impl HostApi for NativeApi {
             title: f.title,
             icon: f.icon,
             tooltip: f.tooltip,
+            client: Default::default(),
         })
     }
     fn get_state(&self) -> Result<Option<String>, HostError> {

@@ -54,6 +54,7 @@ pub const PRODUCT_PLUGINS: &[&str] = &[
     "annotatable",
     "lti",
     "lti_consumer",
+    "thumbs",
 ];
 
 /// The first of `names` on the PATH: the browser tests' Debian `chromium` and

@@ -47,6 +47,7 @@ const PRODUCT_PLUGINS: &[&str] = &[
     "annotatable",
     "lti",
     "lti_consumer",
+    "thumbs",
 ];
 const WASM_TARGET: &str = "wasm32-wasip2";
 const DEMO_COURSE: &str = "course-v1:xbhost+demo+2026";

@@ -64,6 +64,28 @@ impl Host {
         Ok(record)
     }
 
+    /// The client-side file `file` of plugin `name` as installed with wasm hash `hash`
+    /// (contract 0.1.2), for the block frames that load it; `None` when the plugin, that
+    /// version of it or the file is not there (a page of an older version: reloading gets
+    /// the new URL).
+    pub fn client_asset(
+        &self,
+        name: &str,
+        hash: &str,
+        file: &str,
+    ) -> Result<Option<crate::runtime::assets::Asset>> {
+        check_plugin_name(name)?;
+        match self.storage().plugin(name)? {
+            Some(record) if record.hash == hash => {}
+            _ => return Ok(None),
+        }
+        let plugin = self.inner.handle.plugin(name)?;
+        if plugin.record.hash != hash {
+            return Ok(None);
+        }
+        Ok(plugin.assets.get(file).cloned())
+    }
+
     /// Loads (compiling, or from the compiled cache) a plugin now, and says from where.
     pub fn load_plugin(&self, name: &str) -> Result<Origin> {
         Ok(self.inner.handle.plugin(name)?.origin)

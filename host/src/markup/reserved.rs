@@ -18,6 +18,11 @@ pub const ERROR: &str = "data-error";
 /// Randomized content: whether the child was picked for the viewer (staff and author views;
 /// in the host's own prefix, so authors' `data-selected` is left alone).
 pub const SELECTED: &str = "data-xbhost-selected";
+/// Client-side code (contract 0.1.2): the wrapper of a block that has some carries what
+/// its frame loads (JSON), and its HTML goes in a `<template>` with [`CLIENT_HTML`], which
+/// the page script moves into the block's sandboxed frame.
+pub const CLIENT: &str = "data-xbhost-client";
+pub const CLIENT_HTML: &str = "data-xbhost-client-html";
 
 /// Every attribute only the host may write, removed from blocks' HTML: the wrapper's, and
 /// those its pages write around blocks, which the page script and CSS read

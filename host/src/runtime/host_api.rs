@@ -47,4 +47,8 @@ pub trait BlockHost: Send + Sync {
     /// The type of block `usage_id`, which `block`'s `sources` field lists, and the
     /// user's state of it.
     fn source(&self, block: usize, usage_id: &str) -> Result<(String, Option<String>), HostError>;
+    /// Adds the block's plugin's shipped file `name` to its render (contract 0.1.2).
+    fn add_client_resource(&self, block: usize, name: &str) -> Result<(), HostError>;
+    /// The function the block's frame calls, with `args` (JSON text) (contract 0.1.2).
+    fn initialize_client(&self, block: usize, function: &str, args: &str) -> Result<(), HostError>;
 }

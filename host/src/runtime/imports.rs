@@ -4,7 +4,8 @@
 
 use super::bindings::types::{self as wit, HostError};
 use super::bindings::xbhost::block::{
-    children, context, events, partitions, selection, sources, tallies, user_state, user_tags,
+    children, client, context, events, partitions, selection, sources, tallies, user_state,
+    user_tags,
 };
 use super::host_api::TagScope;
 use super::state::BlockState;
@@ -169,5 +170,16 @@ impl sources::Host for BlockState {
     fn state_of(&mut self, usage_id: String) -> Result<sources::Source, HostError> {
         let (block_type, state) = self.host().source(self.block, &usage_id)?;
         Ok(sources::Source { block_type, state })
+    }
+}
+
+impl client::Host for BlockState {
+    fn add_resource(&mut self, name: String) -> Result<(), HostError> {
+        self.host().add_client_resource(self.block, &name)
+    }
+
+    fn initialize(&mut self, function: String, args_json: String) -> Result<(), HostError> {
+        self.host()
+            .initialize_client(self.block, &function, &args_json)
     }
 }

@@ -2,6 +2,7 @@
 //! once per plugin (or loaded from the compiled cache) into a pre-linked `InstancePre`, and
 //! a fresh store per block call.
 
+pub mod assets;
 pub mod bindings;
 pub mod cache;
 mod engine;

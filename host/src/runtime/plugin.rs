@@ -6,6 +6,7 @@ use serde::Deserialize;
 use wasmparser::{Parser, Payload};
 use wasmtime::component::Component;
 
+use super::assets::{ClientAssets, read_assets};
 use super::bindings::BlockPluginPre;
 use super::cache::{CompiledCache, Origin};
 use super::engine::Runtime;
@@ -28,6 +29,8 @@ pub struct LoadedPlugin {
     pub record: PluginRecord,
     /// Whether it was compiled now or loaded from the compiled cache.
     pub origin: Origin,
+    /// The client-side files it ships (contract 0.1.2), served to its blocks' frames.
+    pub assets: std::sync::Arc<ClientAssets>,
     pub(crate) pre: BlockPluginPre<BlockState>,
 }
 
@@ -116,9 +119,12 @@ impl Runtime {
                     record.name
                 )
             })?;
+        let assets = read_assets(wasm)
+            .with_context(|| format!("plugin {:?}'s client files", record.name))?;
         Ok(LoadedPlugin {
             record,
             origin,
+            assets: std::sync::Arc::new(assets),
             pre,
         })
     }

@@ -31,6 +31,7 @@
 pub mod admin;
 pub mod auth;
 pub mod blocks;
+pub mod client_files;
 pub mod connections;
 pub mod cookies;
 pub mod csrf;
@@ -70,6 +71,11 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics_text))
         .route("/assets/xbhost.js", get(page::script))
         .route("/assets/xbhost.css", get(page::style))
+        .route("/assets/xbhost-frame.js", get(client_files::frame_script))
+        .route(
+            "/plugins/{name}/{hash}/static/{*file}",
+            get(client_files::plugin_file),
+        )
         .route(
             "/courses/{course_key}/blocks/{usage_id}",
             get(blocks::render),

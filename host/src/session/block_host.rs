@@ -158,6 +158,20 @@ impl BlockHost for Session {
         )
     }
 
+    fn add_client_resource(&self, block: usize, name: &str) -> Result<(), HostError> {
+        let def = &self.request.block(block).def;
+        let plugin = self.host.plugin(&def.block_type).map_err(internal)?;
+        self.clients
+            .add_resource(&plugin, block, &def.usage_id, name)
+    }
+
+    fn initialize_client(&self, block: usize, function: &str, args: &str) -> Result<(), HostError> {
+        let def = &self.request.block(block).def;
+        let plugin = self.host.plugin(&def.block_type).map_err(internal)?;
+        self.clients
+            .initialize(&plugin, block, &def.usage_id, function, args)
+    }
+
     fn source(&self, block: usize, usage_id: &str) -> Result<(String, Option<String>), HostError> {
         sources::state_of(
             &self.request,

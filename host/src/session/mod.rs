@@ -10,6 +10,7 @@
 //! - `tallies`: counts shared by every learner of a block (a poll's votes).
 //! - `selection`: randomized content, the children picked for the learner (sticky).
 //! - `sources`: the learner's state of the blocks a block's author named.
+//! - `client`: the client-side code (style sheets, scripts) each block's render added.
 //! - `events`: the request's events, their decoration and exposure filtering.
 //! - `children`: which child a block may render, condition marks, the render tree.
 //! - `access`: content-group restrictions and reachability.
@@ -29,6 +30,7 @@ mod assignments;
 mod block_host;
 mod calls;
 mod children;
+mod client;
 mod events;
 mod frames;
 mod handle;
@@ -43,6 +45,7 @@ mod user_state;
 pub use crate::runtime::TagScope;
 pub use access::Access;
 pub use calls::Failed;
+pub use client::{ClientCode, asset_url};
 pub use events::BLOCK_FAILED_EVENT;
 pub use handle::HostHandle;
 pub use render::{Finished, HostFragment, Session};

@@ -16,6 +16,7 @@ use super::access::{self, Access};
 use super::assignments::Assignments;
 use super::calls::{Failed, Failures, Instances};
 use super::children::RenderTree;
+use super::client::ClientCodes;
 use super::events::EventBuffer;
 use super::frames::Frames;
 use super::handle::HostHandle;
@@ -71,6 +72,8 @@ pub struct Session {
     pub(super) slots: ChildSlots,
     /// Randomized content: the children picked for the learner, per block.
     pub(super) selections: Selections,
+    /// Client-side code each block's render added (contract 0.1.2).
+    pub(super) clients: ClientCodes,
     /// The store this request reads and writes: the host's, or one of the request's own
     /// (a database transaction, see `Storage::for_request`).
     pub(super) store: Arc<dyn crate::storage::Storage>,
@@ -149,6 +152,7 @@ impl Session {
             failures: Failures::default(),
             slots: ChildSlots::default(),
             selections: Selections::default(),
+            clients: ClientCodes::default(),
             store: host
                 .storage
                 .for_request()
@@ -359,8 +363,10 @@ impl Session {
                 )
             }
         };
-        // The children it rendered, for its placeholders (dropped if it failed).
+        // The children it rendered, for its placeholders, and its client code (both
+        // dropped if it failed).
         let mut children = self.slots.take(index);
+        let client = self.clients.take(index).map(|c| c.attribute());
         match result {
             Ok(f) => HostFragment {
                 html: {
@@ -368,6 +374,7 @@ impl Session {
                         condition: mark,
                         restriction,
                         selected: self.selected_mark(view, &block.def.usage_id),
+                        client: client.as_deref(),
                     };
                     let html = markup::wrap_placing(
                         &f.html,

@@ -43,6 +43,7 @@ impl Block for Vertical {
                 .tooltip
                 .clone()
                 .or_else(|| fields.display_name.clone()),
+            client: Default::default(),
         })
     }
 }

@@ -265,6 +265,104 @@
     }
   });
 
+  // Blocks with client-side code (contract 0.1.2): the host wrote, on the block's wrapper,
+  // what its frame loads (data-xbhost-client: style sheets, scripts, the function to call
+  // and its arguments) and put the block's HTML in a <template> there. Only wrappers the
+  // host wrote count (the nonce). Each such block is drawn in a frame of its own,
+  // sandboxed to scripts only (no same-origin rights: its scripts cannot reach this page,
+  // other frames, cookies or storage; no forms, popups or navigation of the page), built
+  // from the host's URLs and the block's own HTML. Its script reaches the host only by
+  // posting to this page, which answers only messages from that frame's window and calls
+  // only that frame's block's handlers, with at most 8 calls in flight and payloads of at
+  // most 64 KiB; answers go back to that window alone.
+  const HANDLER_NAME = /^[A-Za-z0-9_.-]{1,128}$/;
+  const clientFrames = new Map();
+  function attr(text) {
+    return String(text).replace(/&/g, "&amp;").replace(/"/g, "&quot;").replace(/</g, "&lt;");
+  }
+  if (blocks) blocks.querySelectorAll("div.xblock[data-xbhost-client]").forEach(function (wrapper) {
+    if (wrapper.getAttribute("data-xbhost-wrapper") !== nonce) return;
+    let code;
+    try { code = JSON.parse(wrapper.getAttribute("data-xbhost-client")); } catch (_) { return; }
+    let template = null;
+    for (const child of wrapper.children) {
+      if (child.localName === "template" && child.hasAttribute("data-xbhost-client-html")) template = child;
+    }
+    if (!code || !template) return;
+    const urls = function (list) {
+      return Array.isArray(list) ? list.filter(function (u) { return typeof u === "string" && u.startsWith("/plugins/"); }) : [];
+    };
+    // The block's HTML, read in an inert document (nothing loads), without the page's
+    // wrapper marks of any children in it: the frame gets no secret of the page.
+    const inert = document.implementation.createHTMLDocument("");
+    const box = inert.createElement("div");
+    box.appendChild(inert.importNode(template.content, true));
+    box.querySelectorAll("[data-xbhost-wrapper]").forEach(function (e) { e.removeAttribute("data-xbhost-wrapper"); });
+    const doc = "<!doctype html><html><head><meta charset=\"utf-8\">" +
+      "<style>html,body{margin:0;padding:0;background:transparent}</style>" +
+      urls(code.css).map(function (u) { return "<link rel=\"stylesheet\" href=\"" + attr(u) + "\">"; }).join("") +
+      "<script src=\"/assets/xbhost-frame.js\"></" + "script>" +
+      urls(code.js).map(function (u) { return "<script src=\"" + attr(u) + "\"></" + "script>"; }).join("") +
+      "</head><body><div id=\"xbhost-block\">" + box.innerHTML + "</div></body></html>";
+    const frame = document.createElement("iframe");
+    frame.className = "xbhost-client-frame";
+    frame.setAttribute("sandbox", "allow-scripts");
+    frame.setAttribute("title", typeof code.title === "string" ? code.title : "block");
+    frame.setAttribute("referrerpolicy", "no-referrer");
+    frame.style.width = "100%";
+    frame.style.border = "0";
+    frame.style.height = "0";
+    frame.srcdoc = doc;
+    const entry = { wrapper: wrapper, frame: frame, inFlight: 0 };
+    frame.addEventListener("load", function () {
+      if (!frame.contentWindow) return;
+      frame.contentWindow.postMessage({ xbhost: "host", kind: "init", init: code.init || "", args: code.args === undefined ? null : code.args }, "*");
+    });
+    template.after(frame);
+    clientFrames.set(frame, entry);
+  });
+  function frameOf(source) {
+    for (const [frame, entry] of clientFrames) if (frame.contentWindow === source) return entry;
+    return null;
+  }
+  if (clientFrames.size) window.addEventListener("message", async function (event) {
+    const entry = frameOf(event.source);
+    const m = event.data;
+    if (!entry || !m || typeof m !== "object" || m.xbhost !== "frame") return;
+    const answer = function (reply) {
+      reply.xbhost = "host";
+      reply.kind = "answer";
+      reply.id = m.id;
+      if (entry.frame.contentWindow) entry.frame.contentWindow.postMessage(reply, "*");
+    };
+    if (m.kind === "height" && typeof m.height === "number" && isFinite(m.height)) {
+      entry.frame.style.height = Math.max(0, Math.min(10000, Math.ceil(m.height))) + "px";
+    } else if (m.kind === "error") {
+      console.warn("block " + entry.wrapper.dataset.usageId + ": " + String(m.message).slice(0, 2000));
+    } else if (m.kind === "call") {
+      if (typeof m.handler !== "string" || !HANDLER_NAME.test(m.handler)) {
+        answer({ ok: false, error: "a handler name is 1 to 128 of A-Z, a-z, 0-9, _, . and -" });
+      } else if (typeof m.payload !== "string" || m.payload.length > 65536) {
+        answer({ ok: false, error: "a payload is JSON text of at most 64 KiB" });
+      } else if (entry.wrapper.closest("[data-read-only]")) {
+        answer({ ok: false, error: "this page is read-only: handlers are not called" });
+      } else if (entry.inFlight >= 8) {
+        answer({ ok: false, error: "8 calls of this block are in flight: wait for one to finish" });
+      } else {
+        entry.inFlight++;
+        const url = "/courses/" + encodeURIComponent(course) + "/blocks/" +
+          encodeURIComponent(entry.wrapper.dataset.usageId) + "/handler/" + encodeURIComponent(m.handler);
+        try {
+          answer({ ok: true, value: await post(url, m.payload, "application/json") });
+        } catch (e) {
+          answer({ ok: false, error: e.message });
+        } finally {
+          entry.inFlight--;
+        }
+      }
+    }
+  });
+
   // Workbench: a new course starts at its first unit.
   document.querySelectorAll("select[data-submit-on-change]").forEach(function (select) {
     select.addEventListener("change", function () {
