@@ -78,7 +78,9 @@ pub struct RenderRequest {
     pub usage_id: String,
     pub user: User,
     pub view: View,
-    /// The browser's User-Agent, matched against the bot patterns.
+    /// The User-Agent to judge against the bot patterns: a browser's. The server passes
+    /// none for a bearer token's request (an LMS back end's HTTP client says nothing about
+    /// the learner it fetches for; see `server::bot_check`).
     pub user_agent: Option<String>,
     /// A staff member viewing as someone else (nothing is written, no event is sent).
     pub masquerade: Option<Masquerade>,

@@ -110,7 +110,6 @@ impl Host {
         }
         let (course, block) =
             self.locate(&request.course_key, &request.usage_id, &request.user.id)?;
-        let is_bot = self.inner.bots.is_bot(request.user_agent.as_deref());
         // Masquerading staff see the course as chosen and write nothing: no assignment,
         // no state, no event (a read-only session).
         let (user, view, mode, audience) = match &request.masquerade {
@@ -119,7 +118,7 @@ impl Host {
                 request.view,
                 Mode::Live,
                 Audience {
-                    is_bot,
+                    is_bot: self.is_bot(request.user_agent.as_deref()),
                     ..Audience::default()
                 },
             ),
@@ -165,9 +164,6 @@ impl Host {
                 )
             }
         };
-        if is_bot {
-            info!(user_agent = ?request.user_agent, "request from a bot: control groups, no events");
-        }
         let session =
             Session::for_audience(&self.inner.handle, course.clone(), user, mode, audience);
         // A learner who names a block they cannot reach (another group's condition, a
@@ -230,8 +226,19 @@ impl Host {
         })
     }
 
+    /// Whether a request with this User-Agent comes from a bot (by the configured
+    /// patterns), logged when it does. Renders and handler calls ask the same question,
+    /// so a bot gets the same groups, assignments and events (none) from both.
+    fn is_bot(&self, user_agent: Option<&str>) -> bool {
+        let is_bot = self.inner.bots.is_bot(user_agent);
+        if is_bot {
+            info!(user_agent = ?user_agent, "request from a bot: control groups, nothing assigned, no events");
+        }
+        is_bot
+    }
+
     /// Calls a block's handler for a user: JSON in, JSON out. The block's writes are stored
-    /// only if the handler succeeds.
+    /// only if the handler succeeds. No User-Agent is judged: see [`Host::handle_from`].
     pub fn handle(
         &self,
         course_key: &str,
@@ -240,8 +247,34 @@ impl Host {
         handler: &str,
         payload: &serde_json::Value,
     ) -> Result<serde_json::Value> {
+        self.handle_from(course_key, usage_id, user, None, handler, payload)
+    }
+
+    /// [`Host::handle`] for a request with this User-Agent, judged as a render's is: a
+    /// bot's call runs with the bot's control groups (a block of another group is not
+    /// available to it), assigns and selects nothing and sends no event; the block's own
+    /// state is stored as on a bot's render.
+    pub fn handle_from(
+        &self,
+        course_key: &str,
+        usage_id: &str,
+        user: &User,
+        user_agent: Option<&str>,
+        handler: &str,
+        payload: &serde_json::Value,
+    ) -> Result<serde_json::Value> {
         let (course, block) = self.locate(course_key, usage_id, &user.id)?;
-        let session = Session::new(&self.inner.handle, course.clone(), user.clone(), Mode::Live);
+        let audience = Audience {
+            is_bot: self.is_bot(user_agent),
+            ..Audience::default()
+        };
+        let session = Session::for_audience(
+            &self.inner.handle,
+            course.clone(),
+            user.clone(),
+            Mode::Live,
+            audience,
+        );
         // Whatever happens, finish the session: checking access may have assigned a group,
         // whose event must go out and whose write must be flushed.
         let reachable = session.reachable(block);

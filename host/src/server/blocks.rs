@@ -8,7 +8,7 @@ use std::time::Instant;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, header};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
@@ -124,10 +124,7 @@ pub fn check_render(
         check_id("user id", learner).map_err(ApiError::from_host)?;
     }
     let mut request = RenderRequest::new(course_key, usage_id, user_for(identity, role), view);
-    request.user_agent = headers
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+    request.user_agent = super::bot_check::judged_user_agent(identity, headers);
     request.masquerade = masquerade;
     Ok(Checked { request, role })
 }
@@ -220,6 +217,8 @@ pub async fn handle(
         })?
     };
     let user = user_for(&identity, role);
+    // Judged as the same caller's render is: a bot's call assigns nothing, sends no event.
+    let user_agent = super::bot_check::judged_user_agent(&identity, &headers);
     let what = format!(
         "handler {handler:?} of block {usage_id:?} for user {:?}",
         user.id
@@ -232,7 +231,14 @@ pub async fn handle(
     let learner_only = role < Role::Staff;
     let answer = state
         .run_blocking(&what, state.render_limit(), move |host| {
-            let result = host.handle(&course_key, &usage_id, &user, &handler, &payload);
+            let result = host.handle_from(
+                &course_key,
+                &usage_id,
+                &user,
+                user_agent.as_deref(),
+                &handler,
+                &payload,
+            );
             let result = match result {
                 Err(e) if learner_only => Err(kind_only(e)),
                 other => other,

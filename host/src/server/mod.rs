@@ -31,6 +31,7 @@
 pub mod admin;
 pub mod auth;
 pub mod blocks;
+pub mod bot_check;
 pub mod client_files;
 pub mod connections;
 pub mod cookies;

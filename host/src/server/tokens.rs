@@ -86,6 +86,11 @@ pub struct Claims {
     /// Course key (or `*`) to role.
     #[serde(default)]
     pub roles: BTreeMap<String, Role>,
+    /// Judge this token's bearer requests by their User-Agent too, as a browser's (for an
+    /// LMS that relays its learners' browsers' User-Agent). Cookie sessions are always
+    /// judged; see `bot_check.rs`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub check_user_agent: bool,
 }
 
 /// A token's `aud`: one audience or several.
@@ -111,6 +116,7 @@ impl Claims {
             jti: None,
             nonce: None,
             roles,
+            check_user_agent: false,
         }
     }
 
