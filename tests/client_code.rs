@@ -4,8 +4,10 @@
 //! is stored (a reload shows it) and published; a hostile block's script on the same page
 //! gets nothing of the page, its marks or CSRF token, the other block's frame, the
 //! learner's cookies or storage, cannot call the other block's handler (by URL, form or a
-//! forged message naming it), cannot speak for the page to the other frame and cannot
-//! navigate the page or open windows. The files are served under the plugin's hash.
+//! forged message naming it), cannot speak for the page to the other frame, cannot
+//! navigate the page or open windows, and cannot send anything out (an image to another
+//! site) or run a script the host did not name. The files are served under the plugin's
+//! hash, and the page runs only its own script (by a nonce).
 
 use std::time::{Duration, Instant};
 
@@ -103,6 +105,16 @@ async fn run(client: &Client, served: &Served) -> Result<(), String> {
     sign_in(client, base, LEARNER, "learner").await;
     open_unit(client, base, COURSE, "unit").await;
     let page_url = client.current_url().await.unwrap();
+    // The page runs its own script by a nonce: no other script of the host's origin (a
+    // plugin's client file) can run in it.
+    let page = reqwest::get(format!("{base}/workbench")).await.unwrap();
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    if !csp.contains("script-src 'nonce-") || csp.contains("script-src 'self'") {
+        return Err(format!("page policy: {csp}"));
+    }
 
     // The hostile block's findings: every attempt failed.
     let reports = wait_for(served, "xblock.hostile_client.report", 1).await;
@@ -127,6 +139,8 @@ async fn run(client: &Client, served: &Served) -> Result<(), String> {
         "fetch_page",
         "form_post",
         "forged_call",
+        "exfiltrate_image",
+        "foreign_script",
     ] {
         let found = attempts[name].as_str().unwrap_or("missing");
         if !found.starts_with("blocked") {

@@ -61,7 +61,8 @@
 //! ends, tokens it did not use are discarded. Staff marks on a child come from the host
 //! alone, and a parent can still place, order and omit its children as before. A side
 //! effect: children's HTML no longer crosses into the parent's sandbox, and the HTML size
-//! limit bounds each block's own HTML.
+//! limit bounds each block's own HTML. (A block with client-side code, whose HTML goes
+//! into its own frame in the browser, may not render children at all: `session::render`.)
 //!
 //! Parsing is most of what containment costs; the contained HTML of a block that rendered
 //! no children depends on its HTML and the view alone, and is cached (`cache.rs`).

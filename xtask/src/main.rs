@@ -421,7 +421,7 @@ fn test(root: &Path) -> Result<()> {
     // Tests that need PostgreSQL fail without it: a throwaway server unless one is named.
     let database = pg::Server::for_var("XBHOST_TEST_DATABASE_URL")?;
     let mut cmd = cargo();
-    cmd.args(["test", "--release", "--workspace"])
+    cmd.args(["test", "--release", "--workspace", "--no-fail-fast"])
         .env("XBHOST_PLUGIN_DIR", &plugins)
         .env("XBHOST_BIN", target.join("release/xbhost"));
     database.export_to(&mut cmd);

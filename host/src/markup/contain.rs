@@ -41,7 +41,7 @@ pub(super) fn contain(html: &str, view: View, children: &mut ChildHtml) -> Conta
     }
 }
 
-/// Removes host-reserved attributes and classes, shadow-root attributes and (staff and
+/// Removes host-reserved attributes and classes, shadow-root attributes, `srcdoc`, and (staff and
 /// author views) `style` and `popover` (the top layer covers everything); turns the elements whose text would swallow markup
 /// (`xmp`, `plaintext`) into `pre`.
 fn clean_element(name: &mut QualName, attrs: &mut Vec<Attribute>, strict: bool) {
@@ -55,7 +55,10 @@ fn clean_element(name: &mut QualName, attrs: &mut Vec<Attribute>, strict: bool) 
     }
     attrs.retain_mut(|a| {
         let n = &*a.name.local;
+        // `srcdoc` would make a same-origin frame that inherits the page's script policy:
+        // a plugin's client file could run there with the page's rights.
         if reserved_attribute(n)
+            || n.eq_ignore_ascii_case("srcdoc")
             || n.starts_with("shadowroot")
             || (strict && matches!(n, "style" | "popover"))
         {

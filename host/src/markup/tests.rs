@@ -494,3 +494,22 @@ fn placeholders_hide_internals_from_learners() {
     assert!(staff.contains("bad 1.0"));
     assert!(staff.contains("&lt;secret&gt;"));
 }
+
+#[test]
+fn srcdoc_frames_are_never_kept() {
+    // A srcdoc frame has the page's origin and script policy: a plugin's client file
+    // (same origin) would run in it with the page's rights.
+    for html in [
+        "<iframe srcdoc=\"&lt;script src=/plugins/evil/h/static/x.js&gt;&lt;/script&gt;\"></iframe>",
+        "<IFRAME SRCDOC=\"&lt;script src=/x.js&gt;&lt;/script&gt;\"></IFRAME>",
+        "<svg><foreignObject><iframe srcdoc=\"x\"></iframe></foreignObject></svg>",
+    ] {
+        for view in [View::Student, View::Staff, View::Author] {
+            let page = wrap(html, view);
+            assert!(
+                !page.to_ascii_lowercase().contains("srcdoc"),
+                "{view:?}: {page}"
+            );
+        }
+    }
+}

@@ -9,7 +9,6 @@
 //! the content.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use anyhow::{Context as _, Result, bail};
 use wasmparser::{Parser, Payload};
@@ -46,7 +45,7 @@ impl AssetKind {
 #[derive(Debug, Clone)]
 pub struct Asset {
     pub kind: AssetKind,
-    pub bytes: Arc<[u8]>,
+    pub bytes: bytes::Bytes,
 }
 
 /// A plugin's shipped files by name (empty for a plugin that ships none).
@@ -167,7 +166,7 @@ fn parse_section(data: &[u8]) -> Result<ClientAssets> {
         }
         let asset = Asset {
             kind,
-            bytes: bytes.into(),
+            bytes: bytes::Bytes::copy_from_slice(bytes),
         };
         if files.insert(name.clone(), asset).is_some() {
             bail!("{} holds {name:?} twice", context());

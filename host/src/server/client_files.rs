@@ -71,7 +71,7 @@ pub async fn plugin_file(
                 "cross-origin",
             ),
         ],
-        axum::body::Bytes::from(asset.bytes.to_vec()),
+        asset.bytes,
     )
         .into_response())
 }

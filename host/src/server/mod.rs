@@ -35,6 +35,7 @@ pub mod bot_check;
 pub mod client_files;
 pub mod connections;
 pub mod cookies;
+pub mod csp;
 pub mod csrf;
 pub mod error;
 pub mod launch;
@@ -58,6 +59,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
+pub use self::csp::{CONTENT_SECURITY_POLICY, content_security_policy};
 use self::error::ApiError;
 pub use self::state::{AppState, ServerConfig, read_body, wants_json};
 
@@ -112,18 +114,6 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// The Content-Security-Policy of HTML pages: scripts only from xbhost itself (no inline
-/// script, so none from course content), no plugins, forms and base URLs kept home.
-/// Frames: the host's own, Google's calendar and document embeds (the `google_calendar`
-/// and `google_document` blocks), and YouTube's privacy-enhanced player
-/// (`www.youtube-nocookie.com`, the `video` block's embed of YouTube-only videos) and no
-/// other YouTube host.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
-    style-src 'self' 'unsafe-inline'; img-src 'self' data: https:; media-src 'self' https:; \
-    frame-src 'self' https://calendar.google.com https://docs.google.com \
-    https://www.youtube-nocookie.com; \
-    object-src 'none'; base-uri 'none'; form-action 'self'";
-
 async fn security_headers(
     request: axum::extract::Request,
     next: axum::middleware::Next,
@@ -133,7 +123,7 @@ async fn security_headers(
     let is_html = headers
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
-    if is_html {
+    if is_html && !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
         headers.insert(
             header::CONTENT_SECURITY_POLICY,
             header::HeaderValue::from_static(CONTENT_SECURITY_POLICY),

