@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use xbhost_tests::served::{Served, demo_template, learner_token};
-use xbhost_tests::{DEMO_COURSE, copy_dir, xbhost, xbhost_ok};
+use xbhost_tests::{DEMO_COURSE, copy_dir, plugin_path, xbhost, xbhost_ok};
 
 /// A tmpfs of `megabytes`, unmounted when dropped.
 struct Tmpfs(PathBuf);
@@ -337,6 +337,14 @@ fn a_new_store_in_place_of_a_moved_one_opens() {
     );
     assert!(data.path().join("db.generation").is_file());
     std::fs::rename(data.path().join("db"), data.path().join("db.damaged")).unwrap();
+    // A read-only command does not start a store in its place (it would hide a mistyped
+    // --data); a command that creates things does, and the new store is not "damaged".
+    let (ok, _, err) = xbhost(data.path(), &["course", "list"]);
+    assert!(!ok && err.contains("no xbhost store"), "{err}");
+    xbhost_ok(
+        data.path(),
+        &["plugin", "add", plugin_path("html").to_str().unwrap()],
+    );
     let (ok, out, err) = xbhost(data.path(), &["course", "list"]);
     assert!(ok, "{err}");
     assert!(!out.contains(DEMO_COURSE), "{out}");

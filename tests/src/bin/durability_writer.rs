@@ -52,6 +52,11 @@ fn main() -> Result<()> {
             ]
         }))?)?;
     }
+    // Ready means ready to write: the plugins are loaded (from the compiled cache), so the
+    // kills after `ready` land among writes, not in the first render's plugin loading.
+    for p in ["html", "vertical", "split_test", "tag_probe", "problem"] {
+        host.load_plugin(p)?;
+    }
     let mut out = std::io::stdout().lock();
     writeln!(out, "ready")?;
     out.flush()?;
