@@ -44,6 +44,11 @@ impl Driver {
         }
     }
 
+    /// The WebDriver URL, for a session with capabilities of its own.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
     /// A Chromium session (headless, offline, its profile in `profile`).
     pub async fn chromium(&self, profile: &Path) -> Client {
         let Value::Object(capabilities) = json!({

@@ -56,6 +56,23 @@ impl ClientCodes {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Runs `f` on `block`'s client code, made (titled after the plugin and block) if this
+    /// render has none yet.
+    fn with_code<R>(
+        &self,
+        plugin: &LoadedPlugin,
+        block: usize,
+        usage_id: &str,
+        f: impl FnOnce(&mut ClientCode) -> R,
+    ) -> R {
+        let mut codes = self.lock();
+        let code = codes.entry(block).or_insert_with(|| ClientCode {
+            title: format!("{} {usage_id}", plugin.record.name),
+            ..ClientCode::default()
+        });
+        f(code)
+    }
+
     /// Adds the shipped file `name` of `plugin` to `block`'s render (`usage_id` names it
     /// in errors).
     pub fn add_resource(
@@ -74,28 +91,23 @@ impl ClientCodes {
             ))
         })?;
         let url = asset_url(plugin_name, &plugin.record.hash, name);
-        let mut codes = self.lock();
-        let code = codes.entry(block).or_insert_with(|| ClientCode {
-            title: format!("{} {usage_id}", plugin_name),
-            ..ClientCode::default()
-        });
-        let list = match asset.kind {
-            AssetKind::Css => &mut code.css,
-            AssetKind::Js => &mut code.js,
-        };
-        if list.contains(&url) {
-            return Ok(());
-        }
-        if code.css.len() + code.js.len() >= MAX_CLIENT_FILES {
-            return Err(HostError::LimitExceeded(format!(
-                "block {usage_id:?} added {MAX_CLIENT_FILES} client files, the most one render may add"
-            )));
-        }
-        match asset.kind {
-            AssetKind::Css => code.css.push(url),
-            AssetKind::Js => code.js.push(url),
-        }
-        Ok(())
+        self.with_code(plugin, block, usage_id, |code| {
+            let added = code.css.len() + code.js.len();
+            let list = match asset.kind {
+                AssetKind::Css => &mut code.css,
+                AssetKind::Js => &mut code.js,
+            };
+            if list.contains(&url) {
+                return Ok(());
+            }
+            if added >= MAX_CLIENT_FILES {
+                return Err(HostError::LimitExceeded(format!(
+                    "block {usage_id:?} added {MAX_CLIENT_FILES} client files, the most one render may add"
+                )));
+            }
+            list.push(url);
+            Ok(())
+        })
     }
 
     /// Sets the function `block`'s frame calls and its arguments (JSON text).
@@ -125,13 +137,10 @@ impl ClientCodes {
                 "block {usage_id:?}: client arguments are not JSON: {e}"
             ))
         })?;
-        let mut codes = self.lock();
-        let code = codes.entry(block).or_insert_with(|| ClientCode {
-            title: format!("{} {usage_id}", plugin.record.name),
-            ..ClientCode::default()
+        self.with_code(plugin, block, usage_id, |code| {
+            code.init = Some(function.to_string());
+            code.args = Some(args);
         });
-        code.init = Some(function.to_string());
-        code.args = Some(args);
         Ok(())
     }
 
