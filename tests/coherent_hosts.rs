@@ -273,10 +273,11 @@ async fn a_plugin_uploaded_through_one_host_is_what_the_others_render_within_a_s
             .is_some_and(|f| f.iter().any(|f| f["block_type"] == "widget"))
     })
     .await;
-    // The delay includes host B compiling the new component (its compiled cache is its
-    // own, as on separate machines): the bound is generous, the figure is printed.
+    // Measured from the upload's acknowledgement, so the delay includes host B compiling
+    // the new component (its compiled cache is its own, as on separate machines): it starts
+    // compiling on the notice, and a page arriving meanwhile waits for that compilation.
     println!("plugin upload: in force on host B after {took:?}");
-    assert!(took < 3 * IN_FORCE_WITHIN, "host B took {took:?}");
+    assert!(took < IN_FORCE_WITHIN, "host B took {took:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

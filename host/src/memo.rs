@@ -44,6 +44,15 @@ impl<V> Memo<V> {
         Ok(map.entry(key.to_string()).or_insert(loaded).clone())
     }
 
+    /// The value for `key` if it is held now (nothing is loaded).
+    pub(crate) fn peek(&self, key: &str) -> Option<Arc<V>> {
+        self.map
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+            .cloned()
+    }
+
     /// Forgets the value for `key` (it changed in the store): the next use loads it.
     pub(crate) fn forget(&self, key: &str) {
         let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());

@@ -146,7 +146,8 @@ impl Host {
             tracing::debug!(?change, "a change made elsewhere");
             match change {
                 Change::Course(key) => inner.courses.forget(key),
-                Change::Plugin(name) => inner.handle.plugins.forget(name),
+                // Compiled now, not on the next request that needs it (see `preload`).
+                Change::Plugin(name) => inner.handle.plugins.preload(name),
                 Change::Everything => {
                     inner.courses.forget_all();
                     inner.handle.plugins.forget_all();
