@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::Value;
 use xbhost::storage::{PgOptions, PgStorage, Storage};
-use xbhost_tests::db_pages::{Answer, assignment_events, stored_groups, visit, warm_up};
+use xbhost_tests::db_pages::{
+    Answer, assignment_events, install_slow_experiment, stored_groups, visit, warm_up,
+};
 use xbhost_tests::http::client;
 use xbhost_tests::pg::{PgCluster, TestDatabase};
 use xbhost_tests::served::Served;
@@ -219,6 +221,19 @@ async fn no_acknowledged_write_is_lost_across_an_immediate_restart() {
     let c = client();
     let base = s.host.url.clone();
     warm_up(&c, &base).await;
+    // Repeat visits well before the crash: their exposure events commit without waiting
+    // for the disk (README, "One transaction per page"), so the WAL writer has them on disk
+    // within 3 x wal_writer_delay (200 ms); a second later they must survive the crash.
+    let mut repeat_exposures = BTreeMap::new();
+    for i in 0..10 {
+        let learner = format!("repeater-{i}");
+        assert!(visit(&c, &base, 0, &learner).await.acknowledged());
+        let first = exposures_of(&s.db, &learner);
+        assert!(first > 0, "{learner}'s first visit stored no exposure");
+        assert!(visit(&c, &base, 0, &learner).await.acknowledged());
+        repeat_exposures.insert(learner, 2 * first);
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
     let served = Arc::new(AtomicUsize::new(0));
     let in_flight = Arc::new(tokio::sync::Semaphore::new(12));
     let visits: Vec<_> = (0..240)
@@ -279,6 +294,35 @@ async fn no_acknowledged_write_is_lost_across_an_immediate_restart() {
         all.push(again);
     }
     check_acknowledged(&s.db, &all);
+    // Every acknowledged first visit's exposure events are stored (they commit with its
+    // assignments, synchronously), and so are the repeat visits' of a second before.
+    for a in all.iter().filter(|a| a.acknowledged()) {
+        assert!(
+            exposures_of(&s.db, &a.learner) > 0,
+            "{}'s acknowledged page lost its exposure events",
+            a.learner
+        );
+    }
+    for (learner, expected) in &repeat_exposures {
+        assert_eq!(
+            exposures_of(&s.db, learner),
+            *expected,
+            "{learner}'s exposures of a first and a repeat visit, a second before the crash"
+        );
+    }
+}
+
+/// How many exposure events (`xblock.split_test.child_render`) the database holds for a
+/// learner of the demo course.
+fn exposures_of(db: &TestDatabase, learner: &str) -> i64 {
+    db.count(
+        "SELECT count(*) FROM events WHERE course_id = $1 AND user_id = $2 AND name = $3",
+        &[
+            &xbhost_tests::DEMO_COURSE,
+            &learner,
+            &xbhost::events::CHILD_RENDER_EVENT,
+        ],
+    )
 }
 
 /// The pool's idle connections die with a restart of the database. A request handed one
@@ -455,44 +499,6 @@ fn a_call_on_an_exhausted_pool_fails_after_the_wait() {
     }
     // Nothing of the unflushed requests was stored.
     assert_eq!(store.user_tag("holder-0", "k").unwrap(), None);
-}
-
-/// Installs the `sleeper` plugin and a course whose unit runs an experiment, then sleeps
-/// `nap_ms` in a second block; returns the unit's URL (JSON).
-async fn install_slow_experiment(
-    c: &reqwest::Client,
-    base: &str,
-    key: &str,
-    nap_ms: u64,
-) -> String {
-    let admin = xbhost_tests::served::admin_token("root");
-    let (status, body) = xbhost_tests::http::send(
-        c.post(format!("{base}/admin/plugins"))
-            .bearer_auth(&admin)
-            .body(xbhost_tests::plugin_wasm("sleeper")),
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
-    let course = serde_json::json!({"course_key": key,
-    "user_partitions": [{"id": 7, "name": "Slow", "scheme": "random",
-                         "groups": [{"id": 0, "name": "a"}, {"id": 1, "name": "b"}]}],
-    "blocks": [
-        {"usage_id": "unit", "type": "vertical", "children": ["split", "nap"]},
-        {"usage_id": "split", "type": "split_test", "children": ["a", "b"],
-         "fields": {"user_partition_id": 7, "group_id_to_child": {"0": "a", "1": "b"}}},
-        {"usage_id": "a", "type": "html", "fields": {"data": "<p>a</p>"}},
-        {"usage_id": "b", "type": "html", "fields": {"data": "<p>b</p>"}},
-        {"usage_id": "nap", "type": "sleeper", "fields": {"ms": nap_ms}}
-    ]});
-    let (status, body) = xbhost_tests::http::send(
-        c.post(format!("{base}/admin/courses"))
-            .query(&[("course", key)])
-            .bearer_auth(&admin)
-            .json(&course),
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
-    format!("{base}/courses/{key}/blocks/unit?format=json")
 }
 
 /// A read that fails mid-request (here: the learner's tags, behind a table lock until the

@@ -129,3 +129,41 @@ pub async fn warm_up(c: &reqwest::Client, base: &str) {
     let a = visit(c, base, 0, "warm-up").await;
     assert!(a.acknowledged(), "the first page on {base}: {}", a.body);
 }
+
+/// Installs the `sleeper` plugin and a course whose unit runs an experiment, then sleeps
+/// `nap_ms` in a second block; returns the unit's URL (JSON).
+pub async fn install_slow_experiment(
+    c: &reqwest::Client,
+    base: &str,
+    key: &str,
+    nap_ms: u64,
+) -> String {
+    let admin = crate::served::admin_token("root");
+    let (status, body) = crate::http::send(
+        c.post(format!("{base}/admin/plugins"))
+            .bearer_auth(&admin)
+            .body(crate::plugin_wasm("sleeper")),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let course = serde_json::json!({"course_key": key,
+    "user_partitions": [{"id": 7, "name": "Slow", "scheme": "random",
+                         "groups": [{"id": 0, "name": "a"}, {"id": 1, "name": "b"}]}],
+    "blocks": [
+        {"usage_id": "unit", "type": "vertical", "children": ["split", "nap"]},
+        {"usage_id": "split", "type": "split_test", "children": ["a", "b"],
+         "fields": {"user_partition_id": 7, "group_id_to_child": {"0": "a", "1": "b"}}},
+        {"usage_id": "a", "type": "html", "fields": {"data": "<p>a</p>"}},
+        {"usage_id": "b", "type": "html", "fields": {"data": "<p>b</p>"}},
+        {"usage_id": "nap", "type": "sleeper", "fields": {"ms": nap_ms}}
+    ]});
+    let (status, body) = crate::http::send(
+        c.post(format!("{base}/admin/courses"))
+            .query(&[("course", key)])
+            .bearer_auth(&admin)
+            .json(&course),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    format!("{base}/courses/{key}/blocks/unit?format=json")
+}
