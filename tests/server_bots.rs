@@ -244,6 +244,14 @@ async fn a_bot_on_a_cookie_session_gets_control_and_sends_nothing_from_pages_or_
         claims.check_user_agent = true;
         Credential::Bearer(keys().issue(&claims).unwrap())
     };
+    // A browser's sign-in token (it carries the sign-in nonce, so it was a cookie's)
+    // replayed by a script as a bearer token: judged as the cookie would be.
+    let replayed_cookie = {
+        let roles = BTreeMap::from([(DEMO_COURSE.to_string(), Role::Learner)]);
+        let mut claims = Claims::new("replayed-cookie", "replayed-cookie", roles, 3600);
+        claims.nonce = Some("nonce-of-a-browser-sign-in".into());
+        Credential::Bearer(keys().issue(&claims).unwrap())
+    };
     let bots = [
         ("cookie-curl", Credential::cookie_of("cookie-curl"), CURL),
         (
@@ -252,6 +260,7 @@ async fn a_bot_on_a_cookie_session_gets_control_and_sends_nothing_from_pages_or_
             GOOGLEBOT,
         ),
         ("relayed-bot", relayed, GOOGLEBOT),
+        ("replayed-cookie", replayed_cookie, CURL),
     ];
     for (user, credential, user_agent) in &bots {
         let v = visit(&served, credential, user_agent).await;

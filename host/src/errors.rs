@@ -61,8 +61,10 @@ impl fmt::Display for StoreInUse {
         write!(
             f,
             "the store in {} is in use by another xbhost process: a running `xbhost serve` \
-             holds it while it runs. Use the server's HTTP API (for example POST \
-             /admin/plugins to add a plugin), or stop the server first",
+             holds it for as long as it runs, any other command until it ends. With a \
+             server running, use its HTTP API (for example POST /admin/plugins to add a \
+             plugin) or stop it first; to run commands beside servers, keep the data in \
+             PostgreSQL (--database)",
             self.dir.display()
         )
     }

@@ -196,16 +196,21 @@ pub struct HandleArgs {
     /// The handler's JSON payload.
     #[arg(long, default_value = "{}", value_name = "JSON")]
     payload: String,
+    /// The request's User-Agent, judged as a render's: a bot's call runs with its control
+    /// groups, stores nothing and sends no event.
+    #[arg(long, value_name = "UA")]
+    user_agent: Option<String>,
 }
 
 /// `handle`: calls a block's handler for a learner and prints its JSON answer.
 pub fn handle(host: &Host, args: HandleArgs, out: &mut impl Write) -> Result<()> {
     let payload: serde_json::Value = serde_json::from_str(&args.payload)
         .with_context(|| format!("--payload is not JSON: {:?}", args.payload))?;
-    let answer = host.handle(
+    let answer = host.handle_from(
         &args.course,
         &args.block,
         &User::learner(&args.user),
+        args.user_agent.as_deref(),
         &args.handler,
         &payload,
     )?;

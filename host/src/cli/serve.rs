@@ -318,6 +318,12 @@ pub struct TokenArgs {
     /// The token's `nonce`: the one `GET /session/login` gave, for a sign-in by hand.
     #[arg(long, value_name = "NONCE")]
     nonce: Option<String>,
+    /// Judge bearer requests with this token by their User-Agent, as a browser's (for an
+    /// LMS that relays its learners' browsers' User-Agent): bots get control groups and
+    /// send no events. Without it an LMS back end's own client (curl, python-requests)
+    /// is not taken for a bot.
+    #[arg(long)]
+    check_user_agent: bool,
     /// A file holding the HS256 key; without it the key is read from XBHOST_TOKEN_SECRET.
     #[arg(long, env = "XBHOST_TOKEN_SECRET_FILE", value_name = "FILE")]
     token_secret_file: Option<PathBuf>,
@@ -353,6 +359,7 @@ pub fn sign_token(args: &TokenArgs) -> Result<()> {
         .clone()
         .map(xbhost::server::auth::Audience::One);
     claims.nonce = args.nonce.clone();
+    claims.check_user_agent = args.check_user_agent;
     println!("{}", keys.issue(&claims)?);
     Ok(())
 }

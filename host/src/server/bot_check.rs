@@ -8,6 +8,12 @@
 //! every learner of such an LMS would be shown control and enrolled in nothing. An LMS
 //! that relays its learners' browsers' User-Agent asks for it to be judged with the
 //! token's `"check_user_agent": true`. Renders and handler calls are judged alike.
+//!
+//! A browser's session token is judged however it is sent: a token carrying a sign-in
+//! `nonce` (made for `POST /session`, so a browser's cookie) and the host's own
+//! development sessions (minted with `check_user_agent`) are judged on a bearer header
+//! too, or a scraper could replay a learner's cookie as `Authorization: Bearer` to dodge
+//! the check.
 
 use axum::http::{HeaderMap, header};
 
@@ -17,12 +23,12 @@ use super::tokens::{Identity, Via};
 /// the client's, so what is matched and logged is bounded.
 pub const MAX_USER_AGENT_BYTES: usize = 1024;
 
-/// Whether this caller's User-Agent is judged: always on a cookie session, on a bearer
-/// token only when the token asks for it.
+/// Whether this caller's User-Agent is judged: always on a cookie session; on a bearer
+/// token when the token asks for it or is a browser's sign-in token (it has a `nonce`).
 pub fn is_judged(identity: &Identity) -> bool {
     match identity.via {
         Via::Cookie => true,
-        Via::Header => identity.claims.check_user_agent,
+        Via::Header => identity.claims.check_user_agent || identity.claims.nonce.is_some(),
     }
 }
 
@@ -80,6 +86,16 @@ mod tests {
         assert_eq!(
             judged_user_agent(&caller(Via::Cookie, false), &HeaderMap::new()),
             None
+        );
+    }
+
+    #[test]
+    fn a_browser_sign_in_token_replayed_as_a_bearer_is_judged() {
+        let mut replayed = caller(Via::Header, false);
+        replayed.claims.nonce = Some("n-1".into());
+        assert_eq!(
+            judged_user_agent(&replayed, &headers(b"curl/8.5.0")).as_deref(),
+            Some("curl/8.5.0")
         );
     }
 

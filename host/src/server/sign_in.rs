@@ -287,6 +287,8 @@ pub async fn dev_login(
         ttl,
     );
     claims.jti = Some(csrf::new_nonce());
+    // A browser's session: judged by its User-Agent even if replayed as a bearer token.
+    claims.check_user_agent = true;
     claims.iss = policy.issuer.clone();
     claims.aud = policy.audience.clone().map(Audience::One);
     let token = state.keys().issue(&claims).map_err(ApiError::from_host)?;
