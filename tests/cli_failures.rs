@@ -126,6 +126,100 @@ fn read_only_commands_refuse_a_data_directory_without_a_store_and_create_nothing
     assert!(xbhost_ok(&typo, &["plugin", "list"]).starts_with("html\t"));
 }
 
+/// An export is not a course document its author can fix: one block whose value does not
+/// fit its plugin (here an LTI block's `inline_height` below the plugin's whole-number
+/// range) is imported as an `unsupported` block saying why, and the rest of the course
+/// loads.
+#[test]
+fn an_import_keeps_a_misfit_block_as_unsupported_and_loads_the_rest() {
+    use xbhost_tests::exports::{SMALL_COURSE, data_with_plugins, small_course, write_dir};
+    let data = data_with_plugins();
+    let d = data.path();
+    let export = tempfile::tempdir().unwrap();
+    write_dir(
+        export.path(),
+        &small_course(
+            "<lti_consumer url_name=\"tall\" display_name=\"Tall\" inline_height=\"-5\"/>",
+        ),
+    );
+    let (ok, out, err) = xbhost(d, &["course", "import", export.path().to_str().unwrap()]);
+    assert!(ok, "{out}{err}");
+    let said = format!("{out}{err}");
+    assert!(
+        said.contains("\"tall\"") && said.contains("inline_height") && said.contains("unsupported"),
+        "the import names the block, its field and what became of it: {said}"
+    );
+    let doc: serde_json::Value =
+        serde_json::from_str(&xbhost_ok(d, &["course", "show", SMALL_COURSE])).unwrap();
+    let block = |doc: &serde_json::Value, id: &str| {
+        doc["blocks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .position(|b| b["usage_id"] == id)
+            .unwrap_or_else(|| panic!("no block {id}: {doc}"))
+    };
+    let tall = &doc["blocks"][block(&doc, "tall")];
+    assert_eq!(tall["type"], "unsupported", "{tall}");
+    assert_eq!(tall["fields"]["original_type"], "lti_consumer", "{tall}");
+    assert!(
+        tall["fields"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("inline_height"),
+        "{tall}"
+    );
+    assert_eq!(
+        doc["blocks"][block(&doc, "p1")]["type"],
+        "problem",
+        "the problem is kept"
+    );
+    // The same value in a course document is still refused, naming block and field.
+    let mut refused = doc.clone();
+    let i = block(&refused, "tall");
+    refused["blocks"][i]["type"] = "lti_consumer".into();
+    refused["blocks"][i]["fields"] = serde_json::json!({"inline_height": -5});
+    let file = d.join("doc.json");
+    std::fs::write(&file, refused.to_string()).unwrap();
+    let err = one_line_error(d, &["course", "load", file.to_str().unwrap()]);
+    assert!(
+        err.contains("\"tall\"") && err.contains("inline_height"),
+        "{err}"
+    );
+}
+
+/// A command that would start a store and then fails takes back what it created: the
+/// next command is refused as "no store", not served from an empty store.
+#[test]
+fn a_failed_command_that_started_a_store_leaves_none_behind() {
+    let parent = tempfile::tempdir().unwrap();
+    let fresh = parent.path().join("new-data");
+    let garbage = parent.path().join("not-a-plugin.wasm");
+    std::fs::write(&garbage, b"not wasm at all").unwrap();
+    let err = one_line_error(&fresh, &["plugin", "add", garbage.to_str().unwrap()]);
+    assert!(err.contains("not-a-plugin"), "{err}");
+    assert!(
+        !fresh.exists(),
+        "the failed plugin add left {}",
+        fresh.display()
+    );
+    // In a data directory that already held other files, only what the command made goes.
+    let kept = tempfile::tempdir().unwrap();
+    std::fs::write(kept.path().join("notes.txt"), b"mine").unwrap();
+    let course = parent.path().join("broken.json");
+    std::fs::write(&course, b"{ not json").unwrap();
+    one_line_error(kept.path(), &["course", "load", course.to_str().unwrap()]);
+    let left: Vec<_> = std::fs::read_dir(kept.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(left, ["notes.txt"], "the failed course load left {left:?}");
+    // A failure on an existing store removes nothing.
+    let data = demo_data();
+    one_line_error(data.path(), &["plugin", "add", garbage.to_str().unwrap()]);
+    assert!(xbhost_ok(data.path(), &["plugin", "list"]).contains("html\t"));
+}
+
 #[test]
 fn a_command_beside_a_server_on_its_store_says_so_plainly() {
     let data = tempfile::tempdir().unwrap();

@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use anyhow::{Result, bail};
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
+use xbhost::server::auth::TokenKeys;
 use xbhost::{Host, HostConfig};
 
 mod courses;
@@ -304,9 +305,82 @@ fn run(mut cli: Cli) -> Result<()> {
         }
         command => cli.command = command,
     }
+    // A command that starts a new store and then fails (a bad plugin file, a course that
+    // does not load) leaves no empty store behind to be taken for a real one.
+    let new_store = match (&config.database, &cli.command) {
+        (None, Command::Serve(_)) | (Some(_), _) => None,
+        (None, _) => NewStore::before_open(&cli.data),
+    };
     let host = Host::open(&cli.data, config)?;
+    let result = run_on(&cli.data, &events_path, host, keys, cli.command);
+    if let (Err(_), Some(new_store)) = (&result, new_store) {
+        new_store.remove();
+    }
+    result
+}
+
+/// What a data directory held before a command started a store in it, so that a failed
+/// command can take back exactly what it created.
+struct NewStore {
+    data: std::path::PathBuf,
+    /// `None`: the data directory itself did not exist.
+    existing: Option<std::collections::BTreeSet<std::ffi::OsString>>,
+}
+
+impl NewStore {
+    /// `None` when a store is already there (nothing is new, nothing will be removed).
+    fn before_open(data: &std::path::Path) -> Option<NewStore> {
+        if data.join("db").exists() {
+            return None;
+        }
+        let existing = match std::fs::read_dir(data) {
+            Ok(entries) => Some(
+                entries
+                    .filter_map(|e| e.ok().map(|e| e.file_name()))
+                    .collect(),
+            ),
+            Err(_) => None,
+        };
+        Some(NewStore {
+            data: data.to_path_buf(),
+            existing,
+        })
+    }
+
+    /// Removes what the failed command created (the host is closed by then).
+    fn remove(self) {
+        let outcome = match &self.existing {
+            None => std::fs::remove_dir_all(&self.data),
+            Some(existing) => std::fs::read_dir(&self.data).and_then(|entries| {
+                for entry in entries.flatten() {
+                    if !existing.contains(&entry.file_name()) {
+                        let path = entry.path();
+                        if entry.file_type()?.is_dir() {
+                            std::fs::remove_dir_all(&path)?;
+                        } else {
+                            std::fs::remove_file(&path)?;
+                        }
+                    }
+                }
+                Ok(())
+            }),
+        };
+        if let Err(e) = outcome {
+            tracing::warn!(data = %self.data.display(), error = %e, "could not remove the new store the failed command started");
+        }
+    }
+}
+
+/// Runs a command on an open host (which it consumes, so the store is closed on return).
+fn run_on(
+    data: &std::path::Path,
+    events_path: &std::path::Path,
+    host: Host,
+    keys: Option<TokenKeys>,
+    command: Command,
+) -> Result<()> {
     let mut out = std::io::stdout().lock();
-    match cli.command {
+    match command {
         Command::Plugin(cmd) => plugins::run(&host, cmd, &mut out),
         Command::Course(cmd) => courses::run(&host, cmd, &mut out),
         Command::Render(args) => learners::render(&host, args, &mut out),
@@ -318,11 +392,11 @@ fn run(mut cli: Cli) -> Result<()> {
         Command::Experiment(cmd) => experiments::experiment(&host, cmd, &mut out),
         Command::Enrollment(cmd) => experiments::enrollment(&host, cmd, &mut out),
         Command::RefreshIdentifier(args) => groups::refresh_identifier(&host, args, &mut out),
-        Command::Report(args) => experiments::report(&host, &events_path, args, &mut out),
+        Command::Report(args) => experiments::report(&host, events_path, args, &mut out),
         Command::Serve(args) => {
             drop(out);
             let keys = keys.expect("loaded above");
-            serve::serve(&cli.data, &events_path, host, keys, args)
+            serve::serve(data, events_path, host, keys, args)
         }
         Command::Events(cmd) => events_export::from_store(&host, cmd, &mut out),
         Command::Token(_) | Command::Store(_) | Command::NewBlock(_) => {

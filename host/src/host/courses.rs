@@ -84,28 +84,71 @@ fn check_messages(
     Ok(())
 }
 
-/// Refuses a block whose authored fields do not match its plugin's `Fields` (a wrong type,
-/// say a number where the plugin reads text): such a block could only ever render as
-/// "unavailable", so the course is not stored. The SDK's `validate` reports it as an error
-/// containing [`xbhost_sdk::FIELDS_MISMATCH`] and naming the field; other errors (a split
-/// test group without a child) are the author's to fix later and only printed.
-fn refuse_mismatched_fields(
+/// A block whose authored fields do not match its plugin's `Fields` (a wrong type, say a
+/// number where the plugin reads text): such a block could only ever render as
+/// "unavailable". The SDK's `validate` reports it as an error containing
+/// [`xbhost_sdk::FIELDS_MISMATCH`] and naming the field; other errors (a split test group
+/// without a child) are the author's to fix later and only printed.
+#[derive(Debug, Clone)]
+struct Misfit {
+    usage_id: String,
+    block_type: String,
+    /// The block's own message, bounded by `check_messages`, on one line.
+    text: String,
+}
+
+impl std::fmt::Display for Misfit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "block {:?} (type {}) is refused: {}",
+            self.usage_id, self.block_type, self.text
+        )
+    }
+}
+
+fn misfit_in(
     usage_id: &str,
     block_type: &str,
     found: &[crate::runtime::bindings::types::ValidationMessage],
-) -> Result<()> {
-    let Some(m) = found.iter().find(|m| {
+) -> Option<Misfit> {
+    let m = found.iter().find(|m| {
         matches!(m.severity, Severity::Error) && m.text.contains(xbhost_sdk::FIELDS_MISMATCH)
-    }) else {
-        return Ok(());
-    };
-    // The block's text, bounded by `check_messages`, on one line without control characters.
-    let text: String = m
+    })?;
+    let text = m
         .text
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
-    bail!("block {usage_id:?} (type {block_type}) is refused: {text}")
+    Some(Misfit {
+        usage_id: usage_id.to_string(),
+        block_type: block_type.to_string(),
+        text,
+    })
+}
+
+/// Makes each misfit an `unsupported` block saying why (children kept, so the structure
+/// stays whole), counted and warned about in the import's report: one XBlock whose
+/// attribute does not fit its plugin must not keep the rest of a real course out.
+fn keep_misfits_as_unsupported(doc: &mut CourseDoc, misfits: &[Misfit], report: &mut ImportReport) {
+    let by_id: std::collections::HashMap<&str, &Misfit> =
+        misfits.iter().map(|m| (m.usage_id.as_str(), m)).collect();
+    for block in &mut doc.blocks {
+        let Some(m) = by_id.get(block.usage_id.as_str()) else {
+            continue;
+        };
+        let display_name = block.fields.get("display_name").cloned();
+        block.fields = serde_json::json!({
+            "original_type": m.block_type,
+            "display_name": display_name,
+            "reason": format!("its fields do not fit the {} plugin: {}", m.block_type, m.text),
+        });
+        block.block_type = crate::olx::UNSUPPORTED_TYPE.to_string();
+        *report.unsupported.entry(m.block_type.clone()).or_default() += 1;
+        report
+            .warnings
+            .push(format!("{m}; imported as unsupported"));
+    }
 }
 
 impl Host {
@@ -133,6 +176,19 @@ impl Host {
         base: Option<u64>,
         deadline: LoadDeadline,
     ) -> Result<LoadReport> {
+        self.load_checked(doc, base, deadline, None)
+    }
+
+    /// The load itself. Blocks whose fields do not fit their plugin refuse the course,
+    /// unless this is an import (`import` given): then they become `unsupported` blocks
+    /// in its report.
+    fn load_checked(
+        &self,
+        doc: CourseDoc,
+        base: Option<u64>,
+        deadline: LoadDeadline,
+        import: Option<&mut ImportReport>,
+    ) -> Result<LoadReport> {
         let key = doc.course_key.clone();
         for partition in &doc.user_partitions {
             if let Some(goal) = partition.goals.iter().find(|g| !g.has_sources()) {
@@ -146,25 +202,30 @@ impl Host {
                 );
             }
         }
-        let course = Course::new(doc).with_context(|| format!("course {key:?}"))?;
-        for block_type in course.block_types() {
-            if self.inner.handle.storage.plugin(block_type)?.is_none() {
-                let user = course
-                    .doc
-                    .blocks
-                    .iter()
-                    .find(|b| &b.block_type == block_type)
-                    .map(|b| b.usage_id.as_str())
-                    .unwrap_or_default();
-                bail!(
-                    "course {key:?}: block {user:?} has type {block_type:?}, but no plugin named {block_type:?} \
-                     is installed (xbhost plugin add {block_type}.wasm)"
-                );
-            }
-        }
-        let messages = self
+        let mut course = Course::new(doc).with_context(|| format!("course {key:?}"))?;
+        self.check_plugins_installed(&course)?;
+        let (mut messages, misfits) = self
             .validate_all(&course, deadline)
             .with_context(|| format!("course {key:?}"))?;
+        if let Some(first) = misfits.first() {
+            let Some(report) = import else {
+                bail!("course {key:?}: {first}");
+            };
+            // The validating session is gone: the course is this load's alone again.
+            let mut doc = Arc::try_unwrap(course)
+                .map(|c| c.doc)
+                .unwrap_or_else(|c| c.doc.clone());
+            keep_misfits_as_unsupported(&mut doc, &misfits, report);
+            course = Course::new(doc).with_context(|| format!("course {key:?}"))?;
+            self.check_plugins_installed(&course)?;
+            let (again, still) = self
+                .validate_all(&course, deadline)
+                .with_context(|| format!("course {key:?}"))?;
+            if let Some(first) = still.first() {
+                bail!("course {key:?}: {first}");
+            }
+            messages = again;
+        }
         deadline.check("storing the course")?;
         let version = super::course_versions::store(self.storage(), &course.doc, base)?;
         self.inner.handle.storage.flush()?;
@@ -192,13 +253,34 @@ impl Host {
         })
     }
 
+    /// Refuses a course using a block type no installed plugin provides, naming a block.
+    fn check_plugins_installed(&self, course: &Course) -> Result<()> {
+        let key = &course.doc.course_key;
+        for block_type in course.block_types() {
+            if self.inner.handle.storage.plugin(block_type)?.is_none() {
+                let user = course
+                    .doc
+                    .blocks
+                    .iter()
+                    .find(|b| &b.block_type == block_type)
+                    .map(|b| b.usage_id.as_str())
+                    .unwrap_or_default();
+                bail!(
+                    "course {key:?}: block {user:?} has type {block_type:?}, but no plugin named {block_type:?} \
+                     is installed (xbhost plugin add {block_type}.wasm)"
+                );
+            }
+        }
+        Ok(())
+    }
+
     /// Every block's validation messages, from a read-only session whose budget is the
     /// load's (each block's call still gets at most one page's time).
     fn validate_all(
         &self,
         course: &Arc<Course>,
         deadline: LoadDeadline,
-    ) -> Result<Vec<BlockMessage>> {
+    ) -> Result<(Vec<BlockMessage>, Vec<Misfit>)> {
         let session = Session::with_deadline(
             &self.inner.handle,
             course.clone(),
@@ -207,7 +289,7 @@ impl Host {
             deadline.remaining(),
         );
         let (max_count, max_bytes) = (self.limits().max_messages, self.limits().max_message_bytes);
-        let mut messages = Vec::new();
+        let (mut messages, mut misfits) = (Vec::new(), Vec::new());
         for (index, block) in course.doc.blocks.iter().enumerate() {
             deadline.check(&format!("validating block {:?}", block.usage_id))?;
             let found = session
@@ -224,7 +306,7 @@ impl Host {
                         Ok(()) => anyhow!("validating block {:?} failed: {}", f.usage_id, f.error),
                     }
                 })?;
-            refuse_mismatched_fields(&block.usage_id, &block.block_type, &found)?;
+            misfits.extend(misfit_in(&block.usage_id, &block.block_type, &found));
             messages.extend(found.into_iter().map(|m| {
                 BlockMessage {
                     usage_id: block.usage_id.clone(),
@@ -239,7 +321,7 @@ impl Host {
                 }
             }));
         }
-        Ok(messages)
+        Ok((messages, misfits))
     }
 
     /// Imports an Open edX course export (a directory or a `.tar.gz`) and loads it, all
@@ -251,10 +333,24 @@ impl Host {
         options: &ImportOptions,
     ) -> Result<(ImportReport, LoadReport)> {
         let deadline = LoadDeadline::after(options.limits.deadline);
-        let (doc, report) = crate::olx::read_course(path, options, deadline)
+        let (doc, mut report) = crate::olx::read_course(path, options, deadline)
             .with_context(|| format!("importing {}", path.display()))?;
-        let loaded = self.load_course_by(doc, deadline)?;
+        let base = self.course_version(&doc.course_key)?;
+        let loaded = self.load_imported(doc, base, deadline, &mut report)?;
         Ok((report, loaded))
+    }
+
+    /// [`Host::load_course_from`] for a course an import made: a block whose fields do not
+    /// fit its plugin is kept as an `unsupported` block, named in `report`'s warnings,
+    /// instead of refusing the whole course.
+    pub fn load_imported(
+        &self,
+        doc: CourseDoc,
+        base: Option<u64>,
+        deadline: LoadDeadline,
+        report: &mut ImportReport,
+    ) -> Result<LoadReport> {
+        self.load_checked(doc, base, deadline, Some(report))
     }
 
     /// What replacing a course's partitions with `doc`'s would do, without doing it.

@@ -131,13 +131,17 @@ pub async fn upload_course(
             move |host| {
                 let _heavy = heavy;
                 let deadline = LoadDeadline::after(limits.deadline);
-                let (doc, import) = match read_upload(&body, format, &key, limits, deadline) {
+                let (doc, mut import) = match read_upload(&body, format, &key, limits, deadline) {
                     Ok(read) => read,
                     Err(refused) => return Ok(Err(refused)),
                 };
-                let loaded = match base {
-                    Some(base) => host.load_course_from(doc, base, deadline),
-                    None => host.load_course_by(doc, deadline),
+                let base = match base {
+                    Some(base) => base,
+                    None => host.course_version(&key)?,
+                };
+                let loaded = match import.as_mut() {
+                    Some(import) => host.load_imported(doc, base, deadline, import),
+                    None => host.load_course_from(doc, base, deadline),
                 };
                 let report = loaded.with_context(|| format!("course {key:?} was not loaded"))?;
                 tracing::info!(course = %key, by = %who, "course uploaded");
