@@ -12,6 +12,7 @@ mod context;
 mod host;
 pub mod html;
 pub mod native;
+pub mod scenarios;
 pub mod testing;
 mod types;
 
@@ -58,6 +59,11 @@ pub const METADATA_SECTION: &str = "xbhost-plugin";
 /// files to the block's frame.
 pub const ASSETS_SECTION: &str = "xbhost-assets";
 
+/// Name of the custom section in which [`scenarios!`] ships the plugin's example scenarios
+/// (the JSON file's bytes as they are; [`scenarios::parse`] reads them). The host reads it
+/// when the plugin is installed and loads the scenarios as a course of their own.
+pub const SCENARIOS_SECTION: &str = "xbhost-scenarios";
+
 /// Most client files one render adds (contract 0.1.2 `client`).
 pub const MAX_CLIENT_FILES: usize = 16;
 /// Largest `initialize_js` args, as JSON text, in bytes.
@@ -85,6 +91,17 @@ pub mod __private {
     /// Copies a string into a fixed-size array at compile time, for the metadata section.
     pub const fn bytes<const N: usize>(s: &str) -> [u8; N] {
         let src = s.as_bytes();
+        let mut out = [0u8; N];
+        let mut i = 0;
+        while i < N {
+            out[i] = src[i];
+            i += 1;
+        }
+        out
+    }
+
+    /// Copies bytes into a fixed-size array at compile time, for the scenarios section.
+    pub const fn bytes_of<const N: usize>(src: &[u8]) -> [u8; N] {
         let mut out = [0u8; N];
         let mut i = 0;
         while i < N {
@@ -165,6 +182,34 @@ macro_rules! client_assets {
             #[unsafe(link_section = "xbhost-assets")]
             static CLIENT_ASSETS_SECTION: [u8; LEN] =
                 $crate::__private::assets_section(CLIENT_ASSETS);
+        };
+    };
+}
+
+/// Ships example scenarios with the plugin (like XBlock's `workbench_scenarios`): a JSON
+/// file of the crate (path relative to its `Cargo.toml`), compiled as it is into the
+/// plugin's `xbhost-scenarios` section. When the plugin is installed, the host loads them
+/// as a course of their own that the workbench lists under "Scenarios"; the format is
+/// [the `scenarios` module](mod@crate::scenarios)'s.
+///
+/// ```ignore
+/// xbhost_sdk::scenarios!("scenarios.json");
+/// ```
+///
+/// It also defines `SCENARIOS`, the file's bytes, so a native test can check the file:
+/// `xbhost_sdk::scenarios::parse(SCENARIOS).unwrap()`.
+#[macro_export]
+macro_rules! scenarios {
+    ($file:literal) => {
+        /// The scenarios this plugin ships, as the JSON text of its scenarios file.
+        pub const SCENARIOS: &[u8] =
+            include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/", $file));
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            #[used]
+            #[unsafe(link_section = "xbhost-scenarios")]
+            static SCENARIOS_SECTION: [u8; SCENARIOS.len()] =
+                $crate::__private::bytes_of(SCENARIOS);
         };
     };
 }

@@ -17,6 +17,25 @@ pub const MAX_TAG_KEY_BYTES: usize = 255;
 /// so they are meant to be short.
 pub const MAX_TAG_VALUE_BYTES: usize = 1024;
 
+/// The prefix of the course keys the host gives the courses it builds from plugins'
+/// scenarios (`xbhost-scenarios:PLUGIN`). A course loaded, imported or uploaded may not
+/// use it, so a scenario course never replaces a real one nor the other way round.
+pub const SCENARIO_COURSE_PREFIX: &str = "xbhost-scenarios:";
+
+/// Refuses a course key the host reserves for scenario courses ([`SCENARIO_COURSE_PREFIX`]).
+pub fn check_not_reserved_course_key(key: &str) -> Result<()> {
+    if key.starts_with(SCENARIO_COURSE_PREFIX) {
+        return Err(InvalidId(format!(
+            "course key {:?} starts with {SCENARIO_COURSE_PREFIX:?}, which the host reserves \
+             for the scenarios plugins ship (it builds those courses itself when a plugin is \
+             added): give the course another key",
+            truncate(key, 80)
+        ))
+        .into());
+    }
+    Ok(())
+}
+
 /// Checks an identifier; `what` names it in the error ("course key", "user id", ...).
 pub fn check_id(what: &str, id: &str) -> Result<()> {
     let problem = if id.is_empty() {

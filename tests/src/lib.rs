@@ -31,31 +31,10 @@ pub mod sign_in;
 
 pub const DEMO_COURSE: &str = "course-v1:xbhost+demo+2026";
 
-/// The plugins shipped to course authors (what the demo and served data directories have).
-pub const PRODUCT_PLUGINS: &[&str] = &[
-    "course",
-    "chapter",
-    "sequential",
-    "vertical",
-    "split_test",
-    "html",
-    "problem",
-    "unsupported",
-    "video",
-    "library_content",
-    "library_sourced",
-    "poll",
-    "survey",
-    "conditional",
-    "done",
-    "google_calendar",
-    "google_document",
-    "rate",
-    "annotatable",
-    "lti",
-    "lti_consumer",
-    "thumbs",
-];
+/// The plugins shipped to course authors (what the demo and served data directories have):
+/// `plugins/*`, which `cargo xtask build` puts in `target/plugins/` (the test-only
+/// `plugins/testing/*` in `target/plugins/testing/`).
+pub const PRODUCT_PLUGINS: &[&str] = xbhost::SHIPPED_PLUGINS;
 
 /// The first of `names` on the PATH: the browser tests' Debian `chromium` and
 /// `chromedriver`, which `.ci/run` installs.
@@ -136,8 +115,15 @@ pub fn xbhost_bin() -> PathBuf {
     .clone()
 }
 
+/// A built plugin: a shipped one in the plugin directory, a test-only one in its
+/// `testing/` subdirectory.
 pub fn plugin_path(name: &str) -> PathBuf {
-    plugin_dir().join(format!("{name}.wasm"))
+    let file = format!("{name}.wasm");
+    let shipped = plugin_dir().join(&file);
+    if shipped.is_file() {
+        return shipped;
+    }
+    plugin_dir().join("testing").join(file)
 }
 
 pub fn plugin_wasm(name: &str) -> Vec<u8> {

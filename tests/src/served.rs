@@ -53,9 +53,14 @@ pub fn demo_template() -> &'static Path {
             .tempdir()
             .unwrap()
             .keep();
-        for p in PRODUCT_PLUGINS {
-            xbhost_ok(&dir, &["plugin", "add", plugin_path(p).to_str().unwrap()]);
-        }
+        // One command, as an operator adds them (the scenarios load once, after all).
+        let files: Vec<String> = PRODUCT_PLUGINS
+            .iter()
+            .map(|p| plugin_path(p).to_string_lossy().into_owned())
+            .collect();
+        let mut args = vec!["plugin", "add"];
+        args.extend(files.iter().map(String::as_str));
+        xbhost_ok(&dir, &args);
         xbhost_ok(
             &dir,
             &["course", "load", demo_course_path().to_str().unwrap()],

@@ -1,6 +1,9 @@
 //! `cargo xtask`: build, demo and test, with nothing installed by hand beyond rustup.
 //!
-//! - `cargo xtask build`: the release host and every plugin, copied to `target/plugins/`.
+//! - `cargo xtask build`: the release host and every plugin: the shipped ones (`plugins/*`)
+//!   copied to `target/plugins/`, the test-only ones (`plugins/testing/*`) to
+//!   `target/plugins/testing/`, so `xbhost plugin add target/plugins` installs exactly the
+//!   shipped plugins.
 //! - `cargo xtask demo [--listen ADDRESS]`: build, then a fresh data directory with the
 //!   plugins and the demo course, `unit_1` rendered for a few learners and as staff into
 //!   HTML files, and the server started on it with the development sign-in (the URL of
@@ -24,31 +27,6 @@ mod pg;
 #[path = "../../tests/src/pg_cluster.rs"]
 mod pg_cluster;
 
-/// Plugins shipped to course authors (the demo installs these).
-const PRODUCT_PLUGINS: &[&str] = &[
-    "course",
-    "chapter",
-    "sequential",
-    "vertical",
-    "split_test",
-    "html",
-    "problem",
-    "unsupported",
-    "video",
-    "library_content",
-    "library_sourced",
-    "poll",
-    "survey",
-    "conditional",
-    "done",
-    "google_calendar",
-    "google_document",
-    "rate",
-    "annotatable",
-    "lti",
-    "lti_consumer",
-    "thumbs",
-];
 const WASM_TARGET: &str = "wasm32-wasip2";
 const DEMO_COURSE: &str = "course-v1:xbhost+demo+2026";
 const DEMO_LEARNERS: &[&str] = &["alice", "bob", "carol", "dave", "erin", "frank"];
@@ -119,14 +97,11 @@ fn ensure_wasm_target() -> Result<()> {
     Ok(())
 }
 
-/// Every plugin crate: a directory under `plugins/` (or `plugins/testing/`) with a Cargo.toml.
-fn plugin_crates(root: &Path) -> Result<Vec<String>> {
+/// The plugin crates of `dir`: its subdirectories with a Cargo.toml, by name.
+fn plugin_crates(dir: &Path) -> Result<Vec<String>> {
     let mut names = Vec::new();
-    for dir in [root.join("plugins"), root.join("plugins/testing")] {
-        if !dir.is_dir() {
-            continue;
-        }
-        for entry in std::fs::read_dir(&dir)? {
+    if dir.is_dir() {
+        for entry in std::fs::read_dir(dir)? {
             let path = entry?.path();
             if path.join("Cargo.toml").is_file() {
                 names.push(path.file_name().unwrap().to_string_lossy().into_owned());
@@ -137,32 +112,49 @@ fn plugin_crates(root: &Path) -> Result<Vec<String>> {
     Ok(names)
 }
 
-/// Builds the host (release) and every plugin; returns the directory holding the plugins.
+/// Builds the host (release) and every plugin; returns the directory holding the shipped
+/// plugins (`plugins/*`, what course authors get). The test-only plugins
+/// (`plugins/testing/*`) go to its `testing/` subdirectory, which `plugin add DIR` does not
+/// read; a `.wasm` left in it by an older build that is no shipped plugin is removed.
 fn build(root: &Path) -> Result<PathBuf> {
     ensure_wasm_target()?;
     run(cargo().args(["build", "--release", "-p", "xbhost", "--bin", "xbhost"]))?;
-    let plugins = plugin_crates(root)?;
+    let shipped = plugin_crates(&root.join("plugins"))?;
+    let testing = plugin_crates(&root.join("plugins/testing"))?;
     let mut cmd = cargo();
     cmd.args(["build", "--profile", "plugin", "--target", WASM_TARGET]);
-    for p in &plugins {
+    for p in shipped.iter().chain(&testing) {
         cmd.args(["-p", p]);
     }
     run(&mut cmd)?;
     let target = target_dir(root);
     let out = target.join("plugins");
-    std::fs::create_dir_all(&out)?;
-    for p in &plugins {
-        let built = target
-            .join(WASM_TARGET)
-            .join("plugin")
-            .join(format!("{p}.wasm"));
-        std::fs::copy(&built, out.join(format!("{p}.wasm")))
-            .with_context(|| format!("copying {}", built.display()))?;
+    for (names, dir) in [(&shipped, out.clone()), (&testing, out.join("testing"))] {
+        std::fs::create_dir_all(&dir)?;
+        for p in names {
+            let built = target
+                .join(WASM_TARGET)
+                .join("plugin")
+                .join(format!("{p}.wasm"));
+            std::fs::copy(&built, dir.join(format!("{p}.wasm")))
+                .with_context(|| format!("copying {}", built.display()))?;
+        }
+    }
+    for entry in std::fs::read_dir(&out)? {
+        let path = entry?.path();
+        let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+        if path.extension().is_some_and(|e| e == "wasm")
+            && stem.is_some_and(|s| !shipped.contains(&s))
+        {
+            std::fs::remove_file(&path)
+                .with_context(|| format!("removing the stale {}", path.display()))?;
+        }
     }
     eprintln!(
-        "xtask: host at {}, plugins in {}",
+        "xtask: host at {}, shipped plugins in {} (test-only ones in {})",
         target.join("release/xbhost").display(),
-        out.display()
+        out.display(),
+        out.join("testing").display()
     );
     Ok(out)
 }
@@ -197,16 +189,8 @@ fn demo(root: &Path, args: &[String]) -> Result<()> {
         }
         Ok(String::from_utf8(out.stdout)?)
     };
-    for p in PRODUCT_PLUGINS {
-        print!(
-            "{}",
-            xb(&[
-                "plugin",
-                "add",
-                &plugins.join(format!("{p}.wasm")).to_string_lossy()
-            ])?
-        );
-    }
+    // Every shipped plugin in one command (the test-only ones are in plugins/testing/).
+    print!("{}", xb(&["plugin", "add", &plugins.to_string_lossy()])?);
     let course = root.join("examples/demo-course/course.json");
     print!("{}", xb(&["course", "load", &course.to_string_lossy()])?);
     println!();
@@ -413,7 +397,10 @@ fn test(root: &Path) -> Result<()> {
         "-p",
         "xbhost-sdk",
     ]);
-    for p in plugin_crates(root)? {
+    for p in plugin_crates(&root.join("plugins"))?
+        .into_iter()
+        .chain(plugin_crates(&root.join("plugins/testing"))?)
+    {
         wasm_clippy.args(["-p", &p]);
     }
     run(wasm_clippy.args(["--", "-D", "warnings"]))?;

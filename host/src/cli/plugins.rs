@@ -93,6 +93,29 @@ fn add(host: &Host, paths: &[PathBuf], name: Option<&str>, out: &mut impl Write)
             record.name, record.version, record.contract, record.size, record.hash
         )?;
     }
+    print_scenarios(host, out)
+}
+
+/// Rebuilds the installed plugins' scenario courses (after the whole batch, so containers
+/// added beside a block count) and says what was loaded and which scenarios are not shown
+/// and why. The plugins stay installed whatever this says.
+fn print_scenarios(host: &Host, out: &mut impl Write) -> Result<()> {
+    let report = match host.load_scenarios() {
+        Ok(report) => report,
+        Err(e) => {
+            writeln!(
+                out,
+                "warning: the plugins' scenarios were not loaded: {e:#}"
+            )?;
+            return Ok(());
+        }
+    };
+    for (key, count) in &report.loaded {
+        writeln!(out, "loaded {count} scenarios as course {key}")?;
+    }
+    for problem in report.scenarios.iter().filter_map(|s| s.problem.as_ref()) {
+        writeln!(out, "warning: {problem}")?;
+    }
     Ok(())
 }
 

@@ -176,7 +176,36 @@ impl Host {
         base: Option<u64>,
         deadline: LoadDeadline,
     ) -> Result<LoadReport> {
+        crate::ids::check_not_reserved_course_key(&doc.course_key)?;
         self.load_checked(doc, base, deadline, None)
+    }
+
+    /// [`Host::load_course_from`] for a scenario course, whose key is reserved: only the
+    /// host builds those (`host::scenarios`).
+    pub(super) fn load_scenario_course(
+        &self,
+        doc: CourseDoc,
+        base: Option<u64>,
+        deadline: LoadDeadline,
+    ) -> Result<LoadReport> {
+        self.load_checked(doc, base, deadline, None)
+    }
+
+    /// Whether `doc` would load (document, plugins installed, every block's `validate`,
+    /// fields that fit), storing nothing: a scenario is checked alone before it joins its
+    /// plugin's course, so one that would not load is reported and the others still load.
+    pub(super) fn check_scenario_course(
+        &self,
+        doc: CourseDoc,
+        deadline: LoadDeadline,
+    ) -> Result<()> {
+        let course = Course::new(doc)?;
+        self.check_plugins_installed(&course)?;
+        let (_, misfits) = self.validate_all(&course, deadline)?;
+        match misfits.first() {
+            Some(first) => bail!("{first}"),
+            None => Ok(()),
+        }
     }
 
     /// The load itself. Blocks whose fields do not fit their plugin refuse the course,
@@ -350,6 +379,7 @@ impl Host {
         deadline: LoadDeadline,
         report: &mut ImportReport,
     ) -> Result<LoadReport> {
+        crate::ids::check_not_reserved_course_key(&doc.course_key)?;
         self.load_checked(doc, base, deadline, Some(report))
     }
 

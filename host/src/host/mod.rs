@@ -7,6 +7,7 @@
 //! - `courses`: loading, validating, importing and previewing courses; missing groups.
 //! - `learners`: rendering, handlers, grades, cohorts, enrollments, identifiers.
 //! - `experiments`: a learner's assignment, experiment controls, reassignment, the report.
+//! - `scenarios`: the scenarios plugins ship, as a course per plugin.
 //!
 //! A request reaches the session through [`HostHandle`], never through this type.
 
@@ -15,6 +16,7 @@ pub mod courses;
 pub mod experiments;
 pub mod learners;
 pub mod plugins;
+pub mod scenarios;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -10,6 +10,35 @@ use crate::runtime::cache::Origin;
 use crate::runtime::plugin::{CONTRACT_VERSION, contract_compatible, read_metadata};
 use crate::storage::PluginRecord;
 
+/// The plugins xbhost ships (`plugins/*` of the repository; `cargo xtask build` puts them,
+/// and only them, in `target/plugins/`): what `new-block` will not name a new block
+/// (installing it would replace one of these), and what the tests install as "the shipped
+/// plugins". A unit test keeps it equal to the repository's `plugins/` directory.
+pub const SHIPPED_PLUGINS: &[&str] = &[
+    "annotatable",
+    "chapter",
+    "conditional",
+    "course",
+    "done",
+    "google_calendar",
+    "google_document",
+    "html",
+    "library_content",
+    "library_sourced",
+    "lti",
+    "lti_consumer",
+    "poll",
+    "problem",
+    "rate",
+    "sequential",
+    "split_test",
+    "survey",
+    "thumbs",
+    "unsupported",
+    "vertical",
+    "video",
+];
+
 /// Longest plugin name, in characters.
 pub const MAX_PLUGIN_NAME_CHARS: usize = 64;
 
@@ -118,7 +147,23 @@ fn record_for(wasm: &[u8], name: Option<&str>) -> Result<PluginRecord> {
 
 #[cfg(test)]
 mod tests {
-    use super::check_plugin_name;
+    use super::{SHIPPED_PLUGINS, check_plugin_name};
+
+    #[test]
+    fn the_shipped_list_is_the_plugins_directory() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins");
+        let mut found: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.join("Cargo.toml").is_file())
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        found.sort();
+        assert_eq!(
+            found, SHIPPED_PLUGINS,
+            "plugins/ and SHIPPED_PLUGINS differ"
+        );
+    }
 
     #[test]
     fn plugin_names_are_short_lowercase_words() {

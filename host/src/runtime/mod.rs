@@ -12,6 +12,7 @@ pub mod limits;
 pub mod plugin;
 pub mod registry;
 pub mod sandbox;
+pub mod scenarios;
 pub mod state;
 mod waits;
 

@@ -10,6 +10,7 @@ use super::assets::{ClientAssets, read_assets};
 use super::bindings::BlockPluginPre;
 use super::cache::{CompiledCache, Origin};
 use super::engine::Runtime;
+use super::scenarios::{Scenario, read_scenarios};
 use super::state::BlockState;
 use crate::storage::PluginRecord;
 
@@ -31,6 +32,8 @@ pub struct LoadedPlugin {
     pub origin: Origin,
     /// The client-side files it ships (contract 0.1.2), served to its blocks' frames.
     pub assets: std::sync::Arc<ClientAssets>,
+    /// The example scenarios it ships (its `xbhost-scenarios` section), checked.
+    pub scenarios: std::sync::Arc<Vec<Scenario>>,
     pub(crate) pre: BlockPluginPre<BlockState>,
 }
 
@@ -121,10 +124,13 @@ impl Runtime {
             })?;
         let assets = read_assets(wasm)
             .with_context(|| format!("plugin {:?}'s client files", record.name))?;
+        let scenarios = read_scenarios(wasm)
+            .with_context(|| format!("plugin {:?}'s scenarios", record.name))?;
         Ok(LoadedPlugin {
             record,
             origin,
             assets: std::sync::Arc::new(assets),
+            scenarios: std::sync::Arc::new(scenarios),
             pre,
         })
     }

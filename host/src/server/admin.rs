@@ -51,10 +51,19 @@ pub async fn upload_plugin(
                 .add_plugin(&wasm, query.name.as_deref())
                 .context("the uploaded plugin was not installed")?;
             tracing::info!(plugin = %record.name, version = %record.version, by = %who, "plugin uploaded");
-            Ok(record)
+            // Its scenarios (and those a new container makes loadable): what is not shown
+            // and why goes in the answer; the plugin is installed either way.
+            let scenarios = host.load_scenarios().unwrap_or_else(|e| {
+                tracing::warn!(plugin = %record.name, error = %format!("{e:#}"), "scenarios not loaded");
+                Default::default()
+            });
+            Ok((record, scenarios))
         }, ApiError::from_upload)
         .await?;
-    Ok(created(&record))
+    let (record, scenarios) = record;
+    let (status, Json(mut answer)) = created(&record);
+    answer["scenarios"] = serde_json::to_value(&scenarios).expect("reports serialize");
+    Ok((status, Json(answer)))
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -5,7 +5,8 @@
 //! - `csrf`: cross-site request forgery protection for browser posts.
 //! - `blocks`: render, handler calls, a learner's assignments and state.
 //! - `admin`: plugin and course uploads.
-//! - `workbench`: the page for authors and block developers.
+//! - `workbench`: the page for authors and block developers; `workbench_scenarios` its
+//!   "Scenarios" section (the scenarios plugins ship).
 //! - `sign_in`: the sign-in page, `--dev-login`, signing out (revoking the session).
 //! - `launch`: the LMS's two-step sign-in (`GET /session/login`, `POST /session`), bound
 //!   to the browser by `sign_in_state`; `token_policy` (what every token must say) and
@@ -49,6 +50,7 @@ pub mod state;
 pub mod token_policy;
 pub mod tokens;
 pub mod workbench;
+pub mod workbench_scenarios;
 
 use std::net::SocketAddr;
 

@@ -148,6 +148,7 @@ async fn signed_in(
         _ => None,
     };
     let csrf = csrf::expected(state.keys(), headers);
+    let scenarios = super::workbench_scenarios::visible(state, identity).await;
     let score = match (&course_key, &course_error) {
         (Some(key), None) => learner_score(state, key, query, identity).await,
         _ => None,
@@ -206,6 +207,7 @@ async fn signed_in(
                 @if courses.is_empty() {
                     p { "No course you have a role in is loaded." }
                 }
+                (super::workbench_scenarios::nav(&scenarios, course_key.as_deref(), unit.as_deref()))
                 @if let (true, Some(key)) = (is_staff, &course_key) {
                     p { a id="report-link" href=(format!("/courses/{}/report", encode_component(key))) { "Experiment report" } }
                 }

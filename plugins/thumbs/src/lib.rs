@@ -12,6 +12,8 @@
 //!   `xblock.thumbs.voted` (`{direction}`) so a vote can be an experiment's goal, and
 //!   answers `{up, down, voted}`. A second vote, or any other payload, is refused and
 //!   nothing is stored.
+//! - scenarios (`scenarios.json`, the workbench's "Scenarios"): one block; two blocks
+//!   beside an html block, each with its own tallies.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -19,6 +21,7 @@ use xbhost_sdk::html::escape;
 use xbhost_sdk::{Block, BlockError, BlockResult, Context, Fragment, View};
 
 xbhost_sdk::client_assets!("thumbs.css", "thumbs.js");
+xbhost_sdk::scenarios!("scenarios.json");
 
 pub struct Thumbs;
 
@@ -201,6 +204,19 @@ mod tests {
         assert!(host.handle::<Thumbs>("nope", json!({})).is_err());
         assert!(host.stored_tallies().is_empty());
         assert_eq!(host.stored_state(), None);
+    }
+
+    #[test]
+    fn its_scenarios_parse_and_their_fields_fit() {
+        let scenarios = xbhost_sdk::scenarios::parse(SCENARIOS).unwrap();
+        let names: Vec<&str> = scenarios.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["one-vote", "two-blocks"]);
+        for block in scenarios.iter().flat_map(|s| &s.blocks) {
+            if block.block_type == "thumbs" {
+                let host = host().fields(block.fields.clone());
+                assert!(host.render::<Thumbs>(View::Student).is_ok(), "{block:?}");
+            }
+        }
     }
 
     #[test]
