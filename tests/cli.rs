@@ -467,6 +467,11 @@ fn new_block_writes_a_project_or_refuses_saying_why() {
         ("quiz card", "contains ' '"),
         ("vertical", "a block type xbhost ships"),
         ("fn", "reserved"),
+        ("self", "reserved"),
+        ("crate", "reserved"),
+        ("string", "a name of Rust's prelude"),
+        ("ok", "a name of Rust's prelude"),
+        ("thumbs", "a block type xbhost ships"),
     ] {
         let (ok, _, err) = xbhost(d, &["new-block", name, "--dir", dir_arg]);
         assert!(!ok && err.contains(why), "{name}: {err}");
@@ -514,6 +519,30 @@ fn new_block_writes_a_project_or_refuses_saying_why() {
     assert!(read("src/lib.rs").contains("pub struct QuizCard;"));
     assert!(read("README.md").contains("wasm32-wasip2/plugin/quiz_card.wasm"));
     assert!(read("Cargo.lock").contains("name = \"serde\""));
+    // Interactive: its script calls its own handler from the block's frame.
+    let script = read("static/block.js");
+    assert!(
+        script.contains("function QuizCardBlock(runtime, element, args)")
+            && script.contains("runtime.call(\"answer\""),
+        "{script}"
+    );
+    assert!(read("static/block.css").contains(".quiz-card"));
+    let lib = read("src/lib.rs");
+    assert!(
+        lib.contains("xbhost_sdk::client_assets!(\"block.css\", \"block.js\");")
+            && lib.contains("xbhost_sdk::scenarios!(\"scenarios.json\");")
+            && lib.contains(".initialize_js(\"QuizCardBlock\""),
+        "{lib}"
+    );
+    let scenarios: serde_json::Value = serde_json::from_str(&read("scenarios.json")).unwrap();
+    assert!(
+        scenarios
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["blocks"][0]["type"] == "quiz-card"),
+        "{scenarios}"
+    );
     let course: serde_json::Value = serde_json::from_str(&read("course.json")).unwrap();
     let types: Vec<&str> = course["blocks"]
         .as_array()

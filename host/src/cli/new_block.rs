@@ -15,8 +15,10 @@ use clap::{Args, ValueEnum};
     after_help = "Writes Cargo.toml (its own workspace, the `plugin` profile), \
     rust-toolchain.toml (the Rust xbhost is built with, and wasm32-wasip2), \
     .cargo/config.toml (the 128 KiB stack), src/lib.rs (a block with typed fields, a handler \
-    and native tests), course.json (course, chapter, sequential, vertical and the block) and \
-    README.md (the commands to build, test, install, load and render it).\n\n\
+    and native tests), static/block.js and static/block.css (its client-side code, which \
+    calls the handler), scenarios.json (its workbench scenarios), course.json (course, \
+    chapter, sequential, vertical and the block) and README.md (the commands to build, \
+    test, install, load and render it).\n\n\
     Examples:\n  \
     xbhost new-block greeting                  # ./greeting\n  \
     xbhost new-block quiz-card --dir ~/blocks/quiz-card --sdk ~/xbhost/guest-sdk"
@@ -74,6 +76,18 @@ const RUST_TEMPLATE: &[(&str, &str)] = &[
         include_str!("../../templates/rust-block/src/lib.rs"),
     ),
     (
+        "static/block.js",
+        include_str!("../../templates/rust-block/static/block.js"),
+    ),
+    (
+        "static/block.css",
+        include_str!("../../templates/rust-block/static/block.css"),
+    ),
+    (
+        "scenarios.json",
+        include_str!("../../templates/rust-block/scenarios.json"),
+    ),
+    (
         "course.json",
         include_str!("../../templates/rust-block/course.json"),
     ),
@@ -85,29 +99,7 @@ const RUST_TEMPLATE: &[(&str, &str)] = &[
 
 /// Block types xbhost ships: a new block of one of these names would replace it (the
 /// sample course needs the containers, and the walk-through installs them beside it).
-const SHIPPED: &[&str] = &[
-    "course",
-    "chapter",
-    "sequential",
-    "vertical",
-    "split_test",
-    "html",
-    "problem",
-    "unsupported",
-    "video",
-    "library_content",
-    "library_sourced",
-    "poll",
-    "survey",
-    "conditional",
-    "done",
-    "google_calendar",
-    "google_document",
-    "rate",
-    "annotatable",
-    "lti",
-    "lti_consumer",
-];
+const SHIPPED: &[&str] = xbhost::SHIPPED_PLUGINS;
 
 /// Names cargo refuses for a package, or that the project's own dependencies take.
 const RESERVED_CRATES: &[&str] = &[
@@ -129,6 +121,54 @@ const KEYWORDS: &[&str] = &[
     "pub", "ref", "return", "self", "static", "struct", "super", "trait", "true", "type", "unsafe",
     "use", "where", "while", "abstract", "become", "box", "do", "final", "macro", "override",
     "priv", "try", "typeof", "unsized", "virtual", "yield",
+];
+
+/// The names of Rust's prelude (edition 2024): a block type of one of these would shadow it,
+/// and the generated code (`String`, `Ok`, `Default`, ...) would no longer build.
+const PRELUDE: &[&str] = &[
+    "AsMut",
+    "AsRef",
+    "AsyncFn",
+    "AsyncFnMut",
+    "AsyncFnOnce",
+    "Box",
+    "Clone",
+    "Copy",
+    "Default",
+    "DoubleEndedIterator",
+    "Drop",
+    "Eq",
+    "Err",
+    "ExactSizeIterator",
+    "Extend",
+    "Fn",
+    "FnMut",
+    "FnOnce",
+    "From",
+    "FromIterator",
+    "Future",
+    "Into",
+    "IntoFuture",
+    "IntoIterator",
+    "Iterator",
+    "None",
+    "Ok",
+    "Option",
+    "Ord",
+    "PartialEq",
+    "PartialOrd",
+    "Result",
+    "Send",
+    "Sized",
+    "Some",
+    "String",
+    "Sync",
+    "ToOwned",
+    "ToString",
+    "TryFrom",
+    "TryInto",
+    "Unpin",
+    "Vec",
 ];
 
 /// The names `src/lib.rs` already uses: the block's type may be none of them.
@@ -239,6 +279,12 @@ impl Names {
             bail!(
                 "block name {name:?} would make the block's Rust type `{type_name}`, which the \
                  generated code already uses: pick another name"
+            );
+        }
+        if PRELUDE.contains(&type_name.as_str()) {
+            bail!(
+                "block name {name:?} would make the block's Rust type `{type_name}`, a name of \
+                 Rust's prelude that the generated code uses: pick another name"
             );
         }
         Ok(Names {
@@ -401,6 +447,15 @@ mod tests {
             "xbhost-sdk",
             "block",
             "fields",
+            "string",
+            "ok",
+            "some",
+            "option",
+            "default",
+            "to-string",
+            "self",
+            "crate",
+            "thumbs",
         ] {
             assert!(Names::of(bad).is_err(), "{bad:?} was accepted");
         }
@@ -409,6 +464,15 @@ mod tests {
         assert!(long.contains("65 bytes"), "{long}");
         let shipped = Names::of("html").unwrap_err().to_string();
         assert!(shipped.contains("ships"), "{shipped}");
+        let prelude = Names::of("string").unwrap_err().to_string();
+        assert!(
+            prelude.contains("`String`, a name of Rust's prelude"),
+            "{prelude}"
+        );
+        // Names that only look close are fine.
+        for good in ["strings", "okay", "self-check", "crates"] {
+            assert!(Names::of(good).is_ok(), "{good}");
+        }
     }
 
     /// Every placeholder of every template has a value, and what is filled in is quoted

@@ -3,17 +3,24 @@
 //!
 //! - fields (what a course author writes in the course document): `greeting`, and the
 //!   `display_name` containers show.
-//! - render: the greeting, the learner's last answer, and a form. The host's page script
-//!   posts a `<form data-handler="NAME">` to this block's handler `NAME` as
-//!   `{"answer": [the form's values]}`, then renders the block again.
-//! - handler `answer`: `{"answer": [text]}` (the page's form) or `{"text": text}` (a
-//!   script, or `xbhost handle`); stores the text for the learner and publishes an
+//! - render: the greeting, the learner's last answer, and a form, with the client-side
+//!   code of `static/` (`block.css`, `block.js`): the host draws the block in a sandboxed
+//!   frame of its own, where `{{type_name}}Block` sends the form to the `answer` handler
+//!   (`runtime.call`) and shows its reply without reloading the page.
+//! - handler `answer`: `{"text": text}` (the script, or `xbhost handle`) or
+//!   `{"answer": [text]}`; stores the text for the learner and publishes an
 //!   `{{name}}.answered` event.
+//! - scenarios (`scenarios.json`): the workbench lists them under "Scenarios" and renders
+//!   each in a unit of its own, without a course document.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use xbhost_sdk::html::escape;
 use xbhost_sdk::{Block, BlockError, BlockResult, Context, Fragment, View};
+
+// The client-side files (in `static/`) and the example scenarios, compiled into the plugin.
+xbhost_sdk::client_assets!("block.css", "block.js");
+xbhost_sdk::scenarios!("scenarios.json");
 
 /// The block.
 pub struct {{type_name}};
@@ -56,19 +63,20 @@ impl Block for {{type_name}} {
             escape(&cx.fields().greeting),
             escape(&cx.user().username)
         );
-        if let Some(answer) = &state.answer {
-            html.push_str(&format!(
-                "<p class=\"answer\">You answered: {}</p><p class=\"count\">Answers so far: {}</p>",
-                escape(answer),
-                state.answers
-            ));
-        }
+        let answered = match &state.answer {
+            Some(answer) => format!("You answered: {}", escape(answer)),
+            None => String::new(),
+        };
         html.push_str(&format!(
-            "<form data-handler=\"answer\"><label>Your answer <input type=\"text\" \
-             name=\"answer\" maxlength=\"{MAX_ANSWER_BYTES}\"></label> \
-             <button type=\"submit\">Send</button></form></div>"
+            "<p class=\"answer\">{answered}</p><p class=\"count\"></p>\
+             <form class=\"ask\"><label>Your answer <input type=\"text\" name=\"answer\" \
+             maxlength=\"{MAX_ANSWER_BYTES}\"></label> <button type=\"submit\">Send</button></form>\
+             <p class=\"status\" role=\"status\"></p></div>"
         ));
-        let mut fragment = Fragment::html(html);
+        let mut fragment = Fragment::html(html)
+            .add_css("block.css")
+            .add_javascript("block.js")
+            .initialize_js("{{type_name}}Block", &json!({ "answers": state.answers }));
         fragment.title = cx.fields().display_name.clone();
         Ok(fragment)
     }
@@ -129,22 +137,44 @@ mod tests {
     use xbhost_sdk::View;
     use xbhost_sdk::testing::TestHost;
 
-    use super::{{type_name}};
+    use super::{CLIENT_ASSETS, SCENARIOS, {{type_name}}};
+
+    /// A host that, as the real one, refuses a render naming a file `static/` lacks.
+    fn host() -> TestHost {
+        TestHost::new("{{name}}", "{{name}}_1").with_client_assets(CLIENT_ASSETS)
+    }
 
     #[test]
     fn greets_the_learner_with_the_authored_greeting_escaped() {
-        let host = TestHost::new("{{name}}", "{{name}}_1")
+        let host = host()
             .username("ada")
             .fields(json!({"greeting": "Hi <there>"}));
         let f = host.render::<{{type_name}}>(View::Student).unwrap();
         assert!(f.html.contains("Hi &lt;there&gt;, ada!"), "{}", f.html);
-        assert!(f.html.contains("data-handler=\"answer\""), "{}", f.html);
+        assert!(f.html.contains("<form class=\"ask\">"), "{}", f.html);
         assert!(!f.html.contains("You answered"), "{}", f.html);
+        assert_eq!(f.client.resources, ["block.css", "block.js"]);
+        assert_eq!(
+            f.client.initialize,
+            Some(("{{type_name}}Block".into(), "{\"answers\":0}".into()))
+        );
+    }
+
+    #[test]
+    fn its_scenarios_parse_and_render() {
+        let scenarios = xbhost_sdk::scenarios::parse(SCENARIOS).unwrap();
+        assert!(!scenarios.is_empty());
+        for block in scenarios.iter().flat_map(|s| &s.blocks) {
+            let f = host()
+                .fields(block.fields.clone())
+                .render::<{{type_name}}>(View::Student);
+            assert!(f.is_ok(), "{block:?}: {f:?}");
+        }
     }
 
     #[test]
     fn keeps_the_answer_for_the_learner_and_shows_it() {
-        let host = TestHost::new("{{name}}", "{{name}}_1").username("ada");
+        let host = host().username("ada");
         let reply = host
             .handle::<{{type_name}}>("answer", json!({"answer": ["Fine, <thanks>"]}))
             .unwrap();
@@ -155,13 +185,13 @@ mod tests {
             "{}",
             f.html
         );
-        assert!(f.html.contains("Answers so far: 1"), "{}", f.html);
+        assert_eq!(f.client.initialize.unwrap().1, "{\"answers\":1}");
         assert_eq!(host.events()[0].0, "{{name}}.answered");
     }
 
     #[test]
     fn refuses_what_it_cannot_keep() {
-        let host = TestHost::new("{{name}}", "{{name}}_1");
+        let host = host();
         let long = "x".repeat(super::MAX_ANSWER_BYTES + 1);
         for payload in [json!({}), json!({"text": ""}), json!({"text": long})] {
             assert!(host.handle::<{{type_name}}>("answer", payload).is_err());
@@ -172,7 +202,7 @@ mod tests {
 
     #[test]
     fn a_misspelt_field_is_an_error() {
-        let host = TestHost::new("{{name}}", "{{name}}_1").fields(json!({"greting": "Hi"}));
+        let host = host().fields(json!({"greting": "Hi"}));
         assert!(host.render::<{{type_name}}>(View::Student).is_err());
     }
 }
