@@ -191,6 +191,53 @@ pub struct RenderOutput {
     pub failures: Vec<BlockFailure>,
     /// The events this request sent, as written to the event log.
     pub events: Vec<Event>,
+    /// What the blocks printed (for staff: the workbench). Never serialized, so no JSON
+    /// answer or export carries it.
+    #[serde(skip)]
+    pub printed: GuestPrints,
+}
+
+/// What one block call printed to one stream (stdout or stderr).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuestPrint {
+    pub usage_id: String,
+    pub plugin: String,
+    pub version: String,
+    /// `stdout` or `stderr`.
+    pub stream: &'static str,
+    /// What was kept: at most the sandbox's output limit per call and stream (lossy UTF-8).
+    pub text: String,
+    /// Bytes written past that limit, not kept.
+    pub dropped_bytes: usize,
+}
+
+/// What a request's block calls printed, bounded: at most [`GuestPrints::MAX_PRINTS`]
+/// entries and [`GuestPrints::MAX_BYTES`] of text (a block that renders thousands of
+/// children that print cannot make a request hold more); the rest is counted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GuestPrints {
+    pub prints: Vec<GuestPrint>,
+    /// Calls' outputs not kept (over the entry or byte bound); they are still logged.
+    pub omitted: usize,
+    bytes: usize,
+}
+
+impl GuestPrints {
+    pub const MAX_PRINTS: usize = 64;
+    pub const MAX_BYTES: usize = 256 << 10;
+
+    /// Keeps `printed` while it fits.
+    pub fn keep(&mut self, printed: Vec<GuestPrint>) {
+        for print in printed {
+            let bytes = print.text.len();
+            if self.prints.len() >= Self::MAX_PRINTS || self.bytes + bytes > Self::MAX_BYTES {
+                self.omitted += 1;
+            } else {
+                self.bytes += bytes;
+                self.prints.push(print);
+            }
+        }
+    }
 }
 
 /// What `render --json` prints per user and the server answers a JSON render with: the

@@ -196,6 +196,7 @@ impl Host {
             experiments: finished.experiments,
             failures: finished.failures,
             events: finished.events,
+            printed: finished.printed,
         })
     }
 

@@ -352,6 +352,7 @@ mod tests {
             experiments: Vec::new(),
             failures: Vec::new(),
             events: Vec::new(),
+            printed: Default::default(),
         };
         let first = block_html(&output).into_string();
         let second = block_html(&output).into_string();

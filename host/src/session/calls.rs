@@ -15,7 +15,7 @@ use wasmtime::{Store, UpdateDeadline};
 use super::events::{BLOCK_FAILED_EVENT, EventBuffer};
 use super::frames::PendingEvent;
 use super::request::Request;
-use crate::request::{BlockFailure, FailureKind};
+use crate::request::{BlockFailure, FailureKind, GuestPrint, GuestPrints};
 use crate::runtime::bindings::BlockPlugin;
 use crate::runtime::bindings::exported::Guest;
 use crate::runtime::{BlockHost, BlockState, CallLimits, LoadedPlugin, SandboxLimits};
@@ -38,6 +38,9 @@ pub struct Instances {
     /// Instances of this request alive now (running or idle): counted when created,
     /// uncounted when dropped after a call that did not leave them healthy.
     alive: AtomicUsize,
+    /// What the calls printed, kept (bounded) for the caller (the workbench shows it to
+    /// staff).
+    printed: Mutex<GuestPrints>,
 }
 
 impl Instances {
@@ -121,13 +124,22 @@ impl Instances {
                 Err(trap) => Err(classify_trap(store.data(), &trap)),
             },
         };
-        log_guest_output(request, store.data(), plugin);
+        let printed = log_guest_output(request, store.data(), plugin);
+        self.printed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .keep(printed);
         if let (true, Ok(instance)) = (healthy, instance) {
             self.keep(&plugin.record.name, Idle { store, instance });
         } else {
             self.alive.fetch_sub(1, Ordering::Relaxed);
         }
         outcome
+    }
+
+    /// What the request's calls printed, emptying the list.
+    pub fn take_printed(&self) -> GuestPrints {
+        std::mem::take(&mut *self.printed.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }
 
@@ -176,9 +188,16 @@ fn classify_trap(state: &BlockState, trap: &wasmtime::Error) -> Failed {
     (FailureKind::Trap, format!("it trapped: {root}"))
 }
 
-/// Guest stdout and stderr go to `tracing`, named by plugin and block.
-fn log_guest_output(request: &Request, state: &BlockState, plugin: &LoadedPlugin) {
+/// Guest stdout and stderr go to `tracing`, named by plugin and block, and are returned
+/// (each stream as its [`GuestOutput`](crate::runtime::sandbox::GuestOutput) kept it:
+/// at most the output limit a call, the rest counted).
+fn log_guest_output(
+    request: &Request,
+    state: &BlockState,
+    plugin: &LoadedPlugin,
+) -> Vec<GuestPrint> {
     let usage_id = &request.block(state.block).def.usage_id;
+    let mut printed = Vec::new();
     for (stream, output) in [("stdout", &state.stdout), ("stderr", &state.stderr)] {
         let (text, dropped) = output.take();
         if !text.is_empty() || dropped > 0 {
@@ -192,8 +211,17 @@ fn log_guest_output(request: &Request, state: &BlockState, plugin: &LoadedPlugin
                 "{}",
                 text.trim_end()
             );
+            printed.push(GuestPrint {
+                usage_id: usage_id.clone(),
+                plugin: plugin.record.name.clone(),
+                version: plugin.record.version.clone(),
+                stream,
+                text,
+                dropped_bytes: dropped,
+            });
         }
     }
+    printed
 }
 
 /// The blocks of this request that failed.

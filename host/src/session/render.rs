@@ -56,6 +56,7 @@ pub struct Finished {
     pub experiments: Vec<ExperimentView>,
     pub failures: Vec<BlockFailure>,
     pub events: Vec<Event>,
+    pub printed: crate::request::GuestPrints,
 }
 
 pub struct Session {
@@ -623,6 +624,7 @@ impl Session {
             experiments: membership.views,
             failures: self.failures.take(),
             events: events.into_iter().map(|l| l.event).collect(),
+            printed: self.instances.take_printed(),
         }
     }
 }
