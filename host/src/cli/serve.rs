@@ -22,7 +22,8 @@ use xbhost::server::auth::TokenKeys;
     Examples:\n  \
     export XBHOST_TOKEN_SECRET=$(openssl rand -hex 32)\n  \
     xbhost --data ./xbhost-data serve --listen 127.0.0.1:8080\n  \
-    xbhost --data ./xbhost-data serve --listen 127.0.0.1:8080 --dev-login   # workbench sign-in for development")]
+    xbhost --data ./xbhost-data serve --listen 127.0.0.1:8080 --dev-login   # workbench sign-in for development\n  \
+    xbhost --data ./xbhost-data serve --dev-login --watch target/wasm32-wasip2/plugin   # the live loop")]
 pub struct ServeArgs {
     /// Address to listen on, IP:PORT (port 0: any free port; the address is printed).
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "IP:PORT")]
@@ -35,6 +36,13 @@ pub struct ServeArgs {
     /// on a loopback address).
     #[arg(long)]
     dev_login: bool,
+    /// Development: re-add a plugin whenever a `.wasm` file directly in DIR is added or
+    /// changes (under the plugin's own name, checked as `plugin add` checks: a broken
+    /// build stores nothing and the last good version keeps serving), and let the
+    /// workbench re-render by itself and show the blocks' stdout and stderr to staff.
+    /// Repeatable; only on a loopback address.
+    #[arg(long = "watch", value_name = "DIR")]
+    watch: Vec<PathBuf>,
     /// Largest handler call or form body, in bytes (larger: 413).
     #[arg(long, default_value_t = 64 * 1024, value_name = "BYTES")]
     max_body_bytes: usize,
@@ -127,6 +135,23 @@ pub fn keys(args: &ServeArgs) -> Result<TokenKeys> {
             args.listen
         );
     }
+    if !args.watch.is_empty() && !args.listen.ip().is_loopback() {
+        bail!(
+            "`xbhost serve` refuses to start: --watch installs whatever lands in the watched \
+             directories, a development feature, so it listens only on a loopback address, not {} \
+             (a shared server takes plugins through `plugin add` or POST /admin/plugins)",
+            args.listen
+        );
+    }
+    for dir in &args.watch {
+        if !dir.is_dir() {
+            bail!(
+                "`xbhost serve` refuses to start: --watch {}: not a directory (build the \
+                 plugin once, or create it)",
+                dir.display()
+            );
+        }
+    }
     check_sign_in_flags(args).context("`xbhost serve` refuses to start")?;
     TokenKeys::load(args.token_secret_file.as_deref()).context("`xbhost serve` refuses to start")
 }
@@ -199,6 +224,14 @@ pub fn serve(
         .transpose()?;
     config.metrics_course_labels = args.metrics_course_labels;
     config.max_concurrent_heavy = args.max_concurrent_heavy;
+    let live = match args.watch.is_empty() {
+        true => None,
+        false => Some(std::sync::Arc::new(
+            xbhost::server::live_reload::LiveReload::new(args.watch.clone())
+                .context("`xbhost serve` refuses to start")?,
+        )),
+    };
+    config.live = live.clone();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("xbhost-http")
@@ -207,11 +240,19 @@ pub fn serve(
         .thread_stack_size(xbhost::RENDER_STACK_BYTES)
         .build()
         .context("starting the async runtime")?;
-    let served = runtime.block_on(async move {
+    let mut watcher = None;
+    let served = runtime.block_on(async {
         // Before the address is printed: from then on, a SIGHUP reopens the log.
         reopen_event_log_on_hangup(events)?;
         let dev_login = config.dev_login;
-        let server = Server::bind(args.listen, AppState::new(host, keys, config)?).await?;
+        let state = AppState::new(host, keys, config)?;
+        if let Some(live) = live {
+            watcher = Some(xbhost::server::plugin_watch::Watcher::start(
+                state.clone(),
+                live,
+            )?);
+        }
+        let server = Server::bind(args.listen, state).await?;
         let addr = server.local_addr()?;
         // The first line of stdout is the address (scripts and tests read it).
         let mut out = std::io::stdout().lock();
@@ -227,6 +268,10 @@ pub fn serve(
         tracing::info!(%addr, dev_login, "serving");
         server.run(shutdown_signal()).await
     });
+    // The watcher holds the host too: stopped, so the store closes cleanly.
+    if let Some(watcher) = watcher {
+        watcher.stop();
+    }
     // Renders abandoned at the shutdown grace are bounded by their deadlines; do not wait
     // for them longer than that.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));

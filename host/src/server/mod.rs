@@ -6,7 +6,8 @@
 //! - `blocks`: render, handler calls, a learner's assignments and state.
 //! - `admin`: plugin and course uploads.
 //! - `workbench`: the page for authors and block developers; `workbench_scenarios` its
-//!   "Scenarios" section (the scenarios plugins ship).
+//!   "Scenarios" section (the scenarios plugins ship); `workbench_live` and
+//!   `plugin_watch` its live loop (`serve --watch DIR`).
 //! - `sign_in`: the sign-in page, `--dev-login`, signing out (revoking the session).
 //! - `launch`: the LMS's two-step sign-in (`GET /session/login`, `POST /session`), bound
 //!   to the browser by `sign_in_state`; `token_policy` (what every token must say) and
@@ -42,14 +43,17 @@ pub mod error;
 pub mod launch;
 pub mod ledger;
 pub mod listener;
+pub mod live_reload;
 pub mod metrics;
 pub mod page;
+pub mod plugin_watch;
 pub mod sign_in;
 pub mod sign_in_state;
 pub mod state;
 pub mod token_policy;
 pub mod tokens;
 pub mod workbench;
+pub mod workbench_live;
 pub mod workbench_scenarios;
 
 use std::net::SocketAddr;
@@ -101,6 +105,7 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/plugins", post(admin::upload_plugin))
         .route("/admin/courses", post(admin::upload_course))
         .route("/workbench", get(workbench::page))
+        .route("/workbench/live", get(workbench_live::generation))
         .route("/session/login", get(launch::login))
         .route("/session", post(launch::lms_session))
         .route("/dev-login", post(sign_in::dev_login))

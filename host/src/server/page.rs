@@ -14,7 +14,11 @@ use crate::request::{ExperimentView, RenderOutput, View};
 /// element around the page's block HTML carries as `data-xbhost-nonce`).
 pub const WRAPPER_MARK: &str = "data-xbhost-wrapper";
 
-const SCRIPT: &str = include_str!("assets/xbhost.js");
+/// The page script, with the workbench's live loop (which does nothing on other pages).
+const SCRIPT: &str = concat!(
+    include_str!("assets/xbhost.js"),
+    include_str!("assets/xbhost-live.js")
+);
 const STYLE: &str = include_str!("assets/xbhost.css");
 
 pub async fn script() -> Response {

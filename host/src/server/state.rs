@@ -64,6 +64,8 @@ pub struct ServerConfig {
     /// Put course keys in metric labels (off: they can say more than an operator wants
     /// a scraper to know, and multiply the series).
     pub metrics_course_labels: bool,
+    /// `--watch`: what the plugin watcher did, for the workbench (`plugin_watch`).
+    pub live: Option<Arc<super::live_reload::LiveReload>>,
 }
 
 impl ServerConfig {
@@ -96,6 +98,7 @@ impl ServerConfig {
             },
             metrics_token: None,
             metrics_course_labels: false,
+            live: None,
         }
     }
 }

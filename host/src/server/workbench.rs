@@ -224,6 +224,7 @@ async fn signed_in(
                 }
             }
             section.render id="render" {
+                (super::workbench_live::panel(state, is_staff || identity.claims.is_global_admin()))
                 @if let Some(message) = &course_error {
                     div.error-box role="alert" { (message) }
                 }
@@ -252,6 +253,7 @@ async fn signed_in(
                         // Viewing as a learner is looking, not acting: the page script does
                         // not submit their forms (a submission would be the staff member's).
                         div.unit data-view=(crate::markup::view_class(*view)) data-read-only[masquerading] { (block_html(output)) }
+                        @if is_staff { (super::workbench_live::guest_output(state, &output.printed)) }
                     }
                     Some(Err(e)) => {
                         div.error-box role="alert" { (e.message) }

@@ -13,9 +13,10 @@
   // and every wrapper the host wrote around a block bears it (server/page.rs). Block HTML
   // cannot know it, so an element of a block's HTML dressed as a wrapper (class xblock,
   // any data-usage-id) is not one. The first such element in the document is the host's:
-  // every block's HTML comes after its start tag.
-  const blocks = document.querySelector("[data-xbhost-nonce]");
-  const nonce = blocks ? blocks.getAttribute("data-xbhost-nonce") : "";
+  // every block's HTML comes after its start tag. The workbench's live loop puts a new
+  // render in place of the old (xbhost:blocks-replaced, at the end): read again then.
+  let blocks = document.querySelector("[data-xbhost-nonce]");
+  let nonce = blocks ? blocks.getAttribute("data-xbhost-nonce") : "";
 
   // The host's wrapper of the block whose HTML holds `el`: its nearest enclosing element
   // the host wrote around a block, never `el` itself. null when there is none.
@@ -200,32 +201,36 @@
   // that passed could carry playback (at up to twice the speed) is a seek.
   const YOUTUBE = "https://www.youtube-nocookie.com";
   const players = [];
-  document.querySelectorAll("iframe[data-handler]").forEach(function (frame) {
-    let url;
-    try { url = new URL(frame.getAttribute("src") || ""); } catch (_) { return; }
-    if (url.origin !== YOUTUBE || url.searchParams.get("enablejsapi") !== "1" || !blockOf(frame)) return;
-    const id = players.length + 1;
-    players.push(frame);
-    const s = mediaState(frame);
-    s.heard = false;
-    url.searchParams.set("origin", location.origin);
-    url.searchParams.set("widgetid", String(id));
-    frame.addEventListener("load", function () {
-      // A (re)loaded player knows nothing of this page yet.
+  function setUpPlayers() {
+    players.length = 0;
+    document.querySelectorAll("iframe[data-handler]").forEach(function (frame) {
+      let url;
+      try { url = new URL(frame.getAttribute("src") || ""); } catch (_) { return; }
+      if (url.origin !== YOUTUBE || url.searchParams.get("enablejsapi") !== "1" || !blockOf(frame)) return;
+      const id = players.length + 1;
+      players.push(frame);
+      const s = mediaState(frame);
       s.heard = false;
-      s.state = null;
-      s.at = 0;
-      // The player may not be ready at `load`: say it again until it answers (10 s).
-      let tries = 0;
-      const hello = function () {
-        if (s.heard || tries++ >= 20 || !frame.contentWindow) return;
-        frame.contentWindow.postMessage(JSON.stringify({ event: "listening", id: id, channel: "widget" }), YOUTUBE);
-        setTimeout(hello, 500);
-      };
-      hello();
+      url.searchParams.set("origin", location.origin);
+      url.searchParams.set("widgetid", String(id));
+      frame.addEventListener("load", function () {
+        // A (re)loaded player knows nothing of this page yet.
+        s.heard = false;
+        s.state = null;
+        s.at = 0;
+        // The player may not be ready at `load`: say it again until it answers (10 s).
+        let tries = 0;
+        const hello = function () {
+          if (s.heard || tries++ >= 20 || !frame.contentWindow) return;
+          frame.contentWindow.postMessage(JSON.stringify({ event: "listening", id: id, channel: "widget" }), YOUTUBE);
+          setTimeout(hello, 500);
+        };
+        hello();
+      });
+      frame.src = url.toString();
     });
-    frame.src = url.toString();
-  });
+  }
+  setUpPlayers();
   function youtubeState(frame, s, state) {
     if (state === s.state) return;
     s.state = state;
@@ -246,8 +251,8 @@
     }
     progress(frame, s, t, s.duration);
   }
-  if (players.length) window.addEventListener("message", function (event) {
-    if (event.origin !== YOUTUBE || typeof event.data !== "string" || event.data.length > 65536) return;
+  window.addEventListener("message", function (event) {
+    if (!players.length || event.origin !== YOUTUBE || typeof event.data !== "string" || event.data.length > 65536) return;
     const frame = players.find(function (f) { return f.contentWindow === event.source; });
     if (!frame) return;
     let message;
@@ -292,65 +297,69 @@
   function attr(text) {
     return String(text).replace(/&/g, "&amp;").replace(/"/g, "&quot;").replace(/</g, "&lt;");
   }
-  if (blocks) blocks.querySelectorAll("div.xblock[data-xbhost-client]").forEach(function (wrapper) {
-    if (wrapper.getAttribute("data-xbhost-wrapper") !== nonce) return;
-    let code;
-    try { code = JSON.parse(wrapper.getAttribute("data-xbhost-client")); } catch (_) { return; }
-    let template = null;
-    for (const child of wrapper.children) {
-      if (child.localName === "template" && child.hasAttribute("data-xbhost-client-html")) template = child;
-    }
-    if (!code || !template) return;
-    const urls = function (list) {
-      return Array.isArray(list) ? list.filter(function (u) { return typeof u === "string" && u.startsWith("/plugins/"); }) : [];
-    };
-    // The block's HTML, read in an inert document (nothing loads), without the page's
-    // wrapper marks of any children in it: the frame gets no secret of the page.
-    const inert = document.implementation.createHTMLDocument("");
-    const box = inert.createElement("div");
-    box.appendChild(inert.importNode(template.content, true));
-    box.querySelectorAll("[data-xbhost-wrapper]").forEach(function (e) { e.removeAttribute("data-xbhost-wrapper"); });
-    const policy = "default-src 'none'; script-src 'nonce-" + scriptNonce + "'; style-src " + origin +
-      " 'unsafe-inline'; img-src " + origin + " data:; font-src " + origin + "; media-src " + origin +
-      "; connect-src 'none'; frame-src 'none'; form-action 'none'; base-uri 'none'";
-    const n = " nonce=\"" + attr(scriptNonce) + "\"";
-    const doc = "<!doctype html><html><head><meta charset=\"utf-8\">" +
-      "<meta http-equiv=\"Content-Security-Policy\" content=\"" + attr(policy) + "\">" +
-      "<style>html,body{margin:0;padding:0;background:transparent}</style>" +
-      urls(code.css).map(function (u) { return "<link rel=\"stylesheet\" href=\"" + attr(u) + "\">"; }).join("") +
-      "<script" + n + " src=\"/assets/xbhost-frame.js\"></" + "script>" +
-      urls(code.js).map(function (u) { return "<script" + n + " src=\"" + attr(u) + "\"></" + "script>"; }).join("") +
-      "</head><body><div id=\"xbhost-block\">" + box.innerHTML + "</div></body></html>";
-    const frame = document.createElement("iframe");
-    frame.className = "xbhost-client-frame";
-    frame.setAttribute("sandbox", "allow-scripts");
-    frame.setAttribute("title", typeof code.title === "string" ? code.title : "block");
-    frame.setAttribute("referrerpolicy", "no-referrer");
-    frame.style.width = "100%";
-    frame.style.border = "0";
-    frame.style.height = "0";
-    frame.srcdoc = doc;
-    const entry = { wrapper: wrapper, frame: frame, inFlight: 0, tokens: 20, refilled: Date.now(),
-                    second: 0, messages: 0, loaded: false };
-    frame.addEventListener("load", function () {
-      const w = frame.contentWindow;
-      if (!w) return;
-      if (entry.loaded) {
-        // It navigated away from the document the page built: no longer the block's.
-        clientFrames.delete(w);
-        return;
+  function setUpFrames() {
+    clientFrames.clear();
+    if (blocks) blocks.querySelectorAll("div.xblock[data-xbhost-client]").forEach(function (wrapper) {
+      if (wrapper.getAttribute("data-xbhost-wrapper") !== nonce) return;
+      let code;
+      try { code = JSON.parse(wrapper.getAttribute("data-xbhost-client")); } catch (_) { return; }
+      let template = null;
+      for (const child of wrapper.children) {
+        if (child.localName === "template" && child.hasAttribute("data-xbhost-client-html")) template = child;
       }
-      entry.loaded = true;
-      w.postMessage({ xbhost: "host", kind: "init", init: code.init || "", args: code.args === undefined ? null : code.args }, "*");
+      if (!code || !template) return;
+      const urls = function (list) {
+        return Array.isArray(list) ? list.filter(function (u) { return typeof u === "string" && u.startsWith("/plugins/"); }) : [];
+      };
+      // The block's HTML, read in an inert document (nothing loads), without the page's
+      // wrapper marks of any children in it: the frame gets no secret of the page.
+      const inert = document.implementation.createHTMLDocument("");
+      const box = inert.createElement("div");
+      box.appendChild(inert.importNode(template.content, true));
+      box.querySelectorAll("[data-xbhost-wrapper]").forEach(function (e) { e.removeAttribute("data-xbhost-wrapper"); });
+      const policy = "default-src 'none'; script-src 'nonce-" + scriptNonce + "'; style-src " + origin +
+        " 'unsafe-inline'; img-src " + origin + " data:; font-src " + origin + "; media-src " + origin +
+        "; connect-src 'none'; frame-src 'none'; form-action 'none'; base-uri 'none'";
+      const n = " nonce=\"" + attr(scriptNonce) + "\"";
+      const doc = "<!doctype html><html><head><meta charset=\"utf-8\">" +
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"" + attr(policy) + "\">" +
+        "<style>html,body{margin:0;padding:0;background:transparent}</style>" +
+        urls(code.css).map(function (u) { return "<link rel=\"stylesheet\" href=\"" + attr(u) + "\">"; }).join("") +
+        "<script" + n + " src=\"/assets/xbhost-frame.js\"></" + "script>" +
+        urls(code.js).map(function (u) { return "<script" + n + " src=\"" + attr(u) + "\"></" + "script>"; }).join("") +
+        "</head><body><div id=\"xbhost-block\">" + box.innerHTML + "</div></body></html>";
+      const frame = document.createElement("iframe");
+      frame.className = "xbhost-client-frame";
+      frame.setAttribute("sandbox", "allow-scripts");
+      frame.setAttribute("title", typeof code.title === "string" ? code.title : "block");
+      frame.setAttribute("referrerpolicy", "no-referrer");
+      frame.style.width = "100%";
+      frame.style.border = "0";
+      frame.style.height = "0";
+      frame.srcdoc = doc;
+      const entry = { wrapper: wrapper, frame: frame, inFlight: 0, tokens: 20, refilled: Date.now(),
+                      second: 0, messages: 0, loaded: false };
+      frame.addEventListener("load", function () {
+        const w = frame.contentWindow;
+        if (!w) return;
+        if (entry.loaded) {
+          // It navigated away from the document the page built: no longer the block's.
+          clientFrames.delete(w);
+          return;
+        }
+        entry.loaded = true;
+        w.postMessage({ xbhost: "host", kind: "init", init: code.init || "", args: code.args === undefined ? null : code.args }, "*");
+      });
+      template.after(frame);
+      if (frame.contentWindow) clientFrames.set(frame.contentWindow, entry);
     });
-    template.after(frame);
-    if (frame.contentWindow) clientFrames.set(frame.contentWindow, entry);
-  });
+  }
+  setUpFrames();
   function silence(entry, why) {
     clientFrames.delete(entry.frame.contentWindow);
     console.warn("block " + entry.wrapper.dataset.usageId + " is no longer heard: " + why);
   }
-  if (clientFrames.size) window.addEventListener("message", async function (event) {
+  window.addEventListener("message", async function (event) {
     const entry = clientFrames.get(event.source);
     if (!entry) return;
     const now = Date.now();
@@ -393,6 +402,15 @@
         }
       }
     }
+  });
+
+  // The workbench's live loop (xbhost-live.js) replaced the rendered unit: its blocks,
+  // their nonce, players and frames are new (the old frames left with their elements).
+  document.addEventListener("xbhost:blocks-replaced", function () {
+    blocks = document.querySelector("[data-xbhost-nonce]");
+    nonce = blocks ? blocks.getAttribute("data-xbhost-nonce") : "";
+    setUpPlayers();
+    setUpFrames();
   });
 
   // Workbench: a new course starts at its first unit.
