@@ -394,6 +394,85 @@ async fn every_cli_command_works_beside_a_server_on_the_same_database() {
         "the server shows dora her session's groups"
     );
 
+    // course add-missing-groups: split_hints' group 0 of partition 1 has no child; a
+    // learner of that group sees the empty unit the CLI adds, on the server, without a
+    // restart.
+    let mut in_group_0 = None;
+    for i in 0..60 {
+        let learner = format!("hints-{i}");
+        let (_, groups, _) = page(&c, &served, &learner).await;
+        if groups.get("1") == Some(&0) {
+            in_group_0 = Some(learner);
+            break;
+        }
+    }
+    let in_group_0 = in_group_0.expect("one of 60 learners is in group 0 of partition 1");
+    let added = db.cli_ok(&[
+        "course",
+        "add-missing-groups",
+        "--course",
+        DEMO_COURSE,
+        "--block",
+        "split_hints",
+    ]);
+    assert!(added.contains("added split_hints_group_0"), "{added}");
+    in_force_within(
+        PROPAGATION_BOUND,
+        &c,
+        &served,
+        "a group's child added through the CLI",
+        |_| in_group_0.clone(),
+        |_, _, html| html.contains("data-usage-id=\"split_hints_group_0\""),
+    )
+    .await;
+
+    // events export: the JSON lines hold what the server stored (srv-bob's assignments,
+    // made by server pages) and what the CLI did (cli-ann's), while pages keep coming.
+    let exported = db.cli_ok(&["events", "export", "--course", DEMO_COURSE]);
+    let lines: Vec<Value> = exported.lines().map(json_of).collect();
+    let assigned = |user: &str| {
+        lines
+            .iter()
+            .filter(|e| e["name"] == xbhost::events::ASSIGNED_EVENT && e["user_id"] == user)
+            .count()
+    };
+    assert!(
+        assigned("srv-bob") >= 2 && assigned("cli-ann") >= 2,
+        "srv-bob's and cli-ann's assignments in the export: {} lines",
+        lines.len()
+    );
+    let stored = db.count(
+        "SELECT count(*) FROM events WHERE course_id = $1",
+        &[&DEMO_COURSE],
+    );
+    assert!(
+        lines.len() as i64 <= stored && lines.len() > 10,
+        "{} lines exported, {stored} stored after",
+        lines.len()
+    );
+    let since = db.cli_ok(&[
+        "events",
+        "export",
+        "--course",
+        DEMO_COURSE,
+        "--since",
+        "2099-01-01T00:00:00Z",
+    ]);
+    assert_eq!(since.trim(), "", "nothing is after 2099: {since}");
+
+    // grades export, beside the server
+    let grades_csv = tempfile::NamedTempFile::new().unwrap();
+    db.cli_ok(&[
+        "grades",
+        "export",
+        "--course",
+        DEMO_COURSE,
+        "--csv",
+        grades_csv.path().to_str().unwrap(),
+    ]);
+    let csv_text = std::fs::read_to_string(grades_csv.path()).unwrap();
+    assert!(csv_text.contains("cli-ann"), "{csv_text}");
+
     // report, over what the server and the CLI both stored
     let report = json_of(&db.cli_ok(&["report", "--course", DEMO_COURSE, "--json"]));
     assert!(report.to_string().contains("partition"), "{report}");
@@ -470,4 +549,54 @@ async fn cli_course_changes_are_in_force_on_the_server_within_a_second() {
     let (_, kept, _) = page(&c, &served, "before-pause").await;
     assert_eq!(kept.get("0"), before.get("0"));
     println!("propagation: course load {course_took:?}, experiment state {state_took:?}");
+}
+
+/// `store verify` beside a server on the database it checks: a sled store made with the CLI
+/// is copied into the database and a server started on it; verify agrees while the server
+/// only serves, and once a server page stores a new learner's groups it no longer agrees,
+/// naming the table: it reads the live database, not a snapshot of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_verify_works_beside_a_server_on_the_database_it_checks() {
+    let sled = tempfile::tempdir().unwrap();
+    let d = sled.path();
+    for p in PRODUCT_PLUGINS {
+        xbhost_tests::xbhost_ok(d, &["plugin", "add", plugin_path(p).to_str().unwrap()]);
+    }
+    xbhost_tests::xbhost_ok(d, &["course", "load", demo_course_path().to_str().unwrap()]);
+    for user in ["sled-ann", "sled-bob"] {
+        xbhost_tests::xbhost_ok(
+            d,
+            &[
+                "render",
+                "--course",
+                DEMO_COURSE,
+                "--block",
+                "unit_1",
+                "--user",
+                user,
+            ],
+        );
+    }
+    let db = TestDatabase::fresh();
+    let copied = xbhost_tests::xbhost_ok(d, &["store", "copy", "--to", &db.url]);
+    assert!(copied.contains("every table agrees"), "{copied}");
+    let served = Served::on_database(&db.url, &[]);
+    let c = xbhost_tests::http::client();
+    // Beside the running server (which stores nothing until it serves a page: a repeat
+    // visit stores its exposure events), verify agrees.
+    let (ok, out, err) = xbhost_tests::xbhost(d, &["store", "verify", "--against", &db.url]);
+    assert!(ok, "store verify beside a running server: {out}{err}");
+    assert!(out.contains("holds what the store holds"), "{out}");
+
+    let (status, _, _) = page(&c, &served, "server-only-learner").await;
+    assert_eq!(status, StatusCode::OK);
+    let (ok, out, err) = xbhost_tests::xbhost(d, &["store", "verify", "--against", &db.url]);
+    assert!(
+        !ok,
+        "the server stored a new learner, yet verify agrees: {out}"
+    );
+    assert!(
+        format!("{out}{err}").contains("user_course_tags"),
+        "verify names the table that differs: {out}{err}"
+    );
 }

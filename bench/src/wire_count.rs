@@ -11,6 +11,10 @@
 //!
 //! The proxy is only for counting (it adds a hop): timings are taken without it. It reads
 //! the stream, never changes it.
+//!
+//! Two crates compile this one file: the benchmark (its PostgreSQL rows) and the tests
+//! (`tests/pg_costs.rs`, which fails when a visit's statements grow), so what the table
+//! prints and what the tests assert are counted the same way.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
