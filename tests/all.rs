@@ -1,6 +1,7 @@
 //! Every integration test file of this crate, as one test binary (see Cargo.toml): run
 //! one file's tests with `cargo test --release -p xbhost-tests --test integration FILE::`.
-//! `import_memory` keeps a binary of its own, since it measures this process's memory.
+//! `import_memory` and `event_log_report` keep binaries of their own: they measure a child's
+//! peak memory, which starts from this process's size at the fork.
 
 mod authoring_grading;
 mod authoring_groups;
@@ -14,7 +15,6 @@ mod concurrent_first_visits;
 mod database_faults;
 mod durability;
 mod event_log_faults;
-mod event_log_report;
 mod events_export;
 mod experiment_controls;
 mod experiments;
@@ -22,9 +22,11 @@ mod hostile_documents;
 mod hostile_exports;
 mod hostile_imports;
 mod leaks;
+mod live_loop;
 mod module_graph;
 mod multi_host;
 mod old_exports;
+mod pg_costs;
 mod pg_schema;
 mod plugin_loading;
 mod problem_types;
@@ -33,6 +35,7 @@ mod real_courses;
 mod rendering;
 mod report;
 mod sandbox;
+mod scenarios;
 mod server_auth;
 mod server_bots;
 mod server_rendering;
@@ -51,3 +54,7 @@ mod video_browser;
 mod walkthrough;
 mod workbench;
 mod xblocks;
+
+/// The YouTube player protocol `video` and `video_browser` both speak (one copy).
+#[path = "video_shared/player.rs"]
+mod video_player;

@@ -45,6 +45,15 @@ async fn sign_out(served: &Served, cookie: &str) -> reqwest::StatusCode {
         .status()
 }
 
+/// A token of `user` that is not the one [`learner_token`] makes, even within the same
+/// second (a token is known by its `jti`, else its hash: same claims, same token).
+fn another_token_of(user: &str) -> String {
+    let roles = std::collections::BTreeMap::from([(DEMO_COURSE.to_string(), Role::Learner)]);
+    let mut claims = xbhost::server::auth::Claims::new(user, user, roles, 3600);
+    claims.jti = Some(format!("another-session-of-{user}"));
+    xbhost_tests::served::keys().issue(&claims).unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_signed_out_on_one_host_is_refused_by_every_host() {
     let db = TestDatabase::fresh();
@@ -80,7 +89,7 @@ async fn a_session_signed_out_on_one_host_is_refused_by_every_host() {
     let (status, body) = send(
         client()
             .get(format!("{}?format=json", c.block_url("unit_1")))
-            .bearer_auth(learner_token("kim").as_str()),
+            .bearer_auth(another_token_of("kim").as_str()),
     )
     .await;
     // Another token of the same learner is another session: untouched.

@@ -22,8 +22,7 @@ use xbhost_tests::olx::{EXPERIMENT, SPLIT_UNIT, TEST_COURSE, olx};
 use xbhost_tests::served::Served;
 use xbhost_tests::{Fixture, PRODUCT_PLUGINS, artifacts_dir, xbhost_ok};
 
-#[path = "video_shared/player.rs"]
-mod player;
+use crate::video_player as player;
 use player::{Player, expected_player};
 
 const DEMO_COURSE: &str = "course-v1:OpenedX+DemoX+DemoCourse";

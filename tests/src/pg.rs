@@ -6,7 +6,10 @@
 //! absent; they are never skipped. `cargo xtask test` (and so `.ci/run`) starts a throwaway
 //! server and sets the variable.
 
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio_postgres::types::ToSql;
@@ -182,6 +185,7 @@ impl TestDatabase {
     /// stderr).
     pub fn cli(&self, args: &[&str]) -> (bool, String, String) {
         let data = tempfile::tempdir().unwrap();
+        copy_compiled_for(&self.url, data.path());
         let mut all = vec!["--database", self.url.as_str()];
         all.extend_from_slice(args);
         crate::xbhost(data.path(), &all)
@@ -194,16 +198,102 @@ impl TestDatabase {
         out
     }
 
-    /// Adds the shipped plugins and loads the demo course through the CLI, as an operator
-    /// would before starting servers on the database.
+    /// Adds the shipped plugins and loads the demo course, as an operator would before
+    /// starting servers on the database: this database becomes a copy of a template that
+    /// the CLI made so once per test process (`CREATE DATABASE ... TEMPLATE`), and its
+    /// hosts start with the components the template's CLI compiled (the template's copies
+    /// share its compiled-cache key), instead of every test compiling every plugin again.
     pub fn load_demo(&self) {
-        for p in crate::PRODUCT_PLUGINS {
-            self.cli_ok(&["plugin", "add", crate::plugin_path(p).to_str().unwrap()]);
+        if self.admin != admin_url() {
+            // A private cluster of one test (stopped and started by it): loaded directly.
+            let data = tempfile::tempdir().unwrap();
+            load_demo_with_cli(&self.url, data.path(), &self.name);
+            return;
         }
-        self.cli_ok(&[
-            "course",
-            "load",
-            crate::demo_course_path().to_str().unwrap(),
-        ]);
+        let template = demo_template(&self.admin);
+        {
+            // PostgreSQL copies a template only while nobody else is connected to it: one
+            // copy at a time.
+            let _one = TEMPLATE_COPIES.lock().unwrap_or_else(|e| e.into_inner());
+            // Each its own statement: CREATE DATABASE cannot run in a transaction block.
+            for sql in [
+                format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name),
+                format!(
+                    "CREATE DATABASE \"{}\" TEMPLATE \"{}\"",
+                    self.name, template.name
+                ),
+            ] {
+                execute_on(&self.admin, &sql).unwrap_or_else(|e| {
+                    panic!("copying the demo template to {}: {sql}: {e}", self.name)
+                });
+            }
+        }
+        DEMO_COPIES
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert_with(HashSet::new)
+            .insert(self.url.clone());
+    }
+}
+
+/// The demo template of this test process: a database holding the shipped plugins and the
+/// demo course, and the compiled components of the data directory that loaded them.
+struct DemoTemplate {
+    name: String,
+    compiled: PathBuf,
+}
+
+static DEMO_TEMPLATE: OnceLock<DemoTemplate> = OnceLock::new();
+static TEMPLATE_COPIES: Mutex<()> = Mutex::new(());
+/// The URLs of databases copied from the demo template (their hosts may use its cache).
+static DEMO_COPIES: Mutex<Option<HashSet<String>>> = Mutex::new(None);
+
+fn demo_template(admin: &str) -> &'static DemoTemplate {
+    DEMO_TEMPLATE.get_or_init(|| {
+        let db = TestDatabase::create(admin, "");
+        let data = tempfile::Builder::new()
+            .prefix("xbhost-pg-demo")
+            .tempdir()
+            .unwrap()
+            .keep();
+        load_demo_with_cli(&db.url, &data, &db.name);
+        // Kept for the whole process (dropped with the server's other databases).
+        let db = std::mem::ManuallyDrop::new(db);
+        DemoTemplate {
+            name: db.name.clone(),
+            compiled: data.join("cache"),
+        }
+    })
+}
+
+/// The shipped plugins (one `plugin add`) and the demo course, through the CLI with this
+/// data directory (its compiled-component cache).
+fn load_demo_with_cli(url: &str, data: &Path, name: &str) {
+    let files: Vec<String> = crate::PRODUCT_PLUGINS
+        .iter()
+        .map(|p| crate::plugin_path(p).to_string_lossy().into_owned())
+        .collect();
+    let mut add = vec!["--database", url, "plugin", "add"];
+    add.extend(files.iter().map(String::as_str));
+    let demo = crate::demo_course_path();
+    for args in [
+        add,
+        vec!["--database", url, "course", "load", demo.to_str().unwrap()],
+    ] {
+        let (ok, _, err) = crate::xbhost(data, &args);
+        assert!(ok, "loading the demo into database {name}: {args:?}: {err}");
+    }
+}
+
+/// Gives a host's new data directory the demo template's compiled components when its
+/// database is a copy of the template (others would only refuse them and recompile).
+pub fn copy_compiled_for(database_url: &str, data: &Path) {
+    let is_copy = DEMO_COPIES
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .is_some_and(|copies| copies.contains(database_url));
+    if let (true, Some(template)) = (is_copy, DEMO_TEMPLATE.get()) {
+        crate::copy_dir(&template.compiled, &data.join("cache"));
     }
 }

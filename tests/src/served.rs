@@ -103,6 +103,7 @@ impl Served {
     /// Like [`Served::on_database`], with extra environment.
     pub fn on_database_with_env(database: &str, envs: &[(&str, &str)], args: &[&str]) -> Served {
         let data = tempfile::tempdir().unwrap();
+        crate::pg::copy_compiled_for(database, data.path());
         let mut all = vec!["--database", database];
         all.extend_from_slice(args);
         Served::start_with(data, envs, &all, None)

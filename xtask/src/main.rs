@@ -118,7 +118,10 @@ fn plugin_crates(dir: &Path) -> Result<Vec<String>> {
 /// read; a `.wasm` left in it by an older build that is no shipped plugin is removed.
 fn build(root: &Path) -> Result<PathBuf> {
     ensure_wasm_target()?;
-    run(cargo().args(["build", "--release", "-p", "xbhost", "--bin", "xbhost"]))?;
+    // The whole workspace selected (only the xbhost binary built): its dependencies get the
+    // features `cargo test --workspace` and clippy unify, so the test build reuses this
+    // build's wasmtime and cranelift instead of compiling them again for `-p xbhost`'s.
+    run(cargo().args(["build", "--release", "--workspace", "--bin", "xbhost"]))?;
     let shipped = plugin_crates(&root.join("plugins"))?;
     let testing = plugin_crates(&root.join("plugins/testing"))?;
     let mut cmd = cargo();
