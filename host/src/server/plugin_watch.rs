@@ -249,6 +249,10 @@ fn reload(state: &AppState, live: &LiveReload, file: &Path) {
                 file = %file.display(),
                 "plugin reloaded"
             );
+            // Its scenarios (changed with it, or made loadable by it) as `plugin add` does.
+            if let Err(e) = host.load_scenarios() {
+                tracing::warn!(target: "xbhost::watch", plugin = %record.name, error = %format!("{e:#}"), "scenarios not loaded");
+            }
             live.reloaded(Reloaded {
                 plugin: record.name,
                 version: record.version,

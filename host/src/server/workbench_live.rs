@@ -95,7 +95,10 @@ pub fn panel(state: &AppState, developer: bool) -> Markup {
 /// said.
 pub fn guest_output(state: &AppState, printed: &GuestPrints) -> Markup {
     let kept_kib = state.host().limits().max_output_bytes >> 10;
-    if printed.prints.is_empty() && printed.omitted == 0 {
+    // A developer's view: on a development server (`--watch` or `--dev-login`) only, never
+    // to a production course's staff, whose plugins' prints are the operators' log's.
+    let developing = state.config().live.is_some() || state.config().dev_login;
+    if !developing || (printed.prints.is_empty() && printed.omitted == 0) {
         return html! {};
     }
     html! {

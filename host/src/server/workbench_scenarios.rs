@@ -15,6 +15,15 @@ use crate::host::scenarios::ScenarioStatus;
 /// The scenarios `identity` may open, with their status (none when listing fails: the
 /// workbench still renders, and the failure is logged).
 pub async fn visible(state: &AppState, identity: &Identity) -> Vec<ScenarioStatus> {
+    // Only a role on every course opens scenario courses: anyone else's page does not pay
+    // for the survey (it takes a render slot and checks every plugin's scenarios).
+    if identity
+        .claims
+        .role_in(crate::server::auth::ALL_COURSES)
+        .is_none()
+    {
+        return Vec::new();
+    }
     let listed = state
         .run_blocking(
             "listing the plugins' scenarios",
