@@ -136,6 +136,20 @@ fn stop_group(child: &mut Child) {
     let _ = child.wait();
 }
 
+/// The `sh serve` block's process group, stopped when this is dropped: also when an
+/// assertion fails, so a failing run leaves no server behind.
+struct ServeGroup(Child);
+
+impl Drop for ServeGroup {
+    fn drop(&mut self) {
+        stop_group(&mut self.0);
+    }
+}
+
+/// How long the served workbench may take to print its address and to answer each
+/// request of the sign-in; past it the test fails instead of hanging.
+const SERVE_LIMIT: Duration = Duration::from_secs(120);
+
 /// Runs one `sh` block; returns what it printed (stdout and stderr, interleaved).
 fn run_block(body: &str, cwd: &Path, pwd_file: &Path, env: &[(String, String)]) -> String {
     let log = tempfile::NamedTempFile::new().unwrap();
@@ -179,19 +193,32 @@ fn serve_and_open_workbench(
     env: &[(String, String)],
 ) -> String {
     let server_log = tempfile::NamedTempFile::new().unwrap();
-    let mut child = shell(body, cwd, pwd_file, env)
-        .stdout(Stdio::piped())
-        .stderr(server_log.reopen().unwrap())
-        .spawn()
-        .expect("running sh");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next().and_then(Result::ok).unwrap_or_else(|| {
-        let _ = child.wait();
-        panic!(
-            "the serve block\n{body}\nprinted no address; its log:\n{}",
-            std::fs::read_to_string(server_log.path()).unwrap_or_default()
-        )
+    let mut child = ServeGroup(
+        shell(body, cwd, pwd_file, env)
+            .stdout(Stdio::piped())
+            .stderr(server_log.reopen().unwrap())
+            .spawn()
+            .expect("running sh"),
+    );
+    let stdout = child.0.stdout.take().unwrap();
+    // The first line, read aside so that a server that prints nothing fails the test.
+    let (sent, first) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        let _ = sent.send(lines.next().and_then(Result::ok));
+        // Keep reading (and dropping) so the server never blocks on a full pipe.
+        for _ in lines {}
     });
+    let first = first
+        .recv_timeout(SERVE_LIMIT)
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| {
+            panic!(
+                "the serve block\n{body}\nprinted no address within {SERVE_LIMIT:?}; its log:\n{}",
+                std::fs::read_to_string(server_log.path()).unwrap_or_default()
+            )
+        });
     let workbench = first
         .split_whitespace()
         .find_map(|w| w.strip_suffix(')').filter(|w| w.ends_with("/workbench")))
@@ -202,7 +229,7 @@ fn serve_and_open_workbench(
         .build()
         .unwrap()
         .block_on(sign_in_as_new_learner(&workbench));
-    stop_group(&mut child);
+    drop(child);
     page
 }
 
@@ -210,6 +237,7 @@ async fn sign_in_as_new_learner(workbench: &str) -> String {
     use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        .timeout(SERVE_LIMIT)
         .build()
         .unwrap();
     // The browser's cookies: `name=value` of each `Set-Cookie`, the latest of each name.

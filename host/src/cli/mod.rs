@@ -309,7 +309,7 @@ fn run(mut cli: Cli) -> Result<()> {
     // does not load) leaves no empty store behind to be taken for a real one.
     let new_store = match (&config.database, &cli.command) {
         (None, Command::Serve(_)) | (Some(_), _) => None,
-        (None, _) => NewStore::before_open(&cli.data),
+        (None, _) => NewStore::before_open(&cli.data, &events_path),
     };
     let host = Host::open(&cli.data, config)?;
     let result = run_on(&cli.data, &events_path, host, keys, cli.command);
@@ -320,53 +320,62 @@ fn run(mut cli: Cli) -> Result<()> {
 }
 
 /// What a data directory held before a command started a store in it, so that a failed
-/// command can take back exactly what it created.
+/// command can take back what it created, and only that: the store's own entries that
+/// were not there before (never another program's files, never a directory it could not
+/// read).
 struct NewStore {
     data: std::path::PathBuf,
-    /// `None`: the data directory itself did not exist.
-    existing: Option<std::collections::BTreeSet<std::ffi::OsString>>,
+    /// Whether the data directory itself was missing (then it goes too, if left empty).
+    dir_was_missing: bool,
+    /// The store's entries (`db`, `cache`, the event log) the command will have created.
+    created: Vec<std::path::PathBuf>,
 }
 
 impl NewStore {
-    /// `None` when a store is already there (nothing is new, nothing will be removed).
-    fn before_open(data: &std::path::Path) -> Option<NewStore> {
-        if data.join("db").exists() {
+    /// `None` when a store is already there, or the directory cannot be read: nothing is
+    /// new, or nothing can be told to be, and nothing will be removed.
+    fn before_open(data: &std::path::Path, events: &std::path::Path) -> Option<NewStore> {
+        let store_entries = [
+            data.join("db"),
+            data.join("db.generation"),
+            data.join("cache"),
+            events.to_path_buf(),
+        ];
+        if store_entries[0].exists() {
             return None;
         }
-        let existing = match std::fs::read_dir(data) {
-            Ok(entries) => Some(
-                entries
-                    .filter_map(|e| e.ok().map(|e| e.file_name()))
-                    .collect(),
-            ),
-            Err(_) => None,
+        let dir_was_missing = match std::fs::symlink_metadata(data) {
+            Ok(_) => false,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
+            Err(_) => return None,
         };
+        let created = store_entries
+            .into_iter()
+            .filter(|p| p.starts_with(data))
+            .filter(|p| matches!(std::fs::symlink_metadata(p), Err(e) if e.kind() == std::io::ErrorKind::NotFound))
+            .collect();
         Some(NewStore {
             data: data.to_path_buf(),
-            existing,
+            dir_was_missing,
+            created,
         })
     }
 
     /// Removes what the failed command created (the host is closed by then).
     fn remove(self) {
-        let outcome = match &self.existing {
-            None => std::fs::remove_dir_all(&self.data),
-            Some(existing) => std::fs::read_dir(&self.data).and_then(|entries| {
-                for entry in entries.flatten() {
-                    if !existing.contains(&entry.file_name()) {
-                        let path = entry.path();
-                        if entry.file_type()?.is_dir() {
-                            std::fs::remove_dir_all(&path)?;
-                        } else {
-                            std::fs::remove_file(&path)?;
-                        }
-                    }
-                }
-                Ok(())
-            }),
-        };
-        if let Err(e) = outcome {
-            tracing::warn!(data = %self.data.display(), error = %e, "could not remove the new store the failed command started");
+        for path in &self.created {
+            let outcome = match std::fs::symlink_metadata(path) {
+                Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(path),
+                Ok(_) => std::fs::remove_file(path),
+                Err(_) => Ok(()),
+            };
+            if let Err(e) = outcome {
+                tracing::warn!(path = %path.display(), error = %e, "could not remove what the failed command started");
+            }
+        }
+        if self.dir_was_missing {
+            // Only if empty: anything else in it is not this command's.
+            let _ = std::fs::remove_dir(&self.data);
         }
     }
 }
