@@ -215,7 +215,8 @@ pub fn data_with_plugins() -> tempfile::TempDir {
     data
 }
 
-/// The course keys stored in `data`.
+/// The course keys stored in `data`, leaving out the scenario courses the host builds
+/// from installed plugins (thumbs ships scenarios): what imports and loads stored.
 pub fn stored_courses(data: &Path) -> Vec<String> {
     let run = xbhost_within(data, &["course", "list"], Duration::from_secs(60));
     assert!(run.ok, "course list failed: {}", run.stderr);
@@ -223,6 +224,7 @@ pub fn stored_courses(data: &Path) -> Vec<String> {
     run.stdout
         .lines()
         .filter_map(|l| l.split_whitespace().next())
+        .filter(|key| !key.starts_with(xbhost::ids::SCENARIO_COURSE_PREFIX))
         .map(str::to_string)
         .collect()
 }
