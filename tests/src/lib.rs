@@ -118,12 +118,18 @@ pub fn xbhost_bin() -> PathBuf {
 /// A built plugin: a shipped one in the plugin directory, a test-only one in its
 /// `testing/` subdirectory.
 pub fn plugin_path(name: &str) -> PathBuf {
+    plugin_in(&plugin_dir(), name)
+}
+
+/// A built plugin in `dir`, laid out as `cargo xtask build` does: a shipped one at the
+/// top, a test-only one under `testing/`.
+pub fn plugin_in(dir: &Path, name: &str) -> PathBuf {
     let file = format!("{name}.wasm");
-    let shipped = plugin_dir().join(&file);
+    let shipped = dir.join(&file);
     if shipped.is_file() {
         return shipped;
     }
-    plugin_dir().join("testing").join(file)
+    dir.join("testing").join(file)
 }
 
 pub fn plugin_wasm(name: &str) -> Vec<u8> {

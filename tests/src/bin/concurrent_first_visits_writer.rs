@@ -27,7 +27,10 @@ fn main() -> Result<()> {
     let host = Host::open(Path::new(data), patient_config())?;
     if host.course_keys()?.is_empty() {
         for p in ["html", "vertical", "split_test", "problem"] {
-            host.add_plugin(&std::fs::read(plugin_file(Path::new(plugins), p))?, None)?;
+            host.add_plugin(
+                &std::fs::read(xbhost_tests::plugin_in(Path::new(plugins), p))?,
+                None,
+            )?;
         }
         host.load_course(CourseDoc::from_json(&std::fs::read_to_string(course)?)?)?;
     }
@@ -71,15 +74,4 @@ fn visit_forever(host: &Host, out: &Mutex<std::io::Stdout>, run: &str, t: usize)
         out.flush()?;
     }
     Ok(())
-}
-
-/// A built plugin in `dir`: a shipped one at the top, a test-only one (`tag_probe`) under
-/// `testing/`, as `cargo xtask build` lays them out.
-fn plugin_file(dir: &Path, name: &str) -> std::path::PathBuf {
-    let shipped = dir.join(format!("{name}.wasm"));
-    if shipped.exists() {
-        shipped
-    } else {
-        dir.join("testing").join(format!("{name}.wasm"))
-    }
 }

@@ -38,7 +38,10 @@ fn main() -> Result<()> {
     let host = Host::open(Path::new(data), config)?;
     if host.course_keys()?.len() < 2 {
         for p in ["html", "vertical", "split_test", "tag_probe", "problem"] {
-            host.add_plugin(&std::fs::read(plugin_file(Path::new(plugins), p))?, None)?;
+            host.add_plugin(
+                &std::fs::read(xbhost_tests::plugin_in(Path::new(plugins), p))?,
+                None,
+            )?;
         }
         host.load_course(CourseDoc::from_json(&std::fs::read_to_string(course)?)?)?;
         host.load_course(serde_json::from_value(json!({
@@ -105,15 +108,4 @@ fn main() -> Result<()> {
         out.flush()?;
     }
     Ok(())
-}
-
-/// A built plugin in `dir`: a shipped one at the top, a test-only one (`tag_probe`) under
-/// `testing/`, as `cargo xtask build` lays them out.
-fn plugin_file(dir: &Path, name: &str) -> std::path::PathBuf {
-    let shipped = dir.join(format!("{name}.wasm"));
-    if shipped.exists() {
-        shipped
-    } else {
-        dir.join("testing").join(format!("{name}.wasm"))
-    }
 }
