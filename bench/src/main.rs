@@ -75,7 +75,14 @@ fn plugin_dir() -> PathBuf {
 }
 
 fn wasm(name: &str) -> Result<Vec<u8>> {
-    let path = plugin_dir().join(format!("{name}.wasm"));
+    // Shipped plugins at the top, test-only ones (tag_probe) under testing/, as
+    // `cargo xtask build` lays them out.
+    let shipped = plugin_dir().join(format!("{name}.wasm"));
+    let path = if shipped.is_file() {
+        shipped
+    } else {
+        plugin_dir().join("testing").join(format!("{name}.wasm"))
+    };
     std::fs::read(&path).with_context(|| format!("{} (run cargo xtask build)", path.display()))
 }
 
