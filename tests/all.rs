@@ -13,6 +13,7 @@ mod client_code;
 mod coherent_hosts;
 mod concurrent_first_visits;
 mod database_faults;
+mod database_tls;
 mod durability;
 mod event_log_faults;
 mod events_export;

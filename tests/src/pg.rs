@@ -15,7 +15,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 
-pub use crate::pg_cluster::PgCluster;
+pub use crate::pg_cluster::{ClusterSetup, PgCluster};
 
 /// The variable naming the server the tests create their databases on: a superuser's (or a
 /// role with CREATEDB's) URL, for example `postgres://postgres@127.0.0.1:5432/postgres`.
@@ -176,6 +176,12 @@ impl PgCluster {
     /// A fresh database on this cluster (dropped at the end, if the cluster still runs).
     pub fn fresh_database(&self) -> TestDatabase {
         TestDatabase::fresh_on(&self.admin_url())
+    }
+
+    /// Runs statements as the cluster's superuser (making roles, say).
+    pub fn execute(&self, sql: &str) {
+        execute_on(&self.admin_url(), sql)
+            .unwrap_or_else(|e| panic!("{sql} on the private cluster: {e}"));
     }
 }
 

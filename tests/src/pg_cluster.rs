@@ -33,9 +33,26 @@ pub struct PgCluster {
     running: bool,
 }
 
+/// What a cluster is given beyond `initdb`'s defaults before it first starts.
+#[derive(Default)]
+pub struct ClusterSetup {
+    /// Files written into the data directory (certificates and keys, say), readable by
+    /// the server alone, as PostgreSQL requires of a private key.
+    pub files: Vec<(String, Vec<u8>)>,
+    /// Lines added to `postgresql.conf` (`ssl = on`, say).
+    pub settings: Vec<String>,
+    /// A `pg_hba.conf` to use instead of initdb's (trust on loopback).
+    pub hba: Option<String>,
+}
+
 impl PgCluster {
     /// Creates a cluster in a new temporary directory and starts it.
     pub fn start_new() -> Result<PgCluster, String> {
+        PgCluster::start_with(ClusterSetup::default())
+    }
+
+    /// Creates a cluster set up with `setup` in a new temporary directory and starts it.
+    pub fn start_with(setup: ClusterSetup) -> Result<PgCluster, String> {
         let bindir = postgres_bindir()?;
         let owner = server_owner()?;
         reap_stale_clusters(&bindir, owner);
@@ -66,8 +83,44 @@ impl PgCluster {
                 "--no-sync",
             ],
         )?;
+        cluster.apply(setup)?;
         cluster.start()?;
         Ok(cluster)
+    }
+
+    /// Writes `setup`'s files and settings into the (stopped) cluster's data directory.
+    fn apply(&self, setup: ClusterSetup) -> Result<(), String> {
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let data = self.data_dir();
+        let mut files = setup.files;
+        if let Some(hba) = setup.hba {
+            files.push(("pg_hba.conf".into(), hba.into_bytes()));
+        }
+        for (name, bytes) in files {
+            let path = data.join(&name);
+            let _ = std::fs::remove_file(&path);
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .and_then(|mut f| f.write_all(&bytes))
+                .map_err(|e| format!("writing {}: {e}", path.display()))?;
+            if let Some((uid, gid)) = self.owner {
+                std::os::unix::fs::chown(&path, Some(uid), Some(gid))
+                    .map_err(|e| format!("giving {} to the postgres user: {e}", path.display()))?;
+            }
+        }
+        if !setup.settings.is_empty() {
+            let conf = data.join("postgresql.conf");
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(&conf)
+                .and_then(|mut f| writeln!(f, "\n{}", setup.settings.join("\n")))
+                .map_err(|e| format!("adding settings to {}: {e}", conf.display()))?;
+        }
+        Ok(())
     }
 
     /// Starts the server again after [`PgCluster::stop`] (on the same port when it is still

@@ -24,6 +24,7 @@ fn ignored_globals(command: &str) -> Vec<&'static str> {
             "database_wait_ms",
             "database_lock_timeout_ms",
             "database_statement_timeout_ms",
+            "database_ca",
             "events",
         ]),
         // Reads the data directory's sled store and log; names the database with --to or

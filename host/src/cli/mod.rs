@@ -57,7 +57,8 @@ struct Cli {
     data: PathBuf,
     /// A PostgreSQL database (`postgres://USER@HOST:PORT/NAME`) to keep the data in,
     /// shared by every host and command given the same URL; events go to its `events`
-    /// table. Without it, the data directory's embedded store.
+    /// table. `?sslmode=verify-full` (with --database-ca) checks the server's certificate
+    /// and name, as libpq does. Without it, the data directory's embedded store.
     #[arg(
         long,
         global = true,
@@ -130,6 +131,16 @@ struct DatabaseArgs {
         value_name = "MS"
     )]
     database_statement_timeout_ms: u64,
+    /// With --database: the CA certificate (PEM) the database server's certificate must
+    /// be signed by, for URLs that name no `sslrootcert` (with `sslmode=verify-full` its
+    /// host name is checked too; `require` checks it against this CA).
+    #[arg(
+        long,
+        global = true,
+        env = "XBHOST_DATABASE_CA_FILE",
+        value_name = "FILE"
+    )]
+    database_ca: Option<PathBuf>,
 }
 
 impl DatabaseArgs {
@@ -139,6 +150,7 @@ impl DatabaseArgs {
             wait: ms(self.database_wait_ms),
             lock_timeout: ms(self.database_lock_timeout_ms),
             statement_timeout: ms(self.database_statement_timeout_ms),
+            ca_file: self.database_ca.clone(),
             ..Default::default()
         }
     }

@@ -27,6 +27,7 @@ mod pg_notify;
 mod pg_open;
 mod pg_schema;
 mod pg_store;
+mod pg_tls;
 mod pg_tokens;
 mod recovering;
 mod sled_courses;
@@ -40,10 +41,11 @@ pub use contract::{
     BlockWrites, CarriedTag, Change, CourseWrite, FirstWrite, OnChange, OutboxEntry, PluginRecord,
     Storage, StoredEvent,
 };
-pub use pg_open::{PgOptions, db_error, is_database_url};
+pub use pg_open::{PgOptions, db_error};
 pub use pg_schema::{
     TABLES as PG_TABLES, check_empty as pg_check_empty, latest as pg_schema_version,
 };
 pub use pg_store::PgStorage;
+pub use pg_tls::is_database_url;
 pub use recovering::RecoveringStore;
 pub use sled_store::SledStorage;

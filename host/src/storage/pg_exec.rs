@@ -35,6 +35,8 @@ pub struct PgShared {
     pub(super) wait: Duration,
     /// How to connect (the change listener opens a connection of its own).
     pub(super) config: tokio_postgres::Config,
+    /// The TLS every connection is made with, the listener's too.
+    pub(super) tls: super::pg_tls::MakeRustlsConnect,
     /// Who hears of changes other hosts make (`pg_notify::watch`): one listening
     /// connection serves them all.
     pub(super) watchers: std::sync::Arc<std::sync::RwLock<Vec<super::contract::OnChange>>>,
@@ -52,6 +54,7 @@ impl PgShared {
         pool: Pool,
         name: String,
         config: tokio_postgres::Config,
+        tls: super::pg_tls::MakeRustlsConnect,
         call_limit: Duration,
     ) -> PgShared {
         let wait = pool.timeouts().wait.unwrap_or(Duration::from_secs(5));
@@ -61,6 +64,7 @@ impl PgShared {
             name,
             wait,
             config,
+            tls,
             call_limit,
             watchers: Default::default(),
             listening: Default::default(),

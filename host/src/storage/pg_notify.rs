@@ -40,14 +40,24 @@ pub fn watch(shared: &PgShared, on_change: OnChange) {
             watcher(change);
         }
     });
-    shared.spawn(listen(shared.config.clone(), shared.name.clone(), everyone));
+    shared.spawn(listen(
+        shared.config.clone(),
+        shared.tls.clone(),
+        shared.name.clone(),
+        everyone,
+    ));
 }
 
 /// Listens for changes until the process ends, reconnecting when the connection is lost.
 /// Runs on the store's runtime.
-pub async fn listen(config: tokio_postgres::Config, name: String, on_change: OnChange) {
+pub async fn listen(
+    config: tokio_postgres::Config,
+    tls: super::pg_tls::MakeRustlsConnect,
+    name: String,
+    on_change: OnChange,
+) {
     loop {
-        let (listened, outcome) = listen_once(&config, &on_change).await;
+        let (listened, outcome) = listen_once(&config, &tls, &on_change).await;
         match outcome {
             Ok(()) => tracing::warn!(database = %name, "the change listener's connection closed"),
             Err(e) => tracing::warn!(database = %name, "the change listener failed: {e}"),
@@ -75,9 +85,10 @@ const PING_PATIENCE: Duration = Duration::from_secs(2);
 
 async fn listen_once(
     config: &tokio_postgres::Config,
+    tls: &super::pg_tls::MakeRustlsConnect,
     on_change: &OnChange,
 ) -> (bool, Result<(), tokio_postgres::Error>) {
-    let (client, mut connection) = match config.connect(tokio_postgres::NoTls).await {
+    let (client, mut connection) = match config.connect(tls.clone()).await {
         Ok(connected) => connected,
         Err(e) => return (false, Err(e)),
     };

@@ -2,16 +2,16 @@
 //! gets (timeouts that bound what a slow or stuck peer can hold), the bounded pool, the
 //! runtime the connections live on, and the schema brought up to date before any call.
 
-use std::str::FromStr as _;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context as _, Result, anyhow, bail};
+use anyhow::{Context as _, Result, anyhow};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime, Timeouts};
 
 use super::pg_exec::{PgShared, PoolExec, describe};
 use super::pg_schema::{self, MigrateError};
 use super::pg_store::{PgStorage, PgStore};
+use super::pg_tls;
 
 /// How a host connects: the pool's size and the bounds on every connection.
 #[derive(Debug, Clone)]
@@ -28,6 +28,9 @@ pub struct PgOptions {
     /// A transaction idle this long is ended by the server, so a host that stops mid-
     /// request (stuck, or cut off) cannot hold rows for ever.
     pub idle_in_transaction_timeout: Duration,
+    /// The CA certificate (PEM) that the server's must be signed by, for URLs that name
+    /// no `sslrootcert` of their own (see [`super::pg_tls`]).
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl Default for PgOptions {
@@ -38,13 +41,9 @@ impl Default for PgOptions {
             statement_timeout: Duration::from_secs(30),
             lock_timeout: Duration::from_secs(5),
             idle_in_transaction_timeout: Duration::from_secs(30),
+            ca_file: None,
         }
     }
-}
-
-/// Whether `location` names a PostgreSQL database (rather than a directory).
-pub fn is_database_url(location: &str) -> bool {
-    location.starts_with("postgres://") || location.starts_with("postgresql://")
 }
 
 /// The database as errors and logs name it: host, port and name, never the password.
@@ -70,14 +69,9 @@ impl PgStorage {
     /// than this binary), and returns the store. Fails clearly, naming the database, when
     /// it cannot be reached.
     pub fn connect(url: &str, options: &PgOptions) -> Result<PgStorage> {
-        let mut config = tokio_postgres::Config::from_str(url)
-            .map_err(|e| anyhow!("the database URL is not valid: {e}"))?;
-        if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
-            bail!(
-                "the database URL asks for TLS (sslmode=require), which this build of xbhost \
-                 does not offer: reach the database over a private network or a local proxy"
-            );
-        }
+        let target = pg_tls::parse(url, options.ca_file.as_deref())?;
+        let mut config = target.config;
+        tracing::debug!(tls = target.mode.name(), "database connection settings");
         let name = display_name(&config);
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(options.wait);
@@ -104,7 +98,7 @@ impl PgStorage {
             .context("cannot start the database runtime")?;
         let manager = Manager::from_config(
             config.clone(),
-            tokio_postgres::NoTls,
+            target.connector.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -130,6 +124,7 @@ impl PgStorage {
             pool,
             name.clone(),
             config,
+            target.connector,
             call_limit,
         ));
         shared.block_on(async {
