@@ -185,17 +185,28 @@ async fn relay(client: TcpStream, server: TcpStream, counts: Arc<Mutex<Counts>>)
 
 /// Splits one direction of the stream into protocol messages (type byte, then a length
 /// that counts itself, then the body).
+///
+/// A client that may use TLS (`sslmode=prefer`, the host's default) first sends an
+/// SSLRequest (untyped, like the startup message that follows it), which the server
+/// answers with one byte, `N` here (the proxy counts only servers without TLS).
 struct Frames {
     pending: Vec<u8>,
     /// Untyped messages still to come first (the startup message).
     untyped: bool,
+    /// At the very start of the server's side: a lone `N` answers an SSLRequest (no
+    /// message of the server's starts with it).
+    at_start: bool,
 }
+
+/// The request codes of SSLRequest and GSSENCRequest, which a startup message follows.
+const ENCRYPTION_REQUESTS: [u32; 2] = [80877103, 80877104];
 
 impl Frames {
     fn new(untyped_first: bool) -> Frames {
         Frames {
             pending: Vec::new(),
             untyped: untyped_first,
+            at_start: !untyped_first,
         }
     }
 
@@ -206,16 +217,26 @@ impl Frames {
         let mut at = 0;
         loop {
             let rest = &self.pending[at..];
+            if self.at_start {
+                let Some(&first) = rest.first() else { break };
+                self.at_start = false;
+                if first == b'N' {
+                    at += 1;
+                    continue;
+                }
+            }
             if self.untyped {
                 if rest.len() < 4 {
                     break;
                 }
                 let len = u32::from_be_bytes(rest[..4].try_into().unwrap()) as usize;
-                if rest.len() < len {
+                if rest.len() < len.max(8) {
                     break;
                 }
+                let code = u32::from_be_bytes(rest[4..8].try_into().unwrap());
                 at += len;
-                self.untyped = false;
+                // An encryption request is answered, then the startup message comes.
+                self.untyped = len == 8 && ENCRYPTION_REQUESTS.contains(&code);
                 continue;
             }
             if rest.len() < 5 {
