@@ -31,6 +31,7 @@ mod pg_costs;
 mod pg_schema;
 mod plugin_loading;
 mod problem_types;
+mod python_blocks;
 mod randomized_content;
 mod real_courses;
 mod rendering;

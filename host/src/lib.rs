@@ -26,7 +26,7 @@ pub mod storage;
 pub use host::courses::{BlockMessage, LoadReport, PartitionChange};
 pub use host::experiments::AssignmentView;
 pub use host::learners::CarriedOver;
-pub use host::plugins::SHIPPED_PLUGINS;
+pub use host::plugins::{SHIPPED_PLUGINS, check_plugin_name};
 pub use host::scenarios::{ScenarioReport, ScenarioStatus, scenario_course_key};
 pub use host::{Host, HostConfig};
 pub use request::{

@@ -26,6 +26,7 @@ mod pg;
 #[allow(dead_code)]
 #[path = "../../tests/src/pg_cluster.rs"]
 mod pg_cluster;
+mod python;
 
 const WASM_TARGET: &str = "wasm32-wasip2";
 const DEMO_COURSE: &str = "course-v1:xbhost+demo+2026";
@@ -153,8 +154,16 @@ fn build(root: &Path) -> Result<PathBuf> {
                 .with_context(|| format!("removing the stale {}", path.display()))?;
         }
     }
+    // The Python blocks (`plugins/python/*`), with the pinned componentize-py.
+    let tools = python::venv(root, &target)?;
+    python::build_blocks(
+        root,
+        &target.join("release/xbhost"),
+        &tools,
+        &out.join("python"),
+    )?;
     eprintln!(
-        "xtask: host at {}, shipped plugins in {} (test-only ones in {})",
+        "xtask: host at {}, shipped plugins in {} (Python ones in python/, test-only ones in {})",
         target.join("release/xbhost").display(),
         out.display(),
         out.join("testing").display()
@@ -415,9 +424,16 @@ fn test(root: &Path) -> Result<()> {
         .env("XBHOST_PLUGIN_DIR", &plugins)
         .env("XBHOST_BIN", target.join("release/xbhost"));
     database.export_to(&mut cmd);
-    let (passed, failed) = run_counting_tests(&mut cmd)?;
+    let (mut passed, mut failed) = run_counting_tests(&mut cmd)?;
+    // The Python SDK's and the Python blocks' native tests.
+    let (py_passed, py_failed) = python::test(root, &python::venv(root, &target)?)?;
+    passed += py_passed;
+    failed += py_failed;
     // cargo's own last line is often a doc-test run of a crate with none: close with the total.
     println!("\ntests: {passed} passed, {failed} failed");
+    if py_failed > 0 {
+        bail!("{py_failed} of the Python tests failed");
+    }
     Ok(())
 }
 

@@ -18,7 +18,7 @@ fn ignored_globals(command: &str) -> Vec<&'static str> {
     let mut ignored = Vec::new();
     match command {
         // They sign with the key alone, or write a project: they open nothing.
-        "token" | "new-block" => ignored.extend([
+        "token" | "new-block" | "block" => ignored.extend([
             "data",
             "database",
             "database_wait_ms",
@@ -32,7 +32,10 @@ fn ignored_globals(command: &str) -> Vec<&'static str> {
         "store" => ignored.push("database"),
         _ => {}
     }
-    if matches!(command, "token" | "new-block" | "store" | "events") {
+    if matches!(
+        command,
+        "token" | "new-block" | "block" | "store" | "events"
+    ) {
         // They write no events.
         ignored.extend(EVENT_LOG);
     }

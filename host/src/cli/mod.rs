@@ -14,6 +14,7 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use xbhost::server::auth::TokenKeys;
 use xbhost::{Host, HostConfig};
 
+mod block_build;
 mod courses;
 mod event_log;
 mod events_export;
@@ -205,6 +206,9 @@ enum Command {
     /// Write a new block project (Rust) that builds, passes its own tests and renders in
     /// the workbench as it is, with a sample course. Opens no store.
     NewBlock(new_block::NewBlockArgs),
+    /// Build a Python block project into a plugin (`block build DIR`). Opens no store.
+    #[command(subcommand)]
+    Block(block_build::BlockCommand),
 }
 
 /// The command line as clap parses it, with the help adjusted (`help`).
@@ -286,6 +290,7 @@ fn run(mut cli: Cli) -> Result<()> {
     let keys = match &cli.command {
         Command::Token(args) => return serve::sign_token(args),
         Command::NewBlock(args) => return new_block::run(args, &mut std::io::stdout().lock()),
+        Command::Block(cmd) => return block_build::run(cmd, &mut std::io::stdout().lock()),
         Command::Serve(args) => Some(serve::keys(args)?),
         _ => None,
     };
@@ -420,7 +425,7 @@ fn run_on(
             serve::serve(data, events_path, host, keys, args)
         }
         Command::Events(cmd) => events_export::from_store(&host, cmd, &mut out),
-        Command::Token(_) | Command::Store(_) | Command::NewBlock(_) => {
+        Command::Token(_) | Command::Store(_) | Command::NewBlock(_) | Command::Block(_) => {
             unreachable!("handled before the store is opened")
         }
     }

@@ -64,6 +64,29 @@ pub fn read_metadata(wasm: &[u8]) -> Result<PluginMetadata> {
     )
 }
 
+/// Appends a custom section (id 0: LEB128 size, LEB128 name length, name, data) to a
+/// component; custom sections may stand anywhere in one.
+pub fn append_custom_section(wasm: &mut Vec<u8>, name: &str, data: &[u8]) {
+    fn leb128(mut n: usize, out: &mut Vec<u8>) {
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+    let mut body = Vec::with_capacity(name.len() + data.len() + 5);
+    leb128(name.len(), &mut body);
+    body.extend_from_slice(name.as_bytes());
+    body.extend_from_slice(data);
+    wasm.push(0);
+    leb128(body.len(), wasm);
+    wasm.extend_from_slice(&body);
+}
+
 /// Whether a plugin built against `plugin_contract` can run on this host: the same
 /// MAJOR.MINOR contract version (patch releases only add what a plugin may ignore).
 pub fn contract_compatible(plugin_contract: &str) -> bool {

@@ -46,27 +46,9 @@ mod tests {
     fn with_sections(sections: &[(&str, &[u8])]) -> Vec<u8> {
         let mut wasm = b"\0asm\x0d\0\x01\0".to_vec();
         for (name, data) in sections {
-            let mut body = Vec::new();
-            leb(&mut body, name.len());
-            body.extend(name.as_bytes());
-            body.extend(*data);
-            wasm.push(0);
-            leb(&mut wasm, body.len());
-            wasm.extend(body);
+            crate::runtime::plugin::append_custom_section(&mut wasm, name, data);
         }
         wasm
-    }
-
-    fn leb(out: &mut Vec<u8>, mut n: usize) {
-        loop {
-            let byte = (n & 0x7f) as u8;
-            n >>= 7;
-            if n == 0 {
-                out.push(byte);
-                return;
-            }
-            out.push(byte | 0x80);
-        }
     }
 
     #[test]

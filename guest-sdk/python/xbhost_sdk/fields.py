@@ -1,0 +1,138 @@
+"""Authored fields, typed: a block declares them as a dataclass and gets an instance, or an
+error naming the field at fault (its path, such as `prompts[0].label`), never a dict that
+fails later. Keys the dataclass does not declare are ignored, as the Rust SDK's serde does."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from typing import Any, Union
+
+FIELDS_MISMATCH = "do not match its schema"
+"""In the text of every fields error; the host refuses such a course when it loads it (the
+block's `validate` returns the error), as it does for Rust blocks."""
+
+
+class FieldsError(Exception):
+    """Authored fields that do not fit the block's declared `Fields`."""
+
+    def __init__(self, path: str, problem: str):
+        super().__init__(problem)
+        self.path = path
+        self.problem = problem
+
+
+@dataclasses.dataclass
+class NoFields:
+    """The fields of a block that declares none."""
+
+
+def parse_fields(schema: type, raw: str, block_type: str, usage_id: str) -> Any:
+    """Parses the host's JSON text of the fields into `schema` (a dataclass)."""
+    try:
+        try:
+            value = json.loads(raw)
+        except ValueError as e:
+            raise FieldsError("", f"not JSON: {e}") from None
+        return convert(schema, value, "")
+    except FieldsError as e:
+        at = "the fields as a whole" if not e.path else f"field `{e.path}`"
+        raise FieldsError(
+            e.path,
+            f"fields of {block_type} block {json.dumps(usage_id)} {FIELDS_MISMATCH}: "
+            f"{at}: {e.problem}",
+        ) from None
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"boolean `{json.dumps(value)}`"
+    if isinstance(value, (int, float)):
+        return f"number `{value}`"
+    if isinstance(value, str):
+        return f"string {json.dumps(value)[:60]}"
+    if isinstance(value, list):
+        return "a list"
+    return "an object"
+
+
+def _join(path: str, key: str) -> str:
+    return key if not path else f"{path}.{key}"
+
+
+def convert(target: Any, value: Any, path: str) -> Any:
+    """`value` (parsed JSON) as `target` (a type annotation), or a `FieldsError` at `path`."""
+    if target is Any:
+        return value
+    origin = typing.get_origin(target)
+    if origin in (Union, types.UnionType):
+        options = typing.get_args(target)
+        if value is None and type(None) in options:
+            return None
+        problems = []
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return convert(option, value, path)
+            except FieldsError as e:
+                problems.append(e.problem)
+        raise FieldsError(path, " or ".join(problems))
+    if origin is typing.Literal:
+        allowed = typing.get_args(target)
+        if value in allowed:
+            return value
+        raise FieldsError(path, f"expected one of {list(allowed)}, found {_kind(value)}")
+    if origin in (list, tuple):
+        if not isinstance(value, list):
+            raise FieldsError(path, f"expected a list, found {_kind(value)}")
+        args = typing.get_args(target)
+        item = args[0] if args else Any
+        items = [convert(item, v, f"{path}[{i}]") for i, v in enumerate(value)]
+        return items if origin is list else tuple(items)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise FieldsError(path, f"expected an object, found {_kind(value)}")
+        args = typing.get_args(target)
+        item = args[1] if len(args) == 2 else Any
+        return {k: convert(item, v, _join(path, k)) for k, v in value.items()}
+    if dataclasses.is_dataclass(target) and isinstance(target, type):
+        return _dataclass(target, value, path)
+    if target is bool:
+        if isinstance(value, bool):
+            return value
+        raise FieldsError(path, f"expected a boolean, found {_kind(value)}")
+    if target is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise FieldsError(path, f"expected an integer, found {_kind(value)}")
+    if target is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise FieldsError(path, f"expected a number, found {_kind(value)}")
+    if target is str:
+        if isinstance(value, str):
+            return value
+        raise FieldsError(path, f"expected a string, found {_kind(value)}")
+    if target in (list, dict):
+        return convert(target[Any] if target is list else dict[str, Any], value, path)
+    raise TypeError(f"field `{path}` has a type the SDK cannot read from JSON: {target!r}")
+
+
+def _dataclass(target: type, value: Any, path: str) -> Any:
+    if not isinstance(value, dict):
+        raise FieldsError(path, f"expected an object, found {_kind(value)}")
+    hints = typing.get_type_hints(target)
+    given = {}
+    for f in dataclasses.fields(target):
+        if not f.init:
+            continue
+        if f.name in value:
+            given[f.name] = convert(hints.get(f.name, Any), value[f.name], _join(path, f.name))
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise FieldsError(path, f"missing field `{f.name}`")
+    return target(**given)
