@@ -225,6 +225,27 @@ fn an_authors_mistakes_are_named_at_build_load_and_render() {
         &["block", "build", project.path().to_str().unwrap()],
     );
     assert!(!ok && err.contains("pyproject.toml"), "{err}");
+    // Client files: only regular .css and .js files of the project's static/ (named
+    // before anything is built).
+    std::fs::write(
+        project.path().join("pyproject.toml"),
+        "[project]\nname = \"faulty\"\nversion = \"0.2.0\"\n\n[tool.xbhost]\nblock = \"faulty:Faulty\"\n",
+    )
+    .unwrap();
+    let stat = project.path().join("static");
+    std::fs::create_dir_all(&stat).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", stat.join("leak.js")).unwrap();
+    let build = |dir: &Path| xbhost(dir, &["block", "build", dir.to_str().unwrap()]);
+    let (ok, _, err) = build(project.path());
+    assert!(!ok && err.contains("static/leak.js is a link"), "{err}");
+    std::fs::remove_file(stat.join("leak.js")).unwrap();
+    std::fs::write(stat.join("notes.md"), "x").unwrap();
+    let (ok, _, err) = build(project.path());
+    assert!(
+        !ok && err.contains("static/notes.md is not a client file"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&stat).unwrap();
     // A module that does not import: componentize-py's own error, passed on.
     let (ok, _, err) = build_project(project.path(), "import no_such_module\n");
     assert!(!ok && err.contains("no_such_module"), "{err}");

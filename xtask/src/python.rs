@@ -58,40 +58,64 @@ pub fn block_projects(root: &Path) -> Result<Vec<PathBuf>> {
     Ok(found)
 }
 
-/// The newest modification time of the files under `paths` (directories walked).
+/// The newest modification time under `paths`: of files, and of directories (an entry
+/// added, removed or renamed) and links themselves.
 fn newest(paths: &[PathBuf]) -> SystemTime {
     let mut newest = SystemTime::UNIX_EPOCH;
     let mut pending: Vec<PathBuf> = paths.to_vec();
     while let Some(p) = pending.pop() {
+        if let Ok(link) = std::fs::symlink_metadata(&p)
+            && let Ok(m) = link.modified()
+        {
+            newest = newest.max(m);
+        }
         let Ok(meta) = std::fs::metadata(&p) else {
             continue;
         };
-        if meta.is_dir() {
-            if let Ok(entries) = std::fs::read_dir(&p) {
-                pending.extend(
-                    entries
-                        .flatten()
-                        .map(|e| e.path())
-                        .filter(|p| !p.ends_with("__pycache__") && !p.ends_with(".pytest_cache")),
-                );
-            }
-        } else if let Ok(m) = meta.modified() {
+        if let Ok(m) = meta.modified() {
             newest = newest.max(m);
+        }
+        if meta.is_dir()
+            && let Ok(entries) = std::fs::read_dir(&p)
+        {
+            pending.extend(
+                entries
+                    .flatten()
+                    .map(|e| e.path())
+                    .filter(|p| !p.ends_with("__pycache__") && !p.ends_with(".pytest_cache")),
+            );
         }
     }
     newest
 }
 
-/// Builds every Python block into `out` (`NAME.wasm`, NAME the project's directory),
-/// skipping one whose plugin is newer than its sources, the SDK, the contract and `xbhost`.
+/// Builds every Python block into `out` (`NAME.wasm`, NAME the project's directory, which
+/// is named as its plugin), skipping one whose plugin is newer than its sources, the SDK,
+/// the contract, the pinned tools and `xbhost`; removes the plugins of projects gone.
 pub fn build_blocks(root: &Path, xbhost: &Path, bin: &Path, out: &Path) -> Result<()> {
     std::fs::create_dir_all(out)?;
     let shared = [
         root.join("guest-sdk/python/xbhost_sdk"),
         root.join("wit"),
+        root.join(REQUIREMENTS),
         xbhost.to_path_buf(),
     ];
-    for project in block_projects(root)? {
+    let projects = block_projects(root)?;
+    let names: Vec<String> = projects
+        .iter()
+        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .collect();
+    for entry in std::fs::read_dir(out)? {
+        let path = entry?.path();
+        let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+        if path.extension().is_some_and(|e| e == "wasm")
+            && stem.is_some_and(|s| !names.contains(&s))
+        {
+            std::fs::remove_file(&path)
+                .with_context(|| format!("removing the stale {}", path.display()))?;
+        }
+    }
+    for project in projects {
         let name = project.file_name().unwrap().to_string_lossy().into_owned();
         let wasm = out.join(format!("{name}.wasm"));
         let built = std::fs::metadata(&wasm).and_then(|m| m.modified()).ok();
@@ -151,6 +175,9 @@ pub fn test(root: &Path, bin: &Path) -> Result<(u64, u64)> {
                 .sum()
         };
         let (p, f) = (count("passed"), count("failed") + count("error"));
+        if output.status.code() == Some(5) {
+            bail!("pytest found no tests in {}", dir.display());
+        }
         if !output.status.success() && f == 0 {
             bail!(
                 "pytest in {} failed without a summary: {}",

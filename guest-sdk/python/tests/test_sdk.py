@@ -161,6 +161,7 @@ def test_fields_are_typed_and_a_mismatch_names_the_field():
     )
     block = Thumbs(host)
     assert block.fields == ThumbsFields(prompts=[Prompt("ok", 2.0)], limit=3)
+    assert type(block.fields.prompts[0].weight) is float
     for fields, at, problem in [
         ({"prompts": [{"label": 3}]}, "field `prompts[0].label`", "expected a string, found number `3`"),
         ({"prompts": [{}]}, "field `prompts[0]`", "missing field `label`"),
@@ -231,7 +232,8 @@ def test_tags_state_tallies_selection_and_sources():
     assert host.tag(TagScope.COURSE, "seen") == "yes" and block.user_tag("lang") == "fr"
     assert block.course_tag("lang") is None
     assert block.selected_children(2) == ["a", "c"]
-    assert block.selected_children(1) == ["c"]
+    with pytest.raises(HostError, match="one count per call"):
+        block.selected_children(1)
     source = block.source("problem_1")
     assert source.block_type == "problem" and source.parsed_state() == {"score": 1}
     assert block.add_tally("x", -3) == -1 and block.tallies() == {"x": -1}
@@ -265,3 +267,76 @@ def test_the_sdk_is_written_for_the_contract_in_wit():
     wit = Path(__file__).resolve().parents[3] / "wit" / "block.wit"
     declared = re.search(r"package xbhost:block@([0-9.]+);", wit.read_text()).group(1)
     assert CONTRACT_VERSION == declared
+
+
+def test_a_failed_call_keeps_nothing_and_only_json_leaves_a_block():
+    class Careless(Block):
+        @handler
+        def spend(self, payload):
+            self.set_course_tag("spent", "yes")
+            self.add_tally("spent", 1)
+            self.publish("xblock.careless.spent", {})
+            raise BlockError("and then it failed")
+
+        @handler
+        def nan(self, payload):
+            self.set_state({"score": float("nan")})
+
+    host = TestHost("careless", "c1")
+    with pytest.raises(BlockError):
+        host.handle(Careless, "spend", {})
+    assert host.tags == {} and host.stored_tallies == {} and host.events == []
+    with pytest.raises(ValueError):
+        host.handle(Careless, "nan", {})
+    assert host.state_json is None
+    with pytest.raises(HostError, match="not JSON"):
+        host.set_state("NaN")
+
+
+@dataclass
+class Exact:
+    pair: tuple[int, str] = (0, "")
+    flag: Literal[1, 2] = 1
+    nested: Optional[Prompt] = None
+
+    def __post_init__(self):
+        if self.flag == 2 and not self.nested:
+            raise ValueError("flag 2 needs nested")
+
+
+class ExactBlock(Block):
+    Fields = Exact
+
+    def render(self, view):
+        return Fragment("")
+
+
+@dataclass
+class IntKeys:
+    by_id: dict[int, str] = field(default_factory=dict)
+
+
+class IntKeysBlock(Block):
+    Fields = IntKeys
+
+
+@pytest.mark.parametrize(
+    "fields, at, problem",
+    [
+        ({"pair": [1]}, "field `pair`", "expected a list of 2, found 1"),
+        ({"pair": [1, 2]}, "field `pair[1]`", "expected a string"),
+        ({"flag": True}, "field `flag`", "expected one of [1, 2]"),
+        ({"nested": {"label": 3}}, "field `nested.label`", "expected a string"),
+        ({"flag": 2}, "the fields as a whole", "flag 2 needs nested"),
+    ],
+)
+def test_fields_are_read_as_exactly_as_the_rust_sdk_reads_them(fields, at, problem):
+    with pytest.raises(FieldsError) as e:
+        ExactBlock(TestHost("exact", "e1").fields(fields))
+    assert f"{FIELDS_MISMATCH}: {at}: " in str(e.value) and problem in str(e.value), str(e.value)
+    assert ExactBlock(TestHost("exact", "e1").fields({"pair": [2, "b"]})).fields.pair == (2, "b")
+
+
+def test_a_schema_json_cannot_fill_is_a_fields_error_the_host_refuses():
+    with pytest.raises(FieldsError, match="dict\\[str"):
+        IntKeysBlock(TestHost("keys", "k1").fields({"by_id": {"1": "a"}}))

@@ -155,25 +155,46 @@ def _describe(e: BaseException) -> str:
     return f"{type(e).__name__}: {e}{where}"
 
 
+def _check_fragment(f: Any) -> None:
+    """A render's answer as the contract needs it, or a TypeError naming what is wrong
+    (converting a wrong value for the host would trap the instance)."""
+    if not isinstance(f, Fragment):
+        raise TypeError(f"render answered {type(f).__name__}, not a Fragment")
+    if not isinstance(f.html, str) or type(f.hidden) is not bool:
+        raise TypeError("a Fragment's html is a str and its hidden a bool")
+    for name in ("title", "icon", "tooltip"):
+        if not isinstance(getattr(f, name), (str, type(None))):
+            raise TypeError(f"a Fragment's {name} is a str or None")
+    _strings(f.resources, "the Fragment's resources")
+
+
+def _strings(values: Any, what: str) -> list[str]:
+    values = list(values)
+    if not all(isinstance(v, str) for v in values):
+        raise TypeError(f"{what} must be str values")
+    return values
+
+
 def export(block: type[Block]) -> type:
     """The class componentize-py exports for `block`: each call makes a fresh instance
     over the imports and answers its result or its error text."""
     host = ComponentHost()
 
     def guarded(f: Callable[[], T]) -> T:
+        # Everything a block can raise (SystemExit too) is the call's error: an exception
+        # that left the export would trap the instance.
         try:
             return f()
         except Err:
             raise
-        except Exception as e:
+        except BaseException as e:
             raise Err(_describe(e)) from None
 
     class Export(exports.Block):
         def render(self, view: wit.View) -> wit.Fragment:
             def run() -> wit.Fragment:
                 f = block(host).render(_VIEWS[view])
-                if not isinstance(f, Fragment):
-                    raise TypeError(f"render answered {type(f).__name__}, not a Fragment")
+                _check_fragment(f)
                 # Client-side code goes through `client`: the fragment record stays as the
                 # contract's 0.1.0 had it.
                 for name in f.resources:
@@ -185,14 +206,18 @@ def export(block: type[Block]) -> type:
             return guarded(run)
 
         def visible_children(self) -> list[str]:
-            return guarded(lambda: list(block(host).visible_children()))
+            return guarded(lambda: _strings(block(host).visible_children(), "visible_children"))
 
         def validate(self) -> list[wit.ValidationMessage]:
+            # `validate` has no error channel: whatever goes wrong is an error message.
             try:
-                messages = block(host).validate()
-            except Exception as e:
-                messages = [ValidationMessage.error(_describe(e))]
-            return [wit.ValidationMessage(_SEVERITIES[m.severity], m.text) for m in messages]
+                messages = list(block(host).validate())
+                for m in messages:
+                    if not isinstance(m, ValidationMessage) or not isinstance(m.text, str):
+                        raise TypeError(f"validate answered {m!r}, not a ValidationMessage")
+                return [wit.ValidationMessage(_SEVERITIES[m.severity], m.text) for m in messages]
+            except BaseException as e:
+                return [wit.ValidationMessage(wit.Severity.ERROR, _describe(e))]
 
         def handle(self, name: str, payload: str) -> str:
             def run() -> str:
@@ -200,7 +225,7 @@ def export(block: type[Block]) -> type:
                     data = json.loads(payload)
                 except ValueError as e:
                     raise ValueError(f"payload of handler {json.dumps(name)} is not JSON: {e}") from None
-                return json.dumps(block(host).handle(name, data))
+                return json.dumps(block(host).handle(name, data), allow_nan=False)
 
             return guarded(run)
 

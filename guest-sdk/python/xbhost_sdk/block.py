@@ -176,7 +176,7 @@ class Block:
             raise BlockError(f"stored state does not parse: {e}") from None
 
     def set_state(self, state: Any) -> None:
-        self._host.set_state(json.dumps(state))
+        self._host.set_state(json.dumps(state, allow_nan=False))
 
     def tallies(self) -> dict[str, int]:
         """This block's tallies (key -> count), shared by every learner of the block, this
@@ -200,7 +200,7 @@ class Block:
 
     def publish(self, name: str, data: Any) -> None:
         """Publishes an analytics event; the host adds user, course, block and experiments."""
-        self._host.publish(name, json.dumps(data))
+        self._host.publish(name, json.dumps(data, allow_nan=False))
 
     @staticmethod
     def escape(text: str) -> str:

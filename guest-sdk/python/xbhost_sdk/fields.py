@@ -36,7 +36,10 @@ def parse_fields(schema: type, raw: str, block_type: str, usage_id: str) -> Any:
             value = json.loads(raw)
         except ValueError as e:
             raise FieldsError("", f"not JSON: {e}") from None
-        return convert(schema, value, "")
+        try:
+            return convert(schema, value, "")
+        except TypeError as e:
+            raise _schema_error(e, "") from None
     except FieldsError as e:
         at = "the fields as a whole" if not e.path else f"field `{e.path}`"
         raise FieldsError(
@@ -73,10 +76,12 @@ def convert(target: Any, value: Any, path: str) -> Any:
         options = typing.get_args(target)
         if value is None and type(None) in options:
             return None
+        real = [o for o in options if o is not type(None)]
+        if len(real) == 1:
+            # Optional[T]: T's own error, with its own path.
+            return convert(real[0], value, path)
         problems = []
-        for option in options:
-            if option is type(None):
-                continue
+        for option in real:
             try:
                 return convert(option, value, path)
             except FieldsError as e:
@@ -84,13 +89,18 @@ def convert(target: Any, value: Any, path: str) -> Any:
         raise FieldsError(path, " or ".join(problems))
     if origin is typing.Literal:
         allowed = typing.get_args(target)
-        if value in allowed:
+        if any(value == a and type(value) is type(a) for a in allowed):
             return value
         raise FieldsError(path, f"expected one of {list(allowed)}, found {_kind(value)}")
     if origin in (list, tuple):
         if not isinstance(value, list):
             raise FieldsError(path, f"expected a list, found {_kind(value)}")
         args = typing.get_args(target)
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            # A fixed-length tuple: one type per place.
+            if len(value) != len(args):
+                raise FieldsError(path, f"expected a list of {len(args)}, found {len(value)}")
+            return tuple(convert(t, v, f"{path}[{i}]") for i, (t, v) in enumerate(zip(args, value)))
         item = args[0] if args else Any
         items = [convert(item, v, f"{path}[{i}]") for i, v in enumerate(value)]
         return items if origin is list else tuple(items)
@@ -98,6 +108,8 @@ def convert(target: Any, value: Any, path: str) -> Any:
         if not isinstance(value, dict):
             raise FieldsError(path, f"expected an object, found {_kind(value)}")
         args = typing.get_args(target)
+        if args and args[0] is not str:
+            raise TypeError(f"field `{path}`: a dict's keys are text in JSON: use dict[str, ...]")
         item = args[1] if len(args) == 2 else Any
         return {k: convert(item, v, _join(path, k)) for k, v in value.items()}
     if dataclasses.is_dataclass(target) and isinstance(target, type):
@@ -112,7 +124,10 @@ def convert(target: Any, value: Any, path: str) -> Any:
         raise FieldsError(path, f"expected an integer, found {_kind(value)}")
     if target is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
+            try:
+                return float(value)
+            except OverflowError:
+                raise FieldsError(path, f"number `{value}` is too large") from None
         raise FieldsError(path, f"expected a number, found {_kind(value)}")
     if target is str:
         if isinstance(value, str):
@@ -123,10 +138,17 @@ def convert(target: Any, value: Any, path: str) -> Any:
     raise TypeError(f"field `{path}` has a type the SDK cannot read from JSON: {target!r}")
 
 
+def _schema_error(e: TypeError, path: str) -> FieldsError:
+    return FieldsError(path, f"the block's fields cannot be read: {e}")
+
+
 def _dataclass(target: type, value: Any, path: str) -> Any:
     if not isinstance(value, dict):
         raise FieldsError(path, f"expected an object, found {_kind(value)}")
-    hints = typing.get_type_hints(target)
+    try:
+        hints = typing.get_type_hints(target)
+    except Exception as e:
+        raise FieldsError(path, f"the block's {target.__name__} cannot be read: {e}") from None
     given = {}
     for f in dataclasses.fields(target):
         if not f.init:
@@ -135,4 +157,8 @@ def _dataclass(target: type, value: Any, path: str) -> Any:
             given[f.name] = convert(hints.get(f.name, Any), value[f.name], _join(path, f.name))
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise FieldsError(path, f"missing field `{f.name}`")
-    return target(**given)
+    try:
+        return target(**given)
+    except (TypeError, ValueError) as e:
+        # A `__post_init__` that refuses the values, or a field the SDK cannot give.
+        raise FieldsError(path, str(e)) from None

@@ -84,6 +84,7 @@ class TestHost:
         self.stored_tallies: dict[str, int] = {}
         self.events: list[tuple[str, Any]] = []
         self.rendered_children: list[ChildRender] = []
+        self._selected: Optional[int] = None
 
     # Set-up.
 
@@ -145,16 +146,31 @@ class TestHost:
 
     # Driving a block, as the host's calls do.
 
+    def _call(self, run):
+        """One call, as the host makes it: its writes are kept only if it succeeds, and
+        the selection may be asked for once."""
+        saved = (dict(self.tags), self.state_json, dict(self.stored_tallies), len(self.events))
+        self._selected = None
+        try:
+            return run()
+        except BaseException:
+            self.tags, self.state_json, self.stored_tallies = saved[0], saved[1], saved[2]
+            del self.events[saved[3]:]
+            raise
+
     def render(self, block: type[Block], view: View) -> Fragment:
-        fragment = block(self).render(view)
-        if not isinstance(fragment, Fragment):
-            raise BlockError(f"render answered {type(fragment).__name__}, not a Fragment")
-        if self._client_assets is not None:
-            _check_client(fragment, self._client_assets)
-        return fragment
+        def run() -> Fragment:
+            fragment = block(self).render(view)
+            if not isinstance(fragment, Fragment):
+                raise BlockError(f"render answered {type(fragment).__name__}, not a Fragment")
+            if self._client_assets is not None:
+                _check_client(fragment, self._client_assets)
+            return fragment
+
+        return self._call(run)
 
     def visible_children(self, block: type[Block]) -> list[str]:
-        return list(block(self).visible_children())
+        return self._call(lambda: list(block(self).visible_children()))
 
     def validate(self, block: type[Block]) -> list[ValidationMessage]:
         try:
@@ -164,9 +180,14 @@ class TestHost:
         return list(instance.validate())
 
     def handle(self, block: type[Block], name: str, payload: Any) -> Any:
-        answer = block(self).handle(name, payload)
-        # What the host would send back: JSON, or an error.
-        return json.loads(json.dumps(answer))
+        # The host hands over JSON text and takes JSON text back (no NaN in either).
+        payload = _strict_json(json.dumps(payload, allow_nan=False), "the payload")
+
+        def run() -> Any:
+            answer = block(self).handle(name, payload)
+            return _strict_json(json.dumps(answer, allow_nan=False), f"handler {name!r}'s answer")
+
+        return self._call(run)
 
     def tag(self, scope: TagScope, key: str) -> Optional[str]:
         return self.tags.get((scope, key))
@@ -225,6 +246,7 @@ class TestHost:
         return self.state_json
 
     def set_state(self, json_text: str) -> None:
+        _strict_json(json_text, "the state")
         self.state_json = json_text
 
     def publish(self, name: str, json_text: str) -> None:
@@ -232,10 +254,7 @@ class TestHost:
             raise HostError(
                 "invalid_input", f"event {json.dumps(name)} is the host's own: blocks may not send it"
             )
-        try:
-            data = json.loads(json_text)
-        except ValueError as e:
-            raise HostError("invalid_input", f"event {json.dumps(name)} is not JSON: {e}") from None
+        data = _strict_json(json_text, f"event {json.dumps(name)}")
         self.events.append((name, data))
 
     def tallies(self) -> list[tuple[str, int]]:
@@ -257,6 +276,12 @@ class TestHost:
         return after
 
     def selected_children(self, count: int) -> list[str]:
+        if self._selected is not None and self._selected != count:
+            raise HostError(
+                "invalid_input",
+                f"the selection was asked for with {self._selected} in this call: one count per call",
+            )
+        self._selected = count
         pool = self._selection if self._selection is not None else self._children
         picked = pool[:count]
         return [c for c in self._children if c in picked]
@@ -272,6 +297,18 @@ class TestHost:
         if usage_id not in self._sources:
             raise HostError("not_found", f"no block {json.dumps(usage_id)} in the course")
         return self._sources[usage_id]
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _strict_json(text: str, what: str) -> Any:
+    """JSON as the host's parser reads it: no NaN or Infinity."""
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except ValueError as e:
+        raise HostError("invalid_input", f"{what} is not JSON: {e}") from None
 
 
 def _check_key(key: str) -> None:

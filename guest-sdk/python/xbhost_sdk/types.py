@@ -143,7 +143,7 @@ class Fragment:
     def initialize_js(self, function: str, args: Any = None) -> Fragment:
         """Names the function of the block's script the frame calls once its files are
         loaded, as `function(runtime, element, args)` (XBlock's `initialize_js`)."""
-        self.initialize = (function, json.dumps(args))
+        self.initialize = (function, json.dumps(args, allow_nan=False))
         return self
 
     def _add_resource(self, name: str) -> Fragment:

@@ -7,7 +7,7 @@
 //! component from the contract and the Python SDK embedded in this binary, so the
 //! component is built for the contract this host implements; this command then writes the
 //! `xbhost-plugin`, `xbhost-assets` and `xbhost-scenarios` sections the Rust SDK's macros
-//! write, and checks the result as `plugin add` will.
+//! write, and checks those sections as `plugin add` will.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -49,6 +49,9 @@ pub struct BuildArgs {
     )]
     componentize_py: PathBuf,
 }
+
+/// The largest scenarios file taken (the host bounds what it parses further).
+const MAX_SCENARIOS_BYTES: u64 = 1 << 20;
 
 /// The componentize-py release the SDK is written and tested against.
 pub const COMPONENTIZE_PY_VERSION: &str = "0.25.1";
@@ -183,6 +186,8 @@ fn build(args: &BuildArgs, out: &mut impl Write) -> Result<()> {
     let dir = std::fs::canonicalize(&args.dir)
         .with_context(|| format!("there is no block project at {}", args.dir.display()))?;
     let project = read_project(&dir)?;
+    // The project's own files first: a mistake there is named before a long build.
+    let assets = read_assets(&dir.join("static"))?;
     let work = tempfile::Builder::new()
         .prefix("xbhost-block-build")
         .tempdir()
@@ -200,9 +205,12 @@ fn build(args: &BuildArgs, out: &mut impl Write) -> Result<()> {
     // The module componentize-py exports: the block's class behind the SDK's adapter.
     std::fs::write(
         entry.join("xbhost_entry.py"),
+        // Aliased, so a block class named `export` (or `Block`) shadows nothing.
         format!(
-            "from xbhost_sdk._component import export\nfrom {} import {}\nBlock = export({})\n",
-            project.module, project.class, project.class
+            "import xbhost_sdk._component as _xbhost_component\n\
+             from {} import {} as _xbhost_block\n\
+             Block = _xbhost_component.export(_xbhost_block)\n",
+            project.module, project.class
         ),
     )?;
     let built = work.path().join("component.wasm");
@@ -250,7 +258,6 @@ fn build(args: &BuildArgs, out: &mut impl Write) -> Result<()> {
         xbhost_sdk::METADATA_SECTION,
         metadata.to_string().as_bytes(),
     );
-    let assets = read_assets(&dir.join("static"))?;
     if !assets.is_empty() {
         xbhost::runtime::plugin::append_custom_section(
             &mut wasm,
@@ -260,6 +267,13 @@ fn build(args: &BuildArgs, out: &mut impl Write) -> Result<()> {
     }
     let scenarios = dir.join("scenarios.json");
     if scenarios.is_file() {
+        let size = std::fs::metadata(&scenarios)?.len();
+        if size > MAX_SCENARIOS_BYTES {
+            bail!(
+                "{} is {size} bytes, over {MAX_SCENARIOS_BYTES}",
+                scenarios.display()
+            );
+        }
         let text = std::fs::read(&scenarios)
             .with_context(|| format!("cannot read {}", scenarios.display()))?;
         xbhost::runtime::plugin::append_custom_section(
@@ -268,9 +282,13 @@ fn build(args: &BuildArgs, out: &mut impl Write) -> Result<()> {
             &text,
         );
     }
-    // What `plugin add` will check first, checked now.
-    xbhost::runtime::plugin::read_metadata(&wasm)
-        .with_context(|| format!("the built plugin {:?} is not one", project.name))?;
+    // What `plugin add` checks of the sections, checked now (compiling is its own).
+    let not_one = || format!("the built plugin {:?} would be refused", project.name);
+    xbhost::runtime::plugin::read_metadata(&wasm).with_context(not_one)?;
+    xbhost::runtime::assets::read_assets(&wasm).with_context(not_one)?;
+    xbhost::runtime::scenarios::read_scenarios(&wasm)
+        .with_context(|| format!("{}", scenarios.display()))
+        .with_context(not_one)?;
     let dest = args
         .out
         .clone()
@@ -279,7 +297,11 @@ fn build(args: &BuildArgs, out: &mut impl Write) -> Result<()> {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("cannot create {}", parent.display()))?;
     }
-    std::fs::write(&dest, &wasm).with_context(|| format!("cannot write {}", dest.display()))?;
+    // Whole or not at all: a build cut short leaves no plugin that looks new.
+    let partial = dest.with_extension("wasm.partial");
+    std::fs::write(&partial, &wasm)
+        .and_then(|()| std::fs::rename(&partial, &dest))
+        .with_context(|| format!("cannot write {}", dest.display()))?;
     writeln!(
         out,
         "built plugin {} {} (contract {}, {} bytes, {} client files) -> {}",
@@ -293,28 +315,65 @@ fn build(args: &BuildArgs, out: &mut impl Write) -> Result<()> {
     Ok(())
 }
 
-/// The files of `static/` (names as paths under it, in sorted order), none when absent.
+/// The client files of `static/` (names as paths under it, sorted), none when absent: the
+/// `.css` and `.js` files, as `plugin add` takes them. Confined to the directory: `static`
+/// itself may be a link (to a directory shared with another block, say), but nothing
+/// under it may be, and only regular files within the limits are read.
 fn read_assets(dir: &Path) -> Result<Vec<(String, Vec<u8>)>> {
+    use xbhost::runtime::assets::{
+        MAX_ASSET_BYTES, MAX_ASSET_FILES, MAX_ASSETS_TOTAL_BYTES, asset_kind,
+    };
     let mut files = Vec::new();
     if !dir.is_dir() {
         return Ok(files);
     }
-    let mut pending = vec![dir.to_path_buf()];
+    let root =
+        std::fs::canonicalize(dir).with_context(|| format!("cannot read {}", dir.display()))?;
+    let mut total = 0usize;
+    let mut pending = vec![root.clone()];
     while let Some(d) = pending.pop() {
         for entry in
             std::fs::read_dir(&d).with_context(|| format!("cannot read {}", d.display()))?
         {
             let path = entry?.path();
-            if path.is_dir() {
-                pending.push(path);
-                continue;
-            }
+            let meta = std::fs::symlink_metadata(&path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
             let name = path
-                .strip_prefix(dir)
+                .strip_prefix(&root)
                 .ok()
                 .and_then(|p| p.to_str())
                 .ok_or_else(|| anyhow!("{} has a name that is not UTF-8", path.display()))?
                 .to_string();
+            if name.split('/').any(|s| s.starts_with('.')) {
+                continue; // editors' and systems' files (.DS_Store, .x.swp)
+            }
+            if meta.file_type().is_symlink() {
+                bail!(
+                    "static/{name} is a link: client files must be files of the project's \
+                     static/ directory"
+                );
+            }
+            if meta.is_dir() {
+                pending.push(path);
+                continue;
+            }
+            if !meta.is_file() || asset_kind(&name).is_none() {
+                bail!(
+                    "static/{name} is not a client file a plugin may ship: .css and .js files \
+                     only, named with letters, digits, `_`, `-` and `.`"
+                );
+            }
+            let size = usize::try_from(meta.len()).unwrap_or(usize::MAX);
+            total = total.saturating_add(size);
+            if size > MAX_ASSET_BYTES || total > MAX_ASSETS_TOTAL_BYTES {
+                bail!(
+                    "static/{name} is {size} bytes: client files are at most {MAX_ASSET_BYTES} \
+                     bytes each and {MAX_ASSETS_TOTAL_BYTES} in all"
+                );
+            }
+            if files.len() == MAX_ASSET_FILES {
+                bail!("static/ has more than {MAX_ASSET_FILES} client files");
+            }
             let bytes =
                 std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
             files.push((name, bytes));
