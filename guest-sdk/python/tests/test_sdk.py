@@ -24,8 +24,10 @@ from xbhost_sdk import (
     UserPartition,
     ValidationMessage,
     View,
+    deny_unknown_fields,
     handler,
 )
+from xbhost_sdk.fields import convert
 from xbhost_sdk.testing import MAX_TALLY_KEYS, TestHost
 
 
@@ -340,3 +342,81 @@ def test_fields_are_read_as_exactly_as_the_rust_sdk_reads_them(fields, at, probl
 def test_a_schema_json_cannot_fill_is_a_fields_error_the_host_refuses():
     with pytest.raises(FieldsError, match="dict\\[str"):
         IntKeysBlock(TestHost("keys", "k1").fields({"by_id": {"1": "a"}}))
+
+
+@deny_unknown_fields
+@dataclass
+class StrictFields:
+    greeting: str = "Hello"
+    note: Optional[str] = None
+
+
+@dataclass
+class LaxFields:
+    note: Optional[str]
+    size: int = 1
+
+
+def test_strict_fields_name_a_misspelt_key_and_optional_fields_may_be_left_out():
+    assert convert(StrictFields, {"greeting": "Hi"}, "") == StrictFields("Hi", None)
+    with pytest.raises(FieldsError) as e:
+        convert(StrictFields, {"greting": "Hi"}, "")
+    assert e.value.path == "greting"
+    assert "unknown field `greting`, expected one of `greeting`, `note`" in str(e.value)
+    with pytest.raises(FieldsError, match="unknown field `x`"):
+        convert(list[StrictFields], [{}, {"x": 1}], "")
+    # Unmarked dataclasses ignore unknown keys, and an Optional without a default is None
+    # when left out (serde's Option), while other fields stay required.
+    assert convert(LaxFields, {"other": 1}, "") == LaxFields(None, 1)
+    with pytest.raises(FieldsError, match="missing field `label`"):
+        convert(Prompt, {}, "")
+
+
+def test_the_test_host_refuses_what_the_host_refuses_of_tags_and_events():
+    class Writer(Block):
+        def render(self, view):
+            return Fragment("")
+
+        @handler
+        def write(self, payload):
+            kind = payload["kind"]
+            if kind == "partition":
+                self.set_course_tag("xblock.partition_service.partition_7", "1")
+            elif kind == "long":
+                self.set_course_tag("k", "x" * 1025)
+            elif kind == "nul":
+                self.set_user_tag("k", "a\0b")
+            elif kind == "big-event":
+                self.publish("w.big", {"pad": "x" * (16 << 10)})
+            elif kind == "many-events":
+                for i in range(payload.get("n", 101)):
+                    self.publish("w.many", {"i": i})
+            elif kind == "event-bytes":
+                for _ in range(17):
+                    self.publish("w.pad", {"pad": "x" * ((16 << 10) - 16)})
+            elif kind == "control-key":
+                self.set_course_tag("a\nb", "1")
+            elif kind == "many-writes":
+                for i in range(101):
+                    self.set_course_tag(f"k{i % 3}", str(i))
+            return {}
+
+    host = TestHost("writer", "w1")
+    for kind, said in [
+        ("partition", "kept by the host's partition service"),
+        ("long", "over the limit of 1024"),
+        ("nul", "NUL"),
+        ("big-event", "over the limit of 16384"),
+        ("many-events", "a request may publish at most 100 events"),
+        ("event-bytes", "at most 262144 bytes of events"),
+        ("control-key", "contains a control character"),
+        ("many-writes", "a request may write at most 100 tags"),
+    ]:
+        with pytest.raises(HostError, match=said):
+            host.handle(Writer, "write", {"kind": kind})
+        assert host.tags == {} and host.events == [], kind
+    # Each call is a request of its own, with its own budget.
+    host.handle(Writer, "write", {"kind": "many-events", "n": 60})
+    host.handle(Writer, "write", {"kind": "many-events", "n": 60})
+    assert len(host.events) == 120
+    assert Writer.handlers() == {"write": "write"}

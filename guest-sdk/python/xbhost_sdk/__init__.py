@@ -5,7 +5,7 @@ The Python counterpart of the Rust SDK (`guest-sdk/`): the same services, the sa
 the same contract (`wit/block.wit`); the generated bindings stay hidden."""
 
 from .block import Block, handler
-from .fields import FIELDS_MISMATCH, FieldsError, NoFields
+from .fields import FIELDS_MISMATCH, FieldsError, NoFields, deny_unknown_fields
 from .types import (
     BlockError,
     Condition,
@@ -42,5 +42,6 @@ __all__ = [
     "UserPartition",
     "ValidationMessage",
     "View",
+    "deny_unknown_fields",
     "handler",
 ]

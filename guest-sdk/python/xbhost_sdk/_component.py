@@ -29,6 +29,7 @@ from wit_world.imports import user_tags as wit_user_tags
 from .block import Block
 from .fields import FieldsError
 from .types import (
+    BlockError,
     Condition,
     Fragment,
     Group,
@@ -150,7 +151,7 @@ def _describe(e: BaseException) -> str:
     in the block's own code it was raised."""
     frames = [f for f in traceback.extract_tb(e.__traceback__) if "xbhost_sdk" not in f.filename]
     where = f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
-    if isinstance(e, (HostError, FieldsError)) or type(e).__name__ == "BlockError":
+    if isinstance(e, (HostError, FieldsError, BlockError)):
         return f"{e}{where}"
     return f"{type(e).__name__}: {e}{where}"
 

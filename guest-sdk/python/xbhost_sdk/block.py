@@ -89,16 +89,22 @@ class Block:
         """Messages for course authors. By default none."""
         return []
 
+    __test__ = False  # a `Block` subclass named Test... is no pytest test class
+
     @classmethod
     def handlers(cls) -> dict[str, str]:
-        """Handler name -> method name, of every `@handler` of the class."""
-        found: dict[str, str] = {}
-        for klass in reversed(cls.__mro__):
-            for attr, value in vars(klass).items():
-                name = getattr(value, _HANDLER, None)
-                if name is not None:
-                    found[name] = attr
-        return found
+        """Handler name -> method name, of every `@handler` of the class (found once per
+        class, on first use)."""
+        found = cls.__dict__.get("_xbhost_handlers")
+        if found is None:
+            found = {}
+            for klass in reversed(cls.__mro__):
+                for attr, value in vars(klass).items():
+                    name = getattr(value, _HANDLER, None)
+                    if name is not None:
+                        found[name] = attr
+            cls._xbhost_handlers = found
+        return dict(found)
 
     def handle(self, name: str, payload: Any) -> Any:
         """Calls the handler `name`; the SDK's adapters call this."""

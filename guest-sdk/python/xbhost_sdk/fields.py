@@ -1,6 +1,9 @@
 """Authored fields, typed: a block declares them as a dataclass and gets an instance, or an
 error naming the field at fault (its path, such as `prompts[0].label`), never a dict that
-fails later. Keys the dataclass does not declare are ignored, as the Rust SDK's serde does."""
+fails later. Keys the dataclass does not declare are ignored, as the Rust SDK's serde does,
+unless the dataclass is marked `@deny_unknown_fields` (serde's `deny_unknown_fields`), when a
+misspelt field is an error; a field typed `Optional[...]` may be left out, as serde's
+`Option`, and is then `None`."""
 
 from __future__ import annotations
 
@@ -22,6 +25,21 @@ class FieldsError(Exception):
         super().__init__(problem)
         self.path = path
         self.problem = problem
+
+
+_DENY_UNKNOWN = "__xbhost_deny_unknown_fields__"
+
+
+def deny_unknown_fields(cls: type) -> type:
+    """Marks a fields dataclass so that a key it does not declare is an error naming the
+    key (as serde's `#[serde(deny_unknown_fields)]`): a misspelt field is caught when the
+    course loads instead of silently taking its default."""
+    setattr(cls, _DENY_UNKNOWN, True)
+    return cls
+
+
+def _is_optional(hint: Any) -> bool:
+    return typing.get_origin(hint) in (Union, types.UnionType) and type(None) in typing.get_args(hint)
 
 
 @dataclasses.dataclass
@@ -150,13 +168,22 @@ def _dataclass(target: type, value: Any, path: str) -> Any:
     except Exception as e:
         raise FieldsError(path, f"the block's {target.__name__} cannot be read: {e}") from None
     given = {}
-    for f in dataclasses.fields(target):
-        if not f.init:
-            continue
+    declared = [f for f in dataclasses.fields(target) if f.init]
+    if getattr(target, _DENY_UNKNOWN, False):
+        names = [f.name for f in declared]
+        unknown = sorted(k for k in value if k not in names)
+        if unknown:
+            raise FieldsError(
+                _join(path, unknown[0]),
+                f"unknown field `{unknown[0]}`, expected one of {', '.join(f'`{n}`' for n in names)}",
+            )
+    for f in declared:
         if f.name in value:
             given[f.name] = convert(hints.get(f.name, Any), value[f.name], _join(path, f.name))
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise FieldsError(path, f"missing field `{f.name}`")
+            if not _is_optional(hints.get(f.name)):
+                raise FieldsError(path, f"missing field `{f.name}`")
+            given[f.name] = None
     try:
         return target(**given)
     except (TypeError, ValueError) as e:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any, Iterable, Optional
 
@@ -41,6 +42,20 @@ MAX_TAG_KEY_BYTES = 255
 """The longest tag (and tally) key the host takes, in UTF-8 bytes."""
 MAX_TALLY_KEYS = 256
 """Most tally keys a block may have, as the real host allows."""
+MAX_TAG_VALUE_BYTES = 1024
+"""The longest tag value the host takes by default, in UTF-8 bytes."""
+MAX_EVENTS = 100
+"""Most events a request may publish, as the host allows by default."""
+MAX_EVENT_BYTES = 16 << 10
+"""The largest event's data, in bytes of JSON, as the host allows by default."""
+MAX_REQUEST_EVENT_BYTES = 256 << 10
+"""Bytes of events (data and name) a request may publish, as the host allows by default."""
+MAX_TAG_WRITES = 100
+"""Tag writes a request may make, as the host allows by default."""
+MAX_TAG_KEYS = 256
+"""Tag keys a user may have in each scope, as the host allows by default."""
+PARTITION_TAG_PREFIX = "xblock.partition_service.partition_"
+"""Course tags the host's partition service keeps: blocks may read them, not write them."""
 MAX_CLIENT_FILES = 16
 MAX_CLIENT_ARGS_BYTES = 16 << 10
 _JS_IDENTIFIER = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]{0,63}\Z")
@@ -85,6 +100,9 @@ class TestHost:
         self.events: list[tuple[str, Any]] = []
         self.rendered_children: list[ChildRender] = []
         self._selected: Optional[int] = None
+        self._events_before = 0
+        self._event_bytes = 0
+        self._tag_writes = 0
 
     # Set-up.
 
@@ -151,6 +169,9 @@ class TestHost:
         the selection may be asked for once."""
         saved = (dict(self.tags), self.state_json, dict(self.stored_tallies), len(self.events))
         self._selected = None
+        self._events_before = len(self.events)
+        self._event_bytes = 0
+        self._tag_writes = 0
         try:
             return run()
         except BaseException:
@@ -222,6 +243,26 @@ class TestHost:
 
     def set_tag(self, scope: TagScope, key: str, value: str) -> None:
         _check_key(key)
+        size = len(value.encode())
+        if size > MAX_TAG_VALUE_BYTES:
+            raise HostError(
+                "invalid_input",
+                f"value of tag {json.dumps(key)} is {size} bytes, over the limit of {MAX_TAG_VALUE_BYTES}",
+            )
+        if "\0" in value:
+            raise HostError("invalid_input", f"value of tag {json.dumps(key)} holds a NUL character")
+        if scope is TagScope.COURSE and key.startswith(PARTITION_TAG_PREFIX):
+            raise HostError(
+                "invalid_input",
+                f"tag {json.dumps(key)} is kept by the host's partition service: blocks may read it, not write it",
+            )
+        keys = sum(1 for (s, _) in self.tags if s is scope)
+        if (scope, key) not in self.tags and keys >= MAX_TAG_KEYS:
+            kind = "course" if scope is TagScope.COURSE else "global"
+            raise HostError("limit_exceeded", f"a user may have at most {MAX_TAG_KEYS} {kind} tag keys")
+        if self._tag_writes >= MAX_TAG_WRITES:
+            raise HostError("limit_exceeded", f"a request may write at most {MAX_TAG_WRITES} tags")
+        self._tag_writes += 1
         self.tags[(scope, key)] = value
 
     def partitions(self) -> list[UserPartition]:
@@ -250,11 +291,29 @@ class TestHost:
         self.state_json = json_text
 
     def publish(self, name: str, json_text: str) -> None:
+        # The host's checks, in its order and with its words. Its budgets are per request:
+        # a page's blocks (and a block's children) share them; here one call is a request.
+        if not 1 <= len(name.encode()) <= 255:
+            raise HostError("invalid_input", f"event name must be 1 to 255 bytes, not {len(name.encode())}")
         if name in _HOST_OWNED_EVENTS or name.startswith(_HOST_OWNED_PREFIXES):
             raise HostError(
                 "invalid_input", f"event {json.dumps(name)} is the host's own: blocks may not send it"
             )
-        data = _strict_json(json_text, f"event {json.dumps(name)}")
+        size = len(json_text.encode())
+        if size > MAX_EVENT_BYTES:
+            raise HostError(
+                "limit_exceeded",
+                f"event {json.dumps(name)} data is {size} bytes, over the limit of {MAX_EVENT_BYTES}",
+            )
+        data = _strict_json(json_text, f"event {json.dumps(name)} data")
+        total = size + len(name.encode())
+        if self._event_bytes + total > MAX_REQUEST_EVENT_BYTES:
+            raise HostError(
+                "limit_exceeded", f"a request may publish at most {MAX_REQUEST_EVENT_BYTES} bytes of events"
+            )
+        self._event_bytes += total
+        if len(self.events) - self._events_before >= MAX_EVENTS:
+            raise HostError("limit_exceeded", f"a request may publish at most {MAX_EVENTS} events")
         self.events.append((name, data))
 
     def tallies(self) -> list[tuple[str, int]]:
@@ -319,6 +378,8 @@ def _check_key(key: str) -> None:
         raise HostError(
             "invalid_input", f"tag key is {size} bytes, over the limit of {MAX_TAG_KEY_BYTES}"
         )
+    if any(unicodedata.category(c) == "Cc" for c in key):
+        raise HostError("invalid_input", f"tag key {json.dumps(key)} contains a control character")
 
 
 def _check_client(fragment: Fragment, shipped: list[str]) -> None:
