@@ -246,8 +246,12 @@ fn take_tls_params(url: &str) -> Result<(String, TlsParams)> {
     Ok((rest, params))
 }
 
+/// ring's provider, made once and shared by every configuration and verifier.
 fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    static PROVIDER: std::sync::OnceLock<Arc<CryptoProvider>> = std::sync::OnceLock::new();
+    PROVIDER
+        .get_or_init(|| Arc::new(rustls::crypto::ring::default_provider()))
+        .clone()
 }
 
 fn read_certs(path: &Path, what: &str) -> Result<Vec<CertificateDer<'static>>> {
