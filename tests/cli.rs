@@ -477,11 +477,60 @@ fn new_block_writes_a_project_or_refuses_saying_why() {
         assert!(!ok && err.contains(why), "{name}: {err}");
         assert!(!dir.exists(), "{name} wrote something");
     }
-    let (ok, _, err) = xbhost(
+    for (name, why) in [
+        ("none", "Python class `None`"),
+        ("test-host", "Python class `TestHost`"),
+        ("xbhost", "the host's own"),
+        ("unit", "two blocks \"unit_1\""),
+    ] {
+        let (ok, _, err) = xbhost(
+            d,
+            &["new-block", name, "--dir", dir_arg, "--lang", "python"],
+        );
+        assert!(!ok && err.contains(why), "{name}: {err}");
+        assert!(!dir.exists(), "{name} wrote something");
+    }
+    // A Python project: the block's module, its tests, its pyproject naming both.
+    let python = work.path().join("quiz-py");
+    let out = xbhost_ok(
         d,
-        &["new-block", "quiz", "--dir", dir_arg, "--lang", "python"],
+        &[
+            "new-block",
+            "quiz-py",
+            "--dir",
+            python.to_str().unwrap(),
+            "--lang",
+            "python",
+        ],
     );
-    assert!(!ok && err.contains("issue #16"), "{err}");
+    assert!(
+        out.contains("created block quiz-py in ") && out.contains("(Python"),
+        "{out}"
+    );
+    let pyproject = std::fs::read_to_string(python.join("pyproject.toml")).unwrap();
+    assert!(pyproject.contains("name = \"quiz-py\""), "{pyproject}");
+    assert!(
+        pyproject.contains("block = \"quiz_py_block:QuizPy\""),
+        "{pyproject}"
+    );
+    assert!(pyproject.contains("guest-sdk/python\"]"), "{pyproject}");
+    let module = std::fs::read_to_string(python.join("quiz_py_block.py")).unwrap();
+    assert!(module.contains("class QuizPy(Block):"), "{module}");
+    assert!(module.contains("\"quiz-py.answered\""), "{module}");
+    let tests = std::fs::read_to_string(python.join("test_quiz_py_block.py")).unwrap();
+    assert!(
+        tests.contains("from quiz_py_block import MAX_ANSWER_BYTES, QuizPy"),
+        "{tests}"
+    );
+    for shared in [
+        "static/block.js",
+        "static/block.css",
+        "scenarios.json",
+        "course.json",
+    ] {
+        assert!(python.join(shared).is_file(), "{shared}");
+    }
+    assert!(!python.join("Cargo.toml").exists());
     let (ok, _, err) = xbhost(
         d,
         &[

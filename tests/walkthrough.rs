@@ -1,11 +1,12 @@
-//! The SDK walk-through (`guest-sdk/README.md`, "Walk-through") works as written: its
-//! shell blocks are taken from the README and run in order, in a fresh directory, with the
-//! real `xbhost` on the PATH and the real shipped plugins, as a newcomer would type them:
-//! `xbhost new-block`, the project's own native tests, its component build, `plugin add`,
-//! `course load`, `render` and `handle`, then `serve --dev-login`, signed in to over HTTP
-//! as the workbench's "new learner" button does. After each block, every line of the
-//! `text` block that follows it (if any) must be in what it printed. So the README cannot
-//! drift from what works.
+//! The SDKs' walk-throughs (`guest-sdk/README.md` for Rust, `guest-sdk/python/README.md`
+//! for Python, each a "Walk-through" section) work as written: their shell blocks are
+//! taken from the README and run in order, in a fresh directory, with the real `xbhost`
+//! (and for Python the pinned tools `cargo xtask build` installs) on the PATH and the real
+//! shipped plugins, as a newcomer would type them: `xbhost new-block`, the project's own
+//! native tests, its component build, `plugin add`, `course load`, `render` and `handle`,
+//! then `serve --dev-login`, signed in to over HTTP as the workbench's "new learner"
+//! button does. After each block, every line of the `text` block that follows it (if any)
+//! must be in what it printed. So the READMEs cannot drift from what works.
 //!
 //! Blocks by info string: `sh` is run (`sh -e`, in the directory the previous block left);
 //! `sh setup` is what the reader does once in their checkout (build, PATH, XBHOST_PLUGINS)
@@ -92,14 +93,29 @@ fn set_for_this_test(name: &str) -> bool {
         .any(|prefix| name.starts_with(prefix))
 }
 
+/// The pinned Python tools `cargo xtask build` installs (pytest, componentize-py).
+fn python_tools() -> PathBuf {
+    let bin = target_dir().join("python-venv/bin");
+    assert!(
+        bin.join("componentize-py").is_file(),
+        "{} has no componentize-py: `cargo xtask build` installs it",
+        bin.display()
+    );
+    bin
+}
+
 /// What the reader's shell has: this environment without what cargo set for this test
 /// (so the project's `rust-toolchain.toml` picks the toolchain) or any xbhost setting,
-/// plus `xbhost` on the PATH, the shipped plugins and the shared target directory.
-fn reader_env(bin: &Path) -> Vec<(String, String)> {
+/// plus `xbhost` (and `extra_path`) on the PATH, the shipped plugins and the shared target
+/// directory.
+fn reader_env(bin: &Path, extra_path: Option<&Path>) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = std::env::vars()
         .filter(|(k, _)| !set_for_this_test(k))
         .collect();
-    let path = std::env::var("PATH").unwrap_or_default();
+    let mut path = std::env::var("PATH").unwrap_or_default();
+    if let Some(extra) = extra_path {
+        path = format!("{}:{path}", extra.display());
+    }
     env.retain(|(k, _)| k != "PATH");
     env.push(("PATH".into(), format!("{}:{path}", bin.display())));
     env.push(("XBHOST_PLUGINS".into(), plugin_dir().display().to_string()));
@@ -291,7 +307,50 @@ async fn sign_in_as_new_learner(workbench: &str) -> String {
 
 #[test]
 fn the_sdk_walkthrough_works_as_written() {
-    let readme = std::fs::read_to_string(workspace_root().join("guest-sdk/README.md")).unwrap();
+    run_walkthrough(
+        "guest-sdk/README.md",
+        &[
+            "cargo xtask build",
+            "xbhost new-block ",
+            "cargo test",
+            "cargo build --profile plugin --target wasm32-wasip2",
+            " plugin add ",
+            " course load ",
+            " render ",
+            " handle ",
+            " serve ",
+            "--dev-login",
+        ],
+        None,
+    );
+}
+
+#[test]
+fn the_python_sdk_walkthrough_works_as_written() {
+    run_walkthrough(
+        "guest-sdk/python/README.md",
+        &[
+            "cargo xtask build",
+            "xbhost new-block ",
+            "--lang python",
+            "pytest",
+            "xbhost block build",
+            " plugin add ",
+            " course load ",
+            " render ",
+            " handle ",
+            " serve ",
+            "--dev-login",
+        ],
+        Some(&python_tools()),
+    );
+}
+
+/// Runs the walk-through of `readme` (relative to the workspace), which must contain each
+/// of `steps`, with `extra_path` (the tools its setup block puts on the PATH) before the
+/// reader's PATH.
+fn run_walkthrough(readme: &str, steps: &[&str], extra_path: Option<&Path>) {
+    let readme = std::fs::read_to_string(workspace_root().join(readme)).unwrap();
     let fences = walkthrough(&readme);
     let commands: String = fences
         .iter()
@@ -299,18 +358,7 @@ fn the_sdk_walkthrough_works_as_written() {
         .map(|f| f.body.as_str())
         .collect();
     // The walk-through goes the whole way: nothing may be dropped from it unnoticed.
-    for step in [
-        "cargo xtask build",
-        "xbhost new-block ",
-        "cargo test",
-        "cargo build --profile plugin --target wasm32-wasip2",
-        " plugin add ",
-        " course load ",
-        " render ",
-        " handle ",
-        " serve ",
-        "--dev-login",
-    ] {
+    for step in steps {
         assert!(commands.contains(step), "the walk-through has no {step:?}");
     }
     let setup = fences
@@ -326,7 +374,7 @@ fn the_sdk_walkthrough_works_as_written() {
 
     let bin_dir = tempfile::tempdir().unwrap();
     std::os::unix::fs::symlink(xbhost_bin(), bin_dir.path().join("xbhost")).unwrap();
-    let env = reader_env(bin_dir.path());
+    let env = reader_env(bin_dir.path(), extra_path);
     let home = tempfile::tempdir().unwrap();
     let pwd_file = home.path().join(".walk-pwd");
     let mut cwd = home.path().to_path_buf();

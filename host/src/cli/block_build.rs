@@ -39,15 +39,11 @@ pub struct BuildArgs {
     /// Where to write the plugin (default: DIR/NAME.wasm).
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
-    /// The componentize-py program (default: componentize-py on the PATH; `cargo xtask
-    /// build` installs the pinned one in target/python-venv).
-    #[arg(
-        long,
-        env = "XBHOST_COMPONENTIZE_PY",
-        value_name = "PROGRAM",
-        default_value = "componentize-py"
-    )]
-    componentize_py: PathBuf,
+    /// The componentize-py program (default: the pinned one `cargo xtask build` installs in
+    /// target/python-venv/bin beside this xbhost, else componentize-py on the PATH); its
+    /// version must be the one this xbhost builds with.
+    #[arg(long, env = "XBHOST_COMPONENTIZE_PY", value_name = "PROGRAM")]
+    componentize_py: Option<PathBuf>,
 }
 
 /// The largest scenarios file taken (the host bounds what it parses further).
@@ -176,6 +172,53 @@ fn is_dotted_identifier(s: &str) -> bool {
     s.split('.').all(is_identifier)
 }
 
+/// The pinned componentize-py `cargo xtask build` installs beside this binary
+/// (`TARGET/release/xbhost` and `TARGET/python-venv/bin`), else the one on the PATH (whose
+/// version [`check_version`] checks, and whose failure to start says how to install it).
+fn default_componentize_py() -> PathBuf {
+    const PROGRAM: &str = "componentize-py";
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| {
+            Some(
+                exe.parent()?
+                    .parent()?
+                    .join("python-venv/bin")
+                    .join(PROGRAM),
+            )
+        })
+        .filter(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from(PROGRAM))
+}
+
+/// Refuses a componentize-py of another release than the one the SDK's adapter is written
+/// against (its generated bindings change between releases).
+fn check_version(program: &Path) -> Result<()> {
+    let output = Command::new(program)
+        .arg("--version")
+        .output()
+        .map_err(|e| {
+            anyhow!(
+                "cannot run {} ({e}): install componentize-py {COMPONENTIZE_PY_VERSION} \
+             (`pip install componentize-py=={COMPONENTIZE_PY_VERSION}`; `cargo xtask build` \
+             puts it in target/python-venv/bin) or name it with --componentize-py",
+                program.display()
+            )
+        })?;
+    let said = String::from_utf8_lossy(&output.stdout);
+    let version = said.split_whitespace().nth(1).unwrap_or("");
+    if !output.status.success() || version != COMPONENTIZE_PY_VERSION {
+        bail!(
+            "{} is componentize-py {:?}, but this xbhost builds Python blocks with \
+             {COMPONENTIZE_PY_VERSION} (`pip install componentize-py=={COMPONENTIZE_PY_VERSION}`, \
+             or the one `cargo xtask build` puts in target/python-venv/bin)",
+            program.display(),
+            said.trim()
+        );
+    }
+    Ok(())
+}
+
 pub fn run(cmd: &BlockCommand, out: &mut impl Write) -> Result<()> {
     match cmd {
         BlockCommand::Build(args) => build(args, out),
@@ -214,7 +257,12 @@ fn build(args: &BuildArgs, out: &mut impl Write) -> Result<()> {
         ),
     )?;
     let built = work.path().join("component.wasm");
-    let output = Command::new(&args.componentize_py)
+    let componentize_py = args
+        .componentize_py
+        .clone()
+        .unwrap_or_else(default_componentize_py);
+    check_version(&componentize_py)?;
+    let output = Command::new(&componentize_py)
         .arg("-d")
         .arg(&wit)
         .args(["-w", "block-plugin", "componentize", "xbhost_entry"])
@@ -228,14 +276,7 @@ fn build(args: &BuildArgs, out: &mut impl Write) -> Result<()> {
         .arg("-o")
         .arg(&built)
         .output()
-        .map_err(|e| {
-            anyhow!(
-                "cannot run {} ({e}): install componentize-py {COMPONENTIZE_PY_VERSION} \
-                 (`pip install componentize-py=={COMPONENTIZE_PY_VERSION}`; `cargo xtask build` \
-                 puts it in target/python-venv/bin) or name it with --componentize-py",
-                args.componentize_py.display()
-            )
-        })?;
+        .with_context(|| format!("cannot run {}", componentize_py.display()))?;
     if !output.status.success() {
         bail!(
             "componentize-py could not build block {:?} ({}:{}) of {}: {}{}",

@@ -15,6 +15,7 @@ use xbhost::server::auth::TokenKeys;
 use xbhost::{Host, HostConfig};
 
 mod block_build;
+mod block_names;
 mod courses;
 mod event_log;
 mod events_export;

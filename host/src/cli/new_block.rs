@@ -1,26 +1,35 @@
-//! `xbhost new-block NAME`: writes a block project that builds, passes its own tests and
-//! renders in the workbench without edits. The project's files are the templates under
-//! `host/templates/rust-block/` (real files, so they can be read and reviewed as they are),
-//! embedded in the binary and filled in by plain `{{placeholder}}` substitution. Opens no
-//! store: it only writes the new directory.
+//! `xbhost new-block NAME [--lang rust|python]`: writes a block project that builds, passes
+//! its own tests and renders in the workbench without edits. The project's files are the
+//! templates under `host/templates/rust-block/` and `host/templates/python-block/` (real
+//! files, so they can be read and reviewed as they are; both languages share the
+//! client-side code, the scenarios and the sample course), embedded in the binary and
+//! filled in by plain `{{placeholder}}` substitution, in paths too. Opens no store: it only
+//! writes the new directory.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
-use clap::{Args, ValueEnum};
+use clap::Args;
+
+use super::block_names::{Lang, Names};
 
 #[derive(Args)]
 #[command(
-    after_help = "Writes Cargo.toml (its own workspace, the `plugin` profile), \
-    rust-toolchain.toml (the Rust xbhost is built with, and wasm32-wasip2), \
-    .cargo/config.toml (the 128 KiB stack), src/lib.rs (a block with typed fields, a handler \
-    and native tests), static/block.js and static/block.css (its client-side code, which \
-    calls the handler), scenarios.json (its workbench scenarios), course.json (course, \
-    chapter, sequential, vertical and the block) and README.md (the commands to build, \
-    test, install, load and render it).\n\n\
+    after_help = "In Rust (the default) it writes Cargo.toml (its own workspace, the \
+    `plugin` profile), rust-toolchain.toml (the Rust xbhost is built with, and \
+    wasm32-wasip2), .cargo/config.toml (the 128 KiB stack) and src/lib.rs (a block with \
+    typed fields, a handler and native tests). In Python (--lang python) it writes \
+    pyproject.toml (name, version, the block's class, where pytest finds the SDK), \
+    NAME_block.py (the block; NAME with `-` as `_`) and test_NAME_block.py (its pytest \
+    tests against TestHost). \
+    Both get static/block.js and static/block.css (its client-side code, which calls the \
+    handler), scenarios.json (its workbench scenarios), course.json (course, chapter, \
+    sequential, vertical and the block) and README.md (the commands to build, test, \
+    install, load and render it).\n\n\
     Examples:\n  \
-    xbhost new-block greeting                  # ./greeting\n  \
+    xbhost new-block greeting                  # ./greeting, in Rust\n  \
+    xbhost new-block poll-card --lang python   # ./poll-card, in Python\n  \
     xbhost new-block quiz-card --dir ~/blocks/quiz-card --sdk ~/xbhost/guest-sdk"
 )]
 pub struct NewBlockArgs {
@@ -34,26 +43,39 @@ pub struct NewBlockArgs {
     /// The language the block is written in.
     #[arg(long, value_enum, default_value_t = Lang::Rust)]
     lang: Lang,
-    /// The xbhost-sdk crate to depend on: the `guest-sdk` directory of an xbhost checkout
-    /// (default: the one this xbhost was built from).
+    /// The SDK to use: the `guest-sdk` directory of an xbhost checkout (the Rust crate;
+    /// the Python package is its `python/`), by default the one this xbhost was built from.
     #[arg(long, value_name = "PATH")]
     sdk: Option<PathBuf>,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Lang {
-    Rust,
-    Python,
 }
 
 /// The SDK of the checkout this binary was built from.
 const BUILT_SDK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../guest-sdk");
 
-/// Longest block name, as the host's plugin names.
-const MAX_NAME_BYTES: usize = 64;
+/// A project's files: path in the project (placeholders allowed), template text.
+type Template = &'static [(&'static str, &'static str)];
 
-/// The project's files: path in the project, template text.
-const RUST_TEMPLATE: &[(&str, &str)] = &[
+/// What both languages' projects share: the client-side code, the scenarios, the course.
+const SHARED: [(&str, &str); 4] = [
+    (
+        "static/block.js",
+        include_str!("../../templates/rust-block/static/block.js"),
+    ),
+    (
+        "static/block.css",
+        include_str!("../../templates/rust-block/static/block.css"),
+    ),
+    (
+        "scenarios.json",
+        include_str!("../../templates/rust-block/scenarios.json"),
+    ),
+    (
+        "course.json",
+        include_str!("../../templates/rust-block/course.json"),
+    ),
+];
+
+const RUST_TEMPLATE: Template = &[
     (
         "Cargo.toml",
         include_str!("../../templates/rust-block/Cargo.toml"),
@@ -75,234 +97,117 @@ const RUST_TEMPLATE: &[(&str, &str)] = &[
         "src/lib.rs",
         include_str!("../../templates/rust-block/src/lib.rs"),
     ),
-    (
-        "static/block.js",
-        include_str!("../../templates/rust-block/static/block.js"),
-    ),
-    (
-        "static/block.css",
-        include_str!("../../templates/rust-block/static/block.css"),
-    ),
-    (
-        "scenarios.json",
-        include_str!("../../templates/rust-block/scenarios.json"),
-    ),
-    (
-        "course.json",
-        include_str!("../../templates/rust-block/course.json"),
-    ),
+    SHARED[0],
+    SHARED[1],
+    SHARED[2],
+    SHARED[3],
     (
         "README.md",
         include_str!("../../templates/rust-block/README.md"),
     ),
 ];
 
-/// Block types xbhost ships: a new block of one of these names would replace it (the
-/// sample course needs the containers, and the walk-through installs them beside it).
-const SHIPPED: &[&str] = xbhost::SHIPPED_PLUGINS;
-
-/// Names cargo refuses for a package, or that the project's own dependencies take.
-const RESERVED_CRATES: &[&str] = &[
-    "test",
-    "std",
-    "core",
-    "alloc",
-    "proc_macro",
-    "serde",
-    "serde_json",
-    "xbhost_sdk",
-    "xbhost",
-];
-
-/// Rust's keywords (strict and reserved): not a crate's name.
-const KEYWORDS: &[&str] = &[
-    "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum", "extern",
-    "false", "fn", "for", "gen", "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut",
-    "pub", "ref", "return", "self", "static", "struct", "super", "trait", "true", "type", "unsafe",
-    "use", "where", "while", "abstract", "become", "box", "do", "final", "macro", "override",
-    "priv", "try", "typeof", "unsized", "virtual", "yield",
-];
-
-/// The names of Rust's prelude (edition 2024): a block type of one of these would shadow it,
-/// and the generated code (`String`, `Ok`, `Default`, ...) would no longer build.
-const PRELUDE: &[&str] = &[
-    "AsMut",
-    "AsRef",
-    "AsyncFn",
-    "AsyncFnMut",
-    "AsyncFnOnce",
-    "Box",
-    "Clone",
-    "Copy",
-    "Default",
-    "DoubleEndedIterator",
-    "Drop",
-    "Eq",
-    "Err",
-    "ExactSizeIterator",
-    "Extend",
-    "Fn",
-    "FnMut",
-    "FnOnce",
-    "From",
-    "FromIterator",
-    "Future",
-    "Into",
-    "IntoFuture",
-    "IntoIterator",
-    "Iterator",
-    "None",
-    "Ok",
-    "Option",
-    "Ord",
-    "PartialEq",
-    "PartialOrd",
-    "Result",
-    "Send",
-    "Sized",
-    "Some",
-    "String",
-    "Sync",
-    "ToOwned",
-    "ToString",
-    "TryFrom",
-    "TryInto",
-    "Unpin",
-    "Vec",
-];
-
-/// The names `src/lib.rs` already uses: the block's type may be none of them.
-const TEMPLATE_TYPES: &[&str] = &[
-    "Block",
-    "BlockError",
-    "BlockResult",
-    "Context",
-    "Deserialize",
-    "Fields",
-    "Fragment",
-    "Serialize",
-    "State",
-    "TestHost",
-    "Value",
-    "View",
+const PYTHON_TEMPLATE: Template = &[
+    (
+        "pyproject.toml",
+        include_str!("../../templates/python-block/pyproject.toml"),
+    ),
+    (
+        ".gitignore",
+        include_str!("../../templates/python-block/gitignore"),
+    ),
+    (
+        "{{module}}.py",
+        include_str!("../../templates/python-block/block.py"),
+    ),
+    (
+        "test_{{module}}.py",
+        include_str!("../../templates/python-block/test_block.py"),
+    ),
+    SHARED[0],
+    SHARED[1],
+    SHARED[2],
+    SHARED[3],
+    (
+        "README.md",
+        include_str!("../../templates/python-block/README.md"),
+    ),
 ];
 
 /// `new-block`: checks the name and the directory, then writes the project.
 pub fn run(args: &NewBlockArgs, out: &mut impl Write) -> Result<()> {
-    if args.lang == Lang::Python {
-        bail!(
-            "Python blocks are not available yet: they are issue #16 (blocks in Python, \
-             sandboxed like every other block). Use --lang rust"
-        );
-    }
-    let names = Names::of(&args.name)?;
+    let names = Names::of(&args.name, args.lang)?;
     let sdk = sdk_dir(args.sdk.as_deref())?;
+    let python_sdk = match args.lang {
+        Lang::Rust => None,
+        Lang::Python => Some(python_sdk_dir(&sdk, args.sdk.is_some())?),
+    };
     let dir = args
         .dir
         .clone()
         .unwrap_or_else(|| PathBuf::from(&args.name));
     check_empty(&dir)?;
-    let values = names.values(&sdk, &shipped_plugin_dir());
-    for (path, template) in RUST_TEMPLATE {
-        write(&dir.join(path), &fill(template, &values)?)?;
+    let values = names.values(&sdk, &shipped_plugin_dir(), &python_tools_dir());
+    let template = match args.lang {
+        Lang::Rust => RUST_TEMPLATE,
+        Lang::Python => PYTHON_TEMPLATE,
+    };
+    for (path, text) in template {
+        write(&dir.join(fill(path, &values)?), &fill(text, &values)?)?;
     }
-    // The versions xbhost's own plugins are built and tested with (cargo drops the entries
-    // the project does not need), so the project builds as the shipped plugins do.
-    if let Some(lock) = sdk.parent().map(|checkout| checkout.join("Cargo.lock"))
-        && lock.is_file()
-    {
-        std::fs::copy(&lock, dir.join("Cargo.lock"))
-            .with_context(|| format!("cannot copy {} into {}", lock.display(), dir.display()))?;
+    match python_sdk {
+        None => {
+            // The versions xbhost's own plugins are built and tested with (cargo drops
+            // the entries the project does not need), so the project builds as the
+            // shipped plugins do.
+            if let Some(lock) = sdk.parent().map(|checkout| checkout.join("Cargo.lock"))
+                && lock.is_file()
+            {
+                std::fs::copy(&lock, dir.join("Cargo.lock")).with_context(|| {
+                    format!("cannot copy {} into {}", lock.display(), dir.display())
+                })?;
+            }
+            writeln!(
+                out,
+                "created block {} in {} (Rust, xbhost-sdk from {})\nnext: cd {} && cargo \
+                 test, then the commands in its README.md",
+                names.name,
+                dir.display(),
+                sdk.display(),
+                dir.display()
+            )?;
+        }
+        Some(python_sdk) => writeln!(
+            out,
+            "created block {} in {} (Python, xbhost_sdk from {})\nnext: cd {} && pytest, \
+             then the commands in its README.md",
+            names.name,
+            dir.display(),
+            python_sdk.display(),
+            dir.display()
+        )?,
     }
-    writeln!(
-        out,
-        "created block {} in {} (Rust, xbhost-sdk from {})\nnext: cd {} && cargo test, then \
-         the commands in its README.md",
-        names.name,
-        dir.display(),
-        sdk.display(),
-        dir.display()
-    )?;
     Ok(())
 }
 
-/// A valid block name and what the project derives from it.
-#[derive(Debug, PartialEq)]
-struct Names {
-    /// The package and plugin name.
-    name: String,
-    /// The crate's name in Rust and the `.wasm` file's stem (`-` becomes `_`).
-    crate_name: String,
-    /// The block's type in `src/lib.rs`, in CamelCase.
-    type_name: String,
-}
-
 impl Names {
-    fn of(name: &str) -> Result<Names> {
-        let shape = "a block name is 1 to 64 of a-z, 0-9, `_` and `-`, starting with a letter";
-        if name.is_empty() || name.len() > MAX_NAME_BYTES {
-            bail!("block name {name:?} is {} bytes: {shape}", name.len());
-        }
-        if !name.starts_with(|c: char| c.is_ascii_lowercase()) {
-            bail!("block name {name:?} does not start with a lowercase letter: {shape}");
-        }
-        if let Some(c) = name
-            .chars()
-            .find(|&c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-'))
-        {
-            bail!("block name {name:?} contains {c:?}: {shape}");
-        }
-        let crate_name = name.replace('-', "_");
-        if SHIPPED.contains(&crate_name.as_str()) {
-            bail!(
-                "block name {name:?} is a block type xbhost ships (installing it would replace \
-                 that one): pick another name"
-            );
-        }
-        if RESERVED_CRATES.contains(&crate_name.as_str()) || KEYWORDS.contains(&crate_name.as_str())
-        {
-            bail!(
-                "block name {name:?} cannot name a Rust crate (it is reserved): pick another name"
-            );
-        }
-        let type_name: String = name
-            .split(['-', '_'])
-            .map(|part| {
-                let mut chars = part.chars();
-                chars
-                    .next()
-                    .map(|first| first.to_ascii_uppercase().to_string() + chars.as_str())
-                    .unwrap_or_default()
-            })
-            .collect();
-        if TEMPLATE_TYPES.contains(&type_name.as_str()) {
-            bail!(
-                "block name {name:?} would make the block's Rust type `{type_name}`, which the \
-                 generated code already uses: pick another name"
-            );
-        }
-        if PRELUDE.contains(&type_name.as_str()) {
-            bail!(
-                "block name {name:?} would make the block's Rust type `{type_name}`, a name of \
-                 Rust's prelude that the generated code uses: pick another name"
-            );
-        }
-        Ok(Names {
-            name: name.to_string(),
-            crate_name,
-            type_name,
-        })
-    }
-
     /// The placeholders' values.
-    fn values(&self, sdk: &Path, plugins: &str) -> Vec<(&'static str, String)> {
+    fn values(&self, sdk: &Path, plugins: &str, python_tools: &str) -> Vec<(&'static str, String)> {
         vec![
             ("name", self.name.clone()),
             ("crate_name", self.crate_name.clone()),
+            // The Python module: never a name of Python's standard library, which a
+            // module of the project's own would shadow.
+            ("module", format!("{}_block", self.crate_name)),
             ("type_name", self.type_name.clone()),
             ("course_key", format!("course-v1:dev+{}+1", self.name)),
             ("sdk_path", toml_string(&sdk.to_string_lossy())),
             ("plugin_dir", plugins.to_string()),
+            (
+                "python_sdk_path",
+                toml_string(&sdk.join("python").to_string_lossy()),
+            ),
+            ("python_tools", python_tools.to_string()),
         ]
     }
 }
@@ -329,6 +234,36 @@ fn sdk_dir(given: Option<&Path>) -> Result<PathBuf> {
     }
     dir.canonicalize()
         .with_context(|| format!("cannot resolve {}", dir.display()))
+}
+
+/// The Python SDK of the checkout whose Rust SDK is `sdk` (its `python/`), checked to be
+/// the `xbhost_sdk` package.
+fn python_sdk_dir(sdk: &Path, given: bool) -> Result<PathBuf> {
+    let dir = sdk.join("python");
+    if !dir.join("xbhost_sdk/__init__.py").is_file() {
+        let hint = if given {
+            "--sdk must name the guest-sdk directory of an xbhost checkout, which holds it in \
+             python/"
+        } else {
+            "the checkout this xbhost was built from has no Python SDK: pass --sdk with the \
+             guest-sdk directory of your xbhost checkout"
+        };
+        bail!("no Python SDK (xbhost_sdk) at {}: {hint}", dir.display());
+    }
+    Ok(dir)
+}
+
+/// Where `cargo xtask build` put the pinned Python tools (pytest, componentize-py): the
+/// `python-venv/bin` beside the directory of this binary (`TARGET/release/xbhost`), else a
+/// description of where to find them.
+fn python_tools_dir() -> String {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.join("python-venv/bin")))
+        .filter(|dir| dir.join("componentize-py").is_file())
+        .and_then(|dir| dir.canonicalize().ok())
+        .map(|dir| shell_word(&dir.to_string_lossy()))
+        .unwrap_or_else(|| "PATH/TO/xbhost/target/python-venv/bin".to_string())
 }
 
 /// Where the shipped plugins probably are, for the project's README: `plugins/` beside
@@ -425,66 +360,30 @@ fn shell_word(s: &str) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn names_are_checked_and_derived() {
-        let n = Names::of("quiz-card_2").unwrap();
-        assert_eq!(n.crate_name, "quiz_card_2");
-        assert_eq!(n.type_name, "QuizCard2");
-        for bad in [
-            "",
-            "Quiz",
-            "2quiz",
-            "-quiz",
-            "quiz card",
-            "quiz.card",
-            "<script>",
-            "qüiz",
-            "html",
-            "vertical",
-            "test",
-            "fn",
-            "serde_json",
-            "xbhost-sdk",
-            "block",
-            "fields",
-            "string",
-            "ok",
-            "some",
-            "option",
-            "default",
-            "to-string",
-            "self",
-            "crate",
-            "thumbs",
-        ] {
-            assert!(Names::of(bad).is_err(), "{bad:?} was accepted");
-        }
-        assert!(Names::of(&"a".repeat(64)).is_ok());
-        let long = Names::of(&"a".repeat(65)).unwrap_err().to_string();
-        assert!(long.contains("65 bytes"), "{long}");
-        let shipped = Names::of("html").unwrap_err().to_string();
-        assert!(shipped.contains("ships"), "{shipped}");
-        let prelude = Names::of("string").unwrap_err().to_string();
-        assert!(
-            prelude.contains("`String`, a name of Rust's prelude"),
-            "{prelude}"
-        );
-        // Names that only look close are fine.
-        for good in ["strings", "okay", "self-check", "crates"] {
-            assert!(Names::of(good).is_ok(), "{good}");
-        }
-    }
-
     /// Every placeholder of every template has a value, and what is filled in is quoted
     /// for where it goes.
     #[test]
     fn every_template_fills_in() {
-        let names = Names::of("my-block").unwrap();
-        let values = names.values(Path::new("/x/it's \"here\"/guest-sdk"), "/p");
-        for (path, template) in RUST_TEMPLATE {
+        let names = Names::of("my-block", Lang::Rust).unwrap();
+        let values = names.values(Path::new("/x/it's \"here\"/guest-sdk"), "/p", "/t");
+        for (path, template) in RUST_TEMPLATE.iter().chain(PYTHON_TEMPLATE) {
             let text = fill(template, &values).unwrap();
             assert!(!text.contains("{{"), "{path} still has a placeholder");
+            assert!(!fill(path, &values).unwrap().contains("{{"), "{path}");
         }
+        let pyproject = fill(PYTHON_TEMPLATE[0].1, &values).unwrap();
+        assert!(
+            pyproject.contains(r#"pythonpath = [".", "/x/it's \"here\"/guest-sdk/python"]"#),
+            "{pyproject}"
+        );
+        assert!(
+            pyproject.contains(r#"block = "my_block_block:MyBlock""#),
+            "{pyproject}"
+        );
+        assert_eq!(
+            fill(PYTHON_TEMPLATE[2].0, &values).unwrap(),
+            "my_block_block.py"
+        );
         let cargo = fill(RUST_TEMPLATE[0].1, &values).unwrap();
         assert!(
             cargo.contains(r#"xbhost-sdk = { path = "/x/it's \"here\"/guest-sdk" }"#),
