@@ -246,6 +246,25 @@ fn an_authors_mistakes_are_named_at_build_load_and_render() {
         "{err}"
     );
     std::fs::remove_dir_all(&stat).unwrap();
+    // Another componentize-py release than the SDK's adapter is written against.
+    let tools = tempfile::tempdir().unwrap();
+    let other = tools.path().join("componentize-py");
+    std::fs::write(&other, "#!/bin/sh\necho componentize-py 0.19.3\n").unwrap();
+    std::fs::set_permissions(&other, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let (ok, _, err) = xbhost(
+        project.path(),
+        &[
+            "block",
+            "build",
+            project.path().to_str().unwrap(),
+            "--componentize-py",
+            other.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        !ok && err.contains("\"componentize-py 0.19.3\"") && err.contains("with 0.25.1"),
+        "{err}"
+    );
     // A module that does not import: componentize-py's own error, passed on.
     let (ok, _, err) = build_project(project.path(), "import no_such_module\n");
     assert!(!ok && err.contains("no_such_module"), "{err}");
@@ -302,4 +321,162 @@ fn an_authors_mistakes_are_named_at_build_load_and_render() {
     let text = format!("{page}{err}{failure:?}");
     assert!(text.contains("ZeroDivisionError"), "{text}");
     assert!(text.contains("faulty.py:12"), "{text}");
+}
+
+/// `hostile_py` as the breakout block of `sandbox.rs`: the Rust plugin's attacks, written
+/// by Python as its markup.
+fn python_breakout(attack: Option<&str>) -> (&'static str, Value) {
+    let markup: String = breakout::ATTACKS
+        .iter()
+        .filter(|(name, _)| attack.is_none_or(|a| a == *name))
+        .map(|(_, html)| *html)
+        .collect();
+    assert!(!markup.is_empty(), "no breakout attack {attack:?}");
+    ("hostile_py", json!({"mode": "markup", "markup": markup}))
+}
+
+/// Hostile Python blocks (`plugins/testing/python/hostile_py`) through the real host in
+/// this process, as `sandbox.rs` and `untrusted.rs` try the Rust ones: a loop, a memory
+/// hoard, a 60 s sleep and 2 MiB of HTML each fail alone while their neighbours render,
+/// a short sleep is granted, the host's events and partition tag cannot be forged, the
+/// event budget holds, and markup cannot leave the block's wrapper or forge the host's
+/// marks.
+#[test]
+fn hostile_python_blocks_fail_alone_and_forge_nothing() {
+    use xbhost::session::BLOCK_FAILED_EVENT;
+    use xbhost::{FailureKind, User, View};
+
+    let f = xbhost_tests::Fixture::with_config(
+        &["html", "vertical", "split_test", "hostile_py"],
+        crate::sandbox::deadline_config(),
+    );
+    const KEY: &str = "course-v1:xbhost+hostile-python+1";
+    let hostile = [
+        ("spin", json!({"mode": "loop"})),
+        ("hoard", json!({"mode": "memory"})),
+        ("nap", json!({"mode": "sleep", "ms": 60000})),
+        ("short", json!({"mode": "sleep", "ms": 5})),
+        ("huge", json!({"mode": "huge"})),
+        ("forge", json!({"mode": "events"})),
+    ];
+    let html = |id: &str| json!({"usage_id": id, "type": "html", "fields": {"data": format!("<p>healthy {id}</p>")}});
+    let mut children = vec!["h0".to_string()];
+    let mut blocks = vec![html("h0")];
+    for (i, (id, fields)) in hostile.iter().enumerate() {
+        let healthy = format!("h{}", i + 1);
+        children.extend([id.to_string(), healthy.clone()]);
+        blocks.push(json!({"usage_id": id, "type": "hostile_py", "fields": fields}));
+        blocks.push(html(&healthy));
+    }
+    blocks.push(json!({"usage_id": "page", "type": "vertical", "children": children}));
+    f.host
+        .load_course(
+            serde_json::from_value(json!({
+                "course_key": KEY,
+                "user_partitions": [{"id": 50, "name": "P", "scheme": "random", "active": true,
+                    "groups": [{"id": 0, "name": "A"}, {"id": 1, "name": "B"}]}],
+                "blocks": blocks,
+            }))
+            .unwrap(),
+        )
+        .unwrap();
+
+    let started = std::time::Instant::now();
+    let out = f.render(KEY, "page", User::learner("lea"), View::Student);
+    // The minute's sleep is refused, not waited out.
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    let kinds: std::collections::BTreeMap<&str, FailureKind> = out
+        .failures
+        .iter()
+        .map(|x| (x.usage_id.as_str(), x.kind))
+        .collect();
+    assert_eq!(
+        kinds,
+        std::collections::BTreeMap::from([
+            ("spin", FailureKind::Timeout),
+            ("hoard", FailureKind::Memory),
+            ("nap", FailureKind::Timeout),
+            ("huge", FailureKind::OutputTooLarge),
+        ]),
+        "{:#?}",
+        out.failures
+    );
+    let nap = out.failures.iter().find(|x| x.usage_id == "nap").unwrap();
+    assert!(
+        nap.error.contains("asked to wait 60000 ms"),
+        "{}",
+        nap.error
+    );
+    let hoard = out.failures.iter().find(|x| x.usage_id == "hoard").unwrap();
+    assert!(
+        hoard.error.contains("the limit is 64 MiB"),
+        "{}",
+        hoard.error
+    );
+    // The neighbours, in order; the short sleep was granted.
+    let mut last = 0;
+    for i in 0..=hostile.len() {
+        let healthy = format!("<p>healthy h{i}</p>");
+        let at = out
+            .html
+            .find(&healthy)
+            .unwrap_or_else(|| panic!("{healthy} missing: {}", out.html));
+        assert!(at > last, "h{i} out of order");
+        last = at;
+    }
+    assert!(out.html.contains("<p>slept</p>"), "{}", out.html);
+
+    // The host's events and its partition tag are the host's alone; the budgets hold.
+    let report = xbhost_tests::probe_report(&out.html).unwrap();
+    crate::untrusted::check_forged_events_report(&report);
+    assert!(
+        report["partition_tag"]
+            .as_str()
+            .unwrap()
+            .contains("kept by the host's partition service"),
+        "{report}"
+    );
+    let tags = f.host.storage().course_tags(KEY, "lea").unwrap();
+    assert!(
+        !tags.contains_key("xblock.partition_service.partition_50"),
+        "{tags:?}"
+    );
+    let events = f.events.events();
+    // Nothing of what the block forged reached the log (the goal event did: any block
+    // may send it, and it names the block).
+    let forged: Vec<_> = events
+        .iter()
+        .filter(|e| {
+            e.data["group_name"] == "forged"
+                || e.data["child_id"] == "no-such-block"
+                || e.data["error"] == "forged"
+        })
+        .collect();
+    assert!(forged.is_empty(), "{forged:#?}");
+    let check = events.iter().find(|e| e.name == "problem_check").unwrap();
+    assert_eq!(check.usage_id.as_deref(), Some("forge"));
+    // The host's own failure events name the Python plugin.
+    let failed: Vec<_> = events
+        .iter()
+        .filter(|e| e.name == BLOCK_FAILED_EVENT)
+        .collect();
+    assert_eq!(failed.len(), 4, "{failed:#?}");
+    assert!(
+        failed.iter().all(|e| e.data["plugin"] == "hostile_py"),
+        "{failed:#?}"
+    );
+
+    // Markup: the breakout page of sandbox.rs, with the Python block writing the attacks.
+    f.host
+        .load_course(crate::sandbox::breakout_course(python_breakout))
+        .unwrap();
+    crate::sandbox::check_breakout_renders(&f);
+
+    // The host goes on serving the Python blocks.
+    let again = f.render(KEY, "page", User::learner("lea"), View::Student);
+    assert_eq!(again.failures.len(), 4, "{:#?}", again.failures);
 }

@@ -66,7 +66,7 @@ const ALL_PLUGINS: &[&str] = &[
 /// The production defaults with the block and request budgets ten times longer (500 ms,
 /// 2000 ms): loopers are still cut off, while healthy neighbours keep a margin against a
 /// shared CI machine descheduling a thread (deadlines are wall clock).
-fn deadline_config() -> HostConfig {
+pub(crate) fn deadline_config() -> HostConfig {
     let mut config = HostConfig::default();
     config.limits.block_time = Duration::from_millis(500);
     config.limits.request_deadline = Duration::from_millis(2000);
@@ -219,28 +219,46 @@ const ATTACKS: &[&str] = &[
     "comment",
 ];
 
+/// How a course writes a breakout block: its type and fields for one attack of
+/// [`ATTACKS`], or for all of them (`None`). The Rust `breakout` plugin has the attacks
+/// built in; a block in another language is given them (`breakout::ATTACKS`).
+pub(crate) type BreakoutBlock = fn(Option<&str>) -> (&'static str, serde_json::Value);
+
+fn rust_breakout(attack: Option<&str>) -> (&'static str, serde_json::Value) {
+    match attack {
+        Some(attack) => ("breakout", json!({"attack": attack})),
+        None => ("breakout", json!({})),
+    }
+}
+
 /// A page of breakout blocks, one per attack, each between healthy html blocks; one that
 /// tries them all; one that misuses its child's placeholder; and an experiment whose
 /// conditions are a breakout and a healthy block (staff see both, marked).
-fn breakout_course() -> CourseDoc {
+pub(crate) fn breakout_course(breakout: BreakoutBlock) -> CourseDoc {
     let html = |id: &str| json!({"usage_id": id, "type": "html", "fields": {"data": format!("<p>healthy {id}</p>")}});
+    let block = |id: &str, attack: Option<&str>| {
+        let (kind, fields) = breakout(attack);
+        json!({"usage_id": id, "type": kind, "fields": fields})
+    };
     let mut children = vec!["h0".to_string()];
     let mut blocks = vec![html("h0")];
     for (i, attack) in ATTACKS.iter().enumerate() {
         let healthy = format!("h{}", i + 1);
         children.extend([format!("x_{attack}"), healthy.clone()]);
-        blocks.push(json!({"usage_id": format!("x_{attack}"), "type": "breakout", "fields": {"attack": attack}}));
+        blocks.push(block(&format!("x_{attack}"), Some(attack)));
         blocks.push(html(&healthy));
     }
     children.extend(["x_all", "x_parent", "h_parent", "split", "h_end"].map(String::from));
+    let mut parent = block("x_parent", Some("close"));
+    parent["children"] = json!(["kid"]);
     blocks.extend([
-        json!({"usage_id": "x_all", "type": "breakout"}),
-        json!({"usage_id": "x_parent", "type": "breakout", "fields": {"attack": "close"}, "children": ["kid"]}),
+        block("x_all", None),
+        parent,
         html("kid"),
         html("h_parent"),
         json!({"usage_id": "split", "type": "split_test", "children": ["cond_x", "cond_h"],
             "fields": {"user_partition_id": 50, "group_id_to_child": {"0": "cond_x", "1": "cond_h"}}}),
-        json!({"usage_id": "cond_x", "type": "breakout"}),
+        block("cond_x", None),
         html("cond_h"),
         html("h_end"),
         json!({"usage_id": "page", "type": "vertical", "children": children}),
@@ -478,8 +496,13 @@ fn check_breakout_page(html: &str, view: View, conditions: &[&str]) {
 #[test]
 fn block_html_stays_in_its_wrapper_and_cannot_forge_the_hosts_marks() {
     let f = Fixture::with_plugins(&["html", "vertical", "split_test", "breakout"]);
-    f.host.load_course(breakout_course()).unwrap();
+    f.host.load_course(breakout_course(rust_breakout)).unwrap();
+    check_breakout_renders(&f);
+}
 
+/// The breakout course (loaded in `f`) rendered for a learner and for staff: every block's
+/// HTML stays in its wrapper, and staff see exactly the experiment's marks, the host's.
+pub(crate) fn check_breakout_renders(f: &Fixture) {
     let learner = f.render(BREAKOUT, "page", User::learner("lea"), View::Student);
     assert!(learner.failures.is_empty(), "{:?}", learner.failures);
     let condition = match learner.assignments[&50] {

@@ -122,14 +122,15 @@ pub fn plugin_path(name: &str) -> PathBuf {
 }
 
 /// A built plugin in `dir`, laid out as `cargo xtask build` does: a shipped one at the
-/// top, a test-only one under `testing/`.
+/// top (in Python under `python/`), a test-only one under `testing/` (in Python under
+/// `testing/python/`).
 pub fn plugin_in(dir: &Path, name: &str) -> PathBuf {
     let file = format!("{name}.wasm");
-    let shipped = dir.join(&file);
-    if shipped.is_file() {
-        return shipped;
-    }
-    dir.join("testing").join(file)
+    ["", "python", "testing/python"]
+        .iter()
+        .map(|sub| dir.join(sub).join(&file))
+        .find(|path| path.is_file())
+        .unwrap_or_else(|| dir.join("testing").join(file))
 }
 
 pub fn plugin_wasm(name: &str) -> Vec<u8> {

@@ -1,7 +1,8 @@
 //! The Python side of `cargo xtask`: a virtual environment of the pinned tools
 //! (`guest-sdk/python/requirements-dev.txt`, from PyPI) in `target/python-venv`, the Python
-//! blocks of `plugins/python/*` built into `target/plugins/python/` with `xbhost block
-//! build`, and their native tests and the SDK's run with pytest.
+//! blocks of `plugins/python/*` built into `target/plugins/python/` (and the test-only ones
+//! of `plugins/testing/python/*` into `target/plugins/testing/python/`) with `xbhost block
+//! build`, and the shipped blocks' native tests and the SDK's run with pytest.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -44,9 +45,17 @@ pub fn venv(root: &Path, target: &Path) -> Result<PathBuf> {
     Ok(bin)
 }
 
-/// The Python block projects: the directories of `plugins/python/` with a pyproject.toml.
-pub fn block_projects(root: &Path) -> Result<Vec<PathBuf>> {
-    let dir = root.join("plugins/python");
+/// Where Python block projects are, each with the directory (under the built plugins)
+/// its plugins go to: the shipped ones, and the test-only ones.
+pub const PROJECT_DIRS: &[(&str, &str)] = &[
+    ("plugins/python", "python"),
+    ("plugins/testing/python", "testing/python"),
+];
+
+/// The Python block projects of `dir` (relative to the root): its subdirectories with a
+/// pyproject.toml.
+pub fn block_projects(root: &Path, dir: &str) -> Result<Vec<PathBuf>> {
+    let dir = root.join(dir);
     let mut found = Vec::new();
     for entry in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
         let path = entry?.path();
@@ -89,10 +98,17 @@ fn newest(paths: &[PathBuf]) -> SystemTime {
     newest
 }
 
-/// Builds every Python block into `out` (`NAME.wasm`, NAME the project's directory, which
-/// is named as its plugin), skipping one whose plugin is newer than its sources, the SDK,
-/// the contract, the pinned tools and `xbhost`; removes the plugins of projects gone.
-pub fn build_blocks(root: &Path, xbhost: &Path, bin: &Path, out: &Path) -> Result<()> {
+/// Builds every Python block of `projects` (relative to the root) into `out` (`NAME.wasm`,
+/// NAME the project's directory, which is named as its plugin), skipping one whose plugin
+/// is newer than its sources, the SDK, the contract, the pinned tools and `xbhost`;
+/// removes the plugins of projects gone.
+pub fn build_blocks(
+    root: &Path,
+    xbhost: &Path,
+    bin: &Path,
+    projects: &str,
+    out: &Path,
+) -> Result<()> {
     std::fs::create_dir_all(out)?;
     let shared = [
         root.join("guest-sdk/python/xbhost_sdk"),
@@ -100,7 +116,7 @@ pub fn build_blocks(root: &Path, xbhost: &Path, bin: &Path, out: &Path) -> Resul
         root.join(REQUIREMENTS),
         xbhost.to_path_buf(),
     ];
-    let projects = block_projects(root)?;
+    let projects = block_projects(root, projects)?;
     let names: Vec<String> = projects
         .iter()
         .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
@@ -141,7 +157,7 @@ pub fn build_blocks(root: &Path, xbhost: &Path, bin: &Path, out: &Path) -> Resul
 pub fn test(root: &Path, bin: &Path) -> Result<(u64, u64)> {
     let sdk = root.join("guest-sdk/python");
     let mut dirs = vec![sdk.clone()];
-    dirs.extend(block_projects(root)?);
+    dirs.extend(block_projects(root, PROJECT_DIRS[0].0)?);
     let (mut passed, mut failed) = (0, 0);
     for dir in dirs {
         let mut cmd = Command::new(bin.join("python"));
