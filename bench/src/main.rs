@@ -75,14 +75,14 @@ fn plugin_dir() -> PathBuf {
 }
 
 fn wasm(name: &str) -> Result<Vec<u8>> {
-    // Shipped plugins at the top, test-only ones (tag_probe) under testing/, as
-    // `cargo xtask build` lays them out.
-    let shipped = plugin_dir().join(format!("{name}.wasm"));
-    let path = if shipped.is_file() {
-        shipped
-    } else {
-        plugin_dir().join("testing").join(format!("{name}.wasm"))
-    };
+    // Shipped plugins at the top (Python ones under python/), test-only ones (tag_probe)
+    // under testing/, as `cargo xtask build` lays them out.
+    let file = format!("{name}.wasm");
+    let path = ["", "python", "testing/python"]
+        .iter()
+        .map(|sub| plugin_dir().join(sub).join(&file))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| plugin_dir().join("testing").join(&file));
     std::fs::read(&path).with_context(|| format!("{} (run cargo xtask build)", path.display()))
 }
 
@@ -235,6 +235,7 @@ mod http_hosts;
 mod linear;
 mod pg;
 mod pg_figures;
+mod python_block;
 mod report_rows;
 mod soak_new;
 mod wire_count;
@@ -284,6 +285,13 @@ fn main() -> Result<()> {
         let all = throughput(&host, &learners, cores, Duration::from_secs(2))?;
         table.add(&format!("pages/s, {cores} threads"), format!("{all:.0}"));
         http::figures(&host, dir.path(), &learners, quick, &mut table)?;
+        table.print();
+        return Ok(());
+    }
+    if args.iter().any(|a| a == "--python") {
+        // Only the Python block's rows.
+        let mut table = Table(Vec::new());
+        python_block::figures(&mut table, quick)?;
         table.print();
         return Ok(());
     }
@@ -513,6 +521,8 @@ fn main() -> Result<()> {
         "≤ 10 ms",
         cached_p50 <= Duration::from_millis(10),
     );
+
+    python_block::figures(&mut table, quick)?;
 
     // Pure assignments.
     let partition = host
