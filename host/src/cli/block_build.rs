@@ -49,6 +49,9 @@ pub struct BuildArgs {
 /// The largest scenarios file taken (the host bounds what it parses further).
 const MAX_SCENARIOS_BYTES: u64 = 1 << 20;
 
+/// The program that builds a Python component.
+const COMPONENTIZE_PY: &str = "componentize-py";
+
 /// The componentize-py release the SDK is written and tested against.
 pub const COMPONENTIZE_PY_VERSION: &str = "0.25.1";
 
@@ -172,23 +175,28 @@ fn is_dotted_identifier(s: &str) -> bool {
     s.split('.').all(is_identifier)
 }
 
-/// The pinned componentize-py `cargo xtask build` installs beside this binary
-/// (`TARGET/release/xbhost` and `TARGET/python-venv/bin`), else the one on the PATH (whose
-/// version [`check_version`] checks, and whose failure to start says how to install it).
+/// The pinned Python tools (componentize-py, pytest) `cargo xtask build` installs beside
+/// this binary: `TARGET/python-venv/bin` for `TARGET/release/xbhost`, when it is there.
+pub(super) fn pinned_tools_dir() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    Some(exe.parent()?.parent()?.join("python-venv/bin"))
+        .filter(|dir| dir.join(COMPONENTIZE_PY).is_file())
+}
+
+/// The pinned componentize-py beside this binary, else the one on the PATH (whose version
+/// [`check_version`] checks, and whose failure to start says how to install it).
 fn default_componentize_py() -> PathBuf {
-    const PROGRAM: &str = "componentize-py";
-    std::env::current_exe()
-        .ok()
-        .and_then(|exe| {
-            Some(
-                exe.parent()?
-                    .parent()?
-                    .join("python-venv/bin")
-                    .join(PROGRAM),
-            )
-        })
-        .filter(|p| p.is_file())
-        .unwrap_or_else(|| PathBuf::from(PROGRAM))
+    pinned_tools_dir()
+        .map(|dir| dir.join(COMPONENTIZE_PY))
+        .unwrap_or_else(|| PathBuf::from(COMPONENTIZE_PY))
+}
+
+/// How to get the componentize-py this xbhost builds with.
+fn install_hint() -> String {
+    format!(
+        "`pip install componentize-py=={COMPONENTIZE_PY_VERSION}`, or the one `cargo xtask \
+         build` puts in target/python-venv/bin, named with --componentize-py if need be"
+    )
 }
 
 /// Refuses a componentize-py of another release than the one the SDK's adapter is written
@@ -197,23 +205,16 @@ fn check_version(program: &Path) -> Result<()> {
     let output = Command::new(program)
         .arg("--version")
         .output()
-        .map_err(|e| {
-            anyhow!(
-                "cannot run {} ({e}): install componentize-py {COMPONENTIZE_PY_VERSION} \
-             (`pip install componentize-py=={COMPONENTIZE_PY_VERSION}`; `cargo xtask build` \
-             puts it in target/python-venv/bin) or name it with --componentize-py",
-                program.display()
-            )
-        })?;
+        .with_context(|| format!("cannot run {}: {}", program.display(), install_hint()))?;
     let said = String::from_utf8_lossy(&output.stdout);
     let version = said.split_whitespace().nth(1).unwrap_or("");
     if !output.status.success() || version != COMPONENTIZE_PY_VERSION {
         bail!(
             "{} is componentize-py {:?}, but this xbhost builds Python blocks with \
-             {COMPONENTIZE_PY_VERSION} (`pip install componentize-py=={COMPONENTIZE_PY_VERSION}`, \
-             or the one `cargo xtask build` puts in target/python-venv/bin)",
+             {COMPONENTIZE_PY_VERSION}: {}",
             program.display(),
-            said.trim()
+            said.trim(),
+            install_hint()
         );
     }
     Ok(())

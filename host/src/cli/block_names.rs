@@ -202,30 +202,20 @@ impl Names {
                  {MAX_TYPE_NAME_BYTES} letters and digits"
             );
         }
-        if lang == Lang::Python {
-            if PYTHON_TAKEN.contains(&type_name.as_str()) {
-                bail!(
-                    "block name {name:?} would make the block's Python class `{type_name}`, \
-                     a name Python or the generated code already uses: pick another name"
-                );
-            }
-            return Ok(Names {
-                name: name.to_string(),
-                crate_name,
-                type_name,
-            });
-        }
-        if TEMPLATE_TYPES.contains(&type_name.as_str()) {
-            bail!(
+        match lang {
+            Lang::Python if PYTHON_TAKEN.contains(&type_name.as_str()) => bail!(
+                "block name {name:?} would make the block's Python class `{type_name}`, a \
+                 name Python or the generated code already uses: pick another name"
+            ),
+            Lang::Rust if TEMPLATE_TYPES.contains(&type_name.as_str()) => bail!(
                 "block name {name:?} would make the block's Rust type `{type_name}`, which the \
                  generated code already uses: pick another name"
-            );
-        }
-        if PRELUDE.contains(&type_name.as_str()) {
-            bail!(
+            ),
+            Lang::Rust if PRELUDE.contains(&type_name.as_str()) => bail!(
                 "block name {name:?} would make the block's Rust type `{type_name}`, a name of \
                  Rust's prelude that the generated code uses: pick another name"
-            );
+            ),
+            _ => {}
         }
         Ok(Names {
             name: name.to_string(),

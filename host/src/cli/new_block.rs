@@ -138,9 +138,15 @@ const PYTHON_TEMPLATE: Template = &[
 pub fn run(args: &NewBlockArgs, out: &mut impl Write) -> Result<()> {
     let names = Names::of(&args.name, args.lang)?;
     let sdk = sdk_dir(args.sdk.as_deref())?;
-    let python_sdk = match args.lang {
-        Lang::Rust => None,
-        Lang::Python => Some(python_sdk_dir(&sdk, args.sdk.is_some())?),
+    // The template, and the SDK the project uses (shown in the summary).
+    let (template, language, used_sdk, test) = match args.lang {
+        Lang::Rust => (RUST_TEMPLATE, "Rust, xbhost-sdk", sdk.clone(), "cargo test"),
+        Lang::Python => (
+            PYTHON_TEMPLATE,
+            "Python, xbhost_sdk",
+            python_sdk_dir(&sdk, args.sdk.is_some())?,
+            "pytest",
+        ),
     };
     let dir = args
         .dir
@@ -148,45 +154,27 @@ pub fn run(args: &NewBlockArgs, out: &mut impl Write) -> Result<()> {
         .unwrap_or_else(|| PathBuf::from(&args.name));
     check_empty(&dir)?;
     let values = names.values(&sdk, &shipped_plugin_dir(), &python_tools_dir());
-    let template = match args.lang {
-        Lang::Rust => RUST_TEMPLATE,
-        Lang::Python => PYTHON_TEMPLATE,
-    };
     for (path, text) in template {
         write(&dir.join(fill(path, &values)?), &fill(text, &values)?)?;
     }
-    match python_sdk {
-        None => {
-            // The versions xbhost's own plugins are built and tested with (cargo drops
-            // the entries the project does not need), so the project builds as the
-            // shipped plugins do.
-            if let Some(lock) = sdk.parent().map(|checkout| checkout.join("Cargo.lock"))
-                && lock.is_file()
-            {
-                std::fs::copy(&lock, dir.join("Cargo.lock")).with_context(|| {
-                    format!("cannot copy {} into {}", lock.display(), dir.display())
-                })?;
-            }
-            writeln!(
-                out,
-                "created block {} in {} (Rust, xbhost-sdk from {})\nnext: cd {} && cargo \
-                 test, then the commands in its README.md",
-                names.name,
-                dir.display(),
-                sdk.display(),
-                dir.display()
-            )?;
-        }
-        Some(python_sdk) => writeln!(
-            out,
-            "created block {} in {} (Python, xbhost_sdk from {})\nnext: cd {} && pytest, \
-             then the commands in its README.md",
-            names.name,
-            dir.display(),
-            python_sdk.display(),
-            dir.display()
-        )?,
+    // The versions xbhost's own plugins are built and tested with (cargo drops the entries
+    // the project does not need), so the project builds as the shipped plugins do.
+    if args.lang == Lang::Rust
+        && let Some(lock) = sdk.parent().map(|checkout| checkout.join("Cargo.lock"))
+        && lock.is_file()
+    {
+        std::fs::copy(&lock, dir.join("Cargo.lock"))
+            .with_context(|| format!("cannot copy {} into {}", lock.display(), dir.display()))?;
     }
+    writeln!(
+        out,
+        "created block {} in {} ({language} from {})\nnext: cd {} && {test}, then the \
+         commands in its README.md",
+        names.name,
+        dir.display(),
+        used_sdk.display(),
+        dir.display()
+    )?;
     Ok(())
 }
 
@@ -253,14 +241,10 @@ fn python_sdk_dir(sdk: &Path, given: bool) -> Result<PathBuf> {
     Ok(dir)
 }
 
-/// Where `cargo xtask build` put the pinned Python tools (pytest, componentize-py): the
-/// `python-venv/bin` beside the directory of this binary (`TARGET/release/xbhost`), else a
-/// description of where to find them.
+/// Where `cargo xtask build` put the pinned Python tools, for the project's README, else
+/// a description of where to find them.
 fn python_tools_dir() -> String {
-    std::env::current_exe()
-        .ok()
-        .and_then(|exe| Some(exe.parent()?.parent()?.join("python-venv/bin")))
-        .filter(|dir| dir.join("componentize-py").is_file())
+    super::block_build::pinned_tools_dir()
         .and_then(|dir| dir.canonicalize().ok())
         .map(|dir| shell_word(&dir.to_string_lossy()))
         .unwrap_or_else(|| "PATH/TO/xbhost/target/python-venv/bin".to_string())
