@@ -18,6 +18,7 @@ mod durability;
 mod event_log_faults;
 mod events_export;
 mod experiment_controls;
+mod experiment_layers;
 mod experiments;
 mod hostile_documents;
 mod hostile_exports;

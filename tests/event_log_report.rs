@@ -45,6 +45,7 @@ fn goal_event(user: &str, correct: bool, pad: &str) -> Event {
             enrolled: vec!["Solving".into()],
             assigned: Default::default(),
             forced: Default::default(),
+            holdout: false,
         },
         course_tags: Default::default(),
     }

@@ -55,6 +55,7 @@ fn event(user: &str, enrolled: &[&str], forced: &[&str], data: serde_json::Value
             enrolled: enrolled.iter().map(|s| s.to_string()).collect(),
             assigned: Default::default(),
             forced: forced.iter().map(|s| (s.to_string(), true)).collect(),
+            holdout: false,
         },
         course_tags: Default::default(),
     }
@@ -193,6 +194,17 @@ fn report_figures_match_scipy_and_statsmodels() {
     let ci = goal.groups[1].interval.unwrap();
     assert_close(ci.low, 0.1292100725130883, "Wilson low (treatment)");
     assert_close(ci.high, 0.17346865842680032, "Wilson high (treatment)");
+    // Beside them, always valid (mSPRT, see host/src/sequential.rs; the formulas
+    // evaluated separately): the fixed-horizon p of 0.0496 is below 0.05, but one look
+    // among many must not be read as a finding, and the sequential p is 0.47.
+    let s = &goal.sequential[0];
+    assert_eq!((s.group_id, s.control_id, s.method), (1, 0, "msprt"));
+    assert_close(s.result.difference, 0.03, "sequential difference");
+    assert_close(s.result.p_value, 0.47069077790838054, "sequential p");
+    assert_close(s.result.low, -0.017692649581947925, "sequence low");
+    assert_close(s.result.high, 0.07769264958194792, "sequence high");
+    assert!(r.to_text().contains("always valid, mSPRT"));
+    assert!(r.to_html().contains("always valid"));
 
     // Scores: scipy.stats.mannwhitneyu([0]*20 + [1]*30, [0]*30 + [1]*20,
     //   alternative='two-sided', use_continuity=True, method='asymptotic')

@@ -98,6 +98,7 @@ impl EventStream {
                 .map(|p| (self.partition_names[p].clone(), name(p)))
                 .collect(),
             forced: BTreeMap::new(),
+            holdout: false,
         };
         let course_tags: BTreeMap<String, String> = (0..2)
             .map(|p| {

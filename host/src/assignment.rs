@@ -19,8 +19,20 @@ pub fn partition_tag_key(partition_id: u64) -> String {
     format!("{PARTITION_TAG_PREFIX}{partition_id}")
 }
 
-/// Prefix of the partition tags. Blocks may read these tags but not write them.
+/// Prefix of the partition tags.
 pub const PARTITION_TAG_PREFIX: &str = "xblock.partition_service.partition_";
+
+/// Prefix of every course tag the host's partition service keeps (the partition tags
+/// and [`HOLDOUT_TAG`]). Blocks may read these tags but not write them.
+pub const PARTITION_SERVICE_PREFIX: &str = "xblock.partition_service.";
+
+/// The course tag that records a learner held out of every experiment (see
+/// `experiment::held_out`) once they reach one: the holdout's members in the report. Under
+/// the partition service's prefix, so blocks and the tag commands cannot write it.
+pub const HOLDOUT_TAG: &str = "xblock.partition_service.holdout";
+
+/// The value of [`HOLDOUT_TAG`].
+pub const HELD_OUT: &str = "held_out";
 
 /// The partition id a partition tag key names, if it is one.
 pub fn partition_of_tag(key: &str) -> Option<u64> {
@@ -56,8 +68,35 @@ static SELECTION_KEY: LazyLock<[u8; 32]> =
 /// learners, between blocks (the block's usage id is hashed) and between children, so the
 /// lowest `k` of them are a uniform random `k`-subset, and two blocks draw independently.
 pub fn rank(course_key: &str, block: &str, identifier: &str, child: &str) -> u64 {
-    let mut hasher = blake3::Hasher::new_keyed(&SELECTION_KEY);
-    for field in [course_key, block, identifier, child] {
+    keyed_draw(&SELECTION_KEY, &[course_key, block, identifier, child])
+}
+
+/// The hash key of layers (see [`layer_draw`]): its own, so a learner's place in a layer
+/// never correlates with their group in any partition.
+static LAYER_KEY: LazyLock<[u8; 32]> =
+    LazyLock::new(|| blake3::derive_key("xbhost 2026-12 experiment layer traffic v1", b""));
+
+/// A uniform 64-bit place of `identifier` in `layer` of `scope` (the layer's bucketing
+/// scope). One draw per learner and layer, whichever experiments the layer holds: adding
+/// one to free range moves nobody, and experiments of two layers are independent.
+pub fn layer_draw(scope: &str, layer: &str, identifier: &str) -> u64 {
+    keyed_draw(&LAYER_KEY, &[scope, layer, identifier])
+}
+
+/// The hash key of the course's holdout (see [`holdout_draw`]).
+static HOLDOUT_KEY: LazyLock<[u8; 32]> =
+    LazyLock::new(|| blake3::derive_key("xbhost 2026-12 course holdout v1", b""));
+
+/// A uniform 64-bit draw of `identifier` for the holdout of `course_key`: held out when
+/// it falls below the holdout's share. Growing the share only adds learners to it.
+pub fn holdout_draw(course_key: &str, identifier: &str) -> u64 {
+    keyed_draw(&HOLDOUT_KEY, &[course_key, identifier])
+}
+
+/// A keyed blake3 hash of length-prefixed fields, read as a 64-bit number.
+fn keyed_draw(key: &[u8; 32], fields: &[&str]) -> u64 {
+    let mut hasher = blake3::Hasher::new_keyed(key);
+    for field in fields {
         hasher.update(&(field.len() as u64).to_le_bytes());
         hasher.update(field.as_bytes());
     }
@@ -143,6 +182,9 @@ mod tests {
             Some(7)
         );
         assert_eq!(partition_of_tag("other"), None);
+        assert!(HOLDOUT_TAG.starts_with(PARTITION_SERVICE_PREFIX));
+        assert!(PARTITION_TAG_PREFIX.starts_with(PARTITION_SERVICE_PREFIX));
+        assert_eq!(partition_of_tag(HOLDOUT_TAG), None);
     }
 }
 
@@ -212,5 +254,52 @@ mod golden_ranks {
     fn fields_are_length_prefixed() {
         assert_ne!(rank("ab", "c", "u", "x"), rank("a", "bc", "u", "x"));
         assert_ne!(rank("a", "b", "uc", "x"), rank("a", "b", "u", "cx"));
+    }
+}
+
+#[cfg(test)]
+mod golden_traffic {
+    use super::{holdout_draw, layer_draw};
+
+    /// Frozen layer and holdout draws. A change here moves learners between the
+    /// experiments of every layer and in or out of every holdout: never update these to
+    /// make a change pass.
+    #[test]
+    fn layer_and_holdout_draws_are_frozen() {
+        let layers = [
+            (
+                ("course-v1:xbhost+demo+2026", "pedagogy", "alice"),
+                0xa4d52d920c226f05_u64,
+            ),
+            (
+                ("course-v1:xbhost+demo+2026", "voice", "alice"),
+                0x08c265be8e3683ed,
+            ),
+            (("c", "", ""), 0x901f400751c41404),
+        ];
+        for ((scope, layer, identifier), want) in layers {
+            let got = layer_draw(scope, layer, identifier);
+            assert_eq!(
+                got, want,
+                "layer_draw({scope:?}, {layer:?}, {identifier:?}) = {got:#x}"
+            );
+        }
+        let holdouts = [
+            (
+                ("course-v1:xbhost+demo+2026", "alice"),
+                0x05813a7897cd1ba9_u64,
+            ),
+            (("c", ""), 0xc5b2c2472a7ef823),
+        ];
+        for ((course, identifier), want) in holdouts {
+            let got = holdout_draw(course, identifier);
+            assert_eq!(
+                got, want,
+                "holdout_draw({course:?}, {identifier:?}) = {got:#x}"
+            );
+        }
+        // Keyed apart: the same fields give a partition draw, a layer draw and a
+        // holdout draw that are unrelated.
+        assert_ne!(layer_draw("c", "", ""), holdout_draw("c", ""));
     }
 }

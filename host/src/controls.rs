@@ -49,6 +49,16 @@ pub enum Bucketing {
     CourseUnaware,
 }
 
+impl Bucketing {
+    /// As the course document spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Bucketing::CourseAware => "course-aware",
+            Bucketing::CourseUnaware => "course-unaware",
+        }
+    }
+}
+
 /// A goal of an experiment: an event the report counts per group.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -17,6 +17,7 @@ pub use crate::controls::{
     Bucketing, ExperimentState, Goal, course_family, format_date, parse_date,
 };
 use crate::model::UserPartition;
+use crate::traffic::{self, Holdout};
 
 /// The scope string hashed with the partition id and identifier.
 pub fn bucketing_scope<'k>(course_key: &'k str, partition: &UserPartition) -> &'k str {
@@ -35,6 +36,11 @@ pub enum NotEnrolled {
     Paused,
     OutsideEnrollmentWindow,
     Bot,
+    /// In the course's holdout: control in every experiment.
+    Holdout,
+    /// Outside the experiment's range of its layer (in another experiment of the layer,
+    /// or in none).
+    OutsideLayerRange,
 }
 
 /// What a learner sees in a partition, and what is recorded about it.
@@ -95,12 +101,38 @@ pub struct Facts<'a> {
     pub is_bot: bool,
     /// The group a masquerading staff member chose for this partition.
     pub viewed_as: Option<u64>,
+    /// The course's holdout, if it has one.
+    pub holdout: Option<&'a Holdout>,
+}
+
+/// Whether `identifier` is in the course's holdout: a pure function of the course, the
+/// identifier and the share, so a learner is held out in every experiment alike.
+pub fn held_out(holdout: Option<&Holdout>, course_key: &str, identifier: &str) -> bool {
+    holdout.is_some_and(|h| {
+        traffic::share_contains(
+            0.0,
+            h.share,
+            assignment::holdout_draw(course_key, identifier),
+        )
+    })
+}
+
+/// Whether `identifier` falls in the partition's range of its layer (always, for a
+/// partition in no layer).
+pub fn in_layer_range(course_key: &str, partition: &UserPartition, identifier: &str) -> bool {
+    partition.layer.as_ref().is_none_or(|share| {
+        let scope = bucketing_scope(course_key, partition);
+        let draw = assignment::layer_draw(scope, &share.name, identifier);
+        traffic::share_contains(share.start(), share.end(), draw)
+    })
 }
 
 /// The rule, in order: inactive or group-less partitions give nothing; a chosen view
-/// wins; `off` shows control to everyone; forced users get their group; bots see control;
-/// a stored, still-existing group is kept (so pausing or a window never moves a member);
-/// `paused` and an enrollment outside the window show control; everyone else is drawn.
+/// wins; `off` shows control to everyone; forced users get their group; bots, the
+/// holdout and learners outside the experiment's layer range see control (whatever they
+/// have stored, so a layer never shares a learner between two experiments); a stored,
+/// still-existing group is kept (so pausing or a window never moves a member); `paused`
+/// and an enrollment outside the window show control; everyone else is drawn.
 pub fn decide(partition: &UserPartition, facts: &Facts<'_>) -> Decision {
     if !partition.active || partition.groups.is_empty() {
         return Decision::NoGroup;
@@ -124,6 +156,12 @@ pub fn decide(partition: &UserPartition, facts: &Facts<'_>) -> Decision {
     }
     if facts.is_bot {
         return Decision::Control(control, NotEnrolled::Bot);
+    }
+    if held_out(facts.holdout, facts.course_key, facts.identifier) {
+        return Decision::Control(control, NotEnrolled::Holdout);
+    }
+    if !in_layer_range(facts.course_key, partition, facts.identifier) {
+        return Decision::Control(control, NotEnrolled::OutsideLayerRange);
     }
     if let Some(group) = stored_group {
         return Decision::Stored(group);
@@ -196,6 +234,7 @@ mod tests {
             enrolled_at: at,
             is_bot: false,
             viewed_as: None,
+            holdout: None,
         }
     }
 

@@ -18,10 +18,12 @@ pub mod olx;
 pub mod report;
 pub mod request;
 pub mod runtime;
+pub mod sequential;
 pub mod server;
 pub mod session;
 pub mod stats;
 pub mod storage;
+pub mod traffic;
 
 pub use host::courses::{BlockMessage, LoadReport, PartitionChange};
 pub use host::experiments::AssignmentView;

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::controls::{Bucketing, ExperimentState, Goal, course_family, parse_date};
 use crate::ids::check_id;
+use crate::traffic::{self, Holdout, LayerShare};
 
 /// One group (experimental condition) of a user partition.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,6 +60,10 @@ pub struct UserPartition {
     /// What the report measures per group.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub goals: Vec<Goal>,
+    /// The share of a layer's traffic this experiment takes: experiments of one layer
+    /// never share a learner. Learners outside the range see control, not enrolled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layer: Option<LayerShare>,
 }
 
 /// An empty, active, enabled random partition (what serde fills in for omitted fields).
@@ -77,6 +82,7 @@ impl Default for UserPartition {
             enrollment_end: None,
             forced: BTreeMap::new(),
             goals: Vec::new(),
+            layer: None,
         }
     }
 }
@@ -138,6 +144,9 @@ pub struct CourseDoc {
     pub display_name: Option<String>,
     #[serde(default)]
     pub user_partitions: Vec<UserPartition>,
+    /// Learners kept out of every experiment, to measure all of them against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holdout: Option<Holdout>,
     pub blocks: Vec<BlockDef>,
 }
 
@@ -284,6 +293,16 @@ impl Course {
                 );
             }
         }
+        let layered = doc.user_partitions.iter().filter_map(|p| {
+            Some(traffic::Member {
+                partition_id: p.id,
+                partition_name: &p.name,
+                scheme: &p.scheme,
+                bucketing: p.bucketing.as_str(),
+                share: p.layer.as_ref()?,
+            })
+        });
+        traffic::check(doc.holdout.as_ref(), &layered.collect::<Vec<_>>())?;
         let mut blocks = HashMap::with_capacity(doc.blocks.len());
         for (i, b) in doc.blocks.iter().enumerate() {
             check_id("usage id", &b.usage_id).with_context(|| format!("block #{i}"))?;

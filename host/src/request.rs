@@ -139,6 +139,10 @@ pub enum ExperimentStatus {
     OutsideEnrollmentWindow,
     /// Control: the request came from a bot.
     Bot,
+    /// Control: the learner is in the course's holdout.
+    Holdout,
+    /// Control: the learner is outside the experiment's range of its layer.
+    OutsideLayerRange,
 }
 
 impl ExperimentStatus {
@@ -157,6 +161,10 @@ impl ExperimentStatus {
                 ExperimentStatus::OutsideEnrollmentWindow
             }
             Decision::Control(_, NotEnrolled::Bot) => ExperimentStatus::Bot,
+            Decision::Control(_, NotEnrolled::Holdout) => ExperimentStatus::Holdout,
+            Decision::Control(_, NotEnrolled::OutsideLayerRange) => {
+                ExperimentStatus::OutsideLayerRange
+            }
         })
     }
 }

@@ -382,6 +382,8 @@ def test_the_test_host_refuses_what_the_host_refuses_of_tags_and_events():
             kind = payload["kind"]
             if kind == "partition":
                 self.set_course_tag("xblock.partition_service.partition_7", "1")
+            elif kind == "holdout":
+                self.set_course_tag("xblock.partition_service.holdout", "held_out")
             elif kind == "long":
                 self.set_course_tag("k", "x" * 1025)
             elif kind == "nul":
@@ -404,6 +406,7 @@ def test_the_test_host_refuses_what_the_host_refuses_of_tags_and_events():
     host = TestHost("writer", "w1")
     for kind, said in [
         ("partition", "kept by the host's partition service"),
+        ("holdout", "kept by the host's partition service"),
         ("long", "over the limit of 1024"),
         ("nul", "NUL"),
         ("big-event", "over the limit of 16384"),

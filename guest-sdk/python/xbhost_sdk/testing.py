@@ -54,8 +54,8 @@ MAX_TAG_WRITES = 100
 """Tag writes a request may make, as the host allows by default."""
 MAX_TAG_KEYS = 256
 """Tag keys a user may have in each scope, as the host allows by default."""
-PARTITION_TAG_PREFIX = "xblock.partition_service.partition_"
-"""Course tags the host's partition service keeps: blocks may read them, not write them."""
+PARTITION_SERVICE_PREFIX = "xblock.partition_service."
+"""Course tags the host's partition service keeps (assignments, the holdout): blocks may read them, not write them."""
 MAX_CLIENT_FILES = 16
 MAX_CLIENT_ARGS_BYTES = 16 << 10
 _JS_IDENTIFIER = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]{0,63}\Z")
@@ -251,7 +251,7 @@ class TestHost:
             )
         if "\0" in value:
             raise HostError("invalid_input", f"value of tag {json.dumps(key)} holds a NUL character")
-        if scope is TagScope.COURSE and key.startswith(PARTITION_TAG_PREFIX):
+        if scope is TagScope.COURSE and key.startswith(PARTITION_SERVICE_PREFIX):
             raise HostError(
                 "invalid_input",
                 f"tag {json.dumps(key)} is kept by the host's partition service: blocks may read it, not write it",

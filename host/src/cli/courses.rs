@@ -400,6 +400,20 @@ fn print_changes(out: &mut impl Write, changes: &[xbhost::PartitionChange]) -> R
         for (id, old, new) in &c.groups_renamed {
             writeln!(out, "  group {id} renamed: {old:?} -> {new:?}")?;
         }
+        if c.learners_leaving > 0 {
+            writeln!(
+                out,
+                "  {} learners would leave the experiment (outside its new layer range or held out): they would see control, their group kept",
+                c.learners_leaving
+            )?;
+        }
+        if c.learners_returning > 0 {
+            writeln!(
+                out,
+                "  {} learners left out now would count again in their stored group",
+                c.learners_returning
+            )?;
+        }
     }
     Ok(())
 }

@@ -8,7 +8,7 @@ use anyhow::{Context as _, Result, bail};
 use clap::builder::{PossibleValuesParser, TypedValueParser as _};
 use clap::{ArgGroup, Args, Subcommand};
 
-use xbhost::assignment::PARTITION_TAG_PREFIX;
+use xbhost::assignment::PARTITION_SERVICE_PREFIX;
 use xbhost::ids::{check_id, check_tag_key, check_tag_value};
 use xbhost::{Host, Masquerade, RenderRequest, User, View};
 
@@ -387,9 +387,9 @@ pub fn tags(host: &Host, cmd: TagsCommand, out: &mut impl Write) -> Result<()> {
             check_tag_value(key, value).map_err(anyhow::Error::msg)?;
             match course {
                 Some(c) => {
-                    if key.starts_with(PARTITION_TAG_PREFIX) {
+                    if key.starts_with(PARTITION_SERVICE_PREFIX) {
                         bail!(
-                            "tag {key:?} holds a partition assignment, which only the host writes"
+                            "tag {key:?} is kept by the host's partition service (assignments and the holdout), which only the host writes"
                         );
                     }
                     storage.set_course_tag(c, &target.user, key, value)?

@@ -13,6 +13,9 @@ pub const ASSIGNED_EVENT: &str = "xmodule.partitions.assigned_user_to_partition"
 /// learner's page (blocks cannot).
 pub const CHILD_RENDER_EVENT: &str = "xblock.split_test.child_render";
 
+/// The event the host sends when a held-out learner first reaches an experiment.
+pub const HOLDOUT_EVENT: &str = "xbhost.holdout.held_out";
+
 /// The event the host sends when a block fails.
 pub const BLOCK_FAILED_EVENT: &str = "xbhost.block.failed";
 
@@ -38,6 +41,10 @@ pub struct Experiments {
     /// out. Absent when empty.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub forced: BTreeMap<String, bool>,
+    /// In the course's holdout: control in every experiment, enrolled in none. Absent
+    /// when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub holdout: bool,
 }
 
 /// One analytics event.

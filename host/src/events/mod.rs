@@ -25,8 +25,8 @@ mod sink;
 mod store_sink;
 
 pub use event::{
-    ASSIGNED_EVENT, BLOCK_FAILED_EVENT, CHILD_RENDER_EVENT, Event, Experiments, LoggedEvent,
-    is_host_event, new_event_id, now,
+    ASSIGNED_EVENT, BLOCK_FAILED_EVENT, CHILD_RENDER_EVENT, Event, Experiments, HOLDOUT_EVENT,
+    LoggedEvent, is_host_event, new_event_id, now,
 };
 pub use jsonl::{EventLogOptions, JsonlSink, request_reopen};
 pub use reader::{DamageKind, DamagedLines, ReadLimits};

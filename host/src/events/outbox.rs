@@ -66,6 +66,7 @@ pub fn assignment_entry(facts: &AssignmentFacts<'_>, data: serde_json::Value) ->
                 enrolled: vec![name.clone()],
                 assigned: BTreeMap::from([(name, facts.group_name.unwrap_or("").into())]),
                 forced: BTreeMap::new(),
+                holdout: false,
             },
             course_tags: BTreeMap::from([(facts.tag.0.into(), facts.tag.1.into())]),
         },

@@ -60,6 +60,19 @@ pub struct PartitionChange {
     /// Learners whose stored group would no longer exist: they would be reassigned among
     /// the remaining groups (random partitions) or lose their group (other schemes).
     pub learners_to_reassign: usize,
+    /// Learners with a stored group who would see control instead, their group kept but
+    /// not counted: outside the partition's new layer range, or in the new holdout.
+    pub learners_leaving: usize,
+    /// Learners with a stored group who are left out now and would count again.
+    pub learners_returning: usize,
+}
+
+/// Whether a learner with a stored group is left out of a random partition under this
+/// document's holdout and layers (they see control; their group is kept).
+fn left_out(doc: &CourseDoc, partition: &crate::model::UserPartition, user: &str) -> bool {
+    let key = &doc.course_key;
+    crate::experiment::held_out(doc.holdout.as_ref(), key, user)
+        || !crate::experiment::in_layer_range(key, partition, user)
 }
 
 /// A block's validation messages within the limits on their number and size.
@@ -386,10 +399,10 @@ impl Host {
     /// What replacing a course's partitions with `doc`'s would do, without doing it.
     pub fn preview_course_change(&self, doc: &CourseDoc) -> Result<Vec<PartitionChange>> {
         let key = &doc.course_key;
-        let old = self
-            .storage()
-            .course(key)?
-            .map(|d| d.user_partitions)
+        let old_doc = self.storage().course(key)?;
+        let old = old_doc
+            .as_ref()
+            .map(|d| d.user_partitions.clone())
             .unwrap_or_default();
         let mut changes = Vec::new();
         let assigned = |id: u64| {
@@ -408,6 +421,8 @@ impl Host {
                     groups_renamed: vec![],
                     learners_assigned: users.len(),
                     learners_to_reassign: 0,
+                    learners_leaving: 0,
+                    learners_returning: 0,
                 });
                 continue;
             };
@@ -440,10 +455,31 @@ impl Host {
             } else {
                 0
             };
+            // Counted now and left out after, or the other way round (a holdout or layer
+            // range that changes moves these learners to control or back).
+            let (mut leaving, mut returning) = (0, 0);
+            if let (Some(old_doc), true) = (&old_doc, new.is_random() && new.active) {
+                for (user, value) in &users {
+                    if value
+                        .parse::<u64>()
+                        .ok()
+                        .is_none_or(|g| new.group(g).is_none())
+                    {
+                        continue;
+                    }
+                    match (left_out(old_doc, before, user), left_out(doc, new, user)) {
+                        (false, true) => leaving += 1,
+                        (true, false) => returning += 1,
+                        _ => {}
+                    }
+                }
+            }
             let unchanged = groups_added.is_empty()
                 && groups_removed.is_empty()
                 && groups_renamed.is_empty()
-                && before == new;
+                && before == new
+                && leaving == 0
+                && returning == 0;
             changes.push(PartitionChange {
                 partition_id: new.id,
                 name: new.name.clone(),
@@ -453,6 +489,8 @@ impl Host {
                 groups_renamed,
                 learners_assigned: users.len(),
                 learners_to_reassign: to_reassign,
+                learners_leaving: leaving,
+                learners_returning: returning,
             });
         }
         for before in old
@@ -469,6 +507,8 @@ impl Host {
                 groups_renamed: vec![],
                 learners_assigned: users.len(),
                 learners_to_reassign: 0,
+                learners_leaving: 0,
+                learners_returning: 0,
             });
         }
         Ok(changes)

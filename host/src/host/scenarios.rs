@@ -262,6 +262,7 @@ pub fn build_course(plugin: &str, scenarios: &[&Scenario]) -> (CourseDoc, Vec<(S
         course_key: scenario_course_key(plugin),
         display_name: Some(format!("Scenarios of the {plugin} plugin")),
         user_partitions: Vec::new(),
+        holdout: None,
         blocks,
     };
     (doc, clashes)

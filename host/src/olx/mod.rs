@@ -270,6 +270,7 @@ fn import(
         display_name: display_name
             .or_else(|| course_policy["display_name"].as_str().map(str::to_string)),
         user_partitions: partitions,
+        holdout: None,
         blocks: importer.blocks,
     };
     Ok((doc, importer.report))

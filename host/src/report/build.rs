@@ -9,14 +9,15 @@ use std::path::Path;
 use anyhow::Result;
 
 use super::selection::SelectionTally;
+use super::traffic::{HoldoutTally, keep_best, layers};
 use super::types::{
     CONFIDENCE, Comparison, ExperimentReport, GoalGroup, GoalReport, GroupRow, PartitionReport,
-    SRM_THRESHOLD,
+    SRM_THRESHOLD, SequentialComparison,
 };
 use crate::assignment::partition_tag_key;
 use crate::events::reader::{ReadLimits, parse_line, read_log};
 use crate::events::{DamageKind, DamagedLines, Event};
-use crate::experiment::Goal;
+use crate::experiment::{self, Goal};
 use crate::model::{Course, UserPartition};
 use crate::stats;
 use crate::storage::Storage;
@@ -39,8 +40,16 @@ pub fn build_with(
         .partitions()
         .iter()
         .filter(|p| p.is_random())
-        .map(|p| Tally::new(storage, course.key(), p))
+        .map(|p| Tally::new(storage, course, p))
         .collect::<Result<Vec<_>>>()?;
+    let mut holdout = HoldoutTally::new(
+        storage,
+        course,
+        tallies
+            .iter()
+            .flat_map(|t| t.members.keys().cloned())
+            .collect(),
+    )?;
     let mut selections = SelectionTally::default();
     let mut events_read = 0;
     let mut count = |event: Event| {
@@ -50,6 +59,9 @@ pub fn build_with(
         events_read += 1;
         for tally in &mut tallies {
             tally.count(&event);
+        }
+        if let Some(h) = &mut holdout {
+            h.count(&event);
         }
         selections.count(&event);
     };
@@ -72,6 +84,8 @@ pub fn build_with(
         events_source,
         damaged_lines,
         partitions: tallies.into_iter().map(Tally::report).collect(),
+        layers: layers(course),
+        holdout: holdout.map(HoldoutTally::report),
         randomized_content: selections.report(course),
     })
 }
@@ -111,29 +125,40 @@ struct Tally<'a> {
     p: &'a UserPartition,
     members: HashMap<String, u64>,
     forced_excluded: usize,
+    held_out_excluded: usize,
+    outside_range_excluded: usize,
     /// Per goal (in the partition's order): member to the largest value of the goal's
     /// field among their counted events (1 for a conversion).
     best: Vec<HashMap<String, f64>>,
 }
 
 impl<'a> Tally<'a> {
-    fn new(storage: &dyn Storage, course_key: &str, p: &'a UserPartition) -> Result<Tally<'a>> {
+    fn new(storage: &dyn Storage, course: &Course, p: &'a UserPartition) -> Result<Tally<'a>> {
+        let course_key = course.key();
+        let holdout = course.doc.holdout.as_ref();
         let mut members: HashMap<String, u64> = HashMap::new();
-        let mut forced_excluded = 0;
+        let (mut forced_excluded, mut held_out_excluded, mut outside_range_excluded) = (0, 0, 0);
         for (user, value) in storage.users_with_course_tag(course_key, &partition_tag_key(p.id))? {
             let Some(group) = value.parse::<u64>().ok().filter(|g| p.group(*g).is_some()) else {
                 continue;
             };
+            // As the decision rule has it now: such learners see control.
             if p.forced.contains_key(&user) {
                 forced_excluded += 1;
-                continue;
+            } else if experiment::held_out(holdout, course_key, &user) {
+                held_out_excluded += 1;
+            } else if !experiment::in_layer_range(course_key, p, &user) {
+                outside_range_excluded += 1;
+            } else {
+                members.insert(user, group);
             }
-            members.insert(user, group);
         }
         Ok(Tally {
             p,
             members,
             forced_excluded,
+            held_out_excluded,
+            outside_range_excluded,
             best: vec![HashMap::new(); p.goals.len()],
         })
     }
@@ -149,22 +174,7 @@ impl<'a> Tally<'a> {
             return;
         }
         for (goal, best) in p.goals.iter().zip(&mut self.best) {
-            if !goal.counts(&e.name, &e.data, e.plugin.as_deref(), e.usage_id.as_deref()) {
-                continue;
-            }
-            let value = match &goal.value {
-                None => 1.0,
-                Some(field) => match e.data.get(field).and_then(serde_json::Value::as_f64) {
-                    Some(v) if v.is_finite() => v,
-                    _ => continue,
-                },
-            };
-            match best.get_mut(e.user_id.as_str()) {
-                Some(slot) => *slot = slot.max(value),
-                None => {
-                    best.insert(e.user_id.clone(), value);
-                }
-            }
+            keep_best(goal, e, best);
         }
     }
 
@@ -173,6 +183,8 @@ impl<'a> Tally<'a> {
             p,
             members,
             forced_excluded,
+            held_out_excluded,
+            outside_range_excluded,
             best,
         } = self;
         let count = |g: u64| members.values().filter(|&&m| m == g).count() as u64;
@@ -219,6 +231,9 @@ impl<'a> Tally<'a> {
             groups,
             learners,
             forced_excluded,
+            held_out_excluded,
+            outside_range_excluded,
+            layer: p.layer.clone(),
             srm,
             srm_flagged,
             goals,
@@ -276,6 +291,23 @@ fn goal_report(
                 .iter()
                 .map(|g| vec![g.conversions, g.learners - g.conversions])
                 .collect();
+            let control = &groups[0];
+            let sequential = groups[1..]
+                .iter()
+                .filter_map(|g| {
+                    let result = crate::sequential::msprt(
+                        (g.conversions, g.learners),
+                        (control.conversions, control.learners),
+                        1.0 - CONFIDENCE,
+                    )?;
+                    Some(SequentialComparison {
+                        group_id: g.group_id,
+                        control_id: control.group_id,
+                        method: "msprt",
+                        result,
+                    })
+                })
+                .collect();
             GoalReport {
                 name: goal.name.clone(),
                 event: goal.event.clone(),
@@ -283,6 +315,7 @@ fn goal_report(
                 test: stats::independence(&table),
                 groups,
                 comparisons: Vec::new(),
+                sequential,
             }
         }
         Some(_) => {
@@ -307,6 +340,7 @@ fn goal_report(
                 test: None,
                 groups,
                 comparisons,
+                sequential: Vec::new(),
             }
         }
     }

@@ -1,6 +1,6 @@
 //! The report as a self-contained HTML page: inline CSS and SVG bar charts.
 
-use super::text::p_text;
+use super::text::{exclusions_text, p_text};
 use super::types::ExperimentReport;
 use crate::markup::escape;
 
@@ -32,13 +32,19 @@ impl ExperimentReport {
                 p.id,
                 escape(&p.name),
                 p.learners,
-                if p.forced_excluded > 0 {
-                    format!(" ({} forced users left out)", p.forced_excluded)
-                } else {
-                    String::new()
-                },
+                exclusions_text(p),
                 state = format!("{:?}", p.state).to_lowercase(),
             );
+            if let Some(layer) = &p.layer {
+                let _ = write!(
+                    h,
+                    "<p class=\"layer\">Layer <b>{}</b>: range {}&ndash;{} ({:.1}% of its traffic).</p>",
+                    escape(&layer.name),
+                    layer.start(),
+                    layer.end(),
+                    layer.width() * 100.0
+                );
+            }
             let bars: Vec<Bar> = p
                 .groups
                 .iter()
@@ -121,6 +127,21 @@ impl ExperimentReport {
                         p_text(t.p_value)
                     );
                 }
+                for c in &goal.sequential {
+                    let r = &c.result;
+                    let _ = write!(
+                        h,
+                        "<p class=\"sequential\">Group {} against control {}, <b>always valid \
+                         (mSPRT)</b>, safe to read at any time: difference {:+.1} points, 95% \
+                         confidence sequence {:+.1} to {:+.1}, p = {}.</p>",
+                        c.group_id,
+                        c.control_id,
+                        r.difference * 100.0,
+                        r.low * 100.0,
+                        r.high * 100.0,
+                        p_text(r.p_value)
+                    );
+                }
                 for c in &goal.comparisons {
                     let _ = write!(
                         h,
@@ -130,6 +151,96 @@ impl ExperimentReport {
                         c.u,
                         p_text(c.p_value)
                     );
+                }
+                h.push_str("</div>");
+            }
+            h.push_str("</section>");
+        }
+        for layer in &self.layers {
+            let _ = write!(
+                h,
+                "<section class=\"layer\" data-layer=\"{}\"><h2>Layer {}</h2><table>\
+                 <tr><th>range</th><th>experiment</th><th>share</th></tr>",
+                escape(&layer.name),
+                escape(&layer.name)
+            );
+            for r in &layer.ranges {
+                let _ = write!(
+                    h,
+                    "<tr><td>{}&ndash;{}</td><td>{} {}</td><td>{:.1}%</td></tr>",
+                    r.start,
+                    r.end,
+                    r.partition_id,
+                    escape(&r.partition_name),
+                    (r.end - r.start) * 100.0
+                );
+            }
+            let _ = write!(
+                h,
+                "<tr><td>free</td><td>in none of its experiments</td><td>{:.1}%</td></tr></table></section>",
+                layer.free_share * 100.0
+            );
+        }
+        if let Some(ho) = &self.holdout {
+            let _ = write!(
+                h,
+                "<section class=\"holdout\"><h2>Holdout</h2><p>{:.1}% of learners see control \
+                 in every experiment: {} held out, against {} learners in experiments.</p>",
+                ho.share * 100.0,
+                ho.learners,
+                ho.in_experiments
+            );
+            for goal in &ho.goals {
+                let _ = write!(
+                    h,
+                    "<div class=\"goal\"><h3>Goal: {} <small>({} of <code>{}</code>)</small></h3>",
+                    escape(&goal.name),
+                    goal.kind,
+                    escape(&goal.event)
+                );
+                let arms = [
+                    ("holdout", &goal.holdout),
+                    ("in experiments", &goal.in_experiments),
+                ];
+                let bars: Vec<Bar> = arms
+                    .iter()
+                    .map(|(name, a)| Bar {
+                        label: if goal.kind == "conversion" {
+                            format!("{name} ({}/{})", a.conversions, a.learners)
+                        } else {
+                            format!("{name} (mean {:.3})", a.mean)
+                        },
+                        value: if goal.kind == "conversion" {
+                            a.rate
+                        } else {
+                            a.mean
+                        },
+                        marker: None,
+                        range: (goal.kind == "conversion")
+                            .then(|| a.interval.as_ref().map(|i| (i.low, i.high)))
+                            .flatten(),
+                    })
+                    .collect();
+                let max = bars.iter().map(|b| b.value).fold(0.0_f64, f64::max);
+                let max = if goal.kind == "conversion" {
+                    1.0
+                } else {
+                    max.max(f64::MIN_POSITIVE)
+                };
+                h.push_str(&bar_chart(&bars, max, "value"));
+                match (&goal.test, goal.mann_whitney_p) {
+                    (Some(t), _) => {
+                        let _ = write!(
+                            h,
+                            "<p>Chi-square {:.3}, p = {}.</p>",
+                            t.statistic,
+                            p_text(t.p_value)
+                        );
+                    }
+                    (None, Some(p)) => {
+                        let _ = write!(h, "<p>Mann-Whitney U, p = {}.</p>", p_text(p));
+                    }
+                    (None, None) => h.push_str("<p>Not enough data to test.</p>"),
                 }
                 h.push_str("</div>");
             }

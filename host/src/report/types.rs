@@ -23,8 +23,68 @@ pub struct ExperimentReport {
     /// too long or deep, not an event): skipped, counted, and said in every form.
     pub damaged_lines: crate::events::DamagedLines,
     pub partitions: Vec<PartitionReport>,
+    /// The course's layers: which experiment takes which range of each.
+    pub layers: Vec<LayerReport>,
+    /// The course's holdout against the learners of its experiments.
+    pub holdout: Option<HoldoutReport>,
     /// Randomized content (`library_content`): learners per child of each pool.
     pub randomized_content: Vec<SelectionReport>,
+}
+
+/// One layer: its experiments' ranges, in order, and the share no experiment takes.
+#[derive(Debug, Clone, Serialize)]
+pub struct LayerReport {
+    pub name: String,
+    pub ranges: Vec<LayerRange>,
+    /// Learners in this share of the layer are in none of its experiments.
+    pub free_share: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LayerRange {
+    pub partition_id: u64,
+    pub partition_name: String,
+    pub start: f64,
+    pub end: f64,
+}
+
+/// The holdout, reported as its own group: held-out learners who reached an experiment
+/// against the learners enrolled in at least one, on every goal of the course's
+/// experiments (the cumulative effect of all of them).
+#[derive(Debug, Clone, Serialize)]
+pub struct HoldoutReport {
+    pub share: f64,
+    /// Held-out learners who reached an experiment (and have no counted group).
+    pub learners: u64,
+    /// Learners counted in at least one experiment's figures.
+    pub in_experiments: u64,
+    pub goals: Vec<HoldoutGoal>,
+}
+
+/// One goal, the holdout against the learners of the experiments.
+#[derive(Debug, Clone, Serialize)]
+pub struct HoldoutGoal {
+    pub name: String,
+    pub event: String,
+    /// `conversion` or `numeric`.
+    pub kind: &'static str,
+    pub holdout: Arm,
+    pub in_experiments: Arm,
+    /// Conversion goals: chi-square test of independence of conversion and arm.
+    pub test: Option<ChiSquare>,
+    /// Numeric goals: Mann-Whitney U of the experiments' learners against the holdout.
+    pub mann_whitney_p: Option<f64>,
+}
+
+/// One side of a holdout comparison.
+#[derive(Debug, Clone, Serialize)]
+pub struct Arm {
+    pub learners: u64,
+    pub conversions: u64,
+    pub rate: f64,
+    pub interval: Option<Interval>,
+    /// The mean per-learner value (numeric goals; 0 for learners without an event).
+    pub mean: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -37,6 +97,14 @@ pub struct PartitionReport {
     pub learners: u64,
     /// Forced users with a stored group, left out of every figure.
     pub forced_excluded: usize,
+    /// Learners with a stored group who are in the course's holdout now: they see
+    /// control, and are left out of every figure.
+    pub held_out_excluded: usize,
+    /// Learners with a stored group outside the partition's layer range now (it was
+    /// shrunk or moved): they see control, and are left out of every figure.
+    pub outside_range_excluded: usize,
+    /// The partition's share of its layer, if it has one.
+    pub layer: Option<crate::traffic::LayerShare>,
     /// Goodness of fit of group sizes to the weights; `None` below two groups or learners.
     pub srm: Option<ChiSquare>,
     pub srm_flagged: bool,
@@ -64,6 +132,21 @@ pub struct GoalReport {
     pub test: Option<ChiSquare>,
     /// Numeric goals: each group against the control group (the first).
     pub comparisons: Vec<Comparison>,
+    /// Conversion goals: each group against control by the mSPRT, an always-valid
+    /// p-value and confidence sequence on the difference of rates: unlike the
+    /// fixed-horizon figures, safe to read at every look.
+    pub sequential: Vec<SequentialComparison>,
+}
+
+/// A group against control, always valid (see [`crate::sequential`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct SequentialComparison {
+    pub group_id: u64,
+    pub control_id: u64,
+    /// `msprt`: the method, so a reader knows these figures are not fixed-horizon ones.
+    pub method: &'static str,
+    #[serde(flatten)]
+    pub result: crate::sequential::Sequential,
 }
 
 #[derive(Debug, Clone, Serialize)]

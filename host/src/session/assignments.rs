@@ -16,10 +16,10 @@ use super::events::EventBuffer;
 use super::frames::{Frames, PendingEvent};
 use super::request::{Request, internal};
 use super::tags::Tags;
-use crate::assignment::partition_tag_key;
+use crate::assignment::{HELD_OUT, HOLDOUT_TAG, partition_tag_key};
 use crate::events::outbox::{self, AssignmentFacts};
 use crate::events::{self, Experiments};
-use crate::experiment::{self, Decision, Facts};
+use crate::experiment::{self, Decision, Facts, NotEnrolled};
 use crate::model::{Group, UserPartition};
 use crate::request::{ExperimentStatus, ExperimentView};
 use crate::runtime::bindings::types::HostError;
@@ -97,6 +97,7 @@ impl Assignments {
                 enrolled_at,
                 is_bot: request.audience.is_bot,
                 viewed_as: request.audience.viewed_as.get(&partition.id).copied(),
+                holdout: request.course.doc.holdout.as_ref(),
             },
         ))
     }
@@ -138,9 +139,51 @@ impl Assignments {
                 };
                 stored.assign(partition, group, replacing)?
             }
+            Decision::Control(group, NotEnrolled::Holdout)
+                if request.is_live() && !request.user.is_staff =>
+            {
+                self.record_holdout(request, storage, tags, frames, events)?;
+                Some(group)
+            }
             other => other.group(),
         };
         Ok(group.and_then(|id| partition.group(id).cloned()))
+    }
+
+    /// Records that a held-out learner reached an experiment (the holdout's members, as
+    /// the report counts them), first writer wins, with the host's holdout event.
+    fn record_holdout(
+        &self,
+        request: &Request,
+        storage: &dyn Storage,
+        tags: &Tags,
+        frames: &Frames,
+        events: &EventBuffer,
+    ) -> Result<(), HostError> {
+        if tags
+            .stored_course_tag(request, storage, HOLDOUT_TAG)
+            .map_err(internal)?
+            .is_some()
+        {
+            return Ok(());
+        }
+        let (course, user) = (request.course.key(), request.user.id.as_str());
+        let written = storage
+            .set_course_tag_if_absent(course, user, HOLDOUT_TAG, HELD_OUT)
+            .map_err(internal)?;
+        tags.stored(HOLDOUT_TAG.to_string(), HELD_OUT.to_string());
+        if matches!(written, FirstWrite::Written) {
+            info!(user = %user, "learner held out of every experiment");
+            frames.mark_written();
+            let share = request.course.doc.holdout.as_ref().map(|h| h.share);
+            events.push_host(PendingEvent {
+                name: events::HOLDOUT_EVENT.into(),
+                usage_id: None,
+                plugin: None,
+                data: serde_json::json!({ "share": share }),
+            });
+        }
+        Ok(())
     }
 
     /// Moves an anonymous visitor's assignments in this course over to the request's
@@ -156,10 +199,12 @@ impl Assignments {
         from: &str,
     ) -> Result<Vec<CarriedTag>> {
         let course = &request.course;
+        // The holdout's record moves too, so a visitor is never counted beside the user.
         let keys: Vec<String> = course
             .partitions()
             .iter()
             .map(|p| partition_tag_key(p.id))
+            .chain([HOLDOUT_TAG.to_string()])
             .collect();
         // Each tag carried over is stored with its assignment event pending (see `outbox`).
         let data = |partition: &crate::model::UserPartition, group: Option<u64>| {
@@ -238,6 +283,11 @@ impl Assignments {
         tags: &Tags,
     ) -> Result<Membership> {
         let mut out = Membership::default();
+        out.experiments.holdout = experiment::held_out(
+            request.course.doc.holdout.as_ref(),
+            request.course.key(),
+            &request.user.id,
+        );
         for partition in request.course.partitions() {
             let decision = self.decision(request, storage, tags, partition)?;
             let (Some(group_id), Some(status)) =

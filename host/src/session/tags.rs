@@ -12,7 +12,7 @@ use anyhow::Result;
 
 use super::frames::Frames;
 use super::request::{Request, internal};
-use crate::assignment::PARTITION_TAG_PREFIX;
+use crate::assignment::PARTITION_SERVICE_PREFIX;
 use crate::ids::check_tag_key;
 use crate::runtime::bindings::types::HostError;
 use crate::runtime::{SandboxLimits, TagScope};
@@ -109,7 +109,7 @@ impl Tags {
                 "value of tag {key:?} holds a NUL character at byte {at}; tag values may not"
             )));
         }
-        if scope == TagScope::Course && key.starts_with(PARTITION_TAG_PREFIX) {
+        if scope == TagScope::Course && key.starts_with(PARTITION_SERVICE_PREFIX) {
             return Err(HostError::InvalidInput(format!(
                 "tag {key:?} is kept by the host's partition service: blocks may read it, not write it"
             )));

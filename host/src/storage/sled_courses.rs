@@ -109,6 +109,7 @@ mod tests {
             course_key: key.into(),
             display_name: Some(name.into()),
             user_partitions: vec![],
+            holdout: None,
             blocks: vec![],
         }
     }
