@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{Value, json};
 use xbhost::assignment::{HOLDOUT_TAG, partition_tag_key};
 use xbhost::events::HOLDOUT_EVENT;
+use xbhost::experiment;
 use xbhost::model::CourseDoc;
 use xbhost::{ExperimentStatus, RenderOutput, User};
 use xbhost_tests::{DEMO_COURSE, Fixture, chi_square_gof, chi_square_independence, demo_course};
@@ -93,8 +94,18 @@ fn a_layer_shares_no_learner_layers_are_independent_and_the_holdout_sees_control
         let out = f.learner_unit(&id);
         let tags = |p: u64| stored(&f, &id, &partition_tag_key(p));
         if status(&out, TONE) == ExperimentStatus::Holdout {
+            // Held out of the experiment of the layer whose range they are in (if any):
+            // outside the others' ranges, as anybody.
+            let pedagogy = [status(&out, EXPLANATION), status(&out, HINTS)];
+            assert!(
+                pedagogy.iter().all(|s| matches!(
+                    s,
+                    ExperimentStatus::Holdout | ExperimentStatus::OutsideLayerRange
+                )) && pedagogy[0] != pedagogy[1]
+                    || pedagogy == [ExperimentStatus::OutsideLayerRange; 2],
+                "{id}: {pedagogy:?}"
+            );
             for p in [EXPLANATION, HINTS, TONE] {
-                assert_eq!(status(&out, p), ExperimentStatus::Holdout, "{id}");
                 assert_eq!(out.assignments.get(&p), None, "{id} is enrolled in {p}");
                 assert_eq!(tags(p), None, "{id} has a stored group in {p}");
             }
@@ -190,7 +201,7 @@ fn a_layer_shares_no_learner_layers_are_independent_and_the_holdout_sees_control
     // Sticky: again, nobody moves and no second holdout event.
     for id in held_out.iter().take(20) {
         let again = f.learner_unit(id);
-        assert_eq!(status(&again, HINTS), ExperimentStatus::Holdout);
+        assert_eq!(status(&again, TONE), ExperimentStatus::Holdout);
     }
     let again = f
         .events
@@ -199,14 +210,169 @@ fn a_layer_shares_no_learner_layers_are_independent_and_the_holdout_sees_control
         .filter(|e| e.name == HOLDOUT_EVENT)
         .count();
     assert_eq!(again, held_out.len());
-    // Staff see what they would get, and are recorded in nothing.
+    // Staff see what they would get, and are recorded in nothing: a held-out id that has
+    // never visited gets no record and no event.
+    let doc = layered_course();
+    let fresh = (LEARNERS..)
+        .map(learner)
+        .find(|id| {
+            experiment::held_out(doc.holdout.as_ref(), &doc.user_partitions, DEMO_COURSE, id)
+        })
+        .unwrap();
     let staff = f.render(
         DEMO_COURSE,
         "unit_1",
-        User::staff(&held_out[0]),
+        User::staff(&fresh),
         xbhost::View::Student,
     );
     assert_eq!(status(&staff, TONE), ExperimentStatus::Holdout);
+    assert_eq!(stored(&f, &fresh, HOLDOUT_TAG), None);
+    assert!(
+        f.events.events().iter().all(|e| e.user_id != fresh),
+        "a staff view sends no holdout event"
+    );
+}
+
+/// The first learner ids (from `from`) the course's holdout does (or does not) hold out.
+fn ids_held_out(doc: &CourseDoc, inside: bool, from: usize, n: usize) -> Vec<String> {
+    (from..)
+        .map(learner)
+        .filter(|id| experiment::held_out(doc.holdout.as_ref(), &[], DEMO_COURSE, id) == inside)
+        .take(n)
+        .collect()
+}
+
+/// The fixture's events so far, written as the event log `name` for the report.
+fn event_log(f: &Fixture, name: &str) -> std::path::PathBuf {
+    let path = f.dir.path().join(name);
+    let lines: String = f
+        .events
+        .events()
+        .iter()
+        .map(|e| serde_json::to_string(e).unwrap() + "\n")
+        .collect();
+    std::fs::write(&path, lines).unwrap();
+    path
+}
+
+/// A visitor's session id the holdout does (or does not) hold out, and their first view.
+fn visitor(f: &Fixture, doc: &CourseDoc, held: bool) -> (String, RenderOutput) {
+    let session = (0..)
+        .map(|i| format!("layered-visit-{held}-{i}"))
+        .find(|s| {
+            let id = format!("anon:{s}");
+            experiment::held_out(doc.holdout.as_ref(), &[], DEMO_COURSE, &id) == held
+        })
+        .unwrap();
+    let view = f.render(
+        DEMO_COURSE,
+        "unit_1",
+        User::anonymous(&session),
+        xbhost::View::Student,
+    );
+    (session, view)
+}
+
+#[test]
+fn forced_paused_and_carried_over_learners_meet_the_holdout_and_layers_by_one_rule() {
+    let f = Fixture::demo();
+    let mut doc = layered_course();
+    // A QA account the holdout would hold out, forced into the hints experiment.
+    let qa = ids_held_out(&doc, true, 0, 1).remove(0);
+    doc.user_partitions[HINTS as usize]
+        .forced
+        .insert(qa.clone(), 1);
+    f.host.load_course(doc.clone()).unwrap();
+    let out = f.learner_unit(&qa);
+    assert_eq!(status(&out, HINTS), ExperimentStatus::Forced);
+    assert_eq!(
+        status(&out, EXPLANATION),
+        ExperimentStatus::OutsideLayerRange,
+        "forced into one experiment of the layer, so in no other"
+    );
+    assert_eq!(
+        status(&out, TONE),
+        ExperimentStatus::Enrolled,
+        "a QA account is never held out"
+    );
+    assert_eq!(stored(&f, &qa, HOLDOUT_TAG), None);
+    assert_eq!(stored(&f, &qa, &partition_tag_key(EXPLANATION)), None);
+
+    // With every experiment paused, nobody new is taken, so nobody is held out of them.
+    let mut paused = doc.clone();
+    for p in &mut paused.user_partitions {
+        p.state = xbhost::experiment::ExperimentState::Paused;
+    }
+    f.host.load_course(paused).unwrap();
+    let newcomers = ids_held_out(&doc, true, 100, 10);
+    for id in &newcomers {
+        let out = f.learner_unit(id);
+        for p in [EXPLANATION, HINTS, TONE] {
+            assert_eq!(status(&out, p), ExperimentStatus::Paused, "{id} in {p}");
+        }
+        assert_eq!(stored(&f, id, HOLDOUT_TAG), None, "{id}");
+    }
+    assert!(
+        f.events
+            .events()
+            .iter()
+            .all(|e| !newcomers.contains(&e.user_id) || !e.experiments.holdout),
+        "not flagged before they are held out of anything"
+    );
+    // Enabled again, the same learners reach the experiments and are held out then.
+    f.host.load_course(doc.clone()).unwrap();
+    let before = f.events.events().len();
+    for id in &newcomers {
+        assert_eq!(status(&f.learner_unit(id), TONE), ExperimentStatus::Holdout);
+        assert_eq!(stored(&f, id, HOLDOUT_TAG).as_deref(), Some("held_out"));
+    }
+    let events = f.events.events();
+    let flagged: BTreeSet<&String> = events[before..]
+        .iter()
+        .filter(|e| e.experiments.holdout)
+        .map(|e| &e.user_id)
+        .collect();
+    assert_eq!(flagged, newcomers.iter().collect());
+
+    // A visitor's groups carry over to a held-out user as kept groups with no assignment
+    // event; the user sees control and the visitor is counted nowhere.
+    let user = ids_held_out(&doc, true, 1000, 1).remove(0);
+    let (session, visit) = visitor(&f, &doc, false);
+    let visitor_id = format!("anon:{session}");
+    assert_eq!(status(&visit, TONE), ExperimentStatus::Enrolled);
+    let tone = stored(&f, &visitor_id, &partition_tag_key(TONE)).expect("the visitor's group");
+    let before = f.events.events().len();
+    f.host.refresh_identifier(&session, &user).unwrap();
+    assert_eq!(stored(&f, &visitor_id, &partition_tag_key(TONE)), None);
+    assert_eq!(stored(&f, &user, &partition_tag_key(TONE)), Some(tone));
+    assert!(
+        f.events.events()[before..]
+            .iter()
+            .all(|e| e.name != xbhost::events::ASSIGNED_EVENT),
+        "no assignment event for a group that does not enroll the user"
+    );
+    let out = f.learner_unit(&user);
+    assert_eq!(status(&out, TONE), ExperimentStatus::Holdout);
+    assert!(out.assignments.is_empty(), "{:?}", out.assignments);
+
+    // And the other way: a held-out visitor's record does not make a user held out.
+    let free = ids_held_out(&doc, false, 2000, 1).remove(0);
+    let (session, visit) = visitor(&f, &doc, true);
+    assert_eq!(status(&visit, TONE), ExperimentStatus::Holdout);
+    f.host.refresh_identifier(&session, &free).unwrap();
+    assert_eq!(stored(&f, &format!("anon:{session}"), HOLDOUT_TAG), None);
+    let out = f.learner_unit(&free);
+    assert_eq!(status(&out, TONE), ExperimentStatus::Enrolled);
+    let report = f
+        .host
+        .report(DEMO_COURSE, &event_log(&f, "traffic-events.jsonl"))
+        .unwrap();
+    let holdout = report.holdout.expect("the course has a holdout");
+    assert_eq!(
+        holdout.learners,
+        newcomers.len() as u64 + 1,
+        "the newcomers and the held-out user: not the QA account, the visitors or {free}"
+    );
 }
 
 /// Each learner's (explanation, hints) statuses and groups.
@@ -361,14 +527,7 @@ fn the_report_shows_layers_the_holdout_as_a_group_and_exclusions_that_add_up() {
     grown.holdout.as_mut().unwrap().share = 0.3;
     let change = preview(&f, &grown, TONE);
     assert!(change.learners_leaving > 0, "{change:?}");
-    let events = f.dir.path().join("events.jsonl");
-    let log: String = f
-        .events
-        .events()
-        .iter()
-        .map(|e| serde_json::to_string(e).unwrap() + "\n")
-        .collect();
-    std::fs::write(&events, log).unwrap();
+    let events = event_log(&f, "events.jsonl");
 
     let report = xbhost::report::build(
         f.host.storage(),
@@ -486,8 +645,15 @@ async fn over_http_layers_stay_exclusive_and_the_holdout_is_enrolled_nowhere() {
         let (statuses, groups) = served_unit(&served, &id).await;
         let of = |p: u64| statuses[&p].as_str();
         let slot = if of(TONE) == "holdout" {
+            // Held out of the layer's experiment whose range they are in, if any.
+            let pedagogy = (of(EXPLANATION), of(HINTS));
             assert!(
-                [EXPLANATION, HINTS].iter().all(|&p| of(p) == "holdout"),
+                matches!(
+                    pedagogy,
+                    ("holdout", "outside_layer_range")
+                        | ("outside_layer_range", "holdout")
+                        | ("outside_layer_range", "outside_layer_range")
+                ),
                 "{id}: {statuses:?}"
             );
             assert!(groups.is_empty(), "{id} is enrolled: {groups:?}");

@@ -90,6 +90,9 @@ impl Decision {
 /// The facts about a learner that a decision needs.
 pub struct Facts<'a> {
     pub course_key: &'a str,
+    /// Every partition of the course: a learner forced into one experiment of a layer is
+    /// outside the others' ranges, and one forced anywhere is never held out.
+    pub partitions: &'a [UserPartition],
     /// The identifier hashed: the user id, or the session id of an anonymous visitor.
     pub identifier: &'a str,
     /// The learner's stored partition tag, as stored (it may name a deleted group).
@@ -105,34 +108,73 @@ pub struct Facts<'a> {
     pub holdout: Option<&'a Holdout>,
 }
 
-/// Whether `identifier` is in the course's holdout: a pure function of the course, the
-/// identifier and the share, so a learner is held out in every experiment alike.
-pub fn held_out(holdout: Option<&Holdout>, course_key: &str, identifier: &str) -> bool {
+/// The group a partition forces `identifier` into, where forcing applies (an active
+/// random experiment that is not switched off).
+fn forced_group(partition: &UserPartition, identifier: &str) -> Option<u64> {
+    let applies = partition.active
+        && partition.is_random()
+        && !partition.groups.is_empty()
+        && partition.state != ExperimentState::Off;
+    applies
+        .then(|| partition.forced.get(identifier).copied())
+        .flatten()
+}
+
+/// Whether `identifier` is forced into a group of some experiment of the course: a QA
+/// account, which the holdout leaves alone so that it never muddles the holdout's figures.
+pub fn forced_anywhere(partitions: &[UserPartition], identifier: &str) -> bool {
+    partitions
+        .iter()
+        .any(|p| forced_group(p, identifier).is_some())
+}
+
+/// Whether `identifier` is in the course's holdout: drawn into it (a pure function of the
+/// course, the identifier and the share, so alike in every experiment) and not forced
+/// into any experiment's group.
+pub fn held_out(
+    holdout: Option<&Holdout>,
+    partitions: &[UserPartition],
+    course_key: &str,
+    identifier: &str,
+) -> bool {
     holdout.is_some_and(|h| {
         traffic::share_contains(
             0.0,
             h.share,
             assignment::holdout_draw(course_key, identifier),
         )
-    })
+    }) && !forced_anywhere(partitions, identifier)
 }
 
 /// Whether `identifier` falls in the partition's range of its layer (always, for a
-/// partition in no layer).
-pub fn in_layer_range(course_key: &str, partition: &UserPartition, identifier: &str) -> bool {
+/// partition in no layer), and no other experiment of the layer forces them into a group.
+pub fn in_layer_range(
+    course_key: &str,
+    partitions: &[UserPartition],
+    partition: &UserPartition,
+    identifier: &str,
+) -> bool {
     partition.layer.as_ref().is_none_or(|share| {
         let scope = bucketing_scope(course_key, partition);
         let draw = assignment::layer_draw(scope, &share.name, identifier);
-        traffic::share_contains(share.start(), share.end(), draw)
+        let forced_elsewhere = partitions.iter().any(|other| {
+            other.id != partition.id
+                && other.layer.as_ref().is_some_and(|l| l.name == share.name)
+                && forced_group(other, identifier).is_some()
+        });
+        traffic::share_contains(share.start(), share.end(), draw) && !forced_elsewhere
     })
 }
 
 /// The rule, in order: inactive or group-less partitions give nothing; a chosen view
-/// wins; `off` shows control to everyone; forced users get their group; bots, the
-/// holdout and learners outside the experiment's layer range see control (whatever they
-/// have stored, so a layer never shares a learner between two experiments); a stored,
-/// still-existing group is kept (so pausing or a window never moves a member); `paused`
-/// and an enrollment outside the window show control; everyone else is drawn.
+/// wins; `off` shows control to everyone; forced users get their group; bots see
+/// control. Then what the learner would get: a stored, still-existing group is kept (so
+/// pausing or a window never moves a member); `paused` and an enrollment outside the
+/// window show control; everyone else is drawn. Only a learner who would so be enrolled
+/// is subject to the traffic rules: outside the experiment's layer range (or forced into
+/// another experiment of the layer) and in the holdout they see control, whatever they
+/// have stored, so a layer never shares a learner between two experiments and the
+/// holdout holds exactly the learners the experiments would otherwise have had.
 pub fn decide(partition: &UserPartition, facts: &Facts<'_>) -> Decision {
     if !partition.active || partition.groups.is_empty() {
         return Decision::NoGroup;
@@ -151,18 +193,34 @@ pub fn decide(partition: &UserPartition, facts: &Facts<'_>) -> Decision {
     if partition.state == ExperimentState::Off {
         return Decision::Control(control, NotEnrolled::Off);
     }
-    if let Some(&group) = partition.forced.get(facts.identifier) {
+    if let Some(group) = forced_group(partition, facts.identifier) {
         return Decision::Forced(group);
     }
     if facts.is_bot {
         return Decision::Control(control, NotEnrolled::Bot);
     }
-    if held_out(facts.holdout, facts.course_key, facts.identifier) {
-        return Decision::Control(control, NotEnrolled::Holdout);
+    let would_be = would_be(partition, facts, stored_group, control);
+    if !would_be.enrolled() {
+        return would_be;
     }
-    if !in_layer_range(facts.course_key, partition, facts.identifier) {
+    let (key, id) = (facts.course_key, facts.identifier);
+    if !in_layer_range(key, facts.partitions, partition, id) {
         return Decision::Control(control, NotEnrolled::OutsideLayerRange);
     }
+    if held_out(facts.holdout, facts.partitions, key, id) {
+        return Decision::Control(control, NotEnrolled::Holdout);
+    }
+    would_be
+}
+
+/// What a learner who is not forced, a bot or viewed as gets before the traffic rules:
+/// their stored group, control (paused, or enrolled outside the window), or a draw.
+fn would_be(
+    partition: &UserPartition,
+    facts: &Facts<'_>,
+    stored_group: Option<u64>,
+    control: u64,
+) -> Decision {
     if let Some(group) = stored_group {
         return Decision::Stored(group);
     }
@@ -197,11 +255,38 @@ pub fn decide(partition: &UserPartition, facts: &Facts<'_>) -> Decision {
     }
 }
 
+/// What the rule gives a learner with a stored tag, from stored facts alone (no bot, no
+/// masquerade, enrolled now): how previews and the report classify stored groups, by the
+/// same rule pages apply.
+pub fn decide_stored(
+    course_key: &str,
+    holdout: Option<&Holdout>,
+    partitions: &[UserPartition],
+    partition: &UserPartition,
+    user: &str,
+    stored: &str,
+) -> Decision {
+    decide(
+        partition,
+        &Facts {
+            course_key,
+            partitions,
+            identifier: user,
+            stored: Some(stored),
+            enrolled_at: SystemTime::now(),
+            is_bot: false,
+            viewed_as: None,
+            holdout,
+        },
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::Group;
     use crate::model::validate_controls as validate;
+    use crate::traffic::LayerShare;
 
     fn partition() -> UserPartition {
         UserPartition {
@@ -229,6 +314,7 @@ mod tests {
     fn facts(stored: Option<&str>, at: SystemTime) -> Facts<'_> {
         Facts {
             course_key: "course-v1:o+c+r1",
+            partitions: &[],
             identifier: "u1",
             stored,
             enrolled_at: at,
@@ -260,6 +346,114 @@ mod tests {
         assert_eq!(
             decide(&p, &facts(Some("99"), now)),
             Decision::Control(10, NotEnrolled::Paused)
+        );
+    }
+
+    /// A learner id the holdout draw puts in (or out of) a holdout of `share`.
+    fn drawn(holdout: &Holdout, inside: bool) -> String {
+        (0..)
+            .map(|i| format!("u{i}"))
+            .find(|id| held_out(Some(holdout), &[], "course-v1:o+c+r1", id) == inside)
+            .unwrap()
+    }
+
+    #[test]
+    fn the_holdout_takes_only_learners_an_experiment_would_have_had() {
+        let holdout = Holdout { share: 0.5 };
+        let id = drawn(&holdout, true);
+        let mut p = partition();
+        let at = SystemTime::now();
+        let facts = |stored: Option<&'static str>| Facts {
+            identifier: &id,
+            holdout: Some(&holdout),
+            ..facts(stored, at)
+        };
+        let held = Decision::Control(10, NotEnrolled::Holdout);
+        assert_eq!(decide(&p, &facts(None)), held, "a newcomer");
+        assert_eq!(decide(&p, &facts(Some("11"))), held, "a stored member");
+        p.state = ExperimentState::Paused;
+        assert_eq!(
+            decide(&p, &facts(None)),
+            Decision::Control(10, NotEnrolled::Paused),
+            "a paused experiment takes nobody, so nobody is held out of it"
+        );
+        assert_eq!(decide(&p, &facts(Some("11"))), held);
+        p.state = ExperimentState::Enabled;
+        p.enrollment_end = Some("2000-01-01".into());
+        assert_eq!(
+            decide(&p, &facts(None)),
+            Decision::Control(10, NotEnrolled::OutsideEnrollmentWindow)
+        );
+        // Outside the layer range the experiment would not have them either.
+        p.enrollment_end = None;
+        p.layer = Some(LayerShare {
+            name: "home".into(),
+            range: [0.0, 0.0],
+        });
+        assert_eq!(
+            decide(&p, &facts(None)),
+            Decision::Control(10, NotEnrolled::OutsideLayerRange)
+        );
+        let free = drawn(&holdout, false);
+        p.layer = None;
+        let out = Facts {
+            identifier: &free,
+            ..facts(None)
+        };
+        assert!(decide(&p, &out).enrolled());
+    }
+
+    #[test]
+    fn a_forced_learner_is_never_held_out_and_leaves_the_rest_of_its_layer() {
+        let holdout = Holdout { share: 0.5 };
+        let id = drawn(&holdout, true);
+        let whole = |name: &str| LayerShare {
+            name: name.into(),
+            range: [0.0, 1.0],
+        };
+        let mut a = partition();
+        a.layer = Some(whole("home"));
+        a.forced.insert(id.clone(), 11);
+        let mut b = partition();
+        b.id = 8;
+        b.layer = Some(whole("home"));
+        let mut c = partition();
+        c.id = 9;
+        c.layer = Some(whole("other"));
+        let partitions = [a.clone(), b.clone(), c.clone()];
+        let facts = Facts {
+            identifier: &id,
+            holdout: Some(&holdout),
+            partitions: &partitions,
+            ..facts(None, SystemTime::now())
+        };
+        assert!(!held_out(
+            Some(&holdout),
+            &partitions,
+            facts.course_key,
+            &id
+        ));
+        assert_eq!(decide(&a, &facts), Decision::Forced(11));
+        assert_eq!(
+            decide(&b, &facts),
+            Decision::Control(10, NotEnrolled::OutsideLayerRange),
+            "a layer never shares a learner, forced or not"
+        );
+        assert!(
+            matches!(decide(&c, &facts), Decision::Assign { .. }),
+            "another layer is independent, and a QA account is not held out"
+        );
+        // Forcing in a switched-off experiment applies nowhere.
+        let mut off = a.clone();
+        off.state = ExperimentState::Off;
+        let partitions = [off, b.clone(), c];
+        let facts = Facts {
+            partitions: &partitions,
+            ..facts
+        };
+        assert_eq!(
+            decide(&b, &facts),
+            Decision::Control(10, NotEnrolled::Holdout)
         );
     }
 

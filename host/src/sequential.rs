@@ -5,8 +5,12 @@
 //!
 //! A fixed-horizon p-value is valid only when it is read once, at a sample size chosen in
 //! advance; read every day, it crosses 0.05 far more often than 5% of the time on A/A
-//! data. The mSPRT's p-value and confidence sequence hold at every sample size at once, so
-//! staff may look whenever they like and stop when they like.
+//! data. The mSPRT's p-value and confidence sequence hold over every look at once, so staff
+//! may look whenever they like and stop when they like. The guarantee is asymptotic: it
+//! rests on the normal approximation of each rate's difference (with its variance
+//! estimated from the data), so it is close to exact from a few hundred learners per arm
+//! and only approximate below; the A/A simulation in the tests checks the false-positive
+//! rate at the sizes the tests look at.
 //!
 //! With `θ̂` the observed difference of rates and `V` its variance (each arm's `p(1-p)/n`),
 //! the mixture likelihood ratio against "no difference" under a `N(0, τ²)` mixture is

@@ -180,6 +180,15 @@ mod tests {
                 .count();
             assert_eq!(holders, 1, "draw {draw:#x}");
         }
+        // At every inner cut: the draw on it belongs to the range that starts there, the
+        // draw just below to the range that ends there.
+        for (i, &cut) in cuts.iter().enumerate().take(cuts.len() - 1).skip(1) {
+            let on = u64::try_from(scaled(cut)).unwrap();
+            assert!(share_contains(cut, cuts[i + 1], on), "cut {cut}");
+            assert!(!share_contains(cuts[i - 1], cut, on), "cut {cut}");
+            assert!(share_contains(cuts[i - 1], cut, on - 1), "below cut {cut}");
+            assert!(!share_contains(cut, cuts[i + 1], on - 1), "below cut {cut}");
+        }
         assert!(share_contains(0.0, 1.0, u64::MAX));
         assert!(!share_contains(0.5, 0.5, u64::MAX / 2));
         assert!(!share_contains(0.0, 0.0, 0), "an empty share holds nothing");

@@ -57,22 +57,34 @@ pub struct PartitionChange {
     pub groups_renamed: Vec<(u64, String, String)>,
     /// Learners with a stored group in this partition.
     pub learners_assigned: usize,
-    /// Learners whose stored group would no longer exist: they would be reassigned among
-    /// the remaining groups (random partitions) or lose their group (other schemes).
+    /// Learners whose stored group would no longer exist and whom the rule would draw
+    /// again now (an enabled random partition, a learner it does not leave out).
     pub learners_to_reassign: usize,
-    /// Learners with a stored group who would see control instead, their group kept but
-    /// not counted: outside the partition's new layer range, or in the new holdout.
+    /// Learners counted through their stored group who would see control instead, their
+    /// group kept but not counted: outside the partition's new layer range, in the new
+    /// holdout, newly forced, or the experiment switched off.
     pub learners_leaving: usize,
     /// Learners with a stored group who are left out now and would count again.
     pub learners_returning: usize,
 }
 
-/// Whether a learner with a stored group is left out of a random partition under this
-/// document's holdout and layers (they see control; their group is kept).
-fn left_out(doc: &CourseDoc, partition: &crate::model::UserPartition, user: &str) -> bool {
-    let key = &doc.course_key;
-    crate::experiment::held_out(doc.holdout.as_ref(), key, user)
-        || !crate::experiment::in_layer_range(key, partition, user)
+/// Whether a learner's stored group counts under this document's rules (they are a
+/// member through it, not forced, switched off, held out or outside the layer range).
+fn counted(
+    doc: &CourseDoc,
+    partition: &crate::model::UserPartition,
+    user: &str,
+    stored: &str,
+) -> bool {
+    let decision = crate::experiment::decide_stored(
+        &doc.course_key,
+        doc.holdout.as_ref(),
+        &doc.user_partitions,
+        partition,
+        user,
+        stored,
+    );
+    matches!(decision, crate::experiment::Decision::Stored(_))
 }
 
 /// A block's validation messages within the limits on their number and size.
@@ -446,15 +458,22 @@ impl Host {
                     (old.name != g.name).then(|| (g.id, old.name.clone(), g.name.clone()))
                 })
                 .collect();
-            // As a load does: only active random partitions reassign.
-            let to_reassign = if new.is_random() && new.active {
-                users
-                    .iter()
-                    .filter(|(_, v)| v.parse::<u64>().ok().is_none_or(|g| new.group(g).is_none()))
-                    .count()
-            } else {
-                0
-            };
+            // As a load does: the rule draws these learners again (an enabled, active
+            // random partition, and a learner it does not leave out).
+            let to_reassign = users
+                .iter()
+                .filter(|(user, v)| {
+                    let decision = crate::experiment::decide_stored(
+                        key,
+                        doc.holdout.as_ref(),
+                        &doc.user_partitions,
+                        new,
+                        user,
+                        v,
+                    );
+                    matches!(decision, crate::experiment::Decision::Assign { .. })
+                })
+                .count();
             // Counted now and left out after, or the other way round (a holdout or layer
             // range that changes moves these learners to control or back).
             let (mut leaving, mut returning) = (0, 0);
@@ -467,9 +486,12 @@ impl Host {
                     {
                         continue;
                     }
-                    match (left_out(old_doc, before, user), left_out(doc, new, user)) {
-                        (false, true) => leaving += 1,
-                        (true, false) => returning += 1,
+                    match (
+                        counted(old_doc, before, user, value),
+                        counted(doc, new, user, value),
+                    ) {
+                        (true, false) => leaving += 1,
+                        (false, true) => returning += 1,
                         _ => {}
                     }
                 }

@@ -120,6 +120,12 @@ impl Host {
                     User::learner(&user),
                     Mode::Live,
                 );
+                // Only a learner the rule would draw again is moved now; one it leaves out
+                // (held out, outside the layer range, forced) keeps the tag and sees
+                // control, and nothing is written for them.
+                if !matches!(session.decision(partition), Ok(Decision::Assign { .. })) {
+                    continue;
+                }
                 // The course is already stored: a learner who cannot be moved now is moved
                 // by the same rule on their next visit, so a failure here is logged only.
                 match session.group_for(partition.id).map(|_| session.finish()) {

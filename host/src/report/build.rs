@@ -17,7 +17,7 @@ use super::types::{
 use crate::assignment::partition_tag_key;
 use crate::events::reader::{ReadLimits, parse_line, read_log};
 use crate::events::{DamageKind, DamagedLines, Event};
-use crate::experiment::{self, Goal};
+use crate::experiment::{self, Decision, Goal, NotEnrolled};
 use crate::model::{Course, UserPartition};
 use crate::stats;
 use crate::storage::Storage;
@@ -136,21 +136,24 @@ impl<'a> Tally<'a> {
     fn new(storage: &dyn Storage, course: &Course, p: &'a UserPartition) -> Result<Tally<'a>> {
         let course_key = course.key();
         let holdout = course.doc.holdout.as_ref();
+        let partitions = course.partitions();
         let mut members: HashMap<String, u64> = HashMap::new();
         let (mut forced_excluded, mut held_out_excluded, mut outside_range_excluded) = (0, 0, 0);
         for (user, value) in storage.users_with_course_tag(course_key, &partition_tag_key(p.id))? {
             let Some(group) = value.parse::<u64>().ok().filter(|g| p.group(*g).is_some()) else {
                 continue;
             };
-            // As the decision rule has it now: such learners see control.
-            if p.forced.contains_key(&user) {
-                forced_excluded += 1;
-            } else if experiment::held_out(holdout, course_key, &user) {
-                held_out_excluded += 1;
-            } else if !experiment::in_layer_range(course_key, p, &user) {
-                outside_range_excluded += 1;
-            } else {
-                members.insert(user, group);
+            // As the decision rule has it now: such learners see control. A switched-off
+            // experiment keeps its members, so its results stay readable.
+            let decision =
+                experiment::decide_stored(course_key, holdout, partitions, p, &user, &value);
+            match decision {
+                Decision::Forced(_) => forced_excluded += 1,
+                Decision::Control(_, NotEnrolled::Holdout) => held_out_excluded += 1,
+                Decision::Control(_, NotEnrolled::OutsideLayerRange) => outside_range_excluded += 1,
+                _ => {
+                    members.insert(user, group);
+                }
             }
         }
         Ok(Tally {

@@ -47,7 +47,11 @@ pub(super) fn layers(course: &Course) -> Vec<LayerReport> {
 pub(super) struct HoldoutTally<'a> {
     share: f64,
     goals: Vec<&'a Goal>,
+    /// Learners recorded as held out (and not counted in an experiment).
     held_out: HashSet<String>,
+    /// Those of them seen held out in an event: the holdout's learners. (A record carried
+    /// over from a visitor to a user who is not held out has none.)
+    seen_held_out: HashSet<String>,
     in_experiments: HashSet<String>,
     /// Per goal: (the holdout's, the experiments' learners') best values.
     best: Vec<(HashMap<String, f64>, HashMap<String, f64>)>,
@@ -87,6 +91,7 @@ impl<'a> HoldoutTally<'a> {
             best: vec![Default::default(); goals.len()],
             goals,
             held_out,
+            seen_held_out: HashSet::new(),
             in_experiments,
         }))
     }
@@ -95,6 +100,9 @@ impl<'a> HoldoutTally<'a> {
     /// an experiment learner's while they were enrolled in one and not held out.
     pub(super) fn count(&mut self, e: &Event) {
         let held_out = e.experiments.holdout && self.held_out.contains(&e.user_id);
+        if held_out && !self.seen_held_out.contains(&e.user_id) {
+            self.seen_held_out.insert(e.user_id.clone());
+        }
         let in_experiments = !e.experiments.holdout
             && !e.experiments.enrolled.is_empty()
             && self.in_experiments.contains(&e.user_id);
@@ -113,9 +121,9 @@ impl<'a> HoldoutTally<'a> {
             .iter()
             .zip(&self.best)
             .map(|(goal, (h, x))| {
-                let holdout = values(&self.held_out, h);
+                let holdout = values(&self.seen_held_out, h);
                 let experiments = values(&self.in_experiments, x);
-                let ha = arm(&self.held_out, h, &holdout);
+                let ha = arm(&self.seen_held_out, h, &holdout);
                 let xa = arm(&self.in_experiments, x, &experiments);
                 let numeric = goal.value.is_some();
                 HoldoutGoal {
@@ -141,7 +149,7 @@ impl<'a> HoldoutTally<'a> {
             .collect();
         HoldoutReport {
             share: self.share,
-            learners: self.held_out.len() as u64,
+            learners: self.seen_held_out.len() as u64,
             in_experiments: self.in_experiments.len() as u64,
             goals,
         }

@@ -92,6 +92,7 @@ impl Assignments {
             partition,
             &Facts {
                 course_key: request.course.key(),
+                partitions: request.course.partitions(),
                 identifier: &request.user.id,
                 stored: stored.as_deref(),
                 enrolled_at,
@@ -188,7 +189,10 @@ impl Assignments {
 
     /// Moves an anonymous visitor's assignments in this course over to the request's
     /// (signed-in) user, where the user has none; the user's own groups win. Each group
-    /// carried over is the user's first assignment, so it sends the assignment event.
+    /// carried over that enrolls the user is their first assignment, so it sends the
+    /// assignment event; one the rule leaves out for the user (held out, outside the
+    /// layer range) is kept like any stored group, silently. The visitor's tags are all
+    /// removed, the holdout's record too, so the visitor is never counted beside the user.
     pub fn carry_over_from(
         &self,
         request: &Request,
@@ -199,7 +203,6 @@ impl Assignments {
         from: &str,
     ) -> Result<Vec<CarriedTag>> {
         let course = &request.course;
-        // The holdout's record moves too, so a visitor is never counted beside the user.
         let keys: Vec<String> = course
             .partitions()
             .iter()
@@ -220,9 +223,22 @@ impl Assignments {
             .iter()
             .map(|k| (k.clone(), events::new_event_id()))
             .collect();
-        let entry_for = |key: &str, value: &str| {
+        // The partition a carried tag enrolls the user in, by the rule pages apply.
+        let enrolling = |key: &str, value: &str| {
             let partition =
                 crate::assignment::partition_of_tag(key).and_then(|id| course.partition(id))?;
+            let decision = experiment::decide_stored(
+                course.key(),
+                course.doc.holdout.as_ref(),
+                course.partitions(),
+                partition,
+                &request.user.id,
+                value,
+            );
+            matches!(decision, Decision::Stored(_)).then_some(partition)
+        };
+        let entry_for = |key: &str, value: &str| {
+            let partition = enrolling(key, value)?;
             let group = value.parse::<u64>().ok();
             let mut entry = outbox::assignment_entry(
                 &AssignmentFacts {
@@ -253,9 +269,7 @@ impl Assignments {
             frames.mark_written();
         }
         for tag in carried.iter().filter(|t| t.carried) {
-            let Some(partition) =
-                crate::assignment::partition_of_tag(&tag.key).and_then(|id| course.partition(id))
-            else {
+            let Some(partition) = enrolling(&tag.key, &tag.to_value) else {
                 continue;
             };
             let group = tag.to_value.parse::<u64>().ok();
@@ -283,11 +297,17 @@ impl Assignments {
         tags: &Tags,
     ) -> Result<Membership> {
         let mut out = Membership::default();
+        // Held out once recorded (on reaching an experiment that would have had them), so
+        // the holdout's events begin where its membership does.
+        let course = &request.course;
         out.experiments.holdout = experiment::held_out(
-            request.course.doc.holdout.as_ref(),
-            request.course.key(),
+            course.doc.holdout.as_ref(),
+            course.partitions(),
+            course.key(),
             &request.user.id,
-        );
+        ) && tags
+            .stored_course_tag(request, storage, HOLDOUT_TAG)?
+            .is_some();
         for partition in request.course.partitions() {
             let decision = self.decision(request, storage, tags, partition)?;
             let (Some(group_id), Some(status)) =
